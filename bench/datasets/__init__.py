@@ -1,0 +1,229 @@
+"""Built-in and user series: a registry of named loaders and a CSV reader.
+
+Every series is deterministic given its parameters, so a dataset spec (name + parameters,
+plus the content hash of a CSV) identifies the data exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import UserError
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A fully resolved dataset reference: a name and its parameters (canonical, hashable)."""
+
+    name: str
+    params_json: str = "{}"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return json.loads(self.params_json)
+
+    @property
+    def label(self) -> str:
+        """Short name for tables and plots: the dataset name, or the CSV file stem."""
+        p = self.params
+        if self.name == "csv":
+            return f"{Path(p['csv']).stem}:{p['column']}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class Series:
+    """A univariate series in its original units."""
+
+    spec: DatasetSpec
+    values: np.ndarray = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What `lstm-bench datasets` lists."""
+
+    name: str
+    description: str
+    defaults: dict[str, Any]
+    length: int | None  # None when the length is a parameter
+
+
+def _packaged_csv(filename: str, column: str) -> np.ndarray:
+    with resources.files("bench.datasets").joinpath(filename).open("r") as fh:
+        return pd.read_csv(fh)[column].to_numpy(dtype=np.float64)
+
+
+def _sine(length: int, period: float, noise: float, seed: int) -> np.ndarray:
+    t = np.arange(length, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    return np.sin(2 * np.pi * t / period) + noise * rng.standard_normal(length)
+
+
+def _mackey_glass(length: int, tau: int, beta: float, gamma: float, n: float, x0: float, sample_every: int) -> np.ndarray:
+    # Euler integration with dt=0.1 of dx/dt = beta x(t-tau) / (1 + x(t-tau)^n) - gamma x(t),
+    # sampled every `sample_every` time units after discarding a transient of 10*tau.
+    dt = 0.1
+    lag = int(round(tau / dt))
+    per_sample = int(round(sample_every / dt))
+    warm = 10 * lag
+    steps = warm + length * per_sample
+    x = np.empty(steps + lag + 1)
+    x[: lag + 1] = x0
+    for i in range(lag, steps + lag):
+        xt = x[i - lag]
+        x[i + 1] = x[i] + dt * (beta * xt / (1.0 + xt**n) - gamma * x[i])
+    return x[lag + 1 + warm :: per_sample][:length].copy()
+
+
+def _ar(length: int, coefficients: list[float], noise: float, seed: int, burn_in: int = 200) -> np.ndarray:
+    coef = np.asarray(coefficients, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    eps = noise * rng.standard_normal(length + burn_in)
+    x = np.zeros(length + burn_in)
+    p = len(coef)
+    for t in range(p, length + burn_in):
+        x[t] = coef @ x[t - p : t][::-1] + eps[t]
+    return x[burn_in:]
+
+
+@dataclass(frozen=True)
+class _Loader:
+    info: DatasetInfo
+    load: Callable[..., np.ndarray]
+
+
+_REGISTRY: dict[str, _Loader] = {
+    "airline": _Loader(
+        DatasetInfo("airline", "monthly international airline passengers (thousands), 1949-1960", {}, 144),
+        lambda: _packaged_csv("airline_passengers.csv", "Passengers"),
+    ),
+    "shampoo": _Loader(
+        DatasetInfo("shampoo", "monthly shampoo sales over 3 years", {}, 36),
+        lambda: _packaged_csv("shampoo_sales.csv", "Sales"),
+    ),
+    "sunspots": _Loader(
+        DatasetInfo("sunspots", "yearly mean sunspot number, 1700-2008", {}, 309),
+        lambda: _packaged_csv("sunspots_yearly.csv", "SUNACTIVITY"),
+    ),
+    "sine": _Loader(
+        DatasetInfo("sine", "sine wave with optional Gaussian noise", {"length": 1000, "period": 50.0, "noise": 0.0, "seed": 0}, None),
+        _sine,
+    ),
+    "mackey_glass": _Loader(
+        DatasetInfo(
+            "mackey_glass",
+            "chaotic Mackey-Glass delay equation (tau 17)",
+            {"length": 1000, "tau": 17, "beta": 0.2, "gamma": 0.1, "n": 10.0, "x0": 1.2, "sample_every": 1},
+            None,
+        ),
+        _mackey_glass,
+    ),
+    "ar": _Loader(
+        DatasetInfo("ar", "autoregressive process x[t] = sum c_i x[t-i] + noise", {"length": 1000, "coefficients": [0.6, -0.3], "noise": 1.0, "seed": 0}, None),
+        _ar,
+    ),
+}
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every built-in dataset, in registry order."""
+    return [entry.info for entry in _REGISTRY.values()]
+
+
+def _check_params(name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    import difflib
+
+    for key in given:
+        if key not in defaults:
+            match = difflib.get_close_matches(key, list(defaults), n=1)
+            hint = f"did you mean '{match[0]}'?" if match else (
+                f"its parameters are {', '.join(defaults)}" if defaults else "it takes no parameters"
+            )
+            raise UserError(f"dataset '{name}' has no parameter '{key}'; {hint}")
+    params = {**defaults, **given}
+    for key, default in defaults.items():
+        value = params[key]
+        if isinstance(default, list):
+            if not isinstance(value, list) or not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise UserError(f"dataset '{name}': '{key}' must be a non-empty list of numbers, got {value!r}")
+            params[key] = [float(v) for v in value]
+        elif isinstance(default, bool) or not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise UserError(f"dataset '{name}': '{key}' must be a number, got {value!r}")
+        elif isinstance(default, int) and not float(value).is_integer():
+            raise UserError(f"dataset '{name}': '{key}' must be an integer, got {value!r}")
+        else:
+            params[key] = type(default)(value)
+    if "length" in params and not 10 <= params["length"] <= 10_000_000:
+        raise UserError(f"dataset '{name}': 'length' must be between 10 and 10,000,000, got {params['length']}")
+    if params.get("noise", 0) < 0:
+        raise UserError(f"dataset '{name}': 'noise' must be >= 0, got {params['noise']}")
+    if name == "sine" and params["period"] <= 0:
+        raise UserError(f"dataset 'sine': 'period' must be > 0, got {params['period']}")
+    return params
+
+
+def resolve_dataset(ref: str | dict[str, Any], base_dir: Path) -> DatasetSpec:
+    """Turn a scenario's `dataset` value into a canonical `DatasetSpec` (CSV paths made absolute and hashed)."""
+    if isinstance(ref, str):
+        ref = {"name": ref}
+    ref = dict(ref)
+    if "csv" in ref:
+        extra = set(ref) - {"csv", "column"}
+        if extra:
+            raise UserError(f"dataset: a CSV dataset takes only 'csv' and 'column', not {', '.join(sorted(extra))}")
+        if "column" not in ref:
+            raise UserError("dataset: a CSV dataset needs 'column: NAME' naming the value column")
+        path = (base_dir / str(ref["csv"])).resolve()
+        if not path.is_file():
+            raise UserError(f"dataset: CSV file not found: {path}; paths are relative to the scenario file")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        params = {"csv": str(path), "column": str(ref["column"]), "sha256": digest}
+        _read_csv_column(params["csv"], params["column"])  # fail now, before any run starts
+        return DatasetSpec("csv", json.dumps(params, sort_keys=True))
+    name = ref.pop("name", None)
+    if name is None:
+        raise UserError("dataset: give a built-in name (e.g. 'airline') or a mapping with 'name' or 'csv'")
+    if name not in _REGISTRY:
+        import difflib
+
+        match = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
+        hint = f"did you mean '{match[0]}'?" if match else "run 'lstm-bench datasets' to list them, or use {csv: FILE, column: NAME}"
+        raise UserError(f"dataset: unknown dataset '{name}'; {hint}")
+    params = _check_params(name, ref, _REGISTRY[name].info.defaults)
+    return DatasetSpec(name, json.dumps(params, sort_keys=True))
+
+
+def _read_csv_column(path: str, column: str) -> np.ndarray:
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:  # pandas raises many types for malformed files
+        raise UserError(f"dataset: cannot read CSV {path} ({exc.__class__.__name__}: {exc})") from None
+    if column not in frame.columns:
+        raise UserError(f"dataset: column '{column}' not in {path}; its columns are {', '.join(map(str, frame.columns))}")
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise UserError(f"dataset: column '{column}' of {path} has a missing or non-numeric value at data row {bad + 1}")
+    return values
+
+
+def load_series(spec: DatasetSpec) -> Series:
+    """Load the series a spec names, in its original units."""
+    params = spec.params
+    if spec.name == "csv":
+        values = _read_csv_column(params["csv"], params["column"])
+    else:
+        values = _REGISTRY[spec.name].load(**params)
+    return Series(spec, np.asarray(values, dtype=np.float64))

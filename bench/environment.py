@@ -1,0 +1,85 @@
+"""What machine and software a run executed on, captured in the process that ran it."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import bench
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _git_commit() -> str:
+    root = Path(bench.__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return ""
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _gpus() -> str:
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=10,
+        )
+        return "; ".join(line.strip() for line in out.stdout.splitlines() if line.strip()) if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+BACKEND_DISTS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",)}
+
+
+@functools.lru_cache(maxsize=None)
+def capture(backend: str) -> dict[str, str]:
+    """The environment of this process for runs on `backend` (cached: it does not change within a process)."""
+    backend_version = next((v for d in BACKEND_DISTS.get(backend, ()) if (v := _version(d))), "")
+    return {
+        "python": platform.python_version(),
+        "keras": _version("keras"),
+        "backend": backend,
+        "backend_version": backend_version,
+        "numpy": _version("numpy"),
+        "cpu": _cpu_model(),
+        "cpu_cores": str(os.cpu_count() or 0),
+        "gpus": _gpus(),
+        "os": f"{platform.system()} {platform.release()}",
+        "hostname": socket.gethostname(),
+        "harness_version": bench.__version__,
+        "git_commit": _git_commit(),
+        "executable": sys.executable,
+    }
+
+
+def env_id(env: dict[str, str]) -> str:
+    """Content hash of an environment record (the store keeps each distinct one once)."""
+    return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,223 @@
+"""Parse and validate a YAML scenario into a typed `Scenario`.
+
+Every mistake becomes a `UserError` naming the file, the key, the YAML line where there is
+one, and how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+
+from bench.errors import UserError
+
+Backend = Literal["tensorflow", "jax", "torch"]
+Device = Literal["cpu", "gpu", "auto"]
+Layout = Literal["streams", "sequential"]
+Engine = Literal["fit", "scan"]
+Scale = Literal["minmax", "minmax_sym", "standard", "none"]
+Optimizer = Literal["adam", "sgd", "rmsprop"]
+
+PosInt = Union[StrictInt]  # range checked in validators, so messages name the key
+
+#: Keys whose value may be a list; the runs are the Cartesian product of all lists.
+SWEEP_KEYS = (
+    "dataset",
+    "look_back",
+    "batch_size",
+    "stateful",
+    "layout",
+    "units",
+    "epochs",
+    "learning_rate",
+    "backend",
+    "device",
+    "engine",
+)
+
+
+class Target(BaseModel):
+    """Time-to-target: evaluate every epoch and record when `metric` first reaches `value`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    metric: Literal["test_rmse", "test_mae", "train_rmse"] = "test_rmse"
+    value: float = Field(gt=0)
+
+
+class Scenario(BaseModel):
+    """One YAML scenario; list-valued sweep keys make a sweep."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    dataset: Union[str, dict[str, Any], list[Union[str, dict[str, Any]]]]
+    test_fraction: float = Field(default=0.33, gt=0, lt=1)
+    difference: StrictBool = False
+    scale: Scale = "minmax"
+
+    look_back: Union[StrictInt, list[StrictInt]] = 1
+    batch_size: Union[StrictInt, list[StrictInt]] = 1
+    stateful: Union[StrictBool, list[StrictBool]] = True
+    layout: Union[Layout, list[Layout]] = "streams"
+    units: Union[StrictInt, list[StrictInt]] = 4
+    epochs: Union[StrictInt, list[StrictInt]] = 100
+    learning_rate: Union[float, list[float]] = 0.001
+    backend: Union[Backend, list[Backend]] = "tensorflow"
+    device: Union[Device, list[Device]] = "cpu"
+    engine: Union[Engine, list[Engine]] = "fit"
+
+    layers: StrictInt = Field(default=1, ge=1, le=8)
+    optimizer: Optimizer = "adam"
+    shuffle: StrictBool = False
+    repeats: StrictInt = Field(default=1, ge=1, le=10_000)
+    seed: StrictInt = Field(default=0, ge=0)
+    eval_every: StrictInt = Field(default=0, ge=0)
+    steps_per_execution: Union[StrictInt, Literal["auto"]] = 1
+    target: Target | None = None
+
+    @field_validator("look_back", "batch_size", "units", "epochs")
+    @classmethod
+    def _positive(cls, v: int | list[int]) -> int | list[int]:
+        for x in v if isinstance(v, list) else [v]:
+            if x < 1:
+                raise ValueError(f"must be a positive integer, got {x}")
+        return v
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _positive_lr(cls, v: float | list[float]) -> float | list[float]:
+        for x in v if isinstance(v, list) else [v]:
+            if not x > 0:
+                raise ValueError(f"must be > 0, got {x}")
+        return v
+
+    @field_validator("steps_per_execution")
+    @classmethod
+    def _spe(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"must be a positive integer or 'auto', got {v}")
+        return v
+
+    @field_validator(*SWEEP_KEYS)
+    @classmethod
+    def _non_empty(cls, v: Any) -> Any:
+        if isinstance(v, list) and not v:
+            raise ValueError("an empty list sweeps over nothing; give one value or a non-empty list")
+        return v
+
+    def axis(self, key: str) -> list[Any]:
+        """The values of a sweep key as a list (a scalar is a one-value axis)."""
+        v = getattr(self, key)
+        return list(v) if isinstance(v, list) else [v]
+
+
+class ScenarioFile(BaseModel):
+    """A scenario together with where it came from (relative CSV paths resolve against it)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    path: Path
+    scenario: Scenario
+    lines: dict[str, int] = Field(default_factory=dict)
+
+    def line_of(self, key: str) -> int | None:
+        return self.lines.get(key)
+
+
+def _key_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
+    """Map dotted key paths ('target.value', 'dataset.0.csv') to 1-based YAML line numbers."""
+    out: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            key = f"{prefix}{k.value}"
+            out[key] = k.start_mark.line + 1
+            out.update(_key_lines(v, key + "."))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            key = f"{prefix}{i}"
+            out[key] = v.start_mark.line + 1
+            out.update(_key_lines(v, key + "."))
+    return out
+
+
+def _where(path: Path, lines: dict[str, int], loc: tuple[Any, ...]) -> str:
+    dotted = ".".join(str(p) for p in loc)
+    # pydantic reports union members in the loc ('look_back.list[int].0'); keep the user's keys
+    parts = [str(p) for p in loc if not str(p).startswith(("list[", "dict[", "int", "str", "bool", "float", "literal["))]
+    parts = [p for p in parts if p not in ("function-after[_positive(), union[int,list[int]]]",)]
+    while parts and ".".join(parts) not in lines:
+        parts.pop()
+    line = lines.get(".".join(parts)) if parts else None
+    key = ".".join(parts) if parts else dotted
+    return f"{path}:{line}: key '{key}'" if line else f"{path}: key '{key}'"
+
+
+def _suggest(word: str, choices: list[str]) -> str:
+    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(sorted(choices))}"
+
+
+def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
+    """Parse scenario YAML `text` (read from `path`) or raise a one-line `UserError`."""
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{where}: invalid YAML ({problem}); check indentation and quoting") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: a scenario must be a YAML mapping of keys (name, dataset, ...), got {type(data).__name__}")
+    lines = _key_lines(node) if node is not None else {}
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(_explain(exc, path, lines)) from None
+    stateful = scenario.axis("stateful")
+    if scenario.shuffle and all(stateful):
+        raise UserError(
+            f"{_where(path, lines, ('shuffle',))}: shuffle applies to stateless runs only "
+            "(shuffling breaks the state carried between batches); remove it or add stateful: false"
+        )
+    if scenario.target is not None and scenario.eval_every not in (0, 1):
+        raise UserError(
+            f"{_where(path, lines, ('eval_every',))}: a target is checked every epoch, so eval_every must be 0 or 1"
+        )
+    return ScenarioFile(path=path, scenario=scenario, lines=lines)
+
+
+def _explain(exc: ValidationError, path: Path, lines: dict[str, int]) -> str:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    if err["type"] == "extra_forbidden":
+        key = str(loc[-1])
+        model = Target if len(loc) > 1 and loc[0] == "target" else Scenario
+        return f"{_where(path, lines, loc)}: unknown key{_suggest(key, list(model.model_fields))}"
+    if err["type"] == "missing":
+        return f"{path}: missing required key '{'.'.join(map(str, loc))}'; add it to the scenario"
+    msg = err["msg"]
+    # a union error lists every member; for a sweep key the scalar member's message is the useful one
+    for e in exc.errors():
+        if tuple(e["loc"])[:1] == loc[:1] and not any(str(p).startswith("list[") for p in e["loc"]):
+            msg = e["msg"]
+            break
+    given = err.get("input")
+    shown = repr(given) if not isinstance(given, (dict, list)) else type(given).__name__
+    return f"{_where(path, lines, loc)}: {msg} (got {shown}); see the scenario reference in README.md"
+
+
+def load_scenario(path: str | Path) -> ScenarioFile:
+    """Read and validate one scenario file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: scenario file not found; check the path")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{p}: cannot read scenario ({exc.__class__.__name__}: {exc})") from None
+    return parse_scenario_text(text, p)

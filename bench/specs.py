@@ -1,0 +1,149 @@
+"""Scenario -> the run matrix: frozen, fully resolved `RunSpec`s with content-hashed ids."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bench.datasets import DatasetSpec, load_series, resolve_dataset
+from bench.errors import UserError
+from bench.scenario import ScenarioFile
+from bench.windows import make_windows, prepare
+
+# Bump when a change makes results of the same spec incomparable (a new evaluation protocol, say):
+# old runs then no longer count as done.
+PROTOCOL_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything one training run depends on. Its `run_id` is a hash of these fields except `scenario`."""
+
+    scenario: str
+    dataset: DatasetSpec
+    test_fraction: float
+    difference: bool
+    scale: str
+    look_back: int
+    batch_size: int
+    stateful: bool
+    layout: str  # streams | sequential for stateful runs, "none" for stateless
+    units: int
+    layers: int
+    epochs: int
+    learning_rate: float
+    optimizer: str
+    shuffle: bool
+    steps_per_execution: int | str
+    repeat: int
+    base_seed: int
+    seed: int  # derived from base_seed and repeat
+    backend: str
+    engine: str
+    device: str
+    eval_every: int
+    target_metric: str | None
+    target_value: float | None
+
+    @property
+    def run_id(self) -> str:
+        payload = {k: v for k, v in self.as_flat().items() if k != "scenario"}
+        payload["protocol"] = PROTOCOL_VERSION
+        blob = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def config_key(self) -> tuple[Any, ...]:
+        """The configuration without repeat and seed: runs sharing it are repeats of one another."""
+        flat = self.as_flat()
+        for k in ("repeat", "seed", "scenario"):
+            flat.pop(k)
+        return tuple(sorted(flat.items()))
+
+    def as_flat(self) -> dict[str, Any]:
+        """Plain fields for storage; the dataset becomes its name, label and parameters."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        ds: DatasetSpec = d.pop("dataset")
+        d["dataset"] = ds.label
+        d["dataset_name"] = ds.name
+        d["dataset_params"] = ds.params_json
+        d["steps_per_execution"] = str(self.steps_per_execution)
+        return d
+
+    @classmethod
+    def from_flat(cls, row: dict[str, Any]) -> RunSpec:
+        """Inverse of `as_flat` (for specs read back from the store)."""
+        fields = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: row[k] for k in fields if k in row and k != "dataset"}
+        kw["dataset"] = DatasetSpec(row["dataset_name"], row["dataset_params"])
+        spe = str(row["steps_per_execution"])
+        kw["steps_per_execution"] = spe if spe == "auto" else int(spe)
+        for b in ("difference", "stateful", "shuffle"):
+            kw[b] = bool(kw[b])
+        return cls(**kw)
+
+
+def derive_seed(base_seed: int, repeat: int) -> int:
+    """A well-mixed 31-bit seed for repeat `repeat` (repeat 0 of seed s is not simply s+0)."""
+    return int(np.random.SeedSequence([base_seed, repeat]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def expand(sf: ScenarioFile) -> list[RunSpec]:
+    """The Cartesian product of the scenario's sweep axes times its repeats, deduplicated.
+
+    Stateless runs ignore the layout, so they appear once, not once per layout. The series is
+    loaded and windowed for every combination here, so a series too short for a look_back and
+    batch size is reported before anything runs.
+    """
+    sc = sf.scenario
+    base_dir = sf.path.parent
+    datasets = [resolve_dataset(ref, base_dir) for ref in sc.axis("dataset")]
+    specs: dict[str, RunSpec] = {}
+    axes = [sc.axis(k) for k in ("look_back", "batch_size", "stateful", "layout", "units", "epochs", "learning_rate", "backend", "device", "engine")]
+    for ds in datasets:
+        series = load_series(ds)
+        prep = prepare(series.values, sc.test_fraction, sc.difference, sc.scale)
+        checked: set[tuple[int, int, bool]] = set()
+        for lb, bs, stateful, layout, units, epochs, lr, backend, device, engine in itertools.product(*axes):
+            if (lb, bs, stateful) not in checked:
+                try:
+                    make_windows(prep, lb, bs, stateful, layout if stateful else "none")
+                except UserError as exc:
+                    raise UserError(f"{sf.path}: dataset '{ds.label}': {exc}") from None
+                checked.add((lb, bs, stateful))
+            for repeat in range(sc.repeats):
+                spec = RunSpec(
+                    scenario=sc.name,
+                    dataset=ds,
+                    test_fraction=sc.test_fraction,
+                    difference=sc.difference,
+                    scale=sc.scale,
+                    look_back=lb,
+                    batch_size=bs,
+                    stateful=stateful,
+                    layout=layout if stateful else "none",
+                    units=units,
+                    layers=sc.layers,
+                    epochs=epochs,
+                    learning_rate=float(lr),
+                    optimizer=sc.optimizer,
+                    shuffle=sc.shuffle and not stateful,
+                    steps_per_execution=sc.steps_per_execution if engine == "fit" else 1,
+                    repeat=repeat,
+                    base_seed=sc.seed,
+                    seed=derive_seed(sc.seed, repeat),
+                    backend=backend,
+                    engine=engine,
+                    device=device,
+                    eval_every=1 if sc.target is not None else sc.eval_every,
+                    target_metric=sc.target.metric if sc.target else None,
+                    target_value=sc.target.value if sc.target else None,
+                )
+                specs.setdefault(spec.run_id, spec)
+    return list(specs.values())

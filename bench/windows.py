@@ -1,0 +1,179 @@
+"""Series -> split, difference, scale -> sliding windows -> batch layout.
+
+Index convention: `t` indexes the original series `y`. The model sees `z`, the transformed
+series (differenced and/or scaled), where `z[t]` stands for `y[t]`. A window for target `t`
+is `z[t-look_back:t]`; every test point `t >= n_train` is a target, whatever `look_back`,
+so input windows may reach back into the training part.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from bench.errors import UserError
+
+ScaleKind = Literal["minmax", "minmax_sym", "standard", "none"]
+LayoutKind = Literal["streams", "sequential", "none"]
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """An affine map z = (x - shift) / factor, fitted on the training part only."""
+
+    shift: float
+    factor: float
+
+    @classmethod
+    def fit(cls, kind: ScaleKind, train: np.ndarray) -> Scaler:
+        if kind == "none":
+            return cls(0.0, 1.0)
+        if kind == "standard":
+            std = float(np.std(train))
+            return cls(float(np.mean(train)), std if std > 0 else 1.0)
+        lo, hi = float(np.min(train)), float(np.max(train))
+        span = hi - lo if hi > lo else 1.0
+        if kind == "minmax":
+            return cls(lo, span)
+        return cls((lo + hi) / 2, span / 2)  # minmax_sym: [-1, 1]
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.shift) / self.factor
+
+    def inverse(self, z: np.ndarray) -> np.ndarray:
+        return z * self.factor + self.shift
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A split, transformed series and how to map predictions back to original units."""
+
+    y: np.ndarray = field(repr=False)  # original series
+    z: np.ndarray = field(repr=False)  # transformed; NaN where undefined (z[0] when differenced)
+    n_train: int
+    difference: bool
+    scaler: Scaler
+
+    def to_original(self, z_pred: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Predictions in original units for target indices `targets` (undo scaling, then differencing)."""
+        x = self.scaler.inverse(np.asarray(z_pred, dtype=np.float64))
+        if self.difference:
+            x = x + self.y[targets - 1]
+        return x
+
+
+def prepare(y: np.ndarray, test_fraction: float, difference: bool, scale: ScaleKind) -> Prepared:
+    """Split `y` (last `test_fraction` is test), optionally difference at lag 1, scale on train only."""
+    y = np.asarray(y, dtype=np.float64)
+    n_train = int(len(y) * (1 - test_fraction))
+    if n_train < 2 or n_train >= len(y):
+        raise UserError(
+            f"dataset: {len(y)} points with test_fraction {test_fraction} leaves {n_train} training and "
+            f"{len(y) - n_train} test points; use a longer series or another test_fraction"
+        )
+    x = np.full_like(y, np.nan)
+    if difference:
+        x[1:] = np.diff(y)
+        scaler = Scaler.fit(scale, x[1:n_train])
+    else:
+        x[:] = y
+        scaler = Scaler.fit(scale, x[:n_train])
+    return Prepared(y=y, z=scaler.transform(x), n_train=n_train, difference=difference, scaler=scaler)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Training and test windows for one look_back, training rows in the batch layout's order.
+
+    `train_x[j]` is the window for target `train_t[j]`; for stateful runs, consecutive chunks of
+    `batch_size` rows are the batches. `walk_*` are every window (train then test) in time order
+    for the batch-1 walk-forward evaluation.
+    """
+
+    look_back: int
+    batch_size: int
+    layout: LayoutKind
+    train_x: np.ndarray = field(repr=False)  # (n, look_back, 1) float32
+    train_y: np.ndarray = field(repr=False)  # (n, 1) float32
+    train_t: np.ndarray = field(repr=False)  # (n,) target index into y
+    n_dropped: int
+    walk_x: np.ndarray = field(repr=False)
+    walk_t: np.ndarray = field(repr=False)
+    n_train_points: int  # how many leading walk rows are training targets
+
+    @property
+    def n_train_windows(self) -> int:
+        return len(self.train_x)
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return -(-len(self.train_x) // self.batch_size)
+
+    @property
+    def test_t(self) -> np.ndarray:
+        return self.walk_t[self.n_train_points :]
+
+
+def target_indices(prep: Prepared, look_back: int) -> tuple[np.ndarray, np.ndarray]:
+    """Target indices of training windows and of test windows."""
+    first = look_back + (1 if prep.difference else 0)
+    if prep.n_train - first < 1:
+        raise UserError(
+            f"look_back {look_back} leaves no training windows in {prep.n_train} training points"
+            f"{' after differencing' if prep.difference else ''}; use a smaller look_back or a longer series"
+        )
+    return np.arange(first, prep.n_train), np.arange(prep.n_train, len(prep.y))
+
+
+def layout_order(n: int, batch_size: int, layout: LayoutKind) -> tuple[np.ndarray, int]:
+    """Row order of `n` time-ordered windows for a stateful batch layout, and how many were dropped.
+
+    The oldest windows are dropped so the count is a multiple of `batch_size`. In `streams`
+    layout the kept windows are cut into `batch_size` contiguous segments, and batch k holds
+    step k of every segment, so row i of batch k+1 continues row i of batch k. In `sequential`
+    layout the windows stay in time order (the seed tutorial's layout).
+    """
+    if layout == "none":
+        return np.arange(n), 0
+    kept = (n // batch_size) * batch_size
+    dropped = n - kept
+    idx = np.arange(dropped, n)
+    if layout == "sequential":
+        return idx, dropped
+    steps = kept // batch_size
+    order = (np.arange(batch_size)[None, :] * steps + np.arange(steps)[:, None]).ravel()
+    return idx[order], dropped
+
+
+def make_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool, layout: LayoutKind) -> Windows:
+    """Build the windows for one run; stateful runs get the batch layout, stateless runs time order."""
+    all_train_t, test_t = target_indices(prep, look_back)
+    train_t = all_train_t
+    if stateful and len(train_t) < batch_size:
+        raise UserError(
+            f"batch_size {batch_size} is larger than the {len(train_t)} training windows (look_back {look_back}); "
+            "use a smaller batch_size or a longer series"
+        )
+    effective = layout if stateful else "none"
+    order, dropped = layout_order(len(train_t), batch_size, effective)
+    train_t = train_t[order]
+    walk_t = np.concatenate([all_train_t, test_t])
+    offsets = np.arange(-look_back, 0)
+
+    def windows_for(t: np.ndarray) -> np.ndarray:
+        return prep.z[t[:, None] + offsets[None, :]][..., None].astype(np.float32)
+
+    return Windows(
+        look_back=look_back,
+        batch_size=batch_size,
+        layout=effective,
+        train_x=windows_for(train_t),
+        train_y=prep.z[train_t][:, None].astype(np.float32),
+        train_t=train_t,
+        n_dropped=dropped,
+        walk_x=windows_for(walk_t),
+        walk_t=walk_t,
+        n_train_points=len(walk_t) - len(test_t),
+    )
