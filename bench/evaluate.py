@@ -1,0 +1,31 @@
+"""Accuracy in original units from a batch-1 walk-forward over train then test windows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench.results import Metrics
+from bench.windows import Prepared, Windows
+
+
+def rmse(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+def persistence_rmse(prep: Prepared, targets: np.ndarray) -> float:
+    """RMSE of the naive forecast y[t] = y[t-1] on the given target indices."""
+    return rmse(prep.y[targets], prep.y[targets - 1])
+
+
+def walk_metrics(prep: Prepared, windows: Windows, z_pred: np.ndarray) -> Metrics:
+    """Metrics for predictions (scaled units) on every walk window, train part first."""
+    pred = prep.to_original(np.ravel(z_pred), windows.walk_t)
+    truth = prep.y[windows.walk_t]
+    k = windows.n_train_points
+    test_t = windows.test_t
+    return Metrics(
+        train_rmse=rmse(pred[:k], truth[:k]),
+        test_rmse=rmse(pred[k:], truth[k:]),
+        test_mae=float(np.mean(np.abs(pred[k:] - truth[k:]))),
+        persistence_rmse=persistence_rmse(prep, test_t),
+    )

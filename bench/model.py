@@ -1,0 +1,49 @@
+"""The benchmark's Keras model: stacked LSTM(units) -> Dense(1), built with the Keras 3 API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.specs import RunSpec
+
+
+def lstm_kwargs(spec: RunSpec, backend: str) -> dict[str, Any]:
+    """LSTM constructor options; stateful training on PyTorch needs the non-cuDNN path."""
+    # keras-team/keras#20875, #23462: the cuDNN kernel modifies the carried state in place
+    return {"use_cudnn": False} if backend == "torch" and spec.stateful else {}
+
+
+def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = None) -> Any:
+    """A compiled-free functional model for `spec`; `batch_size` None makes the batch dimension free."""
+    import keras
+
+    stateful = spec.stateful if stateful is None else stateful
+    inputs = keras.Input(batch_shape=(batch_size, spec.look_back, 1), name="window")
+    x = inputs
+    extra = lstm_kwargs(spec, keras.backend.backend())
+    for i in range(spec.layers):
+        x = keras.layers.LSTM(spec.units, stateful=stateful, return_sequences=i < spec.layers - 1, name=f"lstm_{i}", **extra)(x)
+    outputs = keras.layers.Dense(1, name="dense")(x)
+    return keras.Model(inputs, outputs, name="lstm_bench")
+
+
+def make_optimizer(spec: RunSpec) -> Any:
+    import keras
+
+    return {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[spec.optimizer](
+        learning_rate=spec.learning_rate
+    )
+
+
+def reset_states(model: Any) -> None:
+    """Zero every stateful layer's state (Keras 3 has no Model.reset_states)."""
+    for layer in model.layers:
+        if getattr(layer, "stateful", False):
+            layer.reset_state()
+
+
+def state_values(model: Any) -> list[Any]:
+    """Current values of every stateful layer's state variables, as NumPy arrays."""
+    import keras
+
+    return [keras.ops.convert_to_numpy(v.value) for layer in model.layers if getattr(layer, "stateful", False) for v in layer.states or []]

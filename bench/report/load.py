@@ -1,0 +1,170 @@
+"""Read one or more results folders into two DataFrames, and name what makes a configuration.
+
+The report reads only the results databases, never the runner. Several folders are
+concatenated (asv style: copy folders to merge machines), each row tagged with its `source`.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import UserError
+from bench.store import EPOCH_COLUMNS, RUN_COLUMNS, Store
+
+log = logging.getLogger(__name__)
+
+#: The run fields that define a configuration. Repeats of one configuration differ only in
+#: repeat, seed and base_seed (and so in run_id); dataset_name is implied by dataset + params.
+CONFIG_COLUMNS: tuple[str, ...] = (
+    "dataset", "dataset_params", "test_fraction", "difference", "scale", "look_back", "batch_size",
+    "stateful", "layout", "units", "layers", "epochs", "learning_rate", "optimizer", "shuffle",
+    "steps_per_execution", "backend", "engine", "device", "eval_every", "target_metric", "target_value",
+)
+
+#: Config columns that may vary across a sweep and then split the figures into panels, in the
+#: order they are tried. batch_size is the x axis and stateful/layout the hue ("mode"), so
+#: they are not here; dataset_params is folded into the dataset label.
+FACET_CANDIDATES: tuple[str, ...] = (
+    "dataset", "look_back", "units", "layers", "epochs", "learning_rate", "optimizer", "backend", "engine",
+    "device", "steps_per_execution", "test_fraction", "difference", "scale", "shuffle", "eval_every",
+    "target_metric", "target_value",
+)
+
+MODE_ORDER: tuple[str, ...] = ("stateful/streams", "stateful/sequential", "stateless")
+
+# SQLite hands back object columns when a column is all NULL (e.g. only failed runs): coerce.
+_NUMERIC_RUN_COLUMNS: tuple[str, ...] = (
+    "test_fraction", "look_back", "batch_size", "units", "layers", "epochs", "learning_rate", "repeat", "base_seed",
+    "seed", "eval_every", "target_value", "train_rmse", "test_rmse", "test_mae", "persistence_rmse", "skill",
+    "samples_per_sec", "steps_per_sec", "compile_seconds", "train_seconds", "predict_samples_per_sec", "peak_rss_mb",
+    "n_train_windows", "n_dropped", "epochs_to_target", "seconds_to_target", "diverged_epoch", "epochs_run",
+)
+_NUMERIC_EPOCH_COLUMNS: tuple[str, ...] = ("epoch", "loss", "seconds", "test_rmse", "test_mae", "train_rmse")
+
+
+@dataclass(frozen=True)
+class Results:
+    """Runs and epochs of one or more results folders.
+
+    `runs` has the store's run columns plus `source` (the folder's name), `mode` (stateless,
+    stateful/streams, stateful/sequential), `config` (a key shared by the repeats of one
+    configuration) and `panel` (the values of the facet axes, "" when nothing but batch size
+    and mode varies). `epochs` has the store's epoch columns plus `source`.
+    """
+
+    runs: pd.DataFrame
+    epochs: pd.DataFrame
+    facets: tuple[str, ...]
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        """Runs whose metrics can be trusted (status 'ok')."""
+        return self.runs[self.runs["status"] == "ok"]
+
+    @property
+    def problems(self) -> pd.DataFrame:
+        """Runs that failed, diverged or were unsupported: always reported, never dropped."""
+        return self.runs[self.runs["status"] != "ok"]
+
+    @property
+    def has_target(self) -> bool:
+        return bool(self.runs["target_metric"].notna().any())
+
+
+def _source_names(folders: list[Path]) -> list[str]:
+    # Folder names are short and readable; fall back to full paths only when two names clash.
+    names = [f.name or str(f) for f in folders]
+    return names if len(set(names)) == len(names) else [str(f) for f in folders]
+
+
+def _mode(stateful: pd.Series, layout: pd.Series) -> pd.Series:
+    return pd.Series(
+        ["stateful/" + str(lay) if bool(s) else "stateless" for s, lay in zip(stateful, layout)],
+        index=stateful.index, dtype="object",
+    )
+
+
+def facet_columns(runs: pd.DataFrame) -> tuple[str, ...]:
+    """The facet axes of a sweep: candidates that vary and are not implied by those already chosen.
+
+    steps_per_execution, for instance, follows the engine (scan engines always use 1), so a
+    sweep over engines is faceted by engine alone.
+    """
+    chosen: list[str] = []
+    for col in FACET_CANDIDATES:
+        values = runs[col].astype("string").fillna("none")
+        if values.nunique() < 2:
+            continue
+        if chosen:
+            keys = [runs[c].astype("string").fillna("none") for c in chosen]
+            if values.groupby(keys, dropna=False).nunique().max() < 2:
+                continue
+        chosen.append(col)
+    return tuple(chosen)
+
+
+def panel_labels(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.Series:
+    """One label per run naming its facet values, e.g. 'device=gpu, look_back=6'."""
+    if not facets:
+        return pd.Series("", index=runs.index, dtype="object")
+    parts = [col + "=" + runs[col].astype("string").fillna("none") for col in facets]
+    label = parts[0]
+    for p in parts[1:]:
+        label = label + ", " + p
+    return label.astype("object")
+
+
+def prepare_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Add the derived columns (mode, config, panel) to a runs table; returns it and its facet axes."""
+    runs = runs.copy()
+    for col in _NUMERIC_RUN_COLUMNS:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce")
+    # Two datasets may share a label (two sine waves with different periods): keep them apart.
+    params_per_label = runs.groupby("dataset")["dataset_params"].nunique()
+    clashing = set(params_per_label[params_per_label > 1].index)
+    if clashing:
+        runs["dataset"] = [
+            f"{d} {p}" if d in clashing else d for d, p in zip(runs["dataset"], runs["dataset_params"])
+        ]
+    runs["stateful"] = runs["stateful"].astype(bool)
+    runs["batch_size"] = runs["batch_size"].astype(int)
+    runs["mode"] = _mode(runs["stateful"], runs["layout"])
+    keys = runs[list(CONFIG_COLUMNS)].astype("string").fillna("none")
+    runs["config"] = keys.agg("|".join, axis=1) if len(runs) else pd.Series(dtype="object")
+    facets = facet_columns(runs)
+    runs["panel"] = panel_labels(runs, facets)
+    return runs, facets
+
+
+def load_results(*folders: str | Path) -> Results:
+    """Load the runs and epochs of each results folder (folders holding `results.db`)."""
+    if not folders:
+        raise UserError("report: name at least one results folder")
+    paths: list[Path] = []
+    for f in folders:
+        p = Path(f)
+        if any(p.resolve() == q.resolve() for q in paths):
+            log.warning("%s given twice; reading it once", p)
+            continue
+        paths.append(p)
+    runs_parts: list[pd.DataFrame] = []
+    epoch_parts: list[pd.DataFrame] = []
+    for path, name in zip(paths, _source_names(paths)):
+        with closing(Store.open(path, create=False)) as store:
+            r, e = store.runs(), store.epochs()
+        log.info("%s: %d runs, %d epoch rows", path, len(r), len(e))
+        r.insert(0, "source", name)
+        e.insert(0, "source", name)
+        runs_parts.append(r)
+        epoch_parts.append(e)
+    runs = pd.concat(runs_parts, ignore_index=True) if runs_parts else pd.DataFrame(columns=["source", *RUN_COLUMNS])
+    epochs = pd.concat(epoch_parts, ignore_index=True) if epoch_parts else pd.DataFrame(columns=["source", *EPOCH_COLUMNS])
+    for col in _NUMERIC_EPOCH_COLUMNS:
+        epochs[col] = pd.to_numeric(epochs[col], errors="coerce")
+    runs, facets = prepare_runs(runs)
+    return Results(runs=runs, epochs=epochs, facets=facets)

@@ -1,0 +1,202 @@
+"""Summary tables: per-configuration statistics, tests against the best batch size, time to target.
+
+Accuracy and speed statistics use status 'ok' runs only. Time to target also counts diverged
+runs, as attempts that did not reach the target: leaving them out would flatter a batch size
+that often diverges. Every run that is not 'ok' is listed by `problem_table`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from bench.report.load import MODE_ORDER, Results
+
+#: Smallest number of runs per group for a Mann-Whitney test or an olympic mean.
+MIN_REPEATS = 3
+ALPHA = 0.05
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20261128
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A two-sided Mann-Whitney U test, or why none was run (`p` is None then)."""
+
+    p: float | None
+    note: str
+
+    @property
+    def significant(self) -> bool:
+        return self.p is not None and self.p < ALPHA
+
+    def describe(self) -> str:
+        """'significant (p=0.012)', 'not significant (p=0.40)' or the reason there is no test."""
+        if self.p is None:
+            return self.note
+        verdict = "significant" if self.significant else "not significant"
+        return f"{verdict} (p={self.p:.2g}{'; ' + self.note if self.note else ''})"
+
+
+def bootstrap_ci(values: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
+                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean, seeded so a report is reproducible; None for n < 2."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    if len(x) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    means = x[rng.integers(0, len(x), size=(resamples, len(x)))].mean(axis=1)
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(means, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def mann_whitney(a: np.ndarray, b: np.ndarray) -> TestResult:
+    """Two-sided Mann-Whitney U test of two samples, refusing groups smaller than MIN_REPEATS."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if min(len(a), len(b)) < MIN_REPEATS:
+        return TestResult(None, f"too few repeats to test (n={len(a)} vs {len(b)}, need {MIN_REPEATS} each)")
+    p = float(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    # With few repeats even perfectly separated samples cannot reach ALPHA: say so rather than
+    # let "not significant" read as "no difference".
+    floor = 2.0 / math.comb(len(a) + len(b), len(a))
+    note = f"smallest p possible with n={len(a)} vs {len(b)} is {floor:.2g}" if floor >= ALPHA else ""
+    return TestResult(p, note)
+
+
+def olympic_mean(values: np.ndarray) -> tuple[float, str]:
+    """MLPerf-style mean dropping the fastest and slowest run; NaN entries are runs that never got there.
+
+    A run that missed the target counts as the slowest, so one miss is dropped like any slowest
+    run, but two or more leave no defined score. Fewer than MIN_REPEATS runs get a plain mean.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n, missed = len(x), int(np.isnan(x).sum())
+    if n == 0:
+        return float("nan"), "no runs"
+    if n < MIN_REPEATS:
+        if missed:
+            return float("nan"), f"{missed} of {n} runs did not reach the target"
+        return float(x.mean()), f"plain mean: olympic scoring needs {MIN_REPEATS}+ runs"
+    ordered = np.sort(np.where(np.isnan(x), np.inf, x))[1:-1]
+    if np.isinf(ordered).any():
+        return float("nan"), f"{missed} of {n} runs did not reach the target"
+    note = "1 run that did not reach the target dropped as the slowest" if missed else ""
+    return float(ordered.mean()), note
+
+
+def _ordered(table: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
+    mode_rank = {m: i for i, m in enumerate(MODE_ORDER)}
+    table = table.assign(_mode_rank=table["mode"].map(mode_rank).fillna(len(MODE_ORDER)))
+    table = table.sort_values([*facets, "_mode_rank", "batch_size"], kind="stable")
+    return table.drop(columns="_mode_rank").reset_index(drop=True)
+
+
+def _label_columns(facets: tuple[str, ...]) -> list[str]:
+    return [*facets, "mode", "batch_size"]
+
+
+def _per_config(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.core.groupby.DataFrameGroupBy:
+    return runs.groupby(["config", "panel", *_label_columns(facets)], dropna=False, sort=False)
+
+
+def accuracy_table(results: Results) -> pd.DataFrame:
+    """Test RMSE per configuration (ok runs): n, mean, std, median, min, max, bootstrap CI of the
+    mean, mean skill vs persistence, and a Mann-Whitney test against the best batch size of the
+    same panel and mode (lowest mean RMSE)."""
+    facets = results.facets
+    cols = [*_label_columns(facets), "n", "rmse_mean", "rmse_std", "rmse_median", "rmse_min", "rmse_max",
+            "rmse_ci_low", "rmse_ci_high", "persistence_rmse", "skill_mean", "vs_best", "p_vs_best", "note"]
+    ok = results.ok[results.ok["test_rmse"].notna()]
+    if ok.empty:
+        return pd.DataFrame(columns=["config", "panel", *cols])
+    rows = []
+    samples: dict[str, np.ndarray] = {}
+    for keys, g in _per_config(ok, facets):
+        x = g["test_rmse"].to_numpy(dtype=np.float64)
+        samples[keys[0]] = x
+        ci = bootstrap_ci(x)
+        rows.append({
+            "config": keys[0], "panel": keys[1], **dict(zip(_label_columns(facets), keys[2:])),
+            "n": len(x), "rmse_mean": x.mean(), "rmse_std": g["test_rmse"].std(), "rmse_median": float(np.median(x)),
+            "rmse_min": x.min(), "rmse_max": x.max(),
+            "rmse_ci_low": ci[0] if ci else np.nan, "rmse_ci_high": ci[1] if ci else np.nan,
+            "persistence_rmse": g["persistence_rmse"].mean(), "skill_mean": g["skill"].mean(),
+            "note": "" if ci else "single run: no CI",
+        })
+    table = pd.DataFrame(rows)
+    table["vs_best"], table["p_vs_best"] = "", np.nan
+    for _, g in table.groupby(["panel", "mode"], sort=False):
+        best = g.loc[g["rmse_mean"].idxmin()]
+        for i, row in g.iterrows():
+            if i == best.name:
+                table.at[i, "vs_best"] = "best"
+                continue
+            test = mann_whitney(samples[row["config"]], samples[best["config"]])
+            table.at[i, "p_vs_best"] = test.p if test.p is not None else np.nan
+            table.at[i, "vs_best"] = test.describe()
+    return _ordered(table[["config", "panel", *cols]], facets)
+
+
+def speed_table(results: Results) -> pd.DataFrame:
+    """Training throughput per configuration (ok runs): samples/s statistics and time spent."""
+    facets = results.facets
+    cols = [*_label_columns(facets), "n", "sps_mean", "sps_std", "sps_median", "sps_min", "sps_max",
+            "train_seconds_mean", "compile_seconds_median"]
+    ok = results.ok[results.ok["samples_per_sec"].notna()]
+    if ok.empty:
+        return pd.DataFrame(columns=["config", "panel", *cols])
+    agg = _per_config(ok, facets).agg(
+        n=("samples_per_sec", "size"), sps_mean=("samples_per_sec", "mean"), sps_std=("samples_per_sec", "std"),
+        sps_median=("samples_per_sec", "median"), sps_min=("samples_per_sec", "min"),
+        sps_max=("samples_per_sec", "max"), train_seconds_mean=("train_seconds", "mean"),
+        compile_seconds_median=("compile_seconds", "median"),
+    ).reset_index()
+    return _ordered(agg[["config", "panel", *cols]], facets)
+
+
+def target_table(results: Results) -> pd.DataFrame:
+    """Time to target per configuration: olympic means of epochs and seconds (ok and diverged runs)."""
+    facets = results.facets
+    cols = [*_label_columns(facets), "target", "n", "reached", "epochs_olympic", "seconds_olympic", "note"]
+    runs = results.runs[results.runs["status"].isin(("ok", "diverged")) & results.runs["target_metric"].notna()]
+    if runs.empty:
+        return pd.DataFrame(columns=["config", "panel", *cols])
+    rows = []
+    for keys, g in _per_config(runs, facets):
+        epochs, note = olympic_mean(g["epochs_to_target"].to_numpy(dtype=np.float64))
+        seconds, _ = olympic_mean(g["seconds_to_target"].to_numpy(dtype=np.float64))
+        first = g.iloc[0]
+        rows.append({
+            "config": keys[0], "panel": keys[1], **dict(zip(_label_columns(facets), keys[2:])),
+            "target": f"{first['target_metric']} <= {first['target_value']:g}", "n": len(g),
+            "reached": int(g["epochs_to_target"].notna().sum()),
+            "epochs_olympic": epochs, "seconds_olympic": seconds, "note": note,
+        })
+    return _ordered(pd.DataFrame(rows)[["config", "panel", *cols]], facets)
+
+
+def problem_table(results: Results) -> pd.DataFrame:
+    """Every run that is not 'ok': id, configuration, status and error."""
+    facets = results.facets
+    cols = ["run_id", "source", *_label_columns(facets), "repeat", "status", "error"]
+    bad = results.problems
+    if bad.empty:
+        return pd.DataFrame(columns=cols)
+    out = bad[cols].copy()
+    out["error"] = out["error"].fillna("").astype(str)
+    return out.sort_values(["status", "run_id"]).reset_index(drop=True)
+
+
+def status_counts(results: Results) -> pd.Series:
+    """Number of runs per status, 'ok' first."""
+    counts = results.runs["status"].value_counts()
+    order = [s for s in ("ok", "diverged", "failed", "unsupported") if s in counts.index]
+    return counts.reindex(order + sorted(set(counts.index) - set(order)))
