@@ -21,8 +21,9 @@ from rich.table import Table
 
 from bench.errors import UserError
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Piped output (CI logs, files) gets a wide table instead of rich's 80-column default.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
 
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_USER_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -123,10 +124,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     any_failed = False
     for (folder, specs), path in zip(plans, args.scenarios):
         with closing(Store.open(folder)) as store:
-            todo = pending(specs, store.done_ids(), args.force)
-            skipped = len(specs) - len(todo)
+            done = store.done_ids()
+            todo = pending(specs, done, args.force)
+            already = sum(s.run_id in done for s in specs)
             if not args.quiet:
-                err.print(f"[bold]{path}[/]: {len(specs)} runs, {skipped} already done, {len(todo)} to run -> {folder}")
+                forced = " (--force)" if args.force and already else ""
+                err.print(f"[bold]{path}[/]: {len(specs)} runs, {already} already done, {len(todo)} to run{forced} -> {folder}")
                 if args.workers > 1 and len(todo) > 1:
                     err.print("[yellow]note:[/] runs share the machine; throughput measured under concurrency is not comparable with serial runs")
             executor = LocalExecutor(workers=args.workers)

@@ -22,8 +22,6 @@ Engine = Literal["fit", "scan"]
 Scale = Literal["minmax", "minmax_sym", "standard", "none"]
 Optimizer = Literal["adam", "sgd", "rmsprop"]
 
-PosInt = Union[StrictInt]  # range checked in validators, so messages name the key
-
 #: Keys whose value may be a list; the runs are the Cartesian product of all lists.
 SWEEP_KEYS = (
     "dataset",
@@ -145,14 +143,13 @@ def _key_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
 
 
 def _where(path: Path, lines: dict[str, int], loc: tuple[Any, ...]) -> str:
-    dotted = ".".join(str(p) for p in loc)
-    # pydantic reports union members in the loc ('look_back.list[int].0'); keep the user's keys
-    parts = [str(p) for p in loc if not str(p).startswith(("list[", "dict[", "int", "str", "bool", "float", "literal["))]
-    parts = [p for p in parts if p not in ("function-after[_positive(), union[int,list[int]]]",)]
-    while parts and ".".join(parts) not in lines:
-        parts.pop()
-    line = lines.get(".".join(parts)) if parts else None
-    key = ".".join(parts) if parts else dotted
+    """'file:line: key 'a.b'' for a pydantic error location (union member tags are skipped)."""
+    parts: list[str] = []
+    for p in map(str, loc):
+        if ".".join([*parts, p]) in lines or (not parts and p in Scenario.model_fields):
+            parts.append(p)
+    key = ".".join(parts) or ".".join(map(str, loc))
+    line = lines.get(key)
     return f"{path}:{line}: key '{key}'" if line else f"{path}: key '{key}'"
 
 
@@ -192,7 +189,9 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
 
 
 def _explain(exc: ValidationError, path: Path, lines: dict[str, int]) -> str:
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown key is the likeliest root cause (a typo also makes its real key "missing")
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(err["loc"])
     if err["type"] == "extra_forbidden":
         key = str(loc[-1])
@@ -206,9 +205,10 @@ def _explain(exc: ValidationError, path: Path, lines: dict[str, int]) -> str:
         if tuple(e["loc"])[:1] == loc[:1] and not any(str(p).startswith("list[") for p in e["loc"]):
             msg = e["msg"]
             break
+    msg = msg.removeprefix("Value error, ")
     given = err.get("input")
-    shown = repr(given) if not isinstance(given, (dict, list)) else type(given).__name__
-    return f"{_where(path, lines, loc)}: {msg} (got {shown}); see the scenario reference in README.md"
+    shown = "" if isinstance(given, (dict, list)) else f" (got {given!r})"
+    return f"{_where(path, lines, loc)}: {msg}{shown}; see the scenario reference in README.md"
 
 
 def load_scenario(path: str | Path) -> ScenarioFile:

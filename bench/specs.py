@@ -103,19 +103,25 @@ def expand(sf: ScenarioFile) -> list[RunSpec]:
     """
     sc = sf.scenario
     base_dir = sf.path.parent
-    datasets = [resolve_dataset(ref, base_dir) for ref in sc.axis("dataset")]
+    where = f"{sf.path}:{sf.line_of('dataset')}" if sf.line_of("dataset") else str(sf.path)
+    try:
+        datasets = [resolve_dataset(ref, base_dir) for ref in sc.axis("dataset")]
+    except UserError as exc:
+        raise UserError(f"{where}: {exc}") from None
     specs: dict[str, RunSpec] = {}
     axes = [sc.axis(k) for k in ("look_back", "batch_size", "stateful", "layout", "units", "epochs", "learning_rate", "backend", "device", "engine")]
     for ds in datasets:
-        series = load_series(ds)
-        prep = prepare(series.values, sc.test_fraction, sc.difference, sc.scale)
+        try:
+            prep = prepare(load_series(ds).values, sc.test_fraction, sc.difference, sc.scale)
+        except UserError as exc:
+            raise UserError(f"{where}: {exc}") from None
         checked: set[tuple[int, int, bool]] = set()
         for lb, bs, stateful, layout, units, epochs, lr, backend, device, engine in itertools.product(*axes):
             if (lb, bs, stateful) not in checked:
                 try:
                     make_windows(prep, lb, bs, stateful, layout if stateful else "none")
                 except UserError as exc:
-                    raise UserError(f"{sf.path}: dataset '{ds.label}': {exc}") from None
+                    raise UserError(f"{where}: dataset '{ds.label}': {exc}") from None
                 checked.add((lb, bs, stateful))
             for repeat in range(sc.repeats):
                 spec = RunSpec(

@@ -35,6 +35,7 @@ def init_worker(backend: str, device: str, threads: int | None = None) -> None:
     if backend == "tensorflow":
         import tensorflow as tf
 
+        tf.get_logger().setLevel("ERROR")  # retracing notices for each new model are expected here
         tf.config.experimental.enable_op_determinism()
         if threads:
             tf.config.threading.set_intra_op_parallelism_threads(threads)

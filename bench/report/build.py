@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 CAPTIONS: dict[str, str] = {
     "rmse_by_batch_size": "Test RMSE by batch size. Boxes span the repeats of one configuration (whiskers 1.5 IQR), "
-                          "dots are individual runs, the dashed line is the persistence forecast (predict the last value).",
+                          "dots are individual runs (at most 300 per panel, a fixed random sample), the dashed line is the persistence forecast (predict the last value).",
     "throughput_by_batch_size": "Training samples per second by batch size, log-log. Line: median over repeats; "
                                 "band: min to max; dots: individual runs.",
     "tradeoff": "Mean test RMSE against mean throughput per configuration, labelled with the batch size. Ringed and "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import matplotlib
 
@@ -24,7 +24,7 @@ import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FixedLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator  # noqa: E402
 
 from bench.report.load import MODE_ORDER, Results  # noqa: E402
 from bench.report.stats import olympic_mean  # noqa: E402
@@ -34,7 +34,7 @@ from bench.report.stats import olympic_mean  # noqa: E402
 MAX_POINTS_PER_PANEL = 300
 #: Label every configuration in the trade-off plot only up to this many points per panel.
 MAX_POINT_LABELS = 30
-PANEL_W, PANEL_H = 5.6, 3.9
+PANEL_W, PANEL_H, MIN_WIDTH = 5.6, 3.9, 8.0
 RMSE_LABEL = "test RMSE (series units, lower is better)"
 SPS_LABEL = "training throughput (samples/s)"
 
@@ -73,7 +73,8 @@ def _grid(frame: pd.DataFrame, results: Results, key: str = "panel",
             ncols = min(n, 3)
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig = Figure(figsize=(PANEL_W * ncols, PANEL_H * nrows + 0.9), layout="constrained")
+    # At least MIN_WIDTH wide so a one-panel figure still has room for its title and legend.
+    fig = Figure(figsize=(max(PANEL_W * ncols, MIN_WIDTH), PANEL_H * nrows + 1.2), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax in axes[n:]:
         ax.set_visible(False)
@@ -93,7 +94,8 @@ def _title(ax: Axes, label: str) -> None:
 
 def _legend(fig: Figure, handles: list, labels: list[str], title: str | None = None) -> None:
     if handles:
-        fig.legend(handles, labels, loc="outside upper center", ncols=min(len(handles), 6), frameon=False, title=title)
+        # Below the panels: above them it would collide with the figure title.
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 6), frameon=False, title=title)
 
 
 def _ok_with(results: Results, column: str, what: str) -> pd.DataFrame:
@@ -108,7 +110,8 @@ def _mode_handles(modes: list[str]) -> tuple[list, list[str]]:
     return handles, list(modes)
 
 
-def _pow2_ticks(ax: Axes, values: np.ndarray) -> None:
+def log2_batch_ticks(ax: Axes, values: np.ndarray) -> None:
+    """Tick a log-scaled batch-size axis at the batch sizes measured, labelled as plain integers."""
     ticks = np.unique(values)
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
@@ -166,7 +169,7 @@ def throughput_by_batch_size(results: Results) -> Figure:
                 ax.scatter(pts["batch_size"], pts["samples_per_sec"], color=color, s=9, alpha=0.45, lw=0)
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
-            _pow2_ticks(ax, sub["batch_size"].to_numpy())
+            log2_batch_ticks(ax, sub["batch_size"].to_numpy())
             ax.set_xlabel("batch size (log scale)")
             ax.set_ylabel(SPS_LABEL + ", log scale")
             _title(ax, label)
@@ -253,6 +256,7 @@ def learning_curves(results: Results) -> Figure:
                 ax.plot(g["epoch"], g["mean"], color=colors[bs], lw=1.8)
             if positive:
                 ax.set_yscale("log")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
             ax.set_ylabel("training loss (MSE, scaled units)" + (", log scale" if positive else ""))
             _title(ax, label)
@@ -302,10 +306,13 @@ def time_to_target(results: Results, measure: str = "seconds") -> Figure:
                     score, _ = olympic_mean(values)
                     if np.isfinite(score):
                         ax.hlines(score, x - width * 0.4, x + width * 0.4, color="0.1", lw=2.2, zorder=4)
-            if missed_any:
-                ax.axhline(top, color="0.5", lw=0.8, ls=":")
-                ax.text(0.01, top, " not reached", transform=ax.get_yaxis_transform(), va="bottom", fontsize=8.5, color="0.25")
             ax.set_ylim(0, top * 1.1)
+            if missed_any:
+                # The "not reached" row gets its own tick label, where no marker can cover it.
+                ax.axhline(top, color="0.5", lw=0.8, ls=":")
+                base = [t for t in ax.get_yticks() if 0 <= t <= top / 1.15]
+                ax.set_yticks([*base, top], [f"{t:g}" for t in base] + ["not reached"])
+            ax.grid(axis="x", visible=False)
             ax.set_xticks(range(len(order)), [str(b) for b in order])
             ax.set_xlim(-0.6, len(order) - 0.4)
             ax.set_xlabel("batch size")

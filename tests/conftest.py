@@ -1,0 +1,50 @@
+"""Shared fixtures: worker processes per Keras backend, tiny scenarios, the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bench.worker import init_worker
+from clitools import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Keras fixes its backend at import; engines run in spawned workers, one per backend.
+BACKENDS_AVAILABLE = {
+    "tensorflow": importlib.util.find_spec("tensorflow") is not None,
+    "jax": importlib.util.find_spec("jax") is not None,
+    "torch": importlib.util.find_spec("torch") is not None,
+}
+
+
+def _pool(backend: str) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(backend, "cpu"))
+
+
+@pytest.fixture(scope="session")
+def workers() -> Iterator[dict[str, ProcessPoolExecutor]]:
+    """Lazily started worker pools keyed by backend, shared by the whole session."""
+    pools: dict[str, ProcessPoolExecutor] = {}
+
+    class _Pools(dict):
+        def __missing__(self, backend: str) -> ProcessPoolExecutor:
+            if not BACKENDS_AVAILABLE[backend]:
+                pytest.skip(f"{backend} is not installed")
+            pools[backend] = self[backend] = _pool(backend)
+            return pools[backend]
+
+    yield _Pools()
+    for pool in pools.values():
+        pool.shutdown(cancel_futures=True)
+
+
+@pytest.fixture
+def cli(tmp_path: Path):
+    """`cli(*args)` runs lstm-bench in `tmp_path`."""
+    return lambda *args, **kw: run_cli(*args, cwd=tmp_path, **kw)

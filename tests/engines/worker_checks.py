@@ -1,0 +1,46 @@
+"""Functions the engine tests run inside backend worker processes (picklable by module path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from bench.results import RunResult
+from bench.scenario import parse_scenario_text
+from bench.specs import expand
+from bench.worker import execute
+
+
+def run_scenario(text: str, folder: str) -> list[RunResult]:
+    """Expand a scenario (CSV paths relative to `folder`) and execute every run here."""
+    return [execute(spec) for spec in expand(parse_scenario_text(text, Path(folder) / "s.yaml"))]
+
+
+def fit_state_checks(batch_size: int) -> dict[str, float | bool]:
+    """Train a stateful model with the fit engine's own model code; report the state and repeat predictions."""
+    import keras
+
+    from bench.datasets import DatasetSpec, load_series
+    from bench.engines.fit import build_trained_pair
+    from bench.model import reset_states, state_values
+    from bench.specs import RunSpec
+    from bench.windows import make_windows, prepare
+
+    spec = RunSpec(
+        scenario="t", dataset=DatasetSpec("airline"), test_fraction=0.33, difference=False, scale="minmax", look_back=3,
+        batch_size=batch_size, stateful=True, layout="streams", units=4, layers=1, epochs=1, learning_rate=0.01,
+        optimizer="adam", shuffle=False, steps_per_execution=1, repeat=0, base_seed=0, seed=1, backend=keras.backend.backend(),
+        engine="fit", device="cpu", eval_every=0, target_metric=None, target_value=None,
+    )
+    prep = prepare(load_series(spec.dataset).values, 0.33, False, "minmax")
+    w = make_windows(prep, 3, batch_size, True, "streams")
+    model, _ = build_trained_pair(spec, w)
+    reset_states(model)
+    model.fit(w.train_x, w.train_y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+    state = float(sum(np.abs(v).sum() for v in state_values(model)))
+    batch = w.train_x[:batch_size]
+    first, second = model.predict(batch, batch_size=batch_size, verbose=0), model.predict(batch, batch_size=batch_size, verbose=0)
+    reset_states(model)
+    after_reset = float(sum(np.abs(v).sum() for v in state_values(model)))
+    return {"state": state, "repeat_differs": not np.array_equal(first, second), "after_reset": after_reset}

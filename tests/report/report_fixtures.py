@@ -1,0 +1,99 @@
+"""Synthetic results with known numbers, for the report and compare tests (and the report benchmark).
+
+A plain module rather than conftest.py so tests can import it: several conftest modules would clash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from bench.datasets import DatasetSpec
+from bench.results import EpochRow, Metrics, RunResult, Throughput
+from bench.specs import RunSpec
+from bench.store import Store
+
+PERSISTENCE_RMSE = 48.0
+DIVERGED_RMSE = 1.0e6  # would wreck any mean it leaked into
+
+
+def make_spec(**overrides: object) -> RunSpec:
+    """A seed-like RunSpec (airline, look_back 3, LSTM(4)) with `overrides` applied."""
+    fields: dict[str, object] = dict(
+        scenario="synthetic", dataset=DatasetSpec("airline"), test_fraction=0.33, difference=False, scale="minmax",
+        look_back=3, batch_size=1, stateful=True, layout="streams", units=4, layers=1, epochs=5,
+        learning_rate=0.001, optimizer="adam", shuffle=False, steps_per_execution=1, repeat=0, base_seed=0,
+        seed=0, backend="tensorflow", engine="fit", device="cpu", eval_every=1, target_metric=None, target_value=None,
+    )
+    fields.update(overrides)
+    if not fields["stateful"]:
+        fields["layout"] = "none"
+    fields["seed"] = 1000 + int(fields["repeat"])  # type: ignore[call-overload]
+    return RunSpec(**fields)  # type: ignore[arg-type]
+
+
+def expected_rmse(batch_size: int, repeat: int, stateful: bool) -> float:
+    """Test RMSE of a synthetic ok run: grows with batch size; stateless is 3 worse."""
+    return 40.0 + 0.5 * batch_size + 1.0 * repeat + (0.0 if stateful else 3.0)
+
+
+def expected_sps(batch_size: int, repeat: int, stateful: bool, speed: float = 1.0) -> float:
+    """Samples/s of a synthetic ok run: proportional to batch size, times `speed`."""
+    return 1000.0 * batch_size * (1.0 + 0.1 * repeat) * (1.0 if stateful else 1.2) * speed
+
+
+def expected_epochs_to_target(batch_size: int, repeat: int) -> int | None:
+    """Epochs to target; None (never reached) for batch size 16, repeat 0."""
+    return None if (batch_size == 16 and repeat == 0) else 2 + batch_size.bit_length() + repeat
+
+
+def _ok(spec: RunSpec, n_epochs: int, speed: float) -> RunResult:
+    bs, rep, st = spec.batch_size, spec.repeat, spec.stateful
+    rmse = expected_rmse(bs, rep, st)
+    sps = expected_sps(bs, rep, st, speed)
+    epochs = tuple(EpochRow(e, 0.5 / e * (1 + 0.1 * rep) + 0.001 * bs, 100.0 / sps) for e in range(1, n_epochs + 1))
+    ett = expected_epochs_to_target(bs, rep) if spec.target_metric else None
+    return RunResult(
+        spec=spec, status="ok",
+        metrics=Metrics(train_rmse=rmse - 5.0, test_rmse=rmse, test_mae=0.8 * rmse, persistence_rmse=PERSISTENCE_RMSE),
+        throughput=Throughput(samples_per_sec=sps, steps_per_sec=sps / bs, compile_seconds=0.5,
+                              train_seconds=100.0 * n_epochs / sps, predict_samples_per_sec=None, peak_rss_mb=300.0),
+        epochs=epochs, n_train_windows=96, n_dropped=0,
+        epochs_to_target=ett, seconds_to_target=None if ett is None else ett * 100.0 / sps,
+        started_at=f"2026-11-28T10:{rep:02d}:{bs % 60:02d}", finished_at="2026-11-28T11:00:00",
+        environment={"hostname": "testhost", "backend": spec.backend, "device": spec.device},
+    )
+
+
+def synthetic_results(
+    batch_sizes: Iterable[int] = (1, 4, 16), repeats: int = 3, stateful: Iterable[bool] = (True, False),
+    target: bool = False, failed: bool = True, diverged: bool = True,
+    speed: Callable[[int], float] = lambda bs: 1.0, n_epochs: int = 5, **spec: object,
+) -> list[RunResult]:
+    """Ok runs for every batch size x stateful flag x repeat, plus one failed and one diverged run
+    (both extra repeats of the stateful batch-1 configuration). `speed(bs)` scales samples/s;
+    `spec` overrides RunSpec fields (device, engine, look_back, ...)."""
+    tgt = {"target_metric": "test_rmse", "target_value": 45.0} if target else {}
+    out: list[RunResult] = []
+    for st in stateful:
+        for bs in batch_sizes:
+            for rep in range(repeats):
+                out.append(_ok(make_spec(batch_size=bs, stateful=st, repeat=rep, **tgt, **spec), n_epochs, speed(bs)))
+    if failed:
+        out.append(RunResult(make_spec(batch_size=1, repeat=repeats, **tgt, **spec), status="failed",
+                             error="RuntimeError: synthetic failure", started_at="2026-11-28T12:00:00"))
+    if diverged:
+        bad = _ok(make_spec(batch_size=1, repeat=repeats + 1, **tgt, **spec), n_epochs, 1.0)
+        out.append(RunResult(
+            bad.spec, status="diverged", error="loss became NaN at epoch 3",
+            metrics=Metrics(DIVERGED_RMSE, DIVERGED_RMSE, DIVERGED_RMSE, PERSISTENCE_RMSE), throughput=bad.throughput,
+            epochs=bad.epochs[:3], diverged_epoch=3, started_at="2026-11-28T12:01:00",
+        ))
+    return out
+
+
+def save(folder: Path, results: Iterable[RunResult]) -> Path:
+    with Store.open(folder) as store:
+        for r in results:
+            store.save(r)
+    return folder

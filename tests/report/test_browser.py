@@ -1,0 +1,39 @@
+"""The report page in a real browser: opens offline from disk, every image decodes, no console errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.browser
+def test_index_html_renders_in_chromium(target_report: tuple[Path, Path], tmp_path: Path) -> None:
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (its browser download is not needed)")
+    _, index = target_report
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 2000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(index.as_uri(), wait_until="load")
+            widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
+            shot = page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+        finally:
+            browser.close()
+    assert len(widths) == 6 and all(w > 0 for w in widths), widths
+    assert errors == []
+    assert all(u.startswith(("file:", "data:")) for u in requests), requests  # nothing fetched from outside
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(tmp_path / "report.png")
+    assert len(shot) > 10_000 and float(np.std(pixels[..., :3])) > 0.05  # not a blank page

@@ -1,0 +1,75 @@
+"""Compare two synthetic results folders with known throughput ratios."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.compare import write_comparison
+from report_fixtures import save, synthetic_results
+
+RATIOS = {1: 0.5, 4: 1.0, 32: 4.0}  # B (gpu) relative to A (cpu)
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("compare")
+    a = save(root / "cpu", synthetic_results(batch_sizes=tuple(RATIOS), device="cpu"))
+    b = save(root / "gpu", synthetic_results(batch_sizes=(*RATIOS, 64), device="gpu",
+                                             speed=lambda bs: RATIOS.get(bs, 8.0), failed=False))
+    return write_comparison(a, b, "cpu", "gpu")
+
+
+def test_speedups_and_crossover(comparison) -> None:
+    table = comparison.table
+    assert set(table["series"]) == {"stateful/streams", "stateless"}
+    for (_, bs), row in table.set_index(["series", "batch_size"]).iterrows():
+        assert row["speedup"] == pytest.approx(RATIOS[bs])
+        assert row["pairs"] == 3
+        assert row["rmse_diff"] == pytest.approx(0.0)  # same seeds, same synthetic accuracy
+    assert [c.batch_size for c in comparison.crossovers] == [32, 32]
+    assert "faster from batch size 32" in comparison.crossovers[0].verdict
+
+
+def test_unpaired_runs_listed(comparison) -> None:
+    unpaired = comparison.unpaired
+    reasons = dict(zip(zip(unpaired["side"], unpaired["status"], unpaired["batch_size"]), unpaired["reason"]))
+    assert reasons[("A", "failed", 1)] == "status failed"
+    assert reasons[("A", "diverged", 1)] == "status diverged"
+    assert reasons[("B", "diverged", 1)] == "status diverged"
+    only_b = unpaired[unpaired["reason"].str.startswith("no ok run in A")]
+    assert sorted(only_b["batch_size"]) == [64] * 6
+
+
+def test_files_and_terminal_table(comparison) -> None:
+    out: Path = comparison.out
+    assert out == comparison.out.parent / "compare" and out.parent.name == "gpu"
+    for name in ("index.html", "summary.md", "speedup.png", "speedup.svg", "comparison.csv"):
+        assert (out / name).stat().st_size > 0, name
+    csv = pd.read_csv(out / "comparison.csv")
+    assert len(csv) == 6
+    assert "faster from batch size 32" in (out / "summary.md").read_text()
+    assert comparison.to_rich_table().row_count == 6
+    text = comparison.format_table()
+    assert "samples/s gpu" in text and "140,800" in text and "stateless: gpu is faster from batch size 32" in text
+    assert "9 unpaired runs" in text
+
+
+def test_b_faster_everywhere_has_no_crossover(tmp_path: Path) -> None:
+    a = save(tmp_path / "a", synthetic_results(stateful=(True,), failed=False, diverged=False))
+    b = save(tmp_path / "b", synthetic_results(stateful=(True,), failed=False, diverged=False,
+                                               engine="scan", speed=lambda bs: 2.0))
+    c = write_comparison(a, b, out=tmp_path / "out")
+    assert c.crossover is None and "faster at every batch size" in c.crossovers[0].verdict
+    assert c.table["speedup"].tolist() == pytest.approx([2.0, 2.0, 2.0])
+    assert c.unpaired.empty
+
+
+def test_nothing_in_common(tmp_path: Path) -> None:
+    a = save(tmp_path / "a", synthetic_results(look_back=3, failed=False, diverged=False))
+    b = save(tmp_path / "b", synthetic_results(look_back=6, failed=False, diverged=False))
+    c = write_comparison(a, b, out=tmp_path / "out")
+    assert c.table.empty and c.crossover is None and len(c.unpaired) == 36
+    assert "nothing to compare" in (tmp_path / "out" / "summary.md").read_text()

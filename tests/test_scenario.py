@@ -1,0 +1,104 @@
+"""Scenario parsing, sweep expansion, and the one-line errors for every kind of bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.errors import UserError
+from bench.scenario import parse_scenario_text
+from bench.specs import derive_seed, expand
+
+BASE = "name: t\ndataset: airline\nepochs: 2\n"
+
+
+def parse(text: str):
+    return parse_scenario_text(text, Path("s.yaml"))
+
+
+def test_defaults_match_the_issue():
+    sc = parse("name: t\ndataset: airline\n").scenario
+    assert (sc.test_fraction, sc.difference, sc.scale) == (0.33, False, "minmax")
+    assert (sc.units, sc.epochs, sc.learning_rate, sc.backend, sc.device, sc.engine) == (4, 100, 0.001, "tensorflow", "cpu", "fit")
+    assert (sc.layout, sc.layers, sc.optimizer, sc.shuffle, sc.repeats, sc.seed, sc.eval_every) == ("streams", 1, "adam", False, 1, 0, 0)
+
+
+def test_sweep_is_the_cartesian_product_with_stateless_runs_once_per_layout():
+    sf = parse(BASE + "look_back: [1, 3]\nbatch_size: [1, 2, 4]\nstateful: [true, false]\nlayout: [streams, sequential]\nrepeats: 3\n")
+    specs = expand(sf)
+    # stateful: 2 look_backs x 3 batches x 2 layouts; stateless: 2 x 3 x 1; times 3 repeats
+    assert len(specs) == (2 * 3 * 2 + 2 * 3) * 3
+    assert {s.layout for s in specs if not s.stateful} == {"none"}
+    assert len({s.run_id for s in specs}) == len(specs)
+
+
+def test_run_id_is_a_content_hash_stable_across_parses_and_scenario_names():
+    a = expand(parse(BASE + "batch_size: [1, 2]\n"))
+    b = expand(parse(BASE.replace("name: t", "name: other") + "batch_size: [1, 2]\n"))
+    assert [s.run_id for s in a] == [s.run_id for s in b]
+    c = expand(parse(BASE + "batch_size: [1, 2]\nlearning_rate: 0.01\n"))
+    assert not {s.run_id for s in a} & {s.run_id for s in c}
+
+
+def test_repeat_seeds_are_derived_and_distinct():
+    specs = expand(parse(BASE + "repeats: 4\nseed: 7\n"))
+    assert [s.seed for s in specs] == [derive_seed(7, r) for r in range(4)]
+    assert len({s.seed for s in specs}) == 4
+
+
+def test_target_turns_on_per_epoch_evaluation():
+    (spec,) = expand(parse(BASE + "target: {metric: test_rmse, value: 50.0}\n"))
+    assert (spec.eval_every, spec.target_metric, spec.target_value) == (1, "test_rmse", 50.0)
+
+
+def test_dataset_list_is_a_sweep_axis_and_csv_paths_resolve_against_the_scenario(tmp_path: Path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "s.csv").write_text("v\n" + "\n".join(str(i % 7) for i in range(60)))
+    sf = parse_scenario_text("name: t\ndataset: [airline, {csv: data/s.csv, column: v}]\n", tmp_path / "s.yaml")
+    specs = expand(sf)
+    assert [s.dataset.label for s in specs] == ["airline", "s:v"]
+    assert specs[1].dataset.params["csv"] == str((tmp_path / "data" / "s.csv").resolve())
+
+
+BAD = {
+    "yaml syntax": ("name: t\ndataset: airline\nbatch_size: [1, 2\n", r"s.yaml:\d+: invalid YAML"),
+    "not a mapping": ("- a\n- b\n", "must be a YAML mapping"),
+    "unknown key with hint": (BASE + "batchsize: 4\n", "s.yaml:4: key 'batchsize': unknown key; did you mean 'batch_size'"),
+    "unknown nested key": (BASE + "target: {metric: test_rmse, valeu: 3}\n", "key 'target.valeu': unknown key; did you mean 'value'"),
+    "wrong type": (BASE + "batch_size: eight\n", "s.yaml:4: key 'batch_size'"),
+    "bool is not an int": (BASE + "units: true\n", "key 'units'"),
+    "zero batch": (BASE + "batch_size: [1, 0]\n", "key 'batch_size'.*positive"),
+    "fraction out of range": (BASE + "test_fraction: 1.5\n", "key 'test_fraction'"),
+    "bad choice": (BASE + "layout: interleaved\n", "key 'layout'"),
+    "bad name": ("name: 'a b'\ndataset: airline\n", "key 'name'"),
+    "missing name": ("dataset: airline\n", "missing required key 'name'"),
+    "missing dataset": ("name: t\n", "missing required key 'dataset'"),
+    "empty sweep": (BASE + "batch_size: []\n", "empty list"),
+    "unknown dataset": ("name: t\ndataset: airlines\n", "unknown dataset 'airlines'; did you mean 'airline'"),
+    "bad dataset parameter": ("name: t\ndataset: {name: sine, lenght: 100}\n", "no parameter 'lenght'; did you mean 'length'"),
+    "missing csv": ("name: t\ndataset: {csv: nope.csv, column: v}\n", "s.yaml:2: dataset: CSV file not found"),
+    "shuffle with stateful only": (BASE + "shuffle: true\n", "shuffle applies to stateless runs only"),
+    "series too short": (BASE + "look_back: 200\n", "look_back 200 leaves no training windows"),
+    "batch too large": (BASE + "batch_size: 500\n", "batch_size 500 is larger than the"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_input_gives_one_line_error(case: str, tmp_path: Path):
+    text, pattern = BAD[case]
+    with pytest.raises(UserError, match=pattern) as info:
+        expand(parse_scenario_text(text, Path("s.yaml")))
+    assert "\n" not in str(info.value)
+
+
+def test_missing_csv_column_names_the_columns(tmp_path: Path):
+    (tmp_path / "d.csv").write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(UserError, match="column 'v' not in .*d.csv; its columns are a, b"):
+        expand(parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / "s.yaml"))
+
+
+def test_non_numeric_csv_value_names_the_row(tmp_path: Path):
+    (tmp_path / "d.csv").write_text("v\n1\n2\nx\n" + "5\n" * 40)
+    with pytest.raises(UserError, match="non-numeric value at data row 3"):
+        expand(parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / "s.yaml"))
