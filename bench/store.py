@@ -13,7 +13,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -163,6 +163,3 @@ def export_runs(folder: str | Path, fmt: str = "csv", out: str | Path | None = N
     tmp.replace(target)  # never leave a half-written file behind
     return target
 
-
-def iter_rows(frame: pd.DataFrame) -> Iterable[dict[str, Any]]:
-    return (dict(r) for r in frame.to_dict("records"))
