@@ -18,7 +18,7 @@ from typing import Iterable, Iterator
 
 from bench.results import RunResult
 from bench.specs import RunSpec
-from bench.worker import execute, init_worker
+from bench.worker import execute_group, init_worker
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +29,27 @@ def pending(specs: Iterable[RunSpec], done_ids: set[str], force: bool = False) -
     return sorted(todo, key=lambda s: (s.backend, s.device))
 
 
+def execution_groups(specs: list[RunSpec], max_group: int = 64) -> list[list[RunSpec]]:
+    """Units of work for the workers: repeats of one configuration go together on the scan engine
+    (trained as one vmapped program), every other spec alone."""
+    groups: dict[object, list[RunSpec]] = {}
+    for spec in specs:
+        key = spec.config_key if spec.engine == "scan" else spec.run_id
+        groups.setdefault(key, []).append(spec)
+    return [g[i : i + max_group] for g in groups.values() for i in range(0, len(g), max_group)]
+
+
 @dataclass
 class _Slot:
     index: int
     cores: tuple[int, ...] | None
     key: tuple[str, str] | None = None
     pool: ProcessPoolExecutor | None = None
-    spec: RunSpec | None = None
-    future: Future[RunResult] | None = None
+    group: list[RunSpec] | None = None
+    future: Future[list[RunResult]] | None = None
 
-    def start(self, spec: RunSpec, concurrency: int) -> None:
+    def start(self, group: list[RunSpec], concurrency: int) -> None:
+        spec = group[0]
         key = (spec.backend, spec.device)
         if self.pool is None or key != self.key:
             self.stop()
@@ -50,8 +61,8 @@ class _Slot:
                 initargs=(spec.backend, spec.device, self.cores, threads),
             )
             self.key = key
-        self.spec = spec
-        self.future = self.pool.submit(execute, spec, concurrency)
+        self.group = group
+        self.future = self.pool.submit(execute_group, group, concurrency)
 
     def stop(self, kill: bool = False) -> None:
         if self.pool is None:
@@ -88,7 +99,7 @@ class LocalExecutor:
 
     def results(self, specs: list[RunSpec]) -> Iterator[RunResult]:
         """Yield each spec's result as it finishes (order not guaranteed when workers > 1)."""
-        queue = list(specs)
+        queue = execution_groups(specs)
         concurrency = max(1, min(self.workers, len(queue)))
         self._slots = [_Slot(i, cores) for i, cores in enumerate(_core_sets(concurrency))]
         try:
@@ -96,29 +107,28 @@ class LocalExecutor:
                 for slot in self._slots:
                     if slot.future is None and queue:
                         # prefer a spec this slot's process can serve without a restart
-                        pick = next((i for i, s in enumerate(queue) if (s.backend, s.device) == slot.key), 0)
+                        pick = next((i for i, g in enumerate(queue) if (g[0].backend, g[0].device) == slot.key), 0)
                         slot.start(queue.pop(pick), concurrency)
                 futures = {s.future: s for s in self._slots if s.future is not None}
                 done, _ = wait(futures, return_when=FIRST_COMPLETED)
                 for fut in done:
                     slot = futures[fut]
-                    spec = slot.spec
-                    slot.future = slot.spec = None
-                    yield self._collect(fut, slot, spec, concurrency)
+                    group = slot.group or []
+                    slot.future = slot.group = None
+                    yield from self._collect(fut, slot, group, concurrency)
         finally:
             self.shutdown(kill=True)
 
-    def _collect(self, fut: Future[RunResult], slot: _Slot, spec: RunSpec | None, concurrency: int) -> RunResult:
-        assert spec is not None
+    def _collect(self, fut: Future[list[RunResult]], slot: _Slot, group: list[RunSpec], concurrency: int) -> list[RunResult]:
         try:
             return fut.result()
         except BrokenProcessPool as exc:
             slot.stop(kill=True)  # the process is gone: the next run gets a fresh one
             cause = _exit_cause(exc)
-            log.warning("worker died during run %s: %s", spec.run_id, cause)
-            return _failed(spec, f"worker process died during the run ({cause})", concurrency)
+            log.warning("worker died during runs %s: %s", [s.run_id for s in group], cause)
+            return [_failed(s, f"worker process died during the run ({cause})", concurrency) for s in group]
         except Exception as exc:  # an unpicklable result or similar: the run failed, the suite goes on
-            return _failed(spec, f"{type(exc).__name__}: {exc}", concurrency)
+            return [_failed(s, f"{type(exc).__name__}: {exc}", concurrency) for s in group]
 
     def shutdown(self, kill: bool = False) -> None:
         for slot in self._slots:

@@ -6,6 +6,7 @@ GPUs for CPU runs) through `init_worker` before anything imports Keras here.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import traceback
@@ -66,41 +67,50 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
+def _refusal(spec: RunSpec, hostname: str) -> tuple[str, str] | None:
+    """(status, reason) when this process must not run `spec`, else None."""
+    import keras
+
+    if keras.backend.backend() != spec.backend:
+        return "failed", f"worker runs backend {keras.backend.backend()}, spec asks for {spec.backend}"
+    if spec.device == "gpu" and not gpu_names(spec.backend):
+        return "unsupported", f"device: gpu asked for, but the {spec.backend} backend sees no GPU on {hostname}; use device: cpu or auto"
+    from bench.engines import get_engine
+
+    reason = get_engine(spec.engine).unsupported_reason(spec)
+    return ("unsupported", reason) if reason else None
+
+
 def execute(spec: RunSpec, concurrency: int = 1) -> RunResult:
     """Run one spec in this process and return its result; never raises for a failed run."""
+    return execute_group([spec], concurrency)[0]
+
+
+def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]:
+    """Run specs in this process; repeats of one configuration train together where the engine can (scan)."""
     import keras
 
     started = _now()
     env = environment.capture(keras.backend.backend())
     stamp = dict(started_at=started, concurrency=concurrency, environment=env)
-    if keras.backend.backend() != spec.backend:
-        return RunResult(spec, "failed", error=f"worker runs backend {keras.backend.backend()}, spec asks for {spec.backend}", finished_at=_now(), **stamp)
-    if spec.device == "gpu" and not gpu_names(spec.backend):
-        return RunResult(
-            spec, "unsupported",
-            error=f"device: gpu asked for, but the {spec.backend} backend sees no GPU on {env['hostname']}; use device: cpu or auto",
-            finished_at=_now(), **stamp,
-        )
+    first = specs[0]
     try:
+        refused = _refusal(first, env["hostname"])
+        if refused:
+            return [RunResult(s, refused[0], error=refused[1], finished_at=_now(), **stamp) for s in specs]  # type: ignore[arg-type]
         from bench.engines import get_engine
 
-        engine = get_engine(spec.engine)
-        reason = engine.unsupported_reason(spec)
-        if reason:
-            return RunResult(spec, "unsupported", error=reason, finished_at=_now(), **stamp)
-        prep = prepare(load_series(spec.dataset).values, spec.test_fraction, spec.difference, spec.scale)  # type: ignore[arg-type]
-        windows = make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
-        result = engine.run(spec, prep, windows)
+        engine = get_engine(first.engine)
+        prep = prepare(load_series(first.dataset).values, first.test_fraction, first.difference, first.scale)  # type: ignore[arg-type]
+        windows = make_windows(prep, first.look_back, first.batch_size, first.stateful, first.layout)  # type: ignore[arg-type]
+        if len(specs) > 1 and hasattr(engine, "run_many"):
+            results = engine.run_many(specs, prep, windows)
+        else:
+            results = [engine.run(s, prep, windows) for s in specs]
     except Exception as exc:
-        log.debug("run %s failed", spec.run_id, exc_info=True)
+        log.debug("runs %s failed", [s.run_id for s in specs], exc_info=True)
         last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {os.path.basename(last.filename)}:{last.lineno}" if last else ""
         message = " ".join(str(exc).split())[:500]
-        return RunResult(spec, "failed", error=f"{type(exc).__name__}: {message}{where}", finished_at=_now(), **stamp)
-    return _replace(result, finished_at=_now(), **stamp)
-
-
-def _replace(result: RunResult, **changes: object) -> RunResult:
-    import dataclasses
-
-    return dataclasses.replace(result, **changes)
+        return [RunResult(s, "failed", error=f"{type(exc).__name__}: {message}{where}", finished_at=_now(), **stamp) for s in specs]
+    return [dataclasses.replace(r, finished_at=_now(), **stamp) for r in results]
