@@ -56,6 +56,11 @@ def _gpus() -> str:
         return ""
 
 
+def gpu_present() -> bool:
+    """Whether this machine has an NVIDIA GPU (as nvidia-smi reports)."""
+    return bool(_gpus())
+
+
 BACKEND_DISTS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",)}
 
 

@@ -94,8 +94,11 @@ def derive_seed(base_seed: int, repeat: int) -> int:
     return int(np.random.SeedSequence([base_seed, repeat]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def expand(sf: ScenarioFile) -> list[RunSpec]:
+def expand(sf: ScenarioFile, gpu_present: bool = False) -> list[RunSpec]:
     """The Cartesian product of the scenario's sweep axes times its repeats, deduplicated.
+
+    `device: auto` resolves to gpu when `gpu_present`, else cpu, so a run id names the device
+    the run really uses.
 
     Stateless runs ignore the layout, so they appear once, not once per layout. The series is
     loaded and windowed for every combination here, so a series too short for a look_back and
@@ -146,7 +149,7 @@ def expand(sf: ScenarioFile) -> list[RunSpec]:
                     seed=derive_seed(sc.seed, repeat),
                     backend=backend,
                     engine=engine,
-                    device=device,
+                    device=("gpu" if gpu_present else "cpu") if device == "auto" else device,
                     eval_every=1 if sc.target is not None else sc.eval_every,
                     target_metric=sc.target.metric if sc.target else None,
                     target_value=sc.target.value if sc.target else None,

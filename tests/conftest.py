@@ -23,6 +23,13 @@ BACKENDS_AVAILABLE = {
 }
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Benchmarks in tests/perf run only when asked for: `pytest tests/perf --benchmark-only`."""
+    if collection_path.name == "perf" and not any("perf" in str(a) for a in config.args):
+        return True
+    return None
+
+
 def _pool(backend: str) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(backend, "cpu"))
 

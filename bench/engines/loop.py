@@ -42,9 +42,12 @@ class EpochLoop:
     def begin_epoch(self) -> None:
         self._t0 = time.perf_counter()
 
-    def end_epoch(self, loss: float) -> bool:
-        """Record the epoch that just finished (the engine must have synchronised); True means stop."""
-        seconds = time.perf_counter() - self._t0
+    def end_epoch(self, loss: float, seconds: float | None = None) -> bool:
+        """Record the epoch that just finished (the engine must have synchronised); True means stop.
+
+        `seconds` overrides the clock, for repeats trained together that share one wall time.
+        """
+        seconds = time.perf_counter() - self._t0 if seconds is None else seconds
         epoch = len(self.rows) + 1
         if not math.isfinite(loss):
             self.rows.append(EpochRow(epoch, float(loss), seconds))

@@ -1,0 +1,274 @@
+"""The `scan` engine: a whole training epoch as one compiled `jax.lax.scan` over Keras layers.
+
+Keras 3's JAX trainer drops the LSTM state update of a stateful `fit` (DESIGN.md fact 4), so this
+engine threads the state explicitly: the same layers as `bench.model.build_model`, built with
+`return_state=True` and fed `initial_state`, called through `Model.stateless_call` and trained with
+the optimizer's `stateless_apply`. The carried state crosses batches under `stop_gradient` (Keras's
+truncation: no gradient flows from one batch into the previous one) and is zero at each epoch
+start. Repeats that differ only in their seed train together under `jax.vmap` (`run_many`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from bench.engines.loop import EpochLoop
+from bench.model import build_model, make_optimizer
+from bench.probe import ProbeResult
+from bench.results import RunResult
+from bench.specs import RunSpec
+from bench.windows import Prepared, Windows
+
+log = logging.getLogger(__name__)
+
+UNROLL_MAX_LOOK_BACK = 16
+Weights = list[np.ndarray]  # in `build_model(spec, ...).get_weights()` order
+
+
+def unsupported_reason(spec: RunSpec) -> str | None:
+    """Why this process cannot run `spec` with `scan` (None when it can)."""
+    import keras
+
+    if spec.backend != "jax" or keras.backend.backend() != "jax":
+        return f"engine: scan needs backend: jax (this run asks for {spec.backend}, the process runs {keras.backend.backend()}); set backend: jax"
+    return None
+
+
+def explicit_state_model(look_back: int, units: int, layers: int) -> Any:
+    """`build_model`'s layers (same names, same weight order) with each LSTM's (h, c) as inputs and outputs.
+
+    Inputs: [window, h_0, c_0, h_1, c_1, ...]; outputs: [prediction, h_0, c_0, ...]. The batch
+    dimension is free, so one model serves training at any batch size and the batch-1 walk.
+    """
+    import keras
+
+    window = keras.Input(shape=(look_back, 1), name="window")
+    states_in = [keras.Input(shape=(units,), name=f"{kind}_{i}") for i in range(layers) for kind in ("h", "c")]
+    # unrolling short windows removes an inner while loop per step (~1.7x faster on CPU); long ones would compile slowly
+    unroll = look_back <= UNROLL_MAX_LOOK_BACK
+    x = window
+    states_out = []
+    for i in range(layers):
+        x, h, c = keras.layers.LSTM(units, return_sequences=i < layers - 1, return_state=True, unroll=unroll, name=f"lstm_{i}")(
+            x, initial_state=states_in[2 * i : 2 * i + 2]
+        )
+        states_out += [h, c]
+    prediction = keras.layers.Dense(1, name="dense")(x)
+    return keras.Model([window, *states_in], [prediction, *states_out], name="lstm_bench_explicit")
+
+
+def seeded_weights(spec: RunSpec) -> Weights:
+    """The initial weights the `fit` engine gets for `spec` in this process (same seed, same builder)."""
+    import keras
+
+    keras.utils.set_random_seed(spec.seed)
+    return build_model(spec, spec.batch_size if spec.stateful else None).get_weights()
+
+
+class Program:
+    """The jitted pieces for one model shape and optimizer: an epoch of training and the walk-forward.
+
+    Trainable values, optimizer values and states are JAX pytrees (lists of arrays), so the same
+    epoch function runs alone or under `jax.vmap` for several repeats.
+    """
+
+    def __init__(self, look_back: int, units: int, layers: int, optimizer: Any, stateful: bool) -> None:
+        import jax
+
+        self.units = units
+        self.layers = layers
+        self.stateful = stateful
+        self.model = explicit_state_model(look_back, units, layers)
+        self.optimizer = optimizer
+        self.optimizer.build(self.model.trainable_variables)
+        self.non_trainable = [v.value for v in self.model.non_trainable_variables]
+        self.epoch = jax.jit(self._epoch)
+        self.walk = jax.jit(self._walk if stateful else self._predict_all)
+
+    def initial_values(self, weights: Weights) -> tuple[list[Any], list[Any]]:
+        """(trainable values, fresh optimizer values) starting from `weights`."""
+        import jax.numpy as jnp
+
+        current = self.model.get_weights()
+        if [w.shape for w in current] != [np.shape(w) for w in weights]:
+            raise ValueError(f"initial weights have shapes {[np.shape(w) for w in weights]}, the model needs {[w.shape for w in current]}")
+        self.model.set_weights(weights)
+        trainable = [jnp.array(v.value) for v in self.model.trainable_variables]
+        # a fresh optimizer's values (zero moments, iteration 0) were captured when it was built
+        opt = [jnp.array(v.value) for v in self.optimizer.variables]
+        return trainable, opt
+
+    def zero_state(self, batch: int) -> list[Any]:
+        import jax.numpy as jnp
+
+        return [jnp.zeros((batch, self.units), jnp.float32) for _ in range(2 * self.layers)]
+
+    def forward(self, trainable: list[Any], x: Any, state: list[Any]) -> tuple[Any, list[Any]]:
+        """Predictions and the final LSTM states for windows `x` (batch, look_back, 1) from `state`."""
+        outputs, _ = self.model.stateless_call(trainable, self.non_trainable, [x, *state], training=True)
+        return outputs[0], list(outputs[1:])
+
+    def _epoch(
+        self, trainable: list[Any], opt: list[Any], idx: Any, mask: Any, train_x: Any, train_y: Any
+    ) -> tuple[list[Any], list[Any], Any, list[Any]]:
+        """One epoch: batch k holds rows `idx[k]` (`mask` 0 marks padding). Returns weights, optimizer, loss, state.
+
+        The loss is what Keras `fit` logs: per-batch MSE averaged over batches weighted by their sizes.
+        """
+        import jax
+        import jax.numpy as jnp
+
+        batch = idx.shape[1]
+
+        def step(carry: tuple, rows: tuple) -> tuple[tuple, Any]:
+            tv, ov, state = carry
+            ids, m = rows
+            x, y = train_x[ids], train_y[ids]
+
+            def loss_fn(tv_: list[Any]) -> tuple[Any, list[Any]]:
+                pred, new_state = self.forward(tv_, x, state)
+                return jnp.sum(jnp.square(pred - y)[:, 0] * m) / jnp.sum(m), new_state
+
+            (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv)
+            tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
+            # stateful: batch k's final state starts batch k+1, without a gradient path back (Keras's truncation)
+            state = [jax.lax.stop_gradient(s) for s in new_state] if self.stateful else state
+            return (tv, ov, state), loss
+
+        (trainable, opt, state), losses = jax.lax.scan(step, (trainable, opt, self.zero_state(batch)), (idx, mask))
+        sizes = jnp.sum(mask, axis=1)
+        return trainable, opt, jnp.sum(losses * sizes) / jnp.sum(sizes), state
+
+    def vmapped_epoch(self, per_repeat_order: bool) -> Callable[..., Any]:
+        """`epoch` over a leading repeat axis of weights and optimizer values (and of `idx` if each repeat has its own order)."""
+        import jax
+
+        return jax.jit(jax.vmap(self._epoch, in_axes=(0, 0, 0 if per_repeat_order else None, None, None, None)))
+
+    def _walk(self, trainable: list[Any], walk_x: Any) -> Any:
+        """Batch-1 walk-forward from a zero state, the state carried window to window: (n, 1)."""
+        import jax
+
+        def step(state: list[Any], x: Any) -> tuple[list[Any], Any]:
+            pred, state = self.forward(trainable, x[None], state)
+            return state, pred[0]
+
+        _, preds = jax.lax.scan(step, self.zero_state(1), walk_x)
+        return preds
+
+    def _predict_all(self, trainable: list[Any], walk_x: Any) -> Any:
+        """Stateless prediction: every window from a zero state, in one batch: (n, 1)."""
+        pred, _ = self.forward(trainable, walk_x, self.zero_state(walk_x.shape[0]))
+        return pred
+
+
+def _batches(n: int, batch_size: int, stateful: bool, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (steps, batch) and a mask of real rows: stateless epochs pad the last partial batch."""
+    rows = np.arange(n) if order is None else order
+    steps = -(-n // batch_size)
+    if stateful and n % batch_size:
+        raise ValueError(f"stateful windows ({n}) must be a multiple of batch_size {batch_size}")
+    idx = np.zeros(steps * batch_size, np.int32)
+    idx[:n] = rows
+    mask = np.zeros(steps * batch_size, np.float32)
+    mask[:n] = 1.0
+    return idx.reshape(steps, batch_size), mask.reshape(steps, batch_size)
+
+
+def stack(trees: Sequence[Any]) -> Any:
+    """Pytrees of equal structure -> one pytree with a leading axis (the vmapped repeats)."""
+    import jax
+    import jax.numpy as jnp
+
+    return jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *trees)
+
+
+def run(spec: RunSpec, prep: Prepared, windows: Windows, initial_weights: Weights | None = None) -> RunResult:
+    """Train and evaluate one run; `initial_weights` overrides the seeded ones (cross-backend checks)."""
+    return run_many([spec], prep, windows, None if initial_weights is None else [initial_weights])[0]
+
+
+def run_many(
+    specs: Sequence[RunSpec], prep: Prepared, windows: Windows, initial_weights: Sequence[Weights] | None = None
+) -> list[RunResult]:
+    """Train repeats of one configuration together (one vmapped program when there are several).
+
+    Each result's epoch times are the shared wall time of the vmapped epoch; each repeat keeps its
+    own initial weights, shuffle order, losses, evaluation and divergence.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if not specs:
+        return []
+    first = specs[0]
+    if any(s.config_key != first.config_key for s in specs):
+        raise ValueError("run_many trains repeats of one configuration: the specs differ in more than seed and repeat")
+    k = len(specs)
+    weights = list(initial_weights) if initial_weights is not None else [seeded_weights(s) for s in specs]
+    program = Program(first.look_back, first.units, first.layers, make_optimizer(first), first.stateful)
+    starts = [program.initial_values(w) for w in weights]
+    rngs = [np.random.default_rng(s.seed) for s in specs]
+    n = windows.n_train_windows
+    train_x, train_y, walk_x = (jax.device_put(a) for a in (windows.train_x, windows.train_y, windows.walk_x))
+
+    if k == 1:
+        trainable, opt = starts[0]
+        epoch_fn = program.epoch
+        walk_of: Callable[[int], Any] = lambda r: program.walk(trainable, walk_x)  # noqa: E731
+    else:
+        trainable, opt = stack([s[0] for s in starts]), stack([s[1] for s in starts])
+        epoch_fn = program.vmapped_epoch(per_repeat_order=first.shuffle)
+        walk_of = lambda r: program.walk([t[r] for t in trainable], walk_x)  # noqa: E731
+        log.info("scan: training %d repeats of %s together (vmap)", k, first.run_id)
+
+    loops = [EpochLoop(s, prep, windows, lambda r=r: np.asarray(walk_of(r))) for r, s in enumerate(specs)]
+    idx_np, mask_np = _batches(n, first.batch_size, first.stateful, None)
+    idx, mask = jnp.asarray(idx_np), jnp.asarray(mask_np)  # the mask is the same for every order
+    running = list(range(k))
+    for _ in range(first.epochs):
+        t0 = time.perf_counter()
+        if first.shuffle:
+            orders = [_batches(n, first.batch_size, False, rng.permutation(n)) for rng in rngs]
+            idx = jnp.asarray(orders[0][0] if k == 1 else np.stack([o[0] for o in orders]))
+        trainable, opt, loss, _ = epoch_fn(trainable, opt, idx, mask, train_x, train_y)
+        jax.block_until_ready((trainable, opt))
+        losses = np.asarray(loss).reshape(k)
+        seconds = time.perf_counter() - t0
+        for r in list(running):
+            if loops[r].end_epoch(float(losses[r]), seconds=seconds):
+                running.remove(r)
+        if not running:
+            break
+    notes = f"trained vmapped with {k} repeats (epoch times are the shared wall time)" if k > 1 else ""
+    return [loop.result(notes) for loop in loops]
+
+
+@functools.lru_cache(maxsize=None)
+def probe_scan() -> ProbeResult:
+    """Train a tiny stateful model one epoch of four batches with this engine; check the state is carried."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return ProbeResult("jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax")
+    keras.utils.set_random_seed(0)
+    program = Program(look_back=2, units=2, layers=1, optimizer=keras.optimizers.Adam(learning_rate=0.01), stateful=True)
+    trainable, opt = program.initial_values(program.model.get_weights())
+    x = np.linspace(0.1, 0.8, 8, dtype=np.float32).reshape(4, 2, 1)
+    idx, mask = _batches(4, 1, True, None)
+    trainable, opt, _, state = program.epoch(trainable, opt, idx, mask, x, np.ones((4, 1), np.float32))
+    carried = float(sum(np.abs(np.asarray(s)).sum() for s in state))
+    from_state, _ = program.forward(trainable, x[:1], state)
+    from_zero, _ = program.forward(trainable, x[:1], program.zero_state(1))
+    problems = []
+    if carried == 0.0:
+        problems.append("the carried LSTM state is zero after a stateful epoch")
+    if np.array_equal(np.asarray(from_state), np.asarray(from_zero)):
+        problems.append("predicting from the carried state equals predicting from a zero state")
+    detail = "; ".join(problems) if problems else f"carried state |h|+|c| = {carried:.4f}; prediction from it differs from a zero state's"
+    return ProbeResult("jax", "scan", not problems, detail)

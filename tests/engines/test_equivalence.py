@@ -1,0 +1,131 @@
+"""The scan engine on JAX trains exactly what the fit engine trains on TensorFlow.
+
+From the same initial weights and windows, both engines must log the same per-epoch losses and
+walk-forward accuracy. TensorFlow and JAX initializers draw different random numbers for one
+seed, so both start from the same explicit weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from concurrent.futures import Future
+
+import numpy as np
+import pytest
+
+from bench.datasets import DatasetSpec
+from bench.specs import RunSpec
+from bench.windows import Prepared, Windows, make_windows, prepare
+
+# float32 on two frameworks with different kernels: sums differ in the last bits, and Adam
+# carries those differences through a few epochs; a wrong batch order, state or loss is off by far more
+LOSS_RTOL = 1e-4
+RMSE_RTOL = 1e-3
+
+
+def spec_for(backend: str, engine: str, stateful: bool, layout: str, batch_size: int) -> RunSpec:
+    return RunSpec(
+        scenario="equivalence", dataset=DatasetSpec("sine"), test_fraction=0.3, difference=False, scale="minmax",
+        look_back=3, batch_size=batch_size, stateful=stateful, layout=layout if stateful else "none", units=4, layers=1,
+        epochs=3, learning_rate=0.01, optimizer="adam", shuffle=False, steps_per_execution=1, repeat=0, base_seed=0,
+        seed=7, backend=backend, engine=engine, device="cpu", eval_every=0, target_metric=None, target_value=None,
+    )
+
+
+def data(spec: RunSpec) -> tuple[Prepared, Windows]:
+    """A short noisy sine (47 training windows: not a multiple of 2 or 5, so batches get trimmed or padded)."""
+    t = np.arange(72)
+    y = np.sin(2 * np.pi * t / 12) + 0.1 * np.random.default_rng(3).standard_normal(len(t))
+    prep = prepare(y, spec.test_fraction, spec.difference, spec.scale)  # type: ignore[arg-type]
+    return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
+
+
+def initial_weights(units: int) -> list[np.ndarray]:
+    """Fixed weights in `build_model` order (LSTM kernel, recurrent kernel, bias; Dense kernel, bias)."""
+    rng = np.random.default_rng(11)
+    shapes = [(1, 4 * units), (units, 4 * units), (4 * units,), (units, 1), (1,)]
+    return [rng.uniform(-0.5, 0.5, shape).astype(np.float32) for shape in shapes]
+
+
+def fit_from(spec: RunSpec, weights: list[np.ndarray]) -> tuple[list[float], float]:
+    """(per-epoch losses, test RMSE) of the real fit engine started from `weights` (runs in a worker)."""
+    from unittest import mock
+
+    from bench.engines import fit
+
+    build = fit.build_model
+
+    def build_with_weights(*args: object, **kwargs: object) -> object:
+        model = build(*args, **kwargs)
+        model.set_weights(weights)
+        return model
+
+    prep, windows = data(spec)
+    # the worker is shared with other tests: patch only for this run
+    with mock.patch.object(fit, "build_model", build_with_weights):
+        result = fit.run(spec, prep, windows)
+    assert result.status == "ok", result.error
+    return [e.loss for e in result.epochs], result.metrics.test_rmse
+
+
+def scan_from(spec: RunSpec, weights: list[np.ndarray]) -> tuple[list[float], float]:
+    """(per-epoch losses, test RMSE) of the scan engine from `weights` (runs in a JAX worker)."""
+    from bench.engines import scan
+
+    prep, windows = data(spec)
+    result = scan.run(spec, prep, windows, initial_weights=weights)
+    assert result.status == "ok", result.error
+    return [e.loss for e in result.epochs], result.metrics.test_rmse
+
+
+def seeded_weights_agree(spec: RunSpec) -> bool:
+    """On one backend, the scan engine's seeded weights are the fit engine's (runs in a worker)."""
+    from bench.engines.fit import build_trained_pair
+    from bench.engines.scan import seeded_weights
+
+    model, _ = build_trained_pair(spec, data(spec)[1])
+    return all(np.array_equal(a, b) for a, b in zip(model.get_weights(), seeded_weights(spec), strict=True))
+
+
+CASES = [
+    (True, "streams", 1),
+    (True, "streams", 5),
+    (True, "sequential", 5),
+    (False, "none", 1),
+    (False, "none", 5),  # 47 windows: the last batch has 2 rows
+]
+
+
+@pytest.fixture(scope="module")
+def runs(workers) -> dict[tuple[bool, str, int], tuple[Future, Future]]:
+    """Every case submitted at once, so the TensorFlow and JAX workers run side by side."""
+    weights = initial_weights(4)
+    out = {}
+    for stateful, layout, batch_size in CASES:
+        spec = spec_for("tensorflow", "fit", stateful, layout, batch_size)
+        out[(stateful, layout, batch_size)] = (
+            workers["tensorflow"].submit(fit_from, spec, weights),
+            workers["jax"].submit(scan_from, dataclasses.replace(spec, backend="jax", engine="scan"), weights),
+        )
+    return out
+
+
+@pytest.mark.parametrize("stateful,layout,batch_size", CASES)
+def test_scan_on_jax_matches_fit_on_tensorflow(stateful: bool, layout: str, batch_size: int, runs) -> None:
+    fit_run, scan_run = runs[(stateful, layout, batch_size)]
+    (fit_losses, fit_rmse), (scan_losses, scan_rmse) = fit_run.result(), scan_run.result()
+    assert len(scan_losses) == len(fit_losses) == 3
+    np.testing.assert_allclose(scan_losses, fit_losses, rtol=LOSS_RTOL)
+    np.testing.assert_allclose(scan_rmse, fit_rmse, rtol=RMSE_RTOL)
+
+
+def test_stateful_and_stateless_losses_differ(runs) -> None:
+    """Guards the equivalence test: the carried state changes the losses, so matching them means something."""
+    stateful, stateless = runs[(True, "streams", 1)][1].result()[0], runs[(False, "none", 1)][1].result()[0]
+    assert not np.allclose(stateful, stateless, rtol=LOSS_RTOL)
+
+
+@pytest.mark.parametrize("stateful", [True, False])
+def test_scan_starts_from_the_fit_engines_seeded_weights(stateful: bool, workers) -> None:
+    spec = spec_for("jax", "fit", stateful, "streams", 5)
+    assert workers["jax"].submit(seeded_weights_agree, spec).result()

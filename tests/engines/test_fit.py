@@ -1,0 +1,64 @@
+"""The fit engine: steps_per_execution, devices, the per-epoch bookkeeping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import worker_checks
+from bench.scenario import parse_scenario_text
+from bench.specs import expand
+
+SPE = """
+name: spe
+dataset: {{name: sine, length: 120, period: 12, noise: 0.05}}
+look_back: 2
+batch_size: 4
+stateful: {stateful}
+epochs: 3
+backend: {backend}
+steps_per_execution: {spe}
+"""
+
+
+@pytest.mark.parametrize("backend,stateful", [("tensorflow", True), ("tensorflow", False), ("jax", False)])
+def test_steps_per_execution_gives_identical_losses(backend: str, stateful: bool, workers, tmp_path: Path):
+    losses = {}
+    for spe in ("1", "8", "auto"):
+        text = SPE.format(backend=backend, stateful=str(stateful).lower(), spe=spe)
+        (result,) = workers[backend].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
+        assert result.status == "ok", result.error
+        losses[spe] = [e.loss for e in result.epochs]
+    assert losses["1"] == losses["8"] == losses["auto"]
+    assert len(losses["1"]) == 3
+
+
+def test_a_gpu_run_without_a_gpu_is_unsupported_with_the_reason(workers, tmp_path: Path):
+    text = SPE.format(backend="tensorflow", stateful="false", spe="1") + "device: gpu\n"
+    (result,) = workers["tensorflow"].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
+    assert result.status == "unsupported"
+    assert "sees no GPU" in result.error and "device: cpu or auto" in result.error
+
+
+@pytest.mark.parametrize("gpu_present,expected", [(False, "cpu"), (True, "gpu")])
+def test_device_auto_resolves_to_the_gpu_when_there_is_one(gpu_present: bool, expected: str):
+    sf = parse_scenario_text("name: a\ndataset: airline\ndevice: auto\n", Path("s.yaml"))
+    (spec,) = expand(sf, gpu_present=gpu_present)
+    assert spec.device == expected
+
+
+def test_target_and_eval_every_record_per_epoch_test_rmse(workers, tmp_path: Path):
+    text = SPE.format(backend="tensorflow", stateful="true", spe="1") + "target: {metric: test_rmse, value: 1000.0}\n"
+    (result,) = workers["tensorflow"].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
+    assert all(e.test_rmse is not None for e in result.epochs)
+    assert result.epochs_to_target == 1  # any model beats an RMSE of 1000 on a unit sine
+    assert result.seconds_to_target == pytest.approx(result.epochs[0].seconds)
+    assert result.throughput.compile_seconds == pytest.approx(result.epochs[0].seconds - sorted(e.seconds for e in result.epochs[1:])[0] / 2 - sorted(e.seconds for e in result.epochs[1:])[1] / 2)
+
+
+def test_non_finite_loss_is_recorded_as_diverged(workers, tmp_path: Path):
+    text = SPE.format(backend="tensorflow", stateful="false", spe="1").replace("epochs: 3", "epochs: 4") + "learning_rate: 1.0e+30\noptimizer: sgd\n"
+    (result,) = workers["tensorflow"].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
+    assert result.status == "diverged" and result.diverged_epoch is not None
+    assert len(result.epochs) == result.diverged_epoch and result.metrics is None

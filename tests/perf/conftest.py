@@ -1,0 +1,80 @@
+"""Throughput benchmarks: run with `pytest tests/perf --benchmark-only` (never part of the default run).
+
+The JAX measurements run in this process (a per-call round trip to a worker would cost as much as
+a whole scan epoch), so Keras must get the jax backend here, before anything imports it; the
+TensorFlow loop runs in a spawned worker.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib import metadata
+from typing import Any
+
+import pytest
+
+if "keras" not in sys.modules:
+    os.environ["KERAS_BACKEND"] = "jax"
+
+THROUGHPUT = pytest.StashKey[dict[str, float]]()
+
+SEED_LOOP = "(a) seed loop, TF fit per epoch, batch 1"
+SCAN = "(b) scan engine, batch 1"
+HAND = "(c) hand-written JAX LSTM, batch 1"
+VMAP10 = "scan engine, 10 vmapped repeats, batch 1"
+# name -> (numerator, denominator, factor) over samples/s; the vmapped rate counts all 10 repeats'
+# samples, so 10 * scan / vmapped is the wall time of 10 vmapped repeats over that of one repeat
+RATIOS = {
+    "ratio scan / seed loop (target >= 100)": (SCAN, SEED_LOOP, 1.0),
+    "ratio hand-written / scan (target <= 1.5)": (HAND, SCAN, 1.0),
+    "ratio 10 vmapped / 1 repeat wall (target <= 2)": (SCAN, VMAP10, 10.0),
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[THROUGHPUT] = {}
+
+
+@pytest.fixture(scope="session")
+def throughput(pytestconfig: pytest.Config) -> dict[str, float]:
+    """Samples/s by measurement name, for the ratios printed at the end of the session."""
+    return pytestconfig.stash[THROUGHPUT]
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+    """Add Keras and backend versions and the devices each backend sees to the benchmark record."""
+    machine_info["keras"] = _version("keras")
+    machine_info["keras_backend"] = os.environ.get("KERAS_BACKEND", "")
+    for dist in ("jax", "jaxlib", "tensorflow", "tensorflow-cpu"):
+        machine_info[dist] = _version(dist)
+    try:
+        import jax
+
+        machine_info["jax_devices"] = [str(d) for d in jax.devices()]
+    except ImportError:
+        machine_info["jax_devices"] = []
+    machine_info["cpu_count"] = os.cpu_count()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Print the measured samples/s and the ratios the project targets."""
+    tp = dict(config.stash.get(THROUGHPUT, {}))
+    if not tp:
+        return
+    for name, (num, den, scale) in RATIOS.items():
+        if num in tp and den in tp:
+            tp[name] = scale * tp[num] / tp[den]
+    write = terminalreporter.write_line
+    terminalreporter.section("lstm-bench throughput (samples/s, median epoch)")
+    for name, value in tp.items():
+        # ratios are stored under names starting "ratio"; everything else is samples/s
+        write(f"{name:>48}: {value:>12.2f}" if name.startswith("ratio") else f"{name:>48}: {value:>12,.0f}")
+

@@ -1,0 +1,216 @@
+"""Training throughput of the seed configuration (airline, LSTM(4), look_back 3, stateful, batch 1).
+
+(a) the seed-style loop on TensorFlow (`fit(epochs=1)` + `reset_state()` per epoch, in a worker),
+(b) the scan engine's compiled epoch, (c) a hand-written JAX LSTM scan doing the same math; a batch
+size sweep of the scan engine; and 10 vmapped repeats against one. Ratios print at the end
+(tests/perf/conftest.py, from the measurement names used here).
+Targets: scan / seed loop >= 100; hand-written / scan <= 1.5; 10 vmapped / 1 repeat wall <= 2.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from multiprocessing.connection import Connection
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import pytest
+
+from bench.datasets import DatasetSpec, load_series
+from bench.specs import RunSpec
+from bench.windows import Windows, make_windows, prepare
+
+ROUNDS = 30
+
+
+def seed_spec(batch_size: int = 1, backend: str = "jax") -> RunSpec:
+    return RunSpec(
+        scenario="perf", dataset=DatasetSpec("airline"), test_fraction=0.33, difference=False, scale="minmax",
+        look_back=3, batch_size=batch_size, stateful=True, layout="streams", units=4, layers=1, epochs=1,
+        learning_rate=0.001, optimizer="adam", shuffle=False, steps_per_execution=1, repeat=0, base_seed=0, seed=0,
+        backend=backend, engine="scan", device="cpu", eval_every=0, target_metric=None, target_value=None,
+    )
+
+
+def seed_windows(spec: RunSpec) -> Windows:
+    prep = prepare(load_series(spec.dataset).values, spec.test_fraction, spec.difference, spec.scale)  # type: ignore[arg-type]
+    return make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
+
+
+def record(benchmark: Any, throughput: dict[str, float], name: str, samples: int) -> float:
+    """Samples/s from the benchmark's median round; stored for the summary and the benchmark record."""
+    rate = samples / benchmark.stats.stats.median
+    benchmark.extra_info["samples_per_sec"] = rate
+    throughput[name] = rate
+    return rate
+
+
+# --- (a) the seed-style loop on TensorFlow, served from a worker one epoch per request --------
+
+
+def _seed_loop_server(conn: Connection) -> None:
+    from bench.worker import init_worker
+
+    init_worker("tensorflow", "cpu")
+    import keras
+
+    from bench.model import build_model, make_optimizer, reset_states
+
+    spec = seed_spec(backend="tensorflow")
+    windows = seed_windows(spec)
+    keras.utils.set_random_seed(spec.seed)
+    model = build_model(spec, 1)
+    model.compile(optimizer=make_optimizer(spec), loss="mean_squared_error")
+    conn.send(windows.n_train_windows)
+    while conn.recv():
+        model.fit(windows.train_x, windows.train_y, batch_size=1, epochs=1, shuffle=False, verbose=0)
+        reset_states(model)
+        conn.send(True)
+
+
+@pytest.fixture(scope="module")
+def seed_loop() -> Iterator[tuple[Callable[[], None], int]]:
+    """(run one seed-style epoch in the TensorFlow worker, samples per epoch)."""
+    parent, child = multiprocessing.get_context("spawn").Pipe()
+    proc = multiprocessing.get_context("spawn").Process(target=_seed_loop_server, args=(child,), daemon=True)
+    proc.start()
+    n = parent.recv()
+
+    def epoch() -> None:
+        parent.send(True)
+        parent.recv()
+
+    yield epoch, n
+    parent.send(False)
+    proc.join(timeout=30)
+
+
+def test_seed_loop_on_tensorflow(benchmark: Any, throughput: dict[str, float], seed_loop: tuple[Callable[[], None], int]) -> None:
+    epoch, n = seed_loop
+    benchmark.pedantic(epoch, rounds=5, warmup_rounds=1)
+    record(benchmark, throughput, "(a) seed loop, TF fit per epoch, batch 1", n)
+
+
+# --- (b) the scan engine and (c) the hand-written JAX LSTM -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def jax_backend() -> None:
+    import keras
+
+    if keras.backend.backend() != "jax":
+        pytest.skip(f"Keras was imported with backend {keras.backend.backend()} before tests/perf/conftest.py could pick jax")
+
+
+def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], int]:
+    """(one scan-engine epoch on the seed configuration, samples per epoch); repeats > 0: vmapped.
+
+    The first call compiles: benchmarks take it as a warm-up round.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from bench.engines import scan
+    from bench.model import make_optimizer
+
+    spec = seed_spec(batch_size)
+    w = seed_windows(spec)
+    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec), spec.stateful)
+    trainable, opt = program.initial_values(scan.seeded_weights(spec))
+    fn = program.epoch
+    if repeats:
+        trainable, opt = scan.stack([trainable] * repeats), scan.stack([opt] * repeats)
+        fn = program.vmapped_epoch(per_repeat_order=False)
+    idx, mask = (jnp.asarray(a) for a in scan._batches(w.n_train_windows, batch_size, True, None))
+    x, y = jax.device_put(w.train_x), jax.device_put(w.train_y)
+    values = [trainable, opt]
+
+    def epoch() -> Any:
+        values[0], values[1], loss, _ = fn(values[0], values[1], idx, mask, x, y)
+        return jax.block_until_ready((values[0], values[1], loss))
+
+    return epoch, w.n_train_windows
+
+
+def test_scan_engine(benchmark: Any, throughput: dict[str, float], jax_backend: None) -> None:
+    epoch, n = scan_epoch(1)
+    benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
+    record(benchmark, throughput, "(b) scan engine, batch 1", n)
+
+
+def hand_written_epoch(trainable: list[Any], lr: float = 1e-3) -> Callable[..., Any]:
+    """The same model and Adam as Keras, written directly in JAX: one epoch as a `lax.scan`."""
+    import jax
+    import jax.numpy as jnp
+
+    b1, b2, eps = 0.9, 0.999, 1e-7  # Keras Adam defaults
+
+    def forward(p: list[Any], x: Any, h: Any, c: Any) -> tuple[Any, Any, Any]:
+        kernel, recurrent, bias, dense_k, dense_b = p
+        for t in range(x.shape[1]):
+            i, f, g, o = jnp.split(x[:, t] @ kernel + h @ recurrent + bias, 4, axis=-1)  # Keras gate order
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return h @ dense_k + dense_b, h, c
+
+    def epoch(p: list[Any], m: list[Any], v: list[Any], it: Any, xs: Any, ys: Any) -> tuple[Any, ...]:
+        units = p[1].shape[0]
+
+        def step(carry: tuple, xy: tuple) -> tuple[tuple, Any]:
+            p, m, v, it, h, c = carry
+
+            def loss_fn(p: list[Any]) -> tuple[Any, tuple[Any, Any]]:
+                pred, h2, c2 = forward(p, xy[0], h, c)
+                return jnp.mean(jnp.square(pred - xy[1])), (h2, c2)
+
+            (loss, (h, c)), g = jax.value_and_grad(loss_fn, has_aux=True)(p)
+            it = it + 1
+            alpha = lr * jnp.sqrt(1 - b2**it) / (1 - b1**it)
+            m = [mi + (gi - mi) * (1 - b1) for mi, gi in zip(m, g)]
+            v = [vi + (gi * gi - vi) * (1 - b2) for vi, gi in zip(v, g)]
+            p = [pi - alpha * mi / (jnp.sqrt(vi) + eps) for pi, mi, vi in zip(p, m, v)]
+            return (p, m, v, it, jax.lax.stop_gradient(h), jax.lax.stop_gradient(c)), loss
+
+        zero = jnp.zeros((xs.shape[1], units), jnp.float32)
+        (p, m, v, it, _, _), losses = jax.lax.scan(step, (p, m, v, it, zero, zero), (xs, ys))
+        return p, m, v, it, losses.mean()
+
+    return jax.jit(epoch)
+
+
+def test_hand_written_jax_lstm(benchmark: Any, throughput: dict[str, float], jax_backend: None) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    from bench.engines import scan
+
+    spec = seed_spec(1)
+    w = seed_windows(spec)
+    params = [jnp.asarray(a) for a in scan.seeded_weights(spec)]
+    fn = hand_written_epoch(params)
+    xs, ys = jnp.asarray(w.train_x.reshape(-1, 1, spec.look_back, 1)), jnp.asarray(w.train_y.reshape(-1, 1, 1))
+    values = [params, [jnp.zeros_like(a) for a in params], [jnp.zeros_like(a) for a in params], jnp.float32(0)]
+
+    def epoch() -> Any:
+        *values[:], loss = fn(*values, xs, ys)
+        return jax.block_until_ready(loss)
+
+    # same math: from the same weights, the first epoch's loss equals the scan engine's
+    engine_epoch, _ = scan_epoch(1)
+    np.testing.assert_allclose(float(engine_epoch()[2]), float(epoch()), rtol=1e-4)
+    benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
+    record(benchmark, throughput, "(c) hand-written JAX LSTM, batch 1", w.n_train_windows)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 4, 8, 16, 32])
+def test_scan_batch_size_sweep(batch_size: int, benchmark: Any, throughput: dict[str, float], jax_backend: None) -> None:
+    epoch, n = scan_epoch(batch_size)
+    benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
+    record(benchmark, throughput, f"scan engine, batch {batch_size}", n)
+
+
+def test_ten_vmapped_repeats(benchmark: Any, throughput: dict[str, float], jax_backend: None) -> None:
+    epoch, n = scan_epoch(1, repeats=10)
+    benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
+    record(benchmark, throughput, "scan engine, 10 vmapped repeats, batch 1", 10 * n)
+
