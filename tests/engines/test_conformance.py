@@ -46,7 +46,11 @@ def test_probe_confirms_state_carries(backend: str, engine: str, workers):
     assert result.carries_state, result.detail
 
 
-@pytest.mark.parametrize("backend,engine", PAIRS)
+# PyTorch's fit is the slowest (about a minute here), so its training check runs with -m slow;
+# its probe above runs by default.
+@pytest.mark.parametrize(
+    "backend,engine", [pytest.param(*p, marks=pytest.mark.slow) if p[0] == "torch" else p for p in PAIRS]
+)
 def test_stateful_streams_beats_stateless_on_a_periodic_series(backend: str, engine: str, workers, periodic_dir: Path):
     text = PERIODIC.format(backend=backend, engine=engine)
     stateful, stateless = workers[backend].submit(worker_checks.run_scenario, text, str(periodic_dir)).result()
