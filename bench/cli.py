@@ -40,7 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     r.add_argument("--backend", choices=("tensorflow", "jax", "torch"), help="override the scenario's backend")
     r.add_argument("--engine", choices=("fit", "scan"), help="override the scenario's engine")
-    r.add_argument("--workers", type=int, default=1, help="parallel worker processes (throughput figures then are not comparable with serial runs)")
+    r.add_argument("--workers", type=int, default=None,
+                   help="parallel workers (local default 1, ray default the cluster's CPUs); throughput under concurrency is not comparable with serial runs")
+    r.add_argument("--executor", choices=("local", "ray"), default="local", help="where runs execute: local worker processes (default) or a Ray cluster")
+    r.add_argument("--ray-address", metavar="HOST:PORT", help="join this Ray cluster (default: start a local Ray instance for this suite)")
+    r.add_argument("--retries", type=int, default=0, metavar="N", help="run a failed run again up to N times within this invocation")
+    r.add_argument("--require-gpu", action="store_true", help="exit with status 2 unless this machine has an NVIDIA GPU (instead of recording GPU runs unsupported)")
 
     v = sub.add_parser("validate", help="check scenarios without running them")
     v.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.yaml")
@@ -83,11 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- run -------------------------------------------------------------------------------------
 
 
-def _plan(paths: list[Path], out_dir: Path | None, backend: str | None, engine: str | None) -> list[tuple[Path, list]]:
+def _plan(paths: list[Path], out_dir: Path | None, backend: str | None, engine: str | None, require_gpu: bool = False) -> list[tuple[Path, list]]:
     """Validate every scenario and expand its runs; nothing is written."""
+    from bench.environment import gpu_present
     from bench.scenario import load_scenario
     from bench.specs import expand
 
+    has_gpu = gpu_present()
+    if require_gpu and not has_gpu:
+        raise UserError("--require-gpu: nvidia-smi finds no NVIDIA GPU on this machine; run on a GPU machine or drop --require-gpu")
     plans = []
     for path in paths:
         sf = load_scenario(path)
@@ -95,7 +104,7 @@ def _plan(paths: list[Path], out_dir: Path | None, backend: str | None, engine: 
         if overrides:
             sf = sf.model_copy(update={"scenario": sf.scenario.model_copy(update=overrides)})
         folder = out_dir if out_dir else Path("results") / sf.scenario.name
-        plans.append((folder, expand(sf)))
+        plans.append((folder, expand(sf, has_gpu)))
     return plans
 
 
@@ -112,49 +121,77 @@ def _check_writable(folder: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import LocalExecutor, pending
+    import signal
+
+    from bench.executors import make_executor
+    from bench.runner import drive, pending
     from bench.store import Store, export_runs
 
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
-    plans = _plan(args.scenarios, args.out, args.backend, args.engine)
+    if args.retries < 0:
+        raise UserError("--retries must be 0 or more")
+    if args.ray_address and args.executor != "ray":
+        raise UserError("--ray-address needs --executor ray")
+    plans = _plan(args.scenarios, args.out, args.backend, args.engine, args.require_gpu)
     for folder, _ in plans:
         _check_writable(folder)
+    executor = make_executor(args.executor, args.workers, args.ray_address)  # a missing Ray is a user error, before any write
+    concurrent = (args.workers or 1) > 1 or args.executor == "ray"
 
     any_failed = False
-    for (folder, specs), path in zip(plans, args.scenarios):
-        with closing(Store.open(folder)) as store:
-            done = store.done_ids()
-            todo = pending(specs, done, args.force)
-            already = sum(s.run_id in done for s in specs)
-            if not args.quiet:
-                forced = " (--force)" if args.force and already else ""
-                err.print(f"[bold]{path}[/]: {len(specs)} runs, {already} already done, {len(todo)} to run{forced} -> {folder}")
-                if args.workers > 1 and len(todo) > 1:
-                    err.print("[yellow]note:[/] runs share the machine; throughput measured under concurrency is not comparable with serial runs")
-            executor = LocalExecutor(workers=args.workers)
-            results = []
-            try:
+    finished = 0
+    try:
+        for (folder, specs), path in zip(plans, args.scenarios):
+            with closing(Store.open(folder)) as store:
+                done = store.done_ids()
+                todo = pending(specs, done, args.force)
+                already = sum(s.run_id in done for s in specs)
+                if not args.quiet:
+                    forced = " (--force)" if args.force and already else ""
+                    err.print(f"[bold]{path}[/]: {len(specs)} runs, {already} already done, {len(todo)} to run{forced} -> {folder}")
+                    if concurrent and len(todo) > 1:
+                        err.print("[yellow]note:[/] runs share the machine; throughput measured under concurrency is not comparable with serial runs")
                 with _progress(args.quiet) as progress:
                     task = progress.add_task("runs", total=len(todo))
-                    for result in executor.results(todo):
-                        store.save(result)
-                        results.append(result)
+
+                    def on_result(result, attempt, retry, progress=progress, task=task):  # noqa: ANN001
+                        nonlocal finished
+                        if retry:
+                            progress.console.print(f"  failed (attempt {attempt}, retrying): {_describe(result.spec)}: {result.error}", markup=False)
+                            return
+                        finished += 1
                         progress.advance(task)
                         if result.status != "ok" and not args.quiet:
                             progress.console.print(f"  {result.status}: {_describe(result.spec)}: {result.error}", markup=False)
-            except KeyboardInterrupt:
-                executor.shutdown(kill=True)
+
+                    def on_skip(skipped, progress=progress, task=task):  # noqa: ANN001
+                        progress.advance(task, len(skipped))
+                        if not args.quiet:
+                            progress.console.print(f"  skipped {len(skipped)} run(s) another lstm-bench process is running or has finished", markup=False)
+
+                    outcome = drive(executor, store, todo, retries=args.retries, force=args.force, on_result=on_result, on_skip=on_skip)
+                any_failed |= bool(outcome.failed)
                 export_runs(folder)
-                err.print(f"interrupted: {len(results)} finished runs are saved in {folder}; resume with: "
-                          f"lstm-bench run {' '.join(map(str, args.scenarios))}" + (f" --out {args.out}" if args.out else ""))
-                return EXIT_INTERRUPTED
-            any_failed |= any(r.status == "failed" for r in results)
-            export_runs(folder)
-            if not args.quiet:
-                _summary(store)
-        if not args.no_report:
-            _write_report([folder], None, args.quiet)
+                if not args.quiet:
+                    _summary(store)
+            if not args.no_report:
+                _write_report([folder], None, args.quiet)
+    except KeyboardInterrupt:
+        # a second Ctrl-C stops at once; the database stays consistent (every save is one transaction)
+        signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_INTERRUPTED))
+        executor.shutdown(kill=True)
+        for folder, _ in plans:
+            if (folder / "results.db").is_file():
+                export_runs(folder)
+        resume = f"lstm-bench run {' '.join(map(str, args.scenarios))}" + (f" --out {args.out}" if args.out else "")
+        if args.executor != "local":
+            resume += f" --executor {args.executor}" + (f" --ray-address {args.ray_address}" if args.ray_address else "")
+        where = ", ".join(str(f) for f, _ in plans)
+        err.print(f"interrupted: {finished} finished runs are saved in {where}; resume with: {resume}", markup=False, soft_wrap=True)
+        return EXIT_INTERRUPTED
+    finally:
+        executor.shutdown()
     return EXIT_FAILED_RUNS if any_failed else EXIT_OK
 
 

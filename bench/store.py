@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import sqlite3
-from contextlib import closing
-from dataclasses import asdict
+import threading
+import time
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import pandas as pd
+import psutil
 
 from bench.environment import env_id
 from bench.errors import UserError
@@ -47,7 +52,50 @@ CREATE TABLE IF NOT EXISTS epochs (
     epoch INTEGER NOT NULL, loss REAL, seconds REAL, test_rmse REAL, test_mae REAL, train_rmse REAL,
     PRIMARY KEY (run_id, epoch)
 );
+-- runs being executed right now, one owner each (see Store.claim); a saved run loses its claim
+CREATE TABLE IF NOT EXISTS claims (
+    run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, heartbeat REAL NOT NULL
+);
+-- every execution of a run, failed ones and retries included (runs keeps only the last)
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL, attempt INTEGER NOT NULL, owner TEXT, status TEXT, error TEXT,
+    started_at TEXT, finished_at TEXT, hostname TEXT
+);
 """
+
+#: A claim whose owner has not refreshed it for this long is considered abandoned.
+CLAIM_LEASE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who runs a suite: host, process id and the process's start time (so a reused pid is not mistaken)."""
+
+    host: str
+    pid: int
+    started: float
+
+    @classmethod
+    def current(cls) -> Owner:
+        return cls(socket.gethostname(), os.getpid(), psutil.Process().create_time())
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.pid}:{self.started:.2f}"
+
+    def alive(self) -> bool:
+        """Whether this owner's process still runs (only answerable on its own host: elsewhere True)."""
+        if self.host != socket.gethostname():
+            return True
+        try:
+            return abs(psutil.Process(self.pid).create_time() - self.started) < 1.0
+        except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+            return False
+
+    @classmethod
+    def parse(cls, name: str) -> Owner:
+        host, pid, started = name.rsplit(":", 2)
+        return cls(host, int(pid), float(started))
 
 
 def _finite(x: float | None) -> float | None:
@@ -114,8 +162,11 @@ class Store:
         q = f"SELECT run_id FROM runs WHERE status IN ({','.join('?' * len(DONE_STATUSES))})"
         return {r[0] for r in self._conn.execute(q, DONE_STATUSES)}
 
-    def save(self, result: RunResult) -> None:
-        """Commit one finished run, its epochs and its environment in a single transaction."""
+    def save(self, result: RunResult, *, owner: Owner | None = None, attempt: int | None = None, keep_claim: bool = False) -> None:
+        """Commit one finished run, its epochs and its environment in a single transaction.
+
+        The run's claim is released in the same transaction (unless `keep_claim`: a retry follows);
+        with `attempt`, the execution is also logged in the attempts table."""
         row = run_row(result)
         cols = ", ".join(RUN_COLUMNS)
         marks = ", ".join("?" * len(RUN_COLUMNS))
@@ -130,10 +181,93 @@ class Store:
                 "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(row["run_id"], e.epoch, _finite(e.loss), e.seconds, e.test_rmse, e.test_mae, e.train_rmse) for e in result.epochs],
             )
+            if attempt is not None:
+                c.execute(
+                    "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (row["run_id"], attempt, owner.name if owner else None, result.status, result.error,
+                     result.started_at, result.finished_at, row["hostname"]),
+                )
+            if not keep_claim:
+                c.execute("DELETE FROM claims WHERE run_id = ?", (row["run_id"],))
             c.execute("COMMIT")
         except BaseException:
-            c.execute("ROLLBACK")
+            if c.in_transaction:
+                c.execute("ROLLBACK")
             raise
+
+    # --- claims: two suites on one results folder never run the same configuration twice -----
+
+    def claim(self, run_ids: Iterable[str], owner: Owner, force: bool = False, lease: float = CLAIM_LEASE_SECONDS) -> list[str]:
+        """Claim runs for `owner` in one `BEGIN IMMEDIATE` transaction; returns the ids now held.
+
+        Skipped: runs claimed by another live owner, and (unless `force`) runs another process
+        finished since this one listed its work. Claims of owners that died (same host, process
+        gone) or stopped refreshing them for `lease` seconds are taken over."""
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        c = self._conn
+        now = time.time()
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            marks = ",".join("?" * len(ids))
+            held = c.execute(f"SELECT run_id, owner, heartbeat FROM claims WHERE run_id IN ({marks})", ids).fetchall()
+            taken = set()
+            for run_id, other, beat in held:
+                if other == owner.name:
+                    continue
+                if beat < now - lease or not Owner.parse(other).alive():
+                    c.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
+                else:
+                    taken.add(run_id)
+            if not force:
+                q = f"SELECT run_id FROM runs WHERE run_id IN ({marks}) AND status IN ({','.join('?' * len(DONE_STATUSES))})"
+                taken |= {r[0] for r in c.execute(q, [*ids, *DONE_STATUSES])}
+            mine = [i for i in ids if i not in taken]
+            c.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)", [(i, owner.name, owner.host, owner.pid, now) for i in mine])
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        return mine
+
+    def release(self, owner: Owner, run_ids: Iterable[str] | None = None) -> None:
+        """Drop `owner`'s claims (all of them, or those on `run_ids`)."""
+        if run_ids is None:
+            self._conn.execute("DELETE FROM claims WHERE owner = ?", (owner.name,))
+        else:
+            self._conn.executemany("DELETE FROM claims WHERE run_id = ? AND owner = ?", [(i, owner.name) for i in run_ids])
+
+    def claims(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM claims ORDER BY run_id", self._conn)
+
+    def attempts(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM attempts ORDER BY run_id, attempt", self._conn)
+
+    @contextmanager
+    def heartbeat(self, owner: Owner, every: float = CLAIM_LEASE_SECONDS / 4) -> Iterator[None]:
+        """Refresh `owner`'s claims every `every` seconds from a thread with its own connection."""
+        stop = threading.Event()
+
+        def beat() -> None:
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            try:
+                while not stop.wait(every):
+                    try:
+                        conn.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), owner.name))
+                    except sqlite3.Error:  # a busy database: try again at the next beat
+                        pass
+            finally:
+                conn.close()
+
+        thread = threading.Thread(target=beat, name="claims-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(timeout=5)
 
     def runs(self) -> pd.DataFrame:
         """Every run as one row, columns as `RUN_COLUMNS`."""

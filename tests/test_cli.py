@@ -135,6 +135,13 @@ def test_user_mistake_leaves_existing_results_untouched(tmp_path: Path, cli):
     assert (folder / "results.db").read_bytes() == b"keep" and len(list(folder.iterdir())) == 1
 
 
+def test_require_gpu_without_a_gpu_exits_2(tmp_path: Path, cli):
+    write(tmp_path / "s.yaml", "name: g\ndataset: airline\ndevice: gpu\n")
+    r = cli("run", "s.yaml", "--require-gpu")
+    assert r.returncode == 2 and "--require-gpu: nvidia-smi finds no NVIDIA GPU" in r.stderr
+    assert not (tmp_path / "results").exists()
+
+
 def test_missing_scenario_file_and_results_folder(tmp_path: Path, cli):
     r = cli("run", "nope.yaml")
     assert r.returncode == 2 and "scenario file not found" in r.stderr

@@ -10,7 +10,6 @@ import sys
 from typing import Any
 from pathlib import Path
 
-import pytest
 
 # The synthetic-results helpers live with the report tests; tests/ is not a package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))

@@ -1,0 +1,117 @@
+"""Faults through the real command line: killed workers, retries, Ctrl-C, two suites on one folder,
+an unwritable or full results folder."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import cli as cli_module
+from bench.scenario import load_scenario
+from bench.specs import expand
+from clitools import run_cli, write
+
+FAST = "name: f\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 2\nbatch_size: [1, 4]\nbackend: jax\nengine: scan\nepochs: 2\nrepeats: 1\n"
+
+
+def run_ids(path: Path) -> list[str]:
+    return [s.run_id for s in expand(load_scenario(path))]
+
+
+def db_rows(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db) as c:
+        return c.execute(sql).fetchall()
+
+
+def test_local_killed_worker_fails_only_its_run_and_a_retry_recovers(tmp_path: Path, monkeypatch):
+    ids = run_ids(write(tmp_path / "s.yaml", FAST))
+    monkeypatch.setenv("LSTM_BENCH_TEST_CRASH", ids[0])  # test hook: the worker SIGKILLs itself on this run
+    failed = run_cli("run", "s.yaml", "--no-report", "--out", "a", cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    status = dict(db_rows(tmp_path / "a" / "results.db", "SELECT run_id, status FROM runs"))
+    assert status == {ids[0]: "failed", ids[1]: "ok"}
+    error = db_rows(tmp_path / "a" / "results.db", f"SELECT error FROM runs WHERE run_id = '{ids[0]}'")[0][0]
+    assert "worker process died" in error
+
+    monkeypatch.setenv("LSTM_BENCH_TEST_CRASH", f"{ids[0]}:{tmp_path / 'crashed-once'}")  # crash once only
+    retried = run_cli("run", "s.yaml", "--no-report", "--out", "b", "--retries", "1", cwd=tmp_path)
+    assert retried.returncode == 0, retried.stderr
+    assert (tmp_path / "crashed-once").exists() and "retrying" in retried.stderr
+    db = tmp_path / "b" / "results.db"
+    assert set(db_rows(db, "SELECT status FROM runs")) == {("ok",)}
+    assert db_rows(db, "SELECT run_id, attempt, status FROM attempts ORDER BY run_id, attempt") == sorted(
+        [(ids[0], 1, "failed"), (ids[0], 2, "ok"), (ids[1], 1, "ok")])
+
+
+def test_ctrl_c_keeps_finished_runs_names_the_resume_command_and_exits_130(tmp_path: Path):
+    write(tmp_path / "s.yaml", FAST.replace("batch_size: [1, 4]", "batch_size: [1, 2, 3, 4, 6, 8]").replace("epochs: 2", "epochs: 4"))
+    db = tmp_path / "r" / "results.db"
+    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "r"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 240
+    done = 0
+    while time.time() < deadline and proc.poll() is None and done < 1:
+        time.sleep(0.1)
+        try:
+            done = db_rows(db, "SELECT COUNT(*) FROM runs")[0][0]
+        except sqlite3.OperationalError:
+            pass
+    assert proc.poll() is None, "the suite finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the driver and its workers
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "resume with: lstm-bench run s.yaml --out r" in stderr and "Traceback" not in stderr
+    kept = db_rows(db, "SELECT status FROM runs")
+    assert 1 <= len(kept) < 6 and set(kept) == {("ok",)}
+    assert db_rows(db, "SELECT COUNT(*) FROM claims") == [(0,)]
+    assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
+    assert (tmp_path / "r" / "runs.csv").is_file()
+
+
+def test_two_suites_on_one_folder_run_every_configuration_exactly_once(tmp_path: Path):
+    path = write(tmp_path / "s.yaml", FAST.replace("batch_size: [1, 4]", "batch_size: [1, 2, 3, 4, 6, 8]"))
+    ids = run_ids(path)
+    cmd = [sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "shared"]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
+    db = tmp_path / "shared" / "results.db"
+    assert sorted(r[0] for r in db_rows(db, "SELECT run_id FROM runs WHERE status = 'ok'")) == sorted(ids)
+    # every execution is logged: none was executed twice
+    assert sorted(db_rows(db, "SELECT run_id, COUNT(*) FROM attempts GROUP BY run_id")) == sorted((i, 1) for i in ids)
+    assert db_rows(db, "SELECT COUNT(*) FROM claims") == [(0,)]
+    assert any("another lstm-bench process" in o[1] for o in outs)
+
+
+def test_results_folder_under_a_file_is_refused_before_training(tmp_path: Path):
+    write(tmp_path / "s.yaml", FAST)
+    write(tmp_path / "blocker", "a file, not a folder")
+    result = run_cli("run", "s.yaml", "--out", "blocker/results", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and "blocker/results" in result.stderr
+
+
+def test_read_only_or_full_results_folder_is_a_clear_error(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(cli_module.os, "access", lambda *a, **k: False)
+    with pytest.raises(cli_module.UserError, match="not writable"):
+        cli_module._check_writable(tmp_path / "out")
+    monkeypatch.undo()
+    monkeypatch.setattr(cli_module.shutil, "disk_usage", lambda p: type("U", (), {"free": 5 * 2**20})())
+    with pytest.raises(cli_module.UserError, match="only 5 MiB free"):
+        cli_module._check_writable(tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_read_only_folder_stops_the_cli_with_exit_2(tmp_path: Path, monkeypatch, capsys):
+    write(tmp_path / "s.yaml", FAST)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli_module.os, "access", lambda *a, **k: False)
+    assert cli_module.main(["run", "s.yaml", "--out", "ro"]) == 2
+    assert "not writable" in capsys.readouterr().err and not (tmp_path / "ro").exists()
