@@ -65,8 +65,10 @@ BACKEND_DISTS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",)
 
 
 @functools.lru_cache(maxsize=None)
-def capture(backend: str) -> dict[str, str]:
-    """The environment of this process for runs on `backend` (cached: it does not change within a process)."""
+def capture(backend: str, device: str = "cpu") -> dict[str, str]:
+    """The environment of this process for runs on `backend` and `device` (cached per process).
+
+    CPU runs hide the GPUs from their worker, so they record none."""
     backend_version = next((v for d in BACKEND_DISTS.get(backend, ()) if (v := _version(d))), "")
     return {
         "python": platform.python_version(),
@@ -76,7 +78,7 @@ def capture(backend: str) -> dict[str, str]:
         "numpy": _version("numpy"),
         "cpu": _cpu_model(),
         "cpu_cores": str(os.cpu_count() or 0),
-        "gpus": _gpus(),
+        "gpus": _gpus() if device != "cpu" else "",
         "os": f"{platform.system()} {platform.release()}",
         "hostname": socket.gethostname(),
         "harness_version": bench.__version__,

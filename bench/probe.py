@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench.specs import RunSpec
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -63,3 +65,13 @@ def probe(backend: str, engine: str) -> ProbeResult:
     from bench.engines.scan import probe_scan
 
     return probe_scan()
+
+
+def refusal(spec: RunSpec) -> str | None:
+    """Why a stateful `spec` must not run here: its backend/engine pair fails the probe (None when it passes)."""
+    if not spec.stateful:
+        return None
+    result = probe(spec.backend, spec.engine)
+    if result.carries_state:
+        return None
+    return f"stateful {spec.engine} on {spec.backend} does not carry state ({result.detail}); {result.advice}"

@@ -87,4 +87,5 @@ class RunResult:
     started_at: str = ""
     finished_at: str = ""
     concurrency: int = 1
+    trained_together: int = 1  # repeats trained as one vmapped program; their epoch times are shared
     environment: dict[str, str] = field(default_factory=dict)

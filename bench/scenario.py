@@ -6,14 +6,13 @@ one, and how to fix it.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 
-from bench.errors import UserError
+from bench.errors import UserError, closest
 
 Backend = Literal["tensorflow", "jax", "torch"]
 Device = Literal["cpu", "gpu", "auto"]
@@ -75,8 +74,15 @@ class Scenario(BaseModel):
     repeats: StrictInt = Field(default=1, ge=1, le=10_000)
     seed: StrictInt = Field(default=0, ge=0)
     eval_every: StrictInt = Field(default=0, ge=0)
-    steps_per_execution: Union[StrictInt, Literal["auto"]] = 1
+    steps_per_execution: Union[StrictInt, str] = 1
     target: Target | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_dots(cls, v: str) -> str:
+        if set(v) == {"."}:  # it names the results folder
+            raise ValueError(f"must not be only dots, got {v!r}")
+        return v
 
     @field_validator("look_back", "batch_size", "units", "epochs")
     @classmethod
@@ -97,8 +103,8 @@ class Scenario(BaseModel):
     @field_validator("steps_per_execution")
     @classmethod
     def _spe(cls, v: int | str) -> int | str:
-        if isinstance(v, int) and v < 1:
-            raise ValueError(f"must be a positive integer or 'auto', got {v}")
+        if (isinstance(v, int) and v < 1) or (isinstance(v, str) and v != "auto"):
+            raise ValueError(f"must be a positive integer or 'auto' (the whole epoch), got {v!r}")
         return v
 
     @field_validator(*SWEEP_KEYS)
@@ -154,8 +160,8 @@ def _where(path: Path, lines: dict[str, int], loc: tuple[Any, ...]) -> str:
 
 
 def _suggest(word: str, choices: list[str]) -> str:
-    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else f"; valid keys: {', '.join(sorted(choices))}"
+    match = closest(word, choices)
+    return f"; did you mean '{match}'?" if match else f"; valid keys: {', '.join(sorted(choices))}"
 
 
 def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
@@ -180,6 +186,10 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
         raise UserError(
             f"{_where(path, lines, ('shuffle',))}: shuffle applies to stateless runs only "
             "(shuffling breaks the state carried between batches); remove it or add stateful: false"
+        )
+    if "scan" in scenario.axis("engine") and "jax" not in scenario.axis("backend"):
+        raise UserError(
+            f"{_where(path, lines, ('engine',))}: engine: scan runs on the JAX backend only; add backend: jax"
         )
     if scenario.target is not None and scenario.eval_every not in (0, 1):
         raise UserError(
@@ -207,7 +217,7 @@ def _explain(exc: ValidationError, path: Path, lines: dict[str, int]) -> str:
             break
     msg = msg.removeprefix("Value error, ")
     given = err.get("input")
-    shown = "" if isinstance(given, (dict, list)) else f" (got {given!r})"
+    shown = "" if isinstance(given, (dict, list)) or ", got " in msg else f" (got {given!r})"
     return f"{_where(path, lines, loc)}: {msg}{shown}; see the scenario reference in README.md"
 
 

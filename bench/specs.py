@@ -14,11 +14,11 @@ import numpy as np
 from bench.datasets import DatasetSpec, load_series, resolve_dataset
 from bench.errors import UserError
 from bench.scenario import ScenarioFile
-from bench.windows import make_windows, prepare
+from bench.windows import check_windows, prepare
 
 # Bump when a change makes results of the same spec incomparable (a new evaluation protocol, say):
 # old runs then no longer count as done.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class RunSpec:
 
     @property
     def run_id(self) -> str:
-        payload = {k: v for k, v in self.as_flat().items() if k != "scenario"}
+        payload = {k: v for k, v in self.as_flat().items() if k not in ("scenario", "dataset_source")}
         payload["protocol"] = PROTOCOL_VERSION
         blob = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -62,7 +62,7 @@ class RunSpec:
     def config_key(self) -> tuple[Any, ...]:
         """The configuration without repeat and seed: runs sharing it are repeats of one another."""
         flat = self.as_flat()
-        for k in ("repeat", "seed", "scenario"):
+        for k in ("repeat", "seed", "scenario", "dataset_source"):
             flat.pop(k)
         return tuple(sorted(flat.items()))
 
@@ -72,7 +72,8 @@ class RunSpec:
         ds: DatasetSpec = d.pop("dataset")
         d["dataset"] = ds.label
         d["dataset_name"] = ds.name
-        d["dataset_params"] = ds.params_json
+        d["dataset_params"] = ds.identity_json
+        d["dataset_source"] = ds.source
         d["steps_per_execution"] = str(self.steps_per_execution)
         return d
 
@@ -81,7 +82,10 @@ class RunSpec:
         """Inverse of `as_flat` (for specs read back from the store)."""
         fields = {f.name for f in dataclasses.fields(cls)}
         kw = {k: row[k] for k in fields if k in row and k != "dataset"}
-        kw["dataset"] = DatasetSpec(row["dataset_name"], row["dataset_params"])
+        params = json.loads(row["dataset_params"])
+        if row.get("dataset_source"):
+            params["csv"] = row["dataset_source"]
+        kw["dataset"] = DatasetSpec(row["dataset_name"], json.dumps(params, sort_keys=True))
         spe = str(row["steps_per_execution"])
         kw["steps_per_execution"] = spe if spe == "auto" else int(spe)
         for b in ("difference", "stateful", "shuffle"):
@@ -100,9 +104,10 @@ def expand(sf: ScenarioFile, gpu_present: bool = False) -> list[RunSpec]:
     `device: auto` resolves to gpu when `gpu_present`, else cpu, so a run id names the device
     the run really uses.
 
-    Stateless runs ignore the layout, so they appear once, not once per layout. The series is
-    loaded and windowed for every combination here, so a series too short for a look_back and
-    batch size is reported before anything runs.
+    Stateless runs ignore the layout, so they appear once, not once per layout. `engine: scan`
+    runs only on JAX, so in a sweep over backends its other combinations are left out. The series
+    is loaded and every look_back and batch size checked against it here, so a series too short
+    is reported before anything runs.
     """
     sc = sf.scenario
     base_dir = sf.path.parent
@@ -115,17 +120,19 @@ def expand(sf: ScenarioFile, gpu_present: bool = False) -> list[RunSpec]:
     axes = [sc.axis(k) for k in ("look_back", "batch_size", "stateful", "layout", "units", "epochs", "learning_rate", "backend", "device", "engine")]
     for ds in datasets:
         try:
-            prep = prepare(load_series(ds).values, sc.test_fraction, sc.difference, sc.scale)
+            values = load_series(ds).values
+            if not np.all(np.isfinite(values)):
+                raise UserError(f"dataset '{ds.label}' has non-finite values (an unstable AR process?); change its parameters")
+            prep = prepare(values, sc.test_fraction, sc.difference, sc.scale)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
-        checked: set[tuple[int, int, bool]] = set()
         for lb, bs, stateful, layout, units, epochs, lr, backend, device, engine in itertools.product(*axes):
-            if (lb, bs, stateful) not in checked:
-                try:
-                    make_windows(prep, lb, bs, stateful, layout if stateful else "none")
-                except UserError as exc:
-                    raise UserError(f"{where}: dataset '{ds.label}': {exc}") from None
-                checked.add((lb, bs, stateful))
+            if engine == "scan" and backend != "jax":
+                continue
+            try:
+                check_windows(prep, lb, bs, stateful)
+            except UserError as exc:
+                raise UserError(f"{where}: dataset '{ds.label}': {exc}") from None
             for repeat in range(sc.repeats):
                 spec = RunSpec(
                     scenario=sc.name,
@@ -143,7 +150,8 @@ def expand(sf: ScenarioFile, gpu_present: bool = False) -> list[RunSpec]:
                     learning_rate=float(lr),
                     optimizer=sc.optimizer,
                     shuffle=sc.shuffle and not stateful,
-                    steps_per_execution=sc.steps_per_execution if engine == "fit" else 1,
+                    # Keras's torch trainer and the scan engine take one batch per call
+                    steps_per_execution=sc.steps_per_execution if engine == "fit" and backend != "torch" else 1,
                     repeat=repeat,
                     base_seed=sc.seed,
                     seed=derive_seed(sc.seed, repeat),
@@ -155,4 +163,6 @@ def expand(sf: ScenarioFile, gpu_present: bool = False) -> list[RunSpec]:
                     target_value=sc.target.value if sc.target else None,
                 )
                 specs.setdefault(spec.run_id, spec)
+    if not specs:  # only possible through command-line overrides, which skip the parser's check
+        raise UserError(f"{sf.path}: no runnable combination: engine: scan runs on backend: jax only")
     return list(specs.values())

@@ -31,14 +31,14 @@ SCHEMA_VERSION = 1
 
 #: Columns of the runs table (and of runs.csv), in order.
 RUN_COLUMNS: tuple[str, ...] = (
-    "run_id", "scenario", "dataset", "dataset_name", "dataset_params", "test_fraction", "difference", "scale",
+    "run_id", "scenario", "dataset", "dataset_name", "dataset_params", "dataset_source", "test_fraction", "difference", "scale",
     "look_back", "batch_size", "stateful", "layout", "units", "layers", "epochs", "learning_rate", "optimizer",
     "shuffle", "steps_per_execution", "repeat", "base_seed", "seed", "backend", "engine", "device",
     "eval_every", "target_metric", "target_value",
     "status", "error", "train_rmse", "test_rmse", "test_mae", "persistence_rmse", "skill",
     "samples_per_sec", "steps_per_sec", "compile_seconds", "train_seconds", "predict_samples_per_sec", "peak_rss_mb",
     "n_train_windows", "n_dropped", "epochs_to_target", "seconds_to_target", "diverged_epoch", "epochs_run",
-    "notes", "concurrency", "started_at", "finished_at", "env_id", "hostname", "backend_version", "gpus",
+    "notes", "concurrency", "trained_together", "started_at", "finished_at", "env_id", "hostname", "backend_version", "gpus",
 )
 EPOCH_COLUMNS: tuple[str, ...] = ("run_id", "epoch", "loss", "seconds", "test_rmse", "test_mae", "train_rmse")
 DONE_STATUSES = ("ok", "diverged", "unsupported")
@@ -108,7 +108,7 @@ def run_row(result: RunResult) -> dict[str, Any]:
     row.update(result.spec.as_flat())
     row["run_id"] = result.spec.run_id
     for k in ("status", "error", "n_train_windows", "n_dropped", "epochs_to_target", "seconds_to_target",
-              "diverged_epoch", "notes", "concurrency", "started_at", "finished_at"):
+              "diverged_epoch", "notes", "concurrency", "trained_together", "started_at", "finished_at"):
         row[k] = getattr(result, k)
     if result.metrics is not None:
         row.update(asdict(result.metrics))

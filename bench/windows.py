@@ -116,14 +116,25 @@ class Windows:
         return self.walk_t[self.n_train_points :]
 
 
-def target_indices(prep: Prepared, look_back: int) -> tuple[np.ndarray, np.ndarray]:
-    """Target indices of training windows and of test windows."""
-    first = look_back + (1 if prep.difference else 0)
-    if prep.n_train - first < 1:
+def check_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool) -> int:
+    """The number of training windows for this look_back; raises UserError when a run cannot be built."""
+    n = prep.n_train - look_back - (1 if prep.difference else 0)
+    if n < 1:
         raise UserError(
             f"look_back {look_back} leaves no training windows in {prep.n_train} training points"
             f"{' after differencing' if prep.difference else ''}; use a smaller look_back or a longer series"
         )
+    if stateful and n < batch_size:
+        raise UserError(
+            f"batch_size {batch_size} is larger than the {n} training windows (look_back {look_back}); "
+            "use a smaller batch_size or a longer series"
+        )
+    return n
+
+
+def target_indices(prep: Prepared, look_back: int) -> tuple[np.ndarray, np.ndarray]:
+    """Target indices of training windows and of test windows."""
+    first = look_back + (1 if prep.difference else 0)
     return np.arange(first, prep.n_train), np.arange(prep.n_train, len(prep.y))
 
 
@@ -149,13 +160,9 @@ def layout_order(n: int, batch_size: int, layout: LayoutKind) -> tuple[np.ndarra
 
 def make_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool, layout: LayoutKind) -> Windows:
     """Build the windows for one run; stateful runs get the batch layout, stateless runs time order."""
+    check_windows(prep, look_back, batch_size, stateful)
     all_train_t, test_t = target_indices(prep, look_back)
     train_t = all_train_t
-    if stateful and len(train_t) < batch_size:
-        raise UserError(
-            f"batch_size {batch_size} is larger than the {len(train_t)} training windows (look_back {look_back}); "
-            "use a smaller batch_size or a longer series"
-        )
     effective = layout if stateful else "none"
     order, dropped = layout_order(len(train_t), batch_size, effective)
     train_t = train_t[order]

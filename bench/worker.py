@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from bench import environment
 from bench.datasets import load_series
+from bench.engines.loop import reset_peak_rss
 from bench.results import RunResult
 from bench.specs import RunSpec
 from bench.windows import make_windows, prepare
@@ -90,10 +91,11 @@ def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]
     """Run specs in this process; repeats of one configuration train together where the engine can (scan)."""
     import keras
 
-    started = _now()
-    env = environment.capture(keras.backend.backend())
-    stamp = dict(started_at=started, concurrency=concurrency, environment=env)
     first = specs[0]
+    reset_peak_rss()
+    started = _now()
+    env = environment.capture(keras.backend.backend(), first.device)
+    stamp = dict(started_at=started, concurrency=concurrency, environment=env)
     try:
         refused = _refusal(first, env["hostname"])
         if refused:

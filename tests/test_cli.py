@@ -65,7 +65,8 @@ def test_same_seed_same_machine_gives_identical_metrics(tmp_path: Path, cli):
 
 
 def test_killed_suite_resumes_without_repeating_or_losing_runs(tmp_path: Path):
-    write(tmp_path / "s.yaml", TINY.replace("repeats: 2", "repeats: 2\nlook_back: [1, 2]").replace("look_back: 2\n", ""))
+    # the fast engine, one repeat per configuration: 16 small units of work to kill in the middle of
+    write(tmp_path / "s.yaml", TINY.replace("repeats: 2", "look_back: [1, 2, 3, 4]\nbackend: jax\nengine: scan").replace("look_back: 2\n", ""))
     db = tmp_path / "results" / "tiny" / "results.db"
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--quiet"], cwd=tmp_path,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -86,7 +87,7 @@ def test_killed_suite_resumes_without_repeating_or_losing_runs(tmp_path: Path):
     proc.wait()
     with sqlite3.connect(db) as c:
         before = dict(c.execute("SELECT run_id, test_rmse FROM runs").fetchall())
-    assert 2 <= len(before) < 16
+    assert 2 <= len(before) < 16, "the suite finished before it could be killed"
 
     resumed = run_cli("run", "s.yaml", "--no-report", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
@@ -98,10 +99,13 @@ def test_killed_suite_resumes_without_repeating_or_losing_runs(tmp_path: Path):
 
 
 def test_force_reruns_everything(tmp_path: Path, cli):
-    write(tmp_path / "s.yaml", "name: f\ndataset: shampoo\nlook_back: 1\nbatch_size: 4\nepochs: 2\n")
+    write(tmp_path / "s.yaml", "name: f\ndataset: shampoo\nlook_back: 1\nbatch_size: 4\nepochs: 2\nbackend: jax\nengine: scan\n")
     assert cli("run", "s.yaml", "--no-report", "--quiet").returncode == 0
+    before = pd.read_csv(tmp_path / "results/f/runs.csv")
     forced = cli("run", "s.yaml", "--no-report", "--force")
-    assert forced.returncode == 0 and "1 already done, 1 to run" in forced.stderr
+    assert forced.returncode == 0 and "1 already done, 1 to run (--force)" in forced.stderr
+    after = pd.read_csv(tmp_path / "results/f/runs.csv")
+    assert after.run_id.tolist() == before.run_id.tolist() and after.finished_at[0] > before.finished_at[0]
 
 
 BAD_CASES = {
@@ -160,7 +164,7 @@ def test_validate_expand_and_datasets(tmp_path: Path, cli):
 
 
 def test_export_parquet_matches_csv(tmp_path: Path, cli):
-    write(tmp_path / "s.yaml", "name: e\ndataset: shampoo\nlook_back: 1\nbatch_size: [2, 4]\nepochs: 2\n")
+    write(tmp_path / "s.yaml", "name: e\ndataset: shampoo\nlook_back: 1\nbatch_size: [2, 4]\nepochs: 2\nbackend: jax\nengine: scan\n")
     assert cli("run", "s.yaml", "--no-report", "--quiet").returncode == 0
     r = cli("export", "results/e", "--format", "parquet")
     assert r.returncode == 0

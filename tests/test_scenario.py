@@ -81,6 +81,12 @@ BAD = {
     "shuffle with stateful only": (BASE + "shuffle: true\n", "shuffle applies to stateless runs only"),
     "series too short": (BASE + "look_back: 200\n", "look_back 200 leaves no training windows"),
     "batch too large": (BASE + "batch_size: 500\n", "batch_size 500 is larger than the"),
+    "dataset name not a string": ("name: t\ndataset: {name: [a]}\n", "s.yaml:2: dataset: give a built-in name"),
+    "zero sampling step": ("name: t\ndataset: {name: mackey_glass, sample_every: 0}\n", "'sample_every' must be > 0"),
+    "explosive ar": ("name: t\ndataset: {name: ar, coefficients: [1.5]}\n", "explosive process"),
+    "only dots": ("name: '..'\ndataset: airline\n", "key 'name': must not be only dots"),
+    "bad steps_per_execution": (BASE + "steps_per_execution: all\n", "positive integer or 'auto'"),
+    "scan without jax": (BASE + "engine: scan\n", "key 'engine': engine: scan runs on the JAX backend only; add backend: jax"),
 }
 
 
@@ -90,6 +96,28 @@ def test_bad_input_gives_one_line_error(case: str, tmp_path: Path):
     with pytest.raises(UserError, match=pattern) as info:
         expand(parse_scenario_text(text, Path("s.yaml")))
     assert "\n" not in str(info.value)
+
+
+def test_scan_in_a_backend_sweep_runs_only_on_jax():
+    specs = expand(parse(BASE + "engine: [fit, scan]\nbackend: [tensorflow, jax]\n"))
+    assert sorted((s.backend, s.engine) for s in specs) == [("jax", "fit"), ("jax", "scan"), ("tensorflow", "fit")]
+
+
+def test_torch_takes_one_batch_per_call():
+    (spec,) = expand(parse(BASE + "backend: torch\nsteps_per_execution: auto\n"))
+    assert spec.steps_per_execution == 1
+
+
+def test_the_same_csv_elsewhere_gives_the_same_run_ids(tmp_path: Path):
+    ids = []
+    for where in ("a", "b"):
+        (tmp_path / where).mkdir()
+        (tmp_path / where / "d.csv").write_text("v\n" + "\n".join(str(i % 5) for i in range(60)))
+        ids.append([s.run_id for s in expand(parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / where / "s.yaml"))])
+    assert ids[0] == ids[1]
+    (tmp_path / "b" / "d.csv").write_text("v\n" + "\n".join(str(i % 6) for i in range(60)))
+    changed = [s.run_id for s in expand(parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / "b" / "s.yaml"))]
+    assert changed != ids[0]
 
 
 def test_missing_csv_column_names_the_columns(tmp_path: Path):

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from bench.errors import UserError
+from bench.errors import UserError, closest
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,19 @@ class DatasetSpec:
     @property
     def params(self) -> dict[str, Any]:
         return json.loads(self.params_json)
+
+    @property
+    def identity_json(self) -> str:
+        """The parameters that define the data: a CSV is its column and content hash, not its path,
+        so the same file elsewhere (another machine, a moved project) gives the same run ids."""
+        p = self.params
+        p.pop("csv", None)
+        return json.dumps(p, sort_keys=True)
+
+    @property
+    def source(self) -> str:
+        """Where the data were read from (a CSV path), or '' for built-in series."""
+        return str(self.params.get("csv", ""))
 
     @property
     def label(self) -> str:
@@ -143,12 +156,10 @@ def list_datasets() -> list[DatasetInfo]:
 
 
 def _check_params(name: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    import difflib
-
     for key in given:
         if key not in defaults:
-            match = difflib.get_close_matches(key, list(defaults), n=1)
-            hint = f"did you mean '{match[0]}'?" if match else (
+            match = closest(key, defaults)
+            hint = f"did you mean '{match}'?" if match else (
                 f"its parameters are {', '.join(defaults)}" if defaults else "it takes no parameters"
             )
             raise UserError(f"dataset '{name}' has no parameter '{key}'; {hint}")
@@ -165,12 +176,17 @@ def _check_params(name: str, given: dict[str, Any], defaults: dict[str, Any]) ->
             raise UserError(f"dataset '{name}': '{key}' must be an integer, got {value!r}")
         else:
             params[key] = type(default)(value)
-    if "length" in params and not 10 <= params["length"] <= 10_000_000:
-        raise UserError(f"dataset '{name}': 'length' must be between 10 and 10,000,000, got {params['length']}")
+    # Mackey-Glass integrates in a Python loop: cap it where that still takes seconds
+    max_length = 200_000 if name == "mackey_glass" else 10_000_000
+    if "length" in params and not 10 <= params["length"] <= max_length:
+        raise UserError(f"dataset '{name}': 'length' must be between 10 and {max_length:,}, got {params['length']}")
+    if name == "ar" and np.any(np.abs(np.roots([1.0, *(-c for c in params["coefficients"])])) >= 1.0):
+        raise UserError(f"dataset 'ar': coefficients {params['coefficients']} give an explosive process (a characteristic root on or outside the unit circle); use smaller coefficients")
+    for key in ("tau", "sample_every", "n", "period"):
+        if key in params and params[key] <= 0:
+            raise UserError(f"dataset '{name}': '{key}' must be > 0, got {params[key]}")
     if params.get("noise", 0) < 0:
         raise UserError(f"dataset '{name}': 'noise' must be >= 0, got {params['noise']}")
-    if name == "sine" and params["period"] <= 0:
-        raise UserError(f"dataset 'sine': 'period' must be > 0, got {params['period']}")
     return params
 
 
@@ -193,13 +209,11 @@ def resolve_dataset(ref: str | dict[str, Any], base_dir: Path) -> DatasetSpec:
         _read_csv_column(params["csv"], params["column"])  # fail now, before any run starts
         return DatasetSpec("csv", json.dumps(params, sort_keys=True))
     name = ref.pop("name", None)
-    if name is None:
+    if not isinstance(name, str):
         raise UserError("dataset: give a built-in name (e.g. 'airline') or a mapping with 'name' or 'csv'")
     if name not in _REGISTRY:
-        import difflib
-
-        match = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
-        hint = f"did you mean '{match[0]}'?" if match else "run 'lstm-bench datasets' to list them, or use {csv: FILE, column: NAME}"
+        match = closest(name, _REGISTRY)
+        hint = f"did you mean '{match}'?" if match else "run 'lstm-bench datasets' to list them, or use {csv: FILE, column: NAME}"
         raise UserError(f"dataset: unknown dataset '{name}'; {hint}")
     params = _check_params(name, ref, _REGISTRY[name].info.defaults)
     return DatasetSpec(name, json.dumps(params, sort_keys=True))
@@ -209,7 +223,8 @@ def _read_csv_column(path: str, column: str) -> np.ndarray:
     try:
         frame = pd.read_csv(path)
     except Exception as exc:  # pandas raises many types for malformed files
-        raise UserError(f"dataset: cannot read CSV {path} ({exc.__class__.__name__}: {exc})") from None
+        detail = " ".join(str(exc).split())  # pandas messages span lines
+        raise UserError(f"dataset: cannot read CSV {path} ({exc.__class__.__name__}: {detail})") from None
     if column not in frame.columns:
         raise UserError(f"dataset: column '{column}' not in {path}; its columns are {', '.join(map(str, frame.columns))}")
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)

@@ -12,6 +12,7 @@ import numpy as np
 
 from bench.engines.loop import EpochLoop
 from bench.model import build_model, lstm_kwargs, make_optimizer, reset_states
+from bench.probe import refusal
 from bench.results import RunResult
 from bench.specs import RunSpec
 from bench.windows import Prepared, Windows
@@ -70,12 +71,5 @@ def run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
 
 
 def unsupported_reason(spec: RunSpec) -> str | None:
-    """Why this process cannot run `spec` with `fit` (None when it can)."""
-    if not spec.stateful:
-        return None
-    from bench.probe import probe_fit
-
-    probe = probe_fit(spec.backend)
-    if probe.carries_state:
-        return None
-    return f"stateful fit on {spec.backend} does not carry state ({probe.detail}); {probe.advice}"
+    """Why this process cannot run `spec` with `fit` (None when it can): the state-carry probe decides."""
+    return refusal(spec)

@@ -20,9 +20,25 @@ from bench.specs import RunSpec
 from bench.windows import Prepared, Windows
 
 
+def reset_peak_rss() -> None:
+    """Restart this process's peak-memory counter, so a reused worker reports each run's own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # not Linux, or not allowed: the peak then covers the worker's life so far
+        pass
+
+
 def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory of this process since the last `reset_peak_rss` (MiB)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
 @dataclass
@@ -67,7 +83,7 @@ class EpochLoop:
     def evaluate(self) -> Metrics:
         return walk_metrics(self.prep, self.windows, self.predict_walk())
 
-    def result(self, notes: str = "") -> RunResult:
+    def result(self, notes: str = "", trained_together: int = 1) -> RunResult:
         """The run's result after training stopped: final metrics (timed prediction) and throughput."""
         w = self.windows
         common = dict(
@@ -76,10 +92,14 @@ class EpochLoop:
             n_train_windows=w.n_train_windows,
             n_dropped=w.n_dropped,
             notes=notes,
+            trained_together=trained_together,
+            epochs_to_target=self.epochs_to_target,
+            seconds_to_target=self.seconds_to_target,
         )
         if self.diverged_epoch is not None:
             return RunResult(status="diverged", error=f"non-finite training loss at epoch {self.diverged_epoch}",
                              diverged_epoch=self.diverged_epoch, **common)
+        self.predict_walk()  # untimed: the first call may compile, and the rate is meant without it
         t0 = time.perf_counter()
         z_pred = self.predict_walk()
         predict_seconds = time.perf_counter() - t0
@@ -93,7 +113,4 @@ class EpochLoop:
             predict_samples_per_sec=len(w.walk_x) / predict_seconds if predict_seconds > 0 else None,
             peak_rss_mb=peak_rss_mb(),
         )
-        return RunResult(
-            status="ok", metrics=metrics, throughput=throughput,
-            epochs_to_target=self.epochs_to_target, seconds_to_target=self.seconds_to_target, **common,
-        )
+        return RunResult(status="ok", metrics=metrics, throughput=throughput, **common)

@@ -19,7 +19,7 @@ import numpy as np
 
 from bench.engines.loop import EpochLoop
 from bench.model import build_model, make_optimizer
-from bench.probe import ProbeResult
+from bench.probe import ProbeResult, refusal
 from bench.results import RunResult
 from bench.specs import RunSpec
 from bench.windows import Prepared, Windows
@@ -36,7 +36,7 @@ def unsupported_reason(spec: RunSpec) -> str | None:
 
     if spec.backend != "jax" or keras.backend.backend() != "jax":
         return f"engine: scan needs backend: jax (this run asks for {spec.backend}, the process runs {keras.backend.backend()}); set backend: jax"
-    return None
+    return refusal(spec)
 
 
 def explicit_state_model(look_back: int, units: int, layers: int) -> Any:
@@ -245,8 +245,7 @@ def run_many(
                 running.remove(r)
         if not running:
             break
-    notes = f"trained vmapped with {k} repeats (epoch times are the shared wall time)" if k > 1 else ""
-    return [loop.result(notes) for loop in loops]
+    return [loop.result(trained_together=k) for loop in loops]
 
 
 @functools.lru_cache(maxsize=None)

@@ -164,6 +164,13 @@ def load_results(*folders: str | Path) -> Results:
         epoch_parts.append(e)
     runs = pd.concat(runs_parts, ignore_index=True) if runs_parts else pd.DataFrame(columns=["source", *RUN_COLUMNS])
     epochs = pd.concat(epoch_parts, ignore_index=True) if epoch_parts else pd.DataFrame(columns=["source", *EPOCH_COLUMNS])
+    # the same run copied into two folders (merged machines) must count once, not twice
+    dup = runs.duplicated("run_id", keep="last")
+    if dup.any():
+        log.warning("%d runs appear in more than one folder; keeping the copy from the last folder given", int(dup.sum()))
+        kept = runs[~dup][["source", "run_id"]]
+        runs = runs[~dup].reset_index(drop=True)
+        epochs = epochs.merge(kept, on=["source", "run_id"]).reset_index(drop=True)
     for col in _NUMERIC_EPOCH_COLUMNS:
         epochs[col] = pd.to_numeric(epochs[col], errors="coerce")
     runs, facets = prepare_runs(runs)

@@ -18,6 +18,7 @@ if "keras" not in sys.modules:
     os.environ["KERAS_BACKEND"] = "jax"
 
 THROUGHPUT = pytest.StashKey[dict[str, float]]()
+SECONDS = pytest.StashKey[dict[str, float]]()
 
 SEED_LOOP = "(a) seed loop, TF fit per epoch, batch 1"
 SCAN = "(b) scan engine, batch 1"
@@ -29,17 +30,35 @@ RATIOS = {
     "ratio scan / seed loop (target >= 100)": (SCAN, SEED_LOOP, 1.0),
     "ratio hand-written / scan (target <= 1.5)": (HAND, SCAN, 1.0),
     "ratio 10 vmapped / 1 repeat wall (target <= 2)": (SCAN, VMAP10, 10.0),
+    "ratio scan / TF fit engine, batch 1": (SCAN, "TF fit engine, batch 1", 1.0),
+    "ratio scan / TF fit engine, batch 32": ("scan engine, batch 32", "TF fit engine, batch 32", 1.0),
+}
+FIT_ENGINE = "fit engine run (train + eval), TF, batch 1"
+BARE_KERAS = "bare Keras script, same work, TF, batch 1"
+SWEEP_SCAN = "airline sweep, scan engine, runs + report"
+SWEEP_SEED_LOOP = "airline sweep, seed-style TF loop, PROJECTED from measured epochs"
+# name -> (numerator, denominator) over seconds (wall times: a ratio > 1 means the numerator is slower)
+SECONDS_RATIOS = {
+    "ratio fit engine / bare Keras (target <= 1.05)": (FIT_ENGINE, BARE_KERAS),
+    "ratio PROJECTED seed-loop sweep / scan sweep": (SWEEP_SEED_LOOP, SWEEP_SCAN),
 }
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[THROUGHPUT] = {}
+    config.stash[SECONDS] = {}
 
 
 @pytest.fixture(scope="session")
 def throughput(pytestconfig: pytest.Config) -> dict[str, float]:
     """Samples/s by measurement name, for the ratios printed at the end of the session."""
     return pytestconfig.stash[THROUGHPUT]
+
+
+@pytest.fixture(scope="session")
+def seconds(pytestconfig: pytest.Config) -> dict[str, float]:
+    """Wall times in seconds by measurement name, for the ratios printed at the end of the session."""
+    return pytestconfig.stash[SECONDS]
 
 
 def _version(dist: str) -> str:
@@ -61,20 +80,27 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         machine_info["jax_devices"] = [str(d) for d in jax.devices()]
     except ImportError:
         machine_info["jax_devices"] = []
+    machine_info["torch"] = _version("torch")
     machine_info["cpu_count"] = os.cpu_count()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Print the measured samples/s and the ratios the project targets."""
+    """Print the measured samples/s, wall times and the ratios the project targets."""
     tp = dict(config.stash.get(THROUGHPUT, {}))
-    if not tp:
-        return
-    for name, (num, den, scale) in RATIOS.items():
-        if num in tp and den in tp:
-            tp[name] = scale * tp[num] / tp[den]
+    secs = dict(config.stash.get(SECONDS, {}))
     write = terminalreporter.write_line
-    terminalreporter.section("lstm-bench throughput (samples/s, median epoch)")
-    for name, value in tp.items():
-        # ratios are stored under names starting "ratio"; everything else is samples/s
-        write(f"{name:>48}: {value:>12.2f}" if name.startswith("ratio") else f"{name:>48}: {value:>12,.0f}")
-
+    if tp:
+        for name, (num, den, scale) in RATIOS.items():
+            if num in tp and den in tp:
+                tp[name] = scale * tp[num] / tp[den]
+        terminalreporter.section("lstm-bench throughput (samples/s, median epoch)")
+        for name, value in tp.items():
+            # ratios are stored under names starting "ratio"; everything else is samples/s
+            write(f"{name:>48}: {value:>12.2f}" if name.startswith("ratio") else f"{name:>48}: {value:>12,.0f}")
+    if secs:
+        for name, (num, den) in SECONDS_RATIOS.items():
+            if num in secs and den in secs:
+                secs[name] = secs[num] / secs[den]
+        terminalreporter.section("lstm-bench wall times (seconds, median round)")
+        for name, value in secs.items():
+            write(f"{name:>66}: {value:>10.3f}" if name.startswith("ratio") else f"{name:>66}: {value:>10.1f} s")

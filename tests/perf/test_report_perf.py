@@ -19,7 +19,7 @@ from bench.report import write_report  # noqa: E402
 from bench.store import Store  # noqa: E402
 
 
-def test_report_on_5000_runs(benchmark: Any, tmp_path: Path) -> None:
+def test_report_on_5000_runs(benchmark: Any, seconds: dict[str, float], tmp_path: Path) -> None:
     folder = tmp_path / "results"
     with Store.open(folder) as store:
         for look_back in (3, 6):
@@ -30,4 +30,6 @@ def test_report_on_5000_runs(benchmark: Any, tmp_path: Path) -> None:
         assert len(store.runs()) == 5000
     index = benchmark.pedantic(write_report, args=([folder], tmp_path / "report"), rounds=1, iterations=1)
     print(f"\nreport on 5,000 runs: {benchmark.stats.stats.median:.1f} s")
+    benchmark.extra_info["wall_seconds"] = benchmark.stats.stats.median
+    seconds["report on 5,000 runs"] = benchmark.stats.stats.median
     assert index.is_file()

@@ -174,6 +174,15 @@ def test_several_folders_concatenated(make_db: Callable[..., Path]) -> None:
     assert len(results.runs) == 40
 
 
+def test_a_run_copied_into_two_folders_counts_once(make_db: Callable[..., Path], tmp_path: Path) -> None:
+    a = make_db("a")
+    copy = tmp_path / "copy"
+    shutil.copytree(a, copy)
+    results = load_results(a, copy)
+    assert len(results.runs) == len(load_results(a).runs) == results.runs["run_id"].nunique()
+    assert len(results.epochs) == len(load_results(a).epochs)
+
+
 def test_olympic_mean() -> None:
     assert olympic_mean(np.array([1.0, 2.0, 3.0, 4.0, 100.0]))[0] == pytest.approx(3.0)
     assert olympic_mean(np.array([np.nan, 1.0, 2.0, 3.0]))[0] == pytest.approx(2.5)

@@ -1,0 +1,93 @@
+"""EpochLoop and Throughput: the bookkeeping every engine shares, checked with a fake engine."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.engines import loop as loop_module
+from bench.engines.loop import EpochLoop
+from bench.results import Throughput
+from bench.scenario import parse_scenario_text
+from bench.specs import expand
+from bench.datasets import load_series
+from bench.windows import make_windows, prepare
+
+
+def test_rates_use_the_epochs_after_the_first():
+    t = Throughput.from_epoch_times([5.0, 1.0, 2.0, 1.0], samples_per_epoch=100, steps_per_epoch=10, predict_samples_per_sec=None, peak_rss_mb=1.0)
+    assert t.samples_per_sec == pytest.approx(300 / 4)
+    assert t.steps_per_sec == pytest.approx(30 / 4)
+    assert t.compile_seconds == pytest.approx(4.0)  # first epoch minus the median of the rest
+    assert t.train_seconds == pytest.approx(9.0)
+
+
+def test_a_single_epoch_has_no_compile_estimate():
+    t = Throughput.from_epoch_times([2.0], samples_per_epoch=100, steps_per_epoch=10, predict_samples_per_sec=None, peak_rss_mb=1.0)
+    assert math.isnan(t.compile_seconds) and t.samples_per_sec == pytest.approx(50.0)
+
+
+def make_loop(extra: str, predictions):
+    """An EpochLoop on airline whose 'model' predicts `predictions()` (scaled units) for the walk."""
+    (spec,) = expand(parse_scenario_text("name: l\ndataset: airline\nlook_back: 3\nepochs: 6\n" + extra, Path("s.yaml")))
+    prep = prepare(load_series(spec.dataset).values, spec.test_fraction, spec.difference, spec.scale)
+    w = make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)
+    return EpochLoop(spec, prep, w, predictions), prep, w
+
+
+def drive(loop: EpochLoop, losses: list[float], seconds: list[float]) -> None:
+    for loss, s in zip(losses, seconds, strict=True):
+        loop.begin_epoch()
+        if loop.end_epoch(loss, seconds=s):
+            break
+
+
+def test_target_reached_at_a_later_epoch_counts_the_training_seconds_up_to_it():
+    quality = itertools.chain([0.5, 0.3], itertools.repeat(0.0))  # an error shrinking epoch by epoch
+
+    def predictions():
+        q = next(quality)
+        return loop.prep.z[loop.windows.walk_t] + q
+
+    loop, prep, w = make_loop("target: {metric: test_rmse, value: 1.0}\n", predictions)
+    drive(loop, [0.1] * 6, [3.0, 1.0, 1.5, 1.0, 1.0, 1.0])
+    result = loop.result()
+    assert result.status == "ok"
+    assert result.epochs_to_target == 3 and result.seconds_to_target == pytest.approx(5.5)
+    assert [e.test_rmse is not None for e in result.epochs] == [True] * 6
+
+
+def test_a_target_never_reached_stays_empty():
+    loop, prep, w = make_loop("target: {metric: test_rmse, value: 0.001}\n", lambda: np.zeros((len(w.walk_t), 1)))
+    drive(loop, [0.1] * 6, [1.0] * 6)
+    result = loop.result()
+    assert result.epochs_to_target is None and result.seconds_to_target is None
+
+
+def test_divergence_after_the_target_keeps_the_time_to_target():
+    loop, prep, w = make_loop("target: {metric: test_rmse, value: 1.0e+9}\n", lambda: prep.z[w.walk_t][:, None])
+    drive(loop, [0.1, float("nan"), 0.1], [1.0, 1.0, 1.0])
+    result = loop.result()
+    assert result.status == "diverged" and result.diverged_epoch == 2 and len(result.epochs) == 2
+    assert result.epochs_to_target == 1 and result.seconds_to_target == pytest.approx(1.0)
+
+
+def test_final_prediction_speed_excludes_a_first_call_compile(monkeypatch):
+    calls = []
+
+    def predictions():
+        calls.append(1)
+        return loop.prep.z[loop.windows.walk_t][:, None]
+
+    clock = iter(np.arange(0, 1000, 0.5))
+    loop, prep, w = make_loop("", predictions)
+    drive(loop, [0.1] * 6, [1.0] * 6)
+    monkeypatch.setattr(loop_module.time, "perf_counter", lambda: next(clock))
+    result = loop.result()
+    assert len(calls) == 2  # one untimed warm-up call, then the timed one
+    assert result.throughput.predict_samples_per_sec == pytest.approx(len(w.walk_t) / 0.5)
+    assert result.n_train_windows == len(w.train_t) and result.n_dropped == 0
