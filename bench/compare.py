@@ -210,7 +210,9 @@ def write_comparison(dir_a: Path, dir_b: Path, label_a: str = "A", label_b: str 
         blocks.append(Paragraph(
             f"Speed-up is the ratio of mean samples/s, {label_b} over {label_a}, over the paired runs of each batch "
             f"size (a pair: same configuration and repeat, hence seed); RMSE difference is the mean over pairs of "
-            f"{label_b}'s test RMSE minus {label_a}'s.", note=True))
+            f"{label_b}'s test RMSE minus {label_a}'s. Pairs that differ in backend start from different initial "
+            f"weights (each backend draws its own from the seed), so their RMSE difference is not a paired "
+            f"comparison of one model.", note=True))
         blocks += [Paragraph(f"{c.series}: {c.verdict}.") for c in crossovers]
         fig = speedup_figure(table, crossovers, label_a, label_b)
         blocks.append(Picture("speedup", save_figure(fig, target, "speedup"),

@@ -24,6 +24,8 @@ CONFIG_COLUMNS: tuple[str, ...] = (
     "dataset", "dataset_params", "test_fraction", "difference", "scale", "look_back", "batch_size",
     "stateful", "layout", "units", "layers", "epochs", "learning_rate", "optimizer", "shuffle",
     "steps_per_execution", "backend", "engine", "device", "eval_every", "target_metric", "target_value",
+    # repeats trained as one vmapped program share their epoch times: speeds compare only within a value
+    "trained_together",
 )
 
 #: Config columns that may vary across a sweep and then split the figures into panels, in the
@@ -32,7 +34,7 @@ CONFIG_COLUMNS: tuple[str, ...] = (
 FACET_CANDIDATES: tuple[str, ...] = (
     "dataset", "look_back", "units", "layers", "epochs", "learning_rate", "optimizer", "backend", "engine",
     "device", "steps_per_execution", "test_fraction", "difference", "scale", "shuffle", "eval_every",
-    "target_metric", "target_value",
+    "target_metric", "target_value", "trained_together",
 )
 
 MODE_ORDER: tuple[str, ...] = ("stateful/streams", "stateful/sequential", "stateless")
