@@ -27,12 +27,10 @@ def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = N
     return keras.Model(inputs, outputs, name="lstm_bench")
 
 
-def make_optimizer(spec: RunSpec) -> Any:
+def make_optimizer(name: str, learning_rate: float) -> Any:
     import keras
 
-    return {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[spec.optimizer](
-        learning_rate=spec.learning_rate
-    )
+    return {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[name](learning_rate=learning_rate)
 
 
 def reset_states(model: Any) -> None:

@@ -34,6 +34,13 @@ def init_worker(backend: str, device: str, threads: int | None = None) -> None:
         os.environ["OMP_NUM_THREADS"] = str(threads)
     import keras  # noqa: F401  (import now so the first run does not pay for it in its timings)
 
+    if backend != "tensorflow":
+        # keras.utils.set_random_seed also seeds TensorFlow whenever it is installed, importing it
+        # (about 6 s here) into a JAX or PyTorch worker that never uses it: tell Keras it is absent.
+        from keras.src.utils import module_utils
+
+        module_utils.tensorflow._available = False
+
     if backend == "tensorflow":
         import tensorflow as tf
 

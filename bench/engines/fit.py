@@ -25,7 +25,7 @@ def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any]:
     keras.utils.set_random_seed(spec.seed)
     model = build_model(spec, spec.batch_size if spec.stateful else None)
     spe = windows.steps_per_epoch if spec.steps_per_execution == "auto" else int(spec.steps_per_execution)
-    model.compile(optimizer=make_optimizer(spec), loss="mean_squared_error", steps_per_execution=spe)
+    model.compile(optimizer=make_optimizer(spec.optimizer, spec.learning_rate), loss="mean_squared_error", steps_per_execution=spe)
     evaluator = build_model(spec, 1) if spec.stateful else model
     return model, evaluator
 

@@ -144,6 +144,7 @@ class Program:
         sizes = jnp.sum(mask, axis=1)
         return trainable, opt, jnp.sum(losses * sizes) / jnp.sum(sizes), state
 
+    @functools.cache  # noqa: B019 (programs live as long as their worker anyway)
     def vmapped_epoch(self, per_repeat_order: bool) -> Callable[..., Any]:
         """`epoch` over a leading repeat axis of weights and optimizer values (and of `idx` if each repeat has its own order)."""
         import jax
@@ -165,6 +166,18 @@ class Program:
         """Stateless prediction: every window from a zero state, in one batch: (n, 1)."""
         pred, _ = self.forward(trainable, walk_x, self.zero_state(walk_x.shape[0]))
         return pred
+
+
+def program_for(spec: RunSpec) -> Program:
+    """The program for `spec`'s model shape and optimizer, shared by every run in this worker that
+    has them: jitted functions compile once per input shape, so the batch-1 walk and repeated batch
+    sizes are not compiled again for each configuration of a sweep."""
+    return _program(spec.look_back, spec.units, spec.layers, spec.optimizer, spec.learning_rate, spec.stateful)
+
+
+@functools.lru_cache(maxsize=64)
+def _program(look_back: int, units: int, layers: int, optimizer: str, learning_rate: float, stateful: bool) -> Program:
+    return Program(look_back, units, layers, make_optimizer(optimizer, learning_rate), stateful)
 
 
 def _batches(n: int, batch_size: int, stateful: bool, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -211,7 +224,7 @@ def run_many(
         raise ValueError("run_many trains repeats of one configuration: the specs differ in more than seed and repeat")
     k = len(specs)
     weights = list(initial_weights) if initial_weights is not None else [seeded_weights(s) for s in specs]
-    program = Program(first.look_back, first.units, first.layers, make_optimizer(first), first.stateful)
+    program = program_for(first)
     starts = [program.initial_values(w) for w in weights]
     rngs = [np.random.default_rng(s.seed) for s in specs]
     n = windows.n_train_windows

@@ -48,7 +48,7 @@ def unsupported(spec: RunSpec) -> str | None:
     return unsupported_reason(spec)
 
 
-def vmapped_and_alone(spec: RunSpec, repeats: int) -> tuple[list[list[float]], list[list[float]], list[float], list[float], str]:
+def vmapped_and_alone(spec: RunSpec, repeats: int) -> tuple[list[list[float]], list[list[float]], list[float], list[float], int]:
     """Per-epoch losses and test RMSEs of `repeats` repeats trained vmapped, and each trained alone."""
     from bench.engines import scan
 
@@ -61,7 +61,7 @@ def vmapped_and_alone(spec: RunSpec, repeats: int) -> tuple[list[list[float]], l
         [[e.loss for e in r.epochs] for r in alone],
         [r.metrics.test_rmse for r in together],
         [r.metrics.test_rmse for r in alone],
-        together[0].notes,
+        together[0].trained_together,
     )
 
 
@@ -76,7 +76,7 @@ def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     result = scan.run(spec, prep, windows)
     assert result.status == "ok", result.error
     # the carried state after one more epoch from the seeded weights: zero would mean no state flows
-    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec), spec.stateful)
+    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec.optimizer, spec.learning_rate), spec.stateful)
     trainable, opt = program.initial_values(scan.seeded_weights(spec))
     idx, mask = scan._batches(windows.n_train_windows, spec.batch_size, spec.stateful, None)
     *_, state = program.epoch(trainable, opt, jnp.asarray(idx), jnp.asarray(mask), windows.train_x, windows.train_y)
@@ -101,10 +101,10 @@ def test_scan_refuses_other_backends(workers) -> None:
 
 @pytest.mark.parametrize("overrides", [dict(stateful=True, batch_size=2), dict(stateful=False, batch_size=4, shuffle=True)])
 def test_a_vmapped_repeat_equals_that_repeat_alone(overrides: dict[str, object], workers) -> None:
-    together, alone, rmse_together, rmse_alone, notes = workers["jax"].submit(vmapped_and_alone, spec_for(**overrides), 3).result()
+    together, alone, rmse_together, rmse_alone, trained_together = workers["jax"].submit(vmapped_and_alone, spec_for(**overrides), 3).result()
     np.testing.assert_allclose(together, alone, rtol=VMAP_RTOL)
     np.testing.assert_allclose(rmse_together, rmse_alone, rtol=VMAP_RTOL)
-    assert "vmapped with 3 repeats" in notes
+    assert trained_together == 3
     # the repeats really are different runs (own seeds, own weights)
     assert len({round(r[-1], 6) for r in alone}) == 3
 

@@ -60,7 +60,7 @@ def _seed_loop_server(conn: Connection) -> None:
     windows = seed_windows(spec)
     keras.utils.set_random_seed(spec.seed)
     model = build_model(spec, 1)
-    model.compile(optimizer=make_optimizer(spec), loss="mean_squared_error")
+    model.compile(optimizer=make_optimizer(spec.optimizer, spec.learning_rate), loss="mean_squared_error")
     conn.send(windows.n_train_windows)
     while conn.recv():
         model.fit(windows.train_x, windows.train_y, batch_size=1, epochs=1, shuffle=False, verbose=0)
@@ -115,7 +115,7 @@ def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], in
 
     spec = seed_spec(batch_size)
     w = seed_windows(spec)
-    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec), spec.stateful)
+    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec.optimizer, spec.learning_rate), spec.stateful)
     trainable, opt = program.initial_values(scan.seeded_weights(spec))
     fn = program.epoch
     if repeats:
