@@ -277,22 +277,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench.store import DB_NAME
-
-    for folder in args.folders:
-        if not (folder / DB_NAME).is_file():
-            raise UserError(f"{folder}: no {DB_NAME} here; point at a folder written by 'lstm-bench run'")
+    # a folder without results.db is refused by Store.open before anything is written
     _write_report(args.folders, args.out, quiet=False)
     return EXIT_OK
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare import write_comparison
-    from bench.store import DB_NAME
 
-    for folder in (args.folder_a, args.folder_b):
-        if not (folder / DB_NAME).is_file():
-            raise UserError(f"{folder}: no {DB_NAME} here; point at a folder written by 'lstm-bench run'")
     comparison = write_comparison(args.folder_a, args.folder_b, args.label_a, args.label_b, args.out)
     out.print(comparison.format_table())
     return EXIT_OK
@@ -302,21 +294,16 @@ def cmd_probe(args: argparse.Namespace) -> int:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from bench.probe import probe
     from bench.worker import init_worker
 
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(args.backend, "cpu")) as pool:
-        result = pool.submit(_probe_in_worker, args.backend, args.engine).result()
+        result = pool.submit(probe, args.backend, args.engine).result()
     verdict = "[green]carries state[/]" if result.carries_state else "[red]does NOT carry state[/]"
     out.print(f"{args.backend}/{args.engine}: {verdict}: {result.detail}")
     if result.advice:
         out.print(f"advice: {result.advice}")
     return EXIT_OK if result.carries_state else EXIT_FAILED_RUNS
-
-
-def _probe_in_worker(backend: str, engine: str):  # noqa: ANN202 (ProbeResult, picklable)
-    from bench.probe import probe
-
-    return probe(backend, engine)
 
 
 COMMANDS = {

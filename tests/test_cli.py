@@ -149,8 +149,10 @@ def test_require_gpu_without_a_gpu_exits_2(tmp_path: Path, cli):
 def test_missing_scenario_file_and_results_folder(tmp_path: Path, cli):
     r = cli("run", "nope.yaml")
     assert r.returncode == 2 and "scenario file not found" in r.stderr
-    r = cli("export", "nowhere")
-    assert r.returncode == 2 and "no results.db" in r.stderr
+    for args in (("export", "nowhere"), ("report", "nowhere"), ("compare", "nowhere", "elsewhere")):
+        r = cli(*args)
+        assert r.returncode == 2 and "nowhere: no results.db" in r.stderr, args
+    assert not (tmp_path / "nowhere").exists()
 
 
 def test_validate_expand_and_datasets(tmp_path: Path, cli):
