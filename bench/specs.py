@@ -77,21 +77,6 @@ class RunSpec:
         d["steps_per_execution"] = str(self.steps_per_execution)
         return d
 
-    @classmethod
-    def from_flat(cls, row: dict[str, Any]) -> RunSpec:
-        """Inverse of `as_flat` (for specs read back from the store)."""
-        fields = {f.name for f in dataclasses.fields(cls)}
-        kw = {k: row[k] for k in fields if k in row and k != "dataset"}
-        params = json.loads(row["dataset_params"])
-        if row.get("dataset_source"):
-            params["csv"] = row["dataset_source"]
-        kw["dataset"] = DatasetSpec(row["dataset_name"], json.dumps(params, sort_keys=True))
-        spe = str(row["steps_per_execution"])
-        kw["steps_per_execution"] = spe if spe == "auto" else int(spe)
-        for b in ("difference", "stateful", "shuffle"):
-            kw[b] = bool(kw[b])
-        return cls(**kw)
-
 
 def derive_seed(base_seed: int, repeat: int) -> int:
     """A well-mixed 31-bit seed for repeat `repeat` (repeat 0 of seed s is not simply s+0)."""
