@@ -291,13 +291,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_probe(args: argparse.Namespace) -> int:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
     from bench.probe import probe
-    from bench.worker import init_worker
+    from bench.worker import worker_pool
 
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(args.backend, "cpu")) as pool:
+    with worker_pool(args.backend) as pool:
         result = pool.submit(probe, args.backend, args.engine).result()
     verdict = "[green]carries state[/]" if result.carries_state else "[red]does NOT carry state[/]"
     out.print(f"{args.backend}/{args.engine}: {verdict}: {result.detail}")

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
 import os
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 
 from bench import environment
@@ -49,6 +51,11 @@ def init_worker(backend: str, device: str, threads: int | None = None) -> None:
         if threads:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def worker_pool(backend: str, device: str = "cpu") -> ProcessPoolExecutor:
+    """A fresh one-process pool configured for `backend` on `device` (spawned: Keras not yet imported)."""
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(backend, device))
 
 
 def gpu_names(backend: str) -> list[str]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from bench.worker import init_worker
+from bench.worker import worker_pool
 from clitools import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +30,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def _pool(backend: str) -> ProcessPoolExecutor:
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(backend, "cpu"))
+    return worker_pool(backend)
 
 
 @pytest.fixture(scope="session")
