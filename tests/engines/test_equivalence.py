@@ -23,10 +23,10 @@ LOSS_RTOL = 1e-4
 RMSE_RTOL = 1e-3
 
 
-def spec_for(backend: str, engine: str, stateful: bool, layout: str, batch_size: int) -> RunSpec:
+def spec_for(backend: str, engine: str, stateful: bool, layout: str, batch_size: int, layers: int = 1) -> RunSpec:
     return RunSpec(
         scenario="equivalence", dataset=DatasetSpec("sine"), test_fraction=0.3, difference=False, scale="minmax",
-        look_back=3, batch_size=batch_size, stateful=stateful, layout=layout if stateful else "none", units=4, layers=1,
+        look_back=3, batch_size=batch_size, stateful=stateful, layout=layout if stateful else "none", units=4, layers=layers,
         epochs=3, learning_rate=0.01, optimizer="adam", shuffle=False, steps_per_execution=1, repeat=0, base_seed=0,
         seed=7, backend=backend, engine=engine, device="cpu", eval_every=0, target_metric=None, target_value=None,
     )
@@ -40,10 +40,11 @@ def data(spec: RunSpec) -> tuple[Prepared, Windows]:
     return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
 
 
-def initial_weights(units: int) -> list[np.ndarray]:
-    """Fixed weights in `build_model` order (LSTM kernel, recurrent kernel, bias; Dense kernel, bias)."""
+def initial_weights(units: int, layers: int = 1) -> list[np.ndarray]:
+    """Fixed weights in `build_model` order (per LSTM: kernel, recurrent kernel, bias; Dense kernel, bias)."""
     rng = np.random.default_rng(11)
-    shapes = [(1, 4 * units), (units, 4 * units), (4 * units,), (units, 1), (1,)]
+    shapes = [s for i in range(layers) for s in [(1 if i == 0 else units, 4 * units), (units, 4 * units), (4 * units,)]]
+    shapes += [(units, 1), (1,)]
     return [rng.uniform(-0.5, 0.5, shape).astype(np.float32) for shape in shapes]
 
 
@@ -87,32 +88,34 @@ def seeded_weights_agree(spec: RunSpec) -> bool:
     return all(np.array_equal(a, b) for a, b in zip(model.get_weights(), seeded_weights(spec), strict=True))
 
 
-CASES = [
-    (True, "streams", 1),
-    (True, "streams", 5),
-    (True, "sequential", 5),
-    (False, "none", 1),
-    (False, "none", 5),  # 47 windows: the last batch has 2 rows
+CASES = [  # (stateful, layout, batch_size, layers)
+    (True, "streams", 1, 1),
+    (True, "streams", 5, 1),
+    (True, "sequential", 5, 1),
+    (False, "none", 1, 1),
+    (False, "none", 5, 1),  # 47 windows: the last batch has 2 rows
+    (True, "streams", 5, 2),  # stacked: each layer's state is carried on its own
+    (False, "none", 5, 2),
 ]
 
 
 @pytest.fixture(scope="module")
-def runs(workers) -> dict[tuple[bool, str, int], tuple[Future, Future]]:
+def runs(workers) -> dict[tuple[bool, str, int, int], tuple[Future, Future]]:
     """Every case submitted at once, so the TensorFlow and JAX workers run side by side."""
-    weights = initial_weights(4)
     out = {}
-    for stateful, layout, batch_size in CASES:
-        spec = spec_for("tensorflow", "fit", stateful, layout, batch_size)
-        out[(stateful, layout, batch_size)] = (
+    for stateful, layout, batch_size, layers in CASES:
+        spec = spec_for("tensorflow", "fit", stateful, layout, batch_size, layers)
+        weights = initial_weights(4, layers)
+        out[(stateful, layout, batch_size, layers)] = (
             workers["tensorflow"].submit(fit_from, spec, weights),
             workers["jax"].submit(scan_from, dataclasses.replace(spec, backend="jax", engine="scan"), weights),
         )
     return out
 
 
-@pytest.mark.parametrize("stateful,layout,batch_size", CASES)
-def test_scan_on_jax_matches_fit_on_tensorflow(stateful: bool, layout: str, batch_size: int, runs) -> None:
-    fit_run, scan_run = runs[(stateful, layout, batch_size)]
+@pytest.mark.parametrize("stateful,layout,batch_size,layers", CASES)
+def test_scan_on_jax_matches_fit_on_tensorflow(stateful: bool, layout: str, batch_size: int, layers: int, runs) -> None:
+    fit_run, scan_run = runs[(stateful, layout, batch_size, layers)]
     (fit_losses, fit_rmse), (scan_losses, scan_rmse) = fit_run.result(), scan_run.result()
     assert len(scan_losses) == len(fit_losses) == 3
     np.testing.assert_allclose(scan_losses, fit_losses, rtol=LOSS_RTOL)
@@ -121,11 +124,11 @@ def test_scan_on_jax_matches_fit_on_tensorflow(stateful: bool, layout: str, batc
 
 def test_stateful_and_stateless_losses_differ(runs) -> None:
     """Guards the equivalence test: the carried state changes the losses, so matching them means something."""
-    stateful, stateless = runs[(True, "streams", 1)][1].result()[0], runs[(False, "none", 1)][1].result()[0]
+    stateful, stateless = runs[(True, "streams", 1, 1)][1].result()[0], runs[(False, "none", 1, 1)][1].result()[0]
     assert not np.allclose(stateful, stateless, rtol=LOSS_RTOL)
 
 
-@pytest.mark.parametrize("stateful", [True, False])
-def test_scan_starts_from_the_fit_engines_seeded_weights(stateful: bool, workers) -> None:
-    spec = spec_for("jax", "fit", stateful, "streams", 5)
+@pytest.mark.parametrize("stateful,layers", [(True, 1), (False, 1), (True, 2)])
+def test_scan_starts_from_the_fit_engines_seeded_weights(stateful: bool, layers: int, workers) -> None:
+    spec = spec_for("jax", "fit", stateful, "streams", 5, layers)
     assert workers["jax"].submit(seeded_weights_agree, spec).result()
