@@ -93,19 +93,23 @@ def _plan(paths: list[Path], out_dir: Path | None, backend: str | None, engine: 
     from bench.environment import gpu_present
     from bench.scenario import load_scenario
     from bench.specs import expand
+    from bench.worker import gpu_backends
 
-    has_gpu = gpu_present()
-    if require_gpu and not has_gpu:
+    if require_gpu and not gpu_present():
         raise UserError("--require-gpu: nvidia-smi finds no NVIDIA GPU on this machine; run on a GPU machine or drop --require-gpu")
-    plans = []
+    overrides = {k: v for k, v in (("backend", backend), ("engine", engine)) if v}
+    files = []
     for path in paths:
         sf = load_scenario(path)
-        overrides = {k: v for k, v in (("backend", backend), ("engine", engine)) if v}
         if overrides:
             sf = sf.model_copy(update={"scenario": sf.scenario.model_copy(update=overrides)})
-        folder = out_dir if out_dir else Path("results") / sf.scenario.name
-        plans.append((folder, expand(sf, has_gpu)))
-    return plans
+        files.append(sf)
+    auto = {b for sf in files if "auto" in sf.scenario.axis("device") for b in sf.scenario.axis("backend")}
+    on_gpu = gpu_backends(auto) if auto else frozenset()
+    if auto - on_gpu and gpu_present():
+        err.print(f"[yellow]note:[/] device: auto runs on the CPU for {', '.join(sorted(auto - on_gpu))}: "
+                  "that backend sees no GPU here (a CPU-only build?)")
+    return [(out_dir if out_dir else Path("results") / sf.scenario.name, expand(sf, on_gpu)) for sf in files]
 
 
 def _check_writable(folder: Path) -> None:

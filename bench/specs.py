@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -83,11 +84,11 @@ def derive_seed(base_seed: int, repeat: int) -> int:
     return int(np.random.SeedSequence([base_seed, repeat]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def expand(sf: ScenarioFile, gpu_present: bool = False) -> list[RunSpec]:
+def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> list[RunSpec]:
     """The Cartesian product of the scenario's sweep axes times its repeats, deduplicated.
 
-    `device: auto` resolves to gpu when `gpu_present`, else cpu, so a run id names the device
-    the run really uses.
+    `device: auto` resolves to gpu for the backends in `gpu_backends` (those that can use a GPU
+    here), else cpu, so a run id names the device the run really uses.
 
     Stateless runs ignore the layout, so they appear once, not once per layout. `engine: scan`
     runs only on JAX, so in a sweep over backends its other combinations are left out. The series
@@ -142,7 +143,7 @@ def expand(sf: ScenarioFile, gpu_present: bool = False) -> list[RunSpec]:
                     seed=derive_seed(sc.seed, repeat),
                     backend=backend,
                     engine=engine,
-                    device=("gpu" if gpu_present else "cpu") if device == "auto" else device,
+                    device=("gpu" if backend in gpu_backends else "cpu") if device == "auto" else device,
                     eval_every=1 if sc.target is not None else sc.eval_every,
                     target_metric=sc.target.metric if sc.target else None,
                     target_value=sc.target.value if sc.target else None,

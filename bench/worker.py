@@ -1,7 +1,8 @@
 """Code that runs inside a worker process: one Keras backend and device per process.
 
 Keras fixes its backend when it is first imported, so the parent sets `KERAS_BACKEND` (and hides
-GPUs for CPU runs) through `init_worker` before anything imports Keras here.
+GPUs for CPU runs) through `init_worker` before anything imports Keras here. `worker_pool` and
+`gpu_backends` are the parent's side: they start such processes.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import multiprocessing
 import os
 import traceback
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 
@@ -56,6 +58,27 @@ def init_worker(backend: str, device: str, threads: int | None = None) -> None:
 def worker_pool(backend: str, device: str = "cpu") -> ProcessPoolExecutor:
     """A fresh one-process pool configured for `backend` on `device` (spawned: Keras not yet imported)."""
     return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(backend, device))
+
+
+def gpu_backends(backends: Iterable[str]) -> frozenset[str]:
+    """Those of `backends` that can use a GPU on this machine (what `device: auto` picks the GPU for).
+
+    nvidia-smi is asked first; only when it finds a GPU does each backend get asked, in a spawned
+    worker of its own, because a CPU-only build (tensorflow-cpu, plain jax) sees none.
+    """
+    if not environment.gpu_present():
+        return frozenset()
+    pools = {b: worker_pool(b, "gpu") for b in sorted(set(backends))}
+    found = set()
+    for backend, pool in pools.items():
+        try:
+            if pool.submit(gpu_names, backend).result(timeout=600):
+                found.add(backend)
+        except Exception:  # a backend that is not installed, or whose worker dies, has no usable GPU
+            log.debug("asking %s for GPUs failed", backend, exc_info=True)
+        finally:
+            pool.shutdown(cancel_futures=True)
+    return frozenset(found)
 
 
 def gpu_names(backend: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -144,6 +145,17 @@ def test_require_gpu_without_a_gpu_exits_2(tmp_path: Path, cli):
     r = cli("run", "s.yaml", "--require-gpu")
     assert r.returncode == 2 and "--require-gpu: nvidia-smi finds no NVIDIA GPU" in r.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_device_auto_uses_the_cpu_for_a_backend_that_sees_no_gpu_on_a_gpu_machine(tmp_path: Path):
+    """A GPU machine (a stand-in nvidia-smi) with this CPU-only JAX: auto must not ask for the GPU."""
+    fake = write(tmp_path / "bin" / "nvidia-smi", "#!/bin/sh\necho 'NVIDIA H200, 143771 MiB, 565.57.01'\n")
+    fake.chmod(0o755)
+    write(tmp_path / "s.yaml", "name: g\ndataset: airline\nbackend: jax\nengine: scan\ndevice: [auto, gpu]\n")
+    r = run_cli("validate", "--expand", "s.yaml", cwd=tmp_path, extra_env={"PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"})
+    assert r.returncode == 0, r.stderr
+    assert "device: auto runs on the CPU for jax" in r.stderr
+    assert sorted(re.findall(r"│ (cpu|gpu) +│", r.stdout)) == ["cpu", "gpu"], r.stdout  # auto -> cpu; gpu stays gpu
 
 
 def test_missing_scenario_file_and_results_folder(tmp_path: Path, cli):

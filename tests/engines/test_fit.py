@@ -41,10 +41,10 @@ def test_a_gpu_run_without_a_gpu_is_unsupported_with_the_reason(workers, tmp_pat
     assert "sees no GPU" in result.error and "device: cpu or auto" in result.error
 
 
-@pytest.mark.parametrize("gpu_present,expected", [(False, "cpu"), (True, "gpu")])
-def test_device_auto_resolves_to_the_gpu_when_there_is_one(gpu_present: bool, expected: str):
+@pytest.mark.parametrize("gpu_backends,expected", [(set(), "cpu"), ({"tensorflow"}, "gpu"), ({"jax"}, "cpu")])
+def test_device_auto_picks_the_gpu_for_backends_that_can_use_one(gpu_backends: set[str], expected: str):
     sf = parse_scenario_text("name: a\ndataset: airline\ndevice: auto\n", Path("s.yaml"))
-    (spec,) = expand(sf, gpu_present=gpu_present)
+    (spec,) = expand(sf, gpu_backends)
     assert spec.device == expected
 
 
