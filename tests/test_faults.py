@@ -50,7 +50,8 @@ def test_local_killed_worker_fails_only_its_run_and_a_retry_recovers(tmp_path: P
         [(ids[0], 1, "failed"), (ids[0], 2, "ok"), (ids[1], 1, "ok")])
 
 
-def test_ctrl_c_keeps_finished_runs_names_the_resume_command_and_exits_130(tmp_path: Path):
+def interrupted_suite(tmp_path: Path, gaps: list[float]) -> tuple[subprocess.Popen[str], str, Path]:
+    """Start a suite, wait for its first finished run, then press Ctrl-C once per gap (after it)."""
     write(tmp_path / "s.yaml", FAST.replace("batch_size: [1, 4]", "batch_size: [1, 2, 3, 4, 6, 8]").replace("epochs: 2", "epochs: 4"))
     db = tmp_path / "r" / "results.db"
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "r"], cwd=tmp_path,
@@ -64,8 +65,15 @@ def test_ctrl_c_keeps_finished_runs_names_the_resume_command_and_exits_130(tmp_p
         except sqlite3.OperationalError:
             pass
     assert proc.poll() is None, "the suite finished before it could be interrupted"
-    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the driver and its workers
+    for gap in gaps:
+        os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the driver and its workers
+        time.sleep(gap)
     _, stderr = proc.communicate(timeout=120)
+    return proc, stderr, db
+
+
+def test_ctrl_c_keeps_finished_runs_names_the_resume_command_and_exits_130(tmp_path: Path):
+    proc, stderr, db = interrupted_suite(tmp_path, [0.0])
     assert proc.returncode == 130, stderr
     assert "resume with: lstm-bench run s.yaml --out r" in stderr and "Traceback" not in stderr
     kept = db_rows(db, "SELECT status FROM runs")
@@ -73,6 +81,21 @@ def test_ctrl_c_keeps_finished_runs_names_the_resume_command_and_exits_130(tmp_p
     assert db_rows(db, "SELECT COUNT(*) FROM claims") == [(0,)]
     assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
     assert (tmp_path / "r" / "runs.csv").is_file()
+
+
+@pytest.mark.parametrize("gap", [0.02, pytest.param(0.0, marks=pytest.mark.slow), pytest.param(0.2, marks=pytest.mark.slow)])
+def test_a_second_ctrl_c_stops_at_once_and_leaves_the_database_consistent(gap: float, tmp_path: Path):
+    proc, stderr, db = interrupted_suite(tmp_path, [gap, 0.0])
+    # a Ctrl-C after Python has finished its own shutdown meets the default handler: killed by SIGINT,
+    # which a shell reports as 130 too
+    assert proc.returncode in (130, -signal.SIGINT), stderr
+    assert "Traceback" not in stderr
+    assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
+    kept = db_rows(db, "SELECT status FROM runs")
+    assert 1 <= len(kept) < 6 and set(kept) == {("ok",)}  # no half-written or failed run from the interruption
+    assert subprocess.run([sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "r", "--quiet"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300).returncode == 0  # and it resumes
+    assert len(db_rows(db, "SELECT run_id FROM runs WHERE status = 'ok'")) == 6
 
 
 def test_two_suites_on_one_folder_run_every_configuration_exactly_once(tmp_path: Path):
