@@ -6,6 +6,10 @@ engine threads the state explicitly: the same layers as `bench.model.build_model
 the optimizer's `stateless_apply`. The carried state crosses batches under `stop_gradient` (Keras's
 truncation: no gradient flows from one batch into the previous one) and is zero at each epoch
 start. Repeats that differ only in their seed train together under `jax.vmap` (`run_many`).
+
+Compiling an epoch costs seconds while training one costs milliseconds, so stateful and stateless
+runs of one batch size share a compiled epoch: carrying the state is a runtime flag, and the
+arrays are padded to the same shapes (see `run_many`).
 """
 
 from __future__ import annotations
@@ -77,18 +81,21 @@ class Program:
     epoch function runs alone or under `jax.vmap` for several repeats.
     """
 
-    def __init__(self, look_back: int, units: int, layers: int, optimizer: Any, stateful: bool) -> None:
+    def __init__(self, look_back: int, units: int, layers: int, optimizer: Any) -> None:
         import jax
 
         self.units = units
         self.layers = layers
-        self.stateful = stateful
         self.model = explicit_state_model(look_back, units, layers)
         self.optimizer = optimizer
         self.optimizer.build(self.model.trainable_variables)
         self.non_trainable = [v.value for v in self.model.non_trainable_variables]
         self.epoch = jax.jit(self._epoch)
-        self.walk = jax.jit(self._walk if stateful else self._predict_all)
+        self._walks = {True: jax.jit(self._walk), False: jax.jit(self._predict_all)}
+
+    def walk(self, stateful: bool) -> Callable[[list[Any], Any], Any]:
+        """The walk-forward prediction of `stateful` (state carried window to window) or stateless runs."""
+        return self._walks[stateful]
 
     def initial_values(self, weights: Weights) -> tuple[list[Any], list[Any]]:
         """(trainable values, fresh optimizer values) starting from `weights`."""
@@ -114,11 +121,13 @@ class Program:
         return outputs[0], list(outputs[1:])
 
     def _epoch(
-        self, trainable: list[Any], opt: list[Any], idx: Any, mask: Any, train_x: Any, train_y: Any
+        self, trainable: list[Any], opt: list[Any], idx: Any, mask: Any, train_x: Any, train_y: Any, stateful: Any
     ) -> tuple[list[Any], list[Any], Any, list[Any]]:
         """One epoch: batch k holds rows `idx[k]` (`mask` 0 marks padding). Returns weights, optimizer, loss, state.
 
-        The loss is what Keras `fit` logs: per-batch MSE averaged over batches weighted by their sizes.
+        A batch with no real rows changes nothing. `stateful` (a boolean array) says whether each
+        batch starts from the previous batch's final state or from zeros. The loss is what Keras
+        `fit` logs: per-batch MSE averaged over batches weighted by their sizes.
         """
         import jax
         import jax.numpy as jnp
@@ -129,15 +138,17 @@ class Program:
             tv, ov, state = carry
             ids, m = rows
             x, y = train_x[ids], train_y[ids]
+            real = jnp.sum(m) > 0
 
             def loss_fn(tv_: list[Any]) -> tuple[Any, list[Any]]:
                 pred, new_state = self.forward(tv_, x, state)
-                return jnp.sum(jnp.square(pred - y)[:, 0] * m) / jnp.sum(m), new_state
+                return jnp.sum(jnp.square(pred - y)[:, 0] * m) / jnp.maximum(jnp.sum(m), 1.0), new_state
 
             (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv)
-            tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
+            new_tv, new_ov = self.optimizer.stateless_apply(ov, grads, tv)
+            tv, ov = (jax.tree_util.tree_map(lambda a, b: jnp.where(real, a, b), new, old) for new, old in ((new_tv, tv), (new_ov, ov)))
             # stateful: batch k's final state starts batch k+1, without a gradient path back (Keras's truncation)
-            state = [jax.lax.stop_gradient(s) for s in new_state] if self.stateful else state
+            state = [jnp.where(stateful & real, jax.lax.stop_gradient(n), s) for n, s in zip(new_state, state)]
             return (tv, ov, state), loss
 
         (trainable, opt, state), losses = jax.lax.scan(step, (trainable, opt, self.zero_state(batch)), (idx, mask))
@@ -149,7 +160,7 @@ class Program:
         """`epoch` over a leading repeat axis of weights and optimizer values (and of `idx` if each repeat has its own order)."""
         import jax
 
-        return jax.jit(jax.vmap(self._epoch, in_axes=(0, 0, 0 if per_repeat_order else None, None, None, None)))
+        return jax.jit(jax.vmap(self._epoch, in_axes=(0, 0, 0 if per_repeat_order else None, None, None, None, None)))
 
     def _walk(self, trainable: list[Any], walk_x: Any) -> Any:
         """Batch-1 walk-forward from a zero state, the state carried window to window: (n, 1)."""
@@ -172,20 +183,23 @@ def program_for(spec: RunSpec) -> Program:
     """The program for `spec`'s model shape and optimizer, shared by every run in this worker that
     has them: jitted functions compile once per input shape, so the batch-1 walk and repeated batch
     sizes are not compiled again for each configuration of a sweep."""
-    return _program(spec.look_back, spec.units, spec.layers, spec.optimizer, spec.learning_rate, spec.stateful)
+    return _program(spec.look_back, spec.units, spec.layers, spec.optimizer, spec.learning_rate)
 
 
 @functools.lru_cache(maxsize=64)
-def _program(look_back: int, units: int, layers: int, optimizer: str, learning_rate: float, stateful: bool) -> Program:
-    return Program(look_back, units, layers, make_optimizer(optimizer, learning_rate), stateful)
+def _program(look_back: int, units: int, layers: int, optimizer: str, learning_rate: float) -> Program:
+    return Program(look_back, units, layers, make_optimizer(optimizer, learning_rate))
 
 
-def _batches(n: int, batch_size: int, stateful: bool, order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (steps, batch) and a mask of real rows: stateless epochs pad the last partial batch."""
+def _batches(n: int, batch_size: int, stateful: bool, order: np.ndarray | None, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices (steps, batch) and a mask of real rows: the last partial batch, and any batches
+    past `steps` of the rows, are padding."""
     rows = np.arange(n) if order is None else order
-    steps = -(-n // batch_size)
+    steps = -(-n // batch_size) if steps is None else steps
     if stateful and n % batch_size:
         raise ValueError(f"stateful windows ({n}) must be a multiple of batch_size {batch_size}")
+    if steps * batch_size < n:
+        raise ValueError(f"{steps} batches of {batch_size} cannot hold {n} windows")
     idx = np.zeros(steps * batch_size, np.int32)
     idx[:n] = rows
     mask = np.zeros(steps * batch_size, np.float32)
@@ -228,28 +242,37 @@ def run_many(
     starts = [program.initial_values(w) for w in weights]
     rngs = [np.random.default_rng(s.seed) for s in specs]
     n = windows.n_train_windows
-    train_x, train_y, walk_x = (jax.device_put(a) for a in (windows.train_x, windows.train_y, windows.walk_x))
+    # shapes shared by stateful and stateless runs of this look_back and batch size, so both use
+    # one compiled epoch: every training window's row (stateful runs drop some), and the batches
+    # a stateless epoch needs (a stateful one may end with a batch of padding, which is skipped)
+    rows = n + windows.n_dropped
+    steps = -(-rows // first.batch_size)
+    pad = ((0, rows - n),) + ((0, 0),) * (windows.train_x.ndim - 1)
+    train_x, train_y = (jax.device_put(np.pad(a, pad[: a.ndim])) for a in (windows.train_x, windows.train_y))
+    walk_x = jax.device_put(windows.walk_x)
+    stateful = jnp.asarray(first.stateful)
+    walk = program.walk(first.stateful)
 
     if k == 1:
         trainable, opt = starts[0]
         epoch_fn = program.epoch
-        walk_of: Callable[[int], Any] = lambda r: program.walk(trainable, walk_x)  # noqa: E731
+        walk_of: Callable[[int], Any] = lambda r: walk(trainable, walk_x)  # noqa: E731
     else:
         trainable, opt = stack([s[0] for s in starts]), stack([s[1] for s in starts])
         epoch_fn = program.vmapped_epoch(per_repeat_order=first.shuffle)
-        walk_of = lambda r: program.walk([t[r] for t in trainable], walk_x)  # noqa: E731
+        walk_of = lambda r: walk([t[r] for t in trainable], walk_x)  # noqa: E731
         log.info("scan: training %d repeats of %s together (vmap)", k, first.run_id)
 
     loops = [EpochLoop(s, prep, windows, lambda r=r: np.asarray(walk_of(r))) for r, s in enumerate(specs)]
-    idx_np, mask_np = _batches(n, first.batch_size, first.stateful, None)
+    idx_np, mask_np = _batches(n, first.batch_size, first.stateful, None, steps)
     idx, mask = jnp.asarray(idx_np), jnp.asarray(mask_np)  # the mask is the same for every order
     running = list(range(k))
     for _ in range(first.epochs):
         t0 = time.perf_counter()
         if first.shuffle:
-            orders = [_batches(n, first.batch_size, False, rng.permutation(n)) for rng in rngs]
+            orders = [_batches(n, first.batch_size, False, rng.permutation(n), steps) for rng in rngs]
             idx = jnp.asarray(orders[0][0] if k == 1 else np.stack([o[0] for o in orders]))
-        trainable, opt, loss, _ = epoch_fn(trainable, opt, idx, mask, train_x, train_y)
+        trainable, opt, loss, _ = epoch_fn(trainable, opt, idx, mask, train_x, train_y, stateful)
         jax.block_until_ready((trainable, opt))
         losses = np.asarray(loss).reshape(k)
         seconds = time.perf_counter() - t0
@@ -269,11 +292,11 @@ def probe_scan() -> ProbeResult:
     if keras.backend.backend() != "jax":
         return ProbeResult("jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax")
     keras.utils.set_random_seed(0)
-    program = Program(look_back=2, units=2, layers=1, optimizer=keras.optimizers.Adam(learning_rate=0.01), stateful=True)
+    program = Program(look_back=2, units=2, layers=1, optimizer=keras.optimizers.Adam(learning_rate=0.01))
     trainable, opt = program.initial_values(program.model.get_weights())
     x = np.linspace(0.1, 0.8, 8, dtype=np.float32).reshape(4, 2, 1)
     idx, mask = _batches(4, 1, True, None)
-    trainable, opt, _, state = program.epoch(trainable, opt, idx, mask, x, np.ones((4, 1), np.float32))
+    trainable, opt, _, state = program.epoch(trainable, opt, idx, mask, x, np.ones((4, 1), np.float32), np.bool_(True))
     carried = float(sum(np.abs(np.asarray(s)).sum() for s in state))
     from_state, _ = program.forward(trainable, x[:1], state)
     from_zero, _ = program.forward(trainable, x[:1], program.zero_state(1))

@@ -65,6 +65,18 @@ def vmapped_and_alone(spec: RunSpec, repeats: int) -> tuple[list[list[float]], l
     )
 
 
+def epoch_compiles(specs: list[RunSpec]) -> int:
+    """How many epochs were compiled to run `specs` alone and as 3 repeats each (the programs must be fresh)."""
+    from bench.engines import scan
+
+    for spec in specs:
+        prep, windows = data(spec, sine())
+        scan.run(spec, prep, windows)
+        scan.run_many([dataclasses.replace(spec, repeat=r, seed=derive_seed(0, r)) for r in range(3)], prep, windows)
+    programs = {id(p): p for p in map(scan.program_for, specs)}.values()
+    return sum(p.epoch._cache_size() + p.vmapped_epoch(per_repeat_order=False)._cache_size() for p in programs)
+
+
 def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     """(test RMSE, |carried state| after training) on 0, 1, 0, -1, ... where look_back 1 alone is ambiguous."""
     import jax.numpy as jnp
@@ -76,10 +88,10 @@ def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     result = scan.run(spec, prep, windows)
     assert result.status == "ok", result.error
     # the carried state after one more epoch from the seeded weights: zero would mean no state flows
-    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec.optimizer, spec.learning_rate), spec.stateful)
+    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec.optimizer, spec.learning_rate))
     trainable, opt = program.initial_values(scan.seeded_weights(spec))
     idx, mask = scan._batches(windows.n_train_windows, spec.batch_size, spec.stateful, None)
-    *_, state = program.epoch(trainable, opt, jnp.asarray(idx), jnp.asarray(mask), windows.train_x, windows.train_y)
+    *_, state = program.epoch(trainable, opt, jnp.asarray(idx), jnp.asarray(mask), windows.train_x, windows.train_y, jnp.asarray(spec.stateful))
     return result.metrics.test_rmse, float(sum(np.abs(np.asarray(s)).sum() for s in state))
 
 
@@ -107,6 +119,13 @@ def test_a_vmapped_repeat_equals_that_repeat_alone(overrides: dict[str, object],
     assert trained_together == 3
     # the repeats really are different runs (own seeds, own weights)
     assert len({round(r[-1], 6) for r in alone}) == 3
+
+
+def test_stateful_and_stateless_runs_of_a_batch_size_share_one_compiled_epoch(workers) -> None:
+    # 53 windows: stateful batch 4 keeps 52 and ends with a batch of padding, stateless pads its last batch
+    common = dict(batch_size=4, units=5, epochs=2)  # units 5: a program no other test in this worker compiled
+    specs = [spec_for(stateful=True, **common), spec_for(stateful=True, layout="sequential", **common), spec_for(stateful=False, **common)]
+    assert workers["jax"].submit(epoch_compiles, specs).result() == 2  # one alone, one vmapped
 
 
 def test_probe_sees_the_state_carried(workers) -> None:

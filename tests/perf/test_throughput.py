@@ -120,7 +120,7 @@ def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], in
 
     spec = seed_spec(batch_size)
     w = seed_windows(spec)
-    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec.optimizer, spec.learning_rate), spec.stateful)
+    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec.optimizer, spec.learning_rate))
     trainable, opt = program.initial_values(scan.seeded_weights(spec))
     fn = program.epoch
     if repeats:
@@ -128,10 +128,11 @@ def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], in
         fn = program.vmapped_epoch(per_repeat_order=False)
     idx, mask = (jnp.asarray(a) for a in scan._batches(w.n_train_windows, batch_size, True, None))
     x, y = jax.device_put(w.train_x), jax.device_put(w.train_y)
+    stateful = jnp.asarray(True)
     values = [trainable, opt]
 
     def epoch() -> Any:
-        values[0], values[1], loss, _ = fn(values[0], values[1], idx, mask, x, y)
+        values[0], values[1], loss, _ = fn(values[0], values[1], idx, mask, x, y, stateful)
         return jax.block_until_ready((values[0], values[1], loss))
 
     return epoch, w.n_train_windows
