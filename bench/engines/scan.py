@@ -1,4 +1,4 @@
-"""The `scan` engine: a whole training epoch as one compiled `jax.lax.scan` over Keras layers.
+"""The `scan` engine: a whole training epoch as one compiled JAX loop over Keras layers.
 
 Keras 3's JAX trainer drops the LSTM state update of a stateful `fit` (DESIGN.md fact 4), so this
 engine threads the state explicitly: the same layers as `bench.model.build_model`, built with
