@@ -6,8 +6,8 @@ import dataclasses
 import hashlib
 import itertools
 import json
-from dataclasses import dataclass
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np

@@ -69,10 +69,11 @@ def gpu_backends(backends: Iterable[str]) -> frozenset[str]:
     if not environment.gpu_present():
         return frozenset()
     pools = {b: worker_pool(b, "gpu") for b in sorted(set(backends))}
+    asked = {b: pool.submit(gpu_names, b) for b, pool in pools.items()}  # side by side: each imports its backend
     found = set()
     for backend, pool in pools.items():
         try:
-            if pool.submit(gpu_names, backend).result(timeout=600):
+            if asked[backend].result(timeout=600):
                 found.add(backend)
         except Exception:  # a backend that is not installed, or whose worker dies, has no usable GPU
             log.debug("asking %s for GPUs failed", backend, exc_info=True)
