@@ -9,6 +9,7 @@ Targets: scan / seed loop >= 100; hand-written / scan <= 1.5; 10 vmapped / 1 rep
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from multiprocessing.connection import Connection
 from typing import Any, Callable, Iterator
@@ -236,3 +237,26 @@ def test_ten_vmapped_hand_written(benchmark: Any, throughput: dict[str, float], 
     benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
     record(benchmark, throughput, HAND_VMAP10, 10 * n)
 
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "cold"])
+@pytest.mark.parametrize("repeats", [1, 10])
+def test_whole_runs_of_repeats(repeats: int, compiled: bool, benchmark: Any, seconds: dict[str, float], jax_backend: None) -> None:
+    """`run_many` of the seed configuration for 100 epochs: seeded weights, training, evaluation,
+    results; `cold` also clears JAX's and the engine's caches first, so compiling is included."""
+    import jax
+
+    from bench.engines import scan
+
+    spec = dataclasses.replace(seed_spec(1), epochs=100)
+    prep = prepare(load_series(spec.dataset).values, spec.test_fraction, spec.difference, spec.scale)  # type: ignore[arg-type]
+    windows = make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
+    specs = [dataclasses.replace(spec, repeat=r, seed=r) for r in range(repeats)]
+
+    def clear() -> None:
+        scan._program.cache_clear()
+        jax.clear_caches()
+
+    scan.run_many(specs, prep, windows)  # warm-up: Keras and JAX first-use costs
+    benchmark.pedantic(lambda: scan.run_many(specs, prep, windows), setup=None if compiled else clear, rounds=3 if compiled else 2)
+    seconds[f"whole run of {repeats} repeat(s), {'compiled' if compiled else 'cold'}"] = benchmark.stats.stats.median
