@@ -108,4 +108,4 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 secs[name] = secs[num] / secs[den]
         terminalreporter.section("lstm-bench wall times (seconds, median round)")
         for name, value in secs.items():
-            write(f"{name:>66}: {value:>10.3f}" if name.startswith("ratio") else f"{name:>66}: {value:>10.1f} s")
+            write(f"{name:>66}: {value:>10.3f}" if name.startswith("ratio") else f"{name:>66}: {value:>10.2f} s")
