@@ -97,6 +97,9 @@ class Program:
         # after (measured on this workload; compiling dominates a sweep of short runs)
         self.compiler_options = {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else {}
         self.epoch = jax.jit(self._epoch, compiler_options=self.compiler_options)
+        # repeats: weights, optimizer values and batch order (each repeat may shuffle its own) get a
+        # leading repeat axis; every repeat passes an order, so shuffled and fixed orders share one program
+        self.vmapped_epoch = jax.jit(jax.vmap(self._epoch, in_axes=(0, 0, 0, None, None, None, None)), compiler_options=self.compiler_options)
         self._walks = {True: jax.jit(self._walk), False: jax.jit(self._predict_all)}
 
     def walk(self, stateful: bool) -> Callable[[list[Any], Any], Any]:
@@ -158,13 +161,6 @@ class Program:
         init = (trainable, opt, self.zero_state(batch), jnp.zeros(idx.shape[0], jnp.float32))
         trainable, opt, state, losses = jax.lax.fori_loop(0, steps, step, init)
         return trainable, opt, jnp.sum(losses * sizes) / jnp.sum(sizes), state
-
-    @functools.cache  # noqa: B019 (programs live as long as their worker anyway)
-    def vmapped_epoch(self, per_repeat_order: bool) -> Callable[..., Any]:
-        """`epoch` over a leading repeat axis of weights and optimizer values (and of `idx` if each repeat has its own order)."""
-        import jax
-
-        return jax.jit(jax.vmap(self._epoch, in_axes=(0, 0, 0 if per_repeat_order else None, None, None, None, None)), compiler_options=self.compiler_options)
 
     def _walk(self, trainable: list[Any], walk_x: Any) -> Any:
         """Batch-1 walk-forward from a zero state, the state carried window to window: (n, 1)."""
@@ -263,14 +259,14 @@ def run_many(
         walk_of: Callable[[int], Any] = lambda r: walk(trainable, walk_x)  # noqa: E731
     else:
         trainable, opt = stack([s[0] for s in starts]), stack([s[1] for s in starts])
-        epoch_fn = program.vmapped_epoch(per_repeat_order=first.shuffle)
+        epoch_fn = program.vmapped_epoch
         # slicing device arrays one by one costs ~0.5 ms each; the host copies are tiny
         walk_of = lambda r: walk([np.asarray(t)[r] for t in trainable], walk_x)  # noqa: E731
         log.info("scan: training %d repeats of %s together (vmap)", k, first.run_id)
 
     loops = [EpochLoop(s, prep, windows, lambda r=r: np.asarray(walk_of(r))) for r, s in enumerate(specs)]
     idx_np, mask_np = _batches(n, first.batch_size, first.stateful, None, steps)
-    idx, mask = jnp.asarray(idx_np), jnp.asarray(mask_np)  # the mask is the same for every order
+    idx, mask = jnp.asarray(idx_np if k == 1 else np.stack([idx_np] * k)), jnp.asarray(mask_np)  # the mask is the same for every order
     running = list(range(k))
     for _ in range(first.epochs):
         t0 = time.perf_counter()

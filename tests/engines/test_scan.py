@@ -74,7 +74,7 @@ def epoch_compiles(specs: list[RunSpec]) -> int:
         scan.run(spec, prep, windows)
         scan.run_many([dataclasses.replace(spec, repeat=r, seed=derive_seed(0, r)) for r in range(3)], prep, windows)
     programs = {id(p): p for p in map(scan.program_for, specs)}.values()
-    return sum(p.epoch._cache_size() + p.vmapped_epoch(per_repeat_order=False)._cache_size() for p in programs)
+    return sum(p.epoch._cache_size() + p.vmapped_epoch._cache_size() for p in programs)
 
 
 def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
@@ -124,7 +124,8 @@ def test_a_vmapped_repeat_equals_that_repeat_alone(overrides: dict[str, object],
 def test_stateful_and_stateless_runs_of_a_batch_size_share_one_compiled_epoch(workers) -> None:
     # 53 windows: stateful batch 4 keeps 52 and ends with a batch of padding, stateless pads its last batch
     common = dict(batch_size=4, units=5, epochs=2)  # units 5: a program no other test in this worker compiled
-    specs = [spec_for(stateful=True, **common), spec_for(stateful=True, layout="sequential", **common), spec_for(stateful=False, **common)]
+    specs = [spec_for(stateful=True, **common), spec_for(stateful=True, layout="sequential", **common), spec_for(stateful=False, **common),
+             spec_for(stateful=False, shuffle=True, **common)]
     assert workers["jax"].submit(epoch_compiles, specs).result() == 2  # one alone, one vmapped
 
 

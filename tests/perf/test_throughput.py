@@ -126,8 +126,10 @@ def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], in
     fn = program.epoch
     if repeats:
         trainable, opt = scan.stack([trainable] * repeats), scan.stack([opt] * repeats)
-        fn = program.vmapped_epoch(per_repeat_order=False)
+        fn = program.vmapped_epoch
     idx, mask = (jnp.asarray(a) for a in scan._batches(w.n_train_windows, batch_size, True, None))
+    if repeats:
+        idx = jnp.stack([idx] * repeats)  # each repeat's batch order
     x, y = jax.device_put(w.train_x), jax.device_put(w.train_y)
     stateful = jnp.asarray(True)
     values = [trainable, opt]
