@@ -95,7 +95,8 @@ def _plan(paths: list[Path], out_dir: Path | None, backend: str | None, engine: 
     from bench.specs import expand
     from bench.worker import gpu_backends
 
-    if require_gpu and not gpu_present():
+    has_gpu = gpu_present()
+    if require_gpu and not has_gpu:
         raise UserError("--require-gpu: nvidia-smi finds no NVIDIA GPU on this machine; run on a GPU machine or drop --require-gpu")
     overrides = {k: v for k, v in (("backend", backend), ("engine", engine)) if v}
     files = []
@@ -106,7 +107,7 @@ def _plan(paths: list[Path], out_dir: Path | None, backend: str | None, engine: 
         files.append(sf)
     auto = {b for sf in files if "auto" in sf.scenario.axis("device") for b in sf.scenario.axis("backend")}
     on_gpu = gpu_backends(auto) if auto else frozenset()
-    if auto - on_gpu and gpu_present():
+    if auto - on_gpu and has_gpu:
         err.print(f"[yellow]note:[/] device: auto runs on the CPU for {', '.join(sorted(auto - on_gpu))}: "
                   "that backend sees no GPU here (a CPU-only build?)")
     return [(out_dir if out_dir else Path("results") / sf.scenario.name, expand(sf, on_gpu)) for sf in files]

@@ -56,8 +56,9 @@ def _gpus() -> str:
         return ""
 
 
+@functools.cache
 def gpu_present() -> bool:
-    """Whether this machine has an NVIDIA GPU (as nvidia-smi reports)."""
+    """Whether this machine has an NVIDIA GPU (as nvidia-smi reports; asked once per process)."""
     return bool(_gpus())
 
 

@@ -266,13 +266,18 @@ def run_many(
 
     loops = [EpochLoop(s, prep, windows, lambda r=r: np.asarray(walk_of(r))) for r, s in enumerate(specs)]
     idx_np, mask_np = _batches(n, first.batch_size, first.stateful, None, steps)
-    idx, mask = jnp.asarray(idx_np if k == 1 else np.stack([idx_np] * k)), jnp.asarray(mask_np)  # the mask is the same for every order
+    mask = jnp.asarray(mask_np)  # the same for every order
+
+    def batch_orders(orders: list[np.ndarray]) -> Any:
+        """The `idx` argument: one order alone, or each repeat's under vmap."""
+        return jnp.asarray(orders[0] if k == 1 else np.stack(orders))
+
+    idx = batch_orders([idx_np] * k)
     running = list(range(k))
     for _ in range(first.epochs):
         t0 = time.perf_counter()
         if first.shuffle:
-            orders = [_batches(n, first.batch_size, False, rng.permutation(n), steps) for rng in rngs]
-            idx = jnp.asarray(orders[0][0] if k == 1 else np.stack([o[0] for o in orders]))
+            idx = batch_orders([_batches(n, first.batch_size, False, rng.permutation(n), steps)[0] for rng in rngs])
         trainable, opt, loss, _ = epoch_fn(trainable, opt, idx, mask, train_x, train_y, stateful)
         jax.block_until_ready((trainable, opt))
         losses = np.asarray(loss).reshape(k)
