@@ -1,4 +1,5 @@
-"""What machine and software a run executed on, captured in the process that ran it."""
+"""What machine and software a run executed on, captured in the process that ran it, and the
+process's own peak memory."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import hashlib
 import json
 import os
 import platform
+import resource
 import socket
 import subprocess
 import sys
@@ -62,15 +64,14 @@ def gpu_present() -> bool:
     return bool(_gpus())
 
 
-BACKEND_DISTS = {"tensorflow": ("tensorflow", "tensorflow-cpu"), "jax": ("jax",), "torch": ("torch",)}
-
-
 @functools.lru_cache(maxsize=None)
 def capture(backend: str, device: str = "cpu") -> dict[str, str]:
     """The environment of this process for runs on `backend` and `device` (cached per process).
 
     CPU runs hide the GPUs from their worker, so they record none."""
-    backend_version = next((v for d in BACKEND_DISTS.get(backend, ()) if (v := _version(d))), "")
+    from bench import registry
+
+    backend_version = next((v for d in registry.backend(backend).distributions if (v := _version(d))), "")
     return {
         "python": platform.python_version(),
         "keras": _version("keras"),
@@ -91,3 +92,24 @@ def capture(backend: str, device: str = "cpu") -> dict[str, str]:
 def env_id(env: dict[str, str]) -> str:
     """Content hash of an environment record (the store keeps each distinct one once)."""
     return hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def reset_peak_rss() -> None:
+    """Restart this process's peak-memory counter, so a reused worker reports each run's own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:  # not Linux, or not allowed: the peak then covers the worker's life so far
+        pass
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process since the last `reset_peak_rss` (MiB)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB

@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.specs import RunSpec
-
-
-def lstm_kwargs(spec: RunSpec, backend: str) -> dict[str, Any]:
-    """LSTM constructor options; stateful training on PyTorch needs the non-cuDNN path."""
-    # keras-team/keras#20875, #23462: the cuDNN kernel modifies the carried state in place
-    return {"use_cudnn": False} if backend == "torch" and spec.stateful else {}
+from bench import registry
+from bench.runspec import RunSpec
 
 
 def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = None) -> Any:
@@ -20,7 +15,7 @@ def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = N
     stateful = spec.stateful if stateful is None else stateful
     inputs = keras.Input(batch_shape=(batch_size, spec.look_back, 1), name="window")
     x = inputs
-    extra = lstm_kwargs(spec, keras.backend.backend())
+    extra = registry.backend(keras.backend.backend()).model_options(stateful)[0]
     for i in range(spec.layers):
         x = keras.layers.LSTM(spec.units, stateful=stateful, return_sequences=i < spec.layers - 1, name=f"lstm_{i}", **extra)(x)
     outputs = keras.layers.Dense(1, name="dense")(x)

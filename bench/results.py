@@ -7,7 +7,9 @@ from typing import Literal
 
 import numpy as np
 
-from bench.specs import RunSpec
+from bench.environment import env_id
+from bench.runspec import RunSpec
+from bench.schema import Column, column, columns, flatten
 
 Status = Literal["ok", "failed", "diverged", "unsupported"]
 
@@ -16,38 +18,40 @@ Status = Literal["ok", "failed", "diverged", "unsupported"]
 class EpochRow:
     """One training epoch: its mean training loss (scaled units), wall time, and any evaluation."""
 
-    epoch: int  # 1-based
-    loss: float
-    seconds: float
-    test_rmse: float | None = None
-    test_mae: float | None = None
-    train_rmse: float | None = None
+    epoch: int = field(metadata=column("outcome", int))  # 1-based
+    loss: float = field(metadata=column("outcome", float))
+    seconds: float = field(metadata=column("outcome", float))
+    test_rmse: float | None = field(default=None, metadata=column("outcome", float))
+    test_mae: float | None = field(default=None, metadata=column("outcome", float))
+    train_rmse: float | None = field(default=None, metadata=column("outcome", float))
 
 
 @dataclass(frozen=True)
 class Metrics:
     """Accuracy in the series' original units."""
 
-    train_rmse: float
-    test_rmse: float
-    test_mae: float
-    persistence_rmse: float
+    train_rmse: float = field(metadata=column("outcome", float))
+    test_rmse: float = field(metadata=column("outcome", float))
+    test_mae: float = field(metadata=column("outcome", float))
+    persistence_rmse: float = field(metadata=column("outcome", float))
+    # 1 - test_rmse / persistence_rmse: above 0 is better than predicting the last value
+    skill: float = field(init=False, metadata=column("outcome", float))
 
-    @property
-    def skill(self) -> float:
-        return 1.0 - self.test_rmse / self.persistence_rmse if self.persistence_rmse > 0 else float("nan")
+    def __post_init__(self) -> None:
+        skill = 1.0 - self.test_rmse / self.persistence_rmse if self.persistence_rmse > 0 else float("nan")
+        object.__setattr__(self, "skill", skill)
 
 
 @dataclass(frozen=True)
 class Throughput:
     """Training speed from per-epoch wall times (timers around training only)."""
 
-    samples_per_sec: float
-    steps_per_sec: float
-    compile_seconds: float
-    train_seconds: float
-    predict_samples_per_sec: float | None
-    peak_rss_mb: float
+    samples_per_sec: float = field(metadata=column("outcome", float))
+    steps_per_sec: float = field(metadata=column("outcome", float))
+    compile_seconds: float = field(metadata=column("outcome", float))
+    train_seconds: float = field(metadata=column("outcome", float))
+    predict_samples_per_sec: float | None = field(metadata=column("outcome", float))
+    peak_rss_mb: float = field(metadata=column("outcome", float))
 
     @classmethod
     def from_epoch_times(
@@ -73,19 +77,24 @@ class RunResult:
     """What one run produced. `status` says whether the metrics can be trusted."""
 
     spec: RunSpec
-    status: Status
-    error: str | None = None
-    metrics: Metrics | None = None
-    throughput: Throughput | None = None
-    epochs: tuple[EpochRow, ...] = ()
-    n_train_windows: int | None = None
-    n_dropped: int | None = None
-    epochs_to_target: int | None = None
-    seconds_to_target: float | None = None
-    diverged_epoch: int | None = None
-    notes: str = ""  # e.g. adjustments the engine made (use_cudnn=False on torch)
-    started_at: str = ""
-    finished_at: str = ""
-    concurrency: int = 1
-    trained_together: int = 1  # repeats trained as one vmapped program; their epoch times are shared
-    environment: dict[str, str] = field(default_factory=dict)
+    status: Status = field(metadata=column("outcome", str))
+    error: str | None = field(default=None, metadata=column("outcome", str))
+    metrics: Metrics | None = field(default=None, metadata=flatten())
+    throughput: Throughput | None = field(default=None, metadata=flatten())
+    n_train_windows: int | None = field(default=None, metadata=column("outcome", int))
+    n_dropped: int | None = field(default=None, metadata=column("outcome", int))
+    epochs_to_target: int | None = field(default=None, metadata=column("outcome", int))
+    seconds_to_target: float | None = field(default=None, metadata=column("outcome", float))
+    diverged_epoch: int | None = field(default=None, metadata=column("outcome", int))
+    epochs: tuple[EpochRow, ...] = field(default=(), metadata=columns(Column("epochs_run", "outcome", int, get=len)))
+    # adjustments the engine made (use_cudnn=False on torch)
+    notes: str = field(default="", metadata=column("outcome", str))
+    concurrency: int = field(default=1, metadata=column("outcome", int))
+    # repeats trained as one vmapped program share their epoch times, so speeds compare only within a value
+    trained_together: int = field(default=1, metadata=column("outcome", int, facet=True))
+    started_at: str = field(default="", metadata=column("outcome", str))
+    finished_at: str = field(default="", metadata=column("outcome", str))
+    environment: dict[str, str] = field(default_factory=dict, metadata=columns(
+        Column("env_id", "outcome", str, get=lambda env: env_id(env) if env else None),
+        *(Column(k, "outcome", str, get=lambda env, k=k: env.get(k)) for k in ("hostname", "backend_version", "gpus")),
+    ))

@@ -1,23 +1,32 @@
-"""The driver loop shared by every executor.
+"""Running a suite: scenarios in, committed results and reports out.
 
-`drive` claims runs in the store just before they are dispatched (so two suites on one results
-folder never run a configuration twice), commits each result in one transaction with SIGINT
-deferred, and retries failed runs. Executors (`bench.executors`) only run work and stream results.
+`plan_suite` validates the scenarios and expands their runs (nothing is written); `run_suite` opens
+every results database (checking or migrating it) before any training, then runs each scenario's
+pending runs through `drive` and writes runs.csv and the report, telling an observer (`SuiteEvents`,
+the CLI's terminal) what happens. `drive` claims runs in the store just before they are dispatched
+(so two suites on one results folder never run a configuration twice), commits each result in one
+transaction with SIGINT deferred, and retries failed runs. Executors (`bench.executors`) only run
+work and stream results.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Protocol
 
+from bench.claims import Owner
+from bench.errors import UserError
 from bench.executors import Executor
 from bench.results import RunResult
-from bench.specs import RunSpec
-from bench.store import Owner, Store
+from bench.runspec import RunSpec
+from bench.store import DB_NAME, Store, export_runs
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +88,8 @@ def drive(
     outcome = Outcome()
 
     def claim(group: list[RunSpec]) -> list[RunSpec]:
-        mine = set(store.claim([s.run_id for s in group], owner, force=force or any(s.run_id in outcome.attempts for s in group)))
+        again = any(s.run_id in outcome.attempts for s in group)
+        mine = set(store.claims.claim([s.run_id for s in group], owner, force=force or again))
         rest = [s for s in group if s.run_id not in mine]
         if rest:
             outcome.skipped.extend(rest)
@@ -89,7 +99,7 @@ def drive(
 
     todo = list(specs)
     try:
-        with store.heartbeat(owner):
+        with store.claims.heartbeat(owner):
             for round_ in range(retries + 1):
                 again: list[RunSpec] = []
                 for result in executor.results(todo, claim):
@@ -109,7 +119,104 @@ def drive(
     finally:
         try:
             with sigint_deferred():
-                store.release(owner)
+                store.claims.release(owner)
         except Exception:  # the database is unusable: the claims expire with this process anyway
             log.debug("could not release claims", exc_info=True)
     return outcome
+
+
+# --- a suite of scenarios ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One scenario's runs and the results folder they go to."""
+
+    scenario: Path
+    folder: Path
+    specs: list[RunSpec]
+
+
+def plan_suite(paths: list[Path], out_dir: Path | None = None, overrides: dict[str, str] | None = None,
+               require_gpu: bool = False) -> tuple[list[Plan], list[str]]:
+    """Validate every scenario and expand its runs, writing nothing; returns the plans and notes for the user.
+
+    `overrides` replace scenario keys (the CLI's --backend and --engine)."""
+    from bench.environment import gpu_present
+    from bench.scenario import load_scenario
+    from bench.specs import expand
+    from bench.worker import gpu_backends
+
+    has_gpu = gpu_present()
+    if require_gpu and not has_gpu:
+        raise UserError("--require-gpu: nvidia-smi finds no NVIDIA GPU on this machine; run on a GPU machine or drop --require-gpu")
+    files = []
+    for path in paths:
+        sf = load_scenario(path)
+        if overrides:
+            sf = sf.model_copy(update={"scenario": sf.scenario.model_copy(update=overrides)})
+        files.append(sf)
+    auto = {b for sf in files if "auto" in sf.scenario.axis("device") for b in sf.scenario.axis("backend")}
+    on_gpu = gpu_backends(auto) if auto else frozenset()
+    notes = []
+    if auto - on_gpu and has_gpu:
+        notes.append(f"device: auto runs on the CPU for {', '.join(sorted(auto - on_gpu))}: "
+                     "that backend sees no GPU here (a CPU-only build?)")
+    plans = [Plan(sf.path, out_dir if out_dir else Path("results") / sf.scenario.name, expand(sf, on_gpu)) for sf in files]
+    return plans, notes
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before training when the results folder cannot take the results."""
+    probe_dir = folder
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir() or not os.access(probe_dir, os.W_OK | os.X_OK):
+        raise UserError(f"{folder}: results folder is not writable; choose another with --out or fix its permissions")
+    free = shutil.disk_usage(probe_dir).free
+    if free < 20 * 2**20:
+        raise UserError(f"{folder}: only {free // 2**20} MiB free on its disk; free some space or choose another folder with --out")
+
+
+class SuiteEvents(Protocol):
+    """What `run_suite` tells its observer (the CLI renders it)."""
+
+    def scenario_started(self, plan: Plan, done: int, todo: int) -> None: ...
+    def result(self, result: RunResult, attempt: int, retry: bool) -> None: ...
+    def skipped(self, specs: list[RunSpec]) -> None: ...
+    def scenario_finished(self, plan: Plan, store: Store) -> None: ...
+    def report_written(self, index: Path) -> None: ...
+
+
+def run_suite(plans: list[Plan], executor: Executor, events: SuiteEvents, *, force: bool = False, retries: int = 0,
+              report: bool = True) -> list[Outcome]:
+    """Run every plan's pending runs (all with `force`), then write its runs.csv and (with `report`) its report.
+
+    Every results database is opened first, so a damaged or newer one stops the suite before any
+    training, and an older one is migrated before anything else is written to it."""
+    for plan in plans:  # refuse a damaged or newer database before writing anything anywhere
+        check_writable(plan.folder)
+        if (plan.folder / DB_NAME).exists():
+            Store.open(plan.folder, create=False).close()
+    outcomes = []
+    with ExitStack() as stack:
+        stores = [stack.enter_context(Store.open(plan.folder)) for plan in plans]
+        for plan, store in zip(plans, stores):
+            done = store.done_ids()
+            todo = pending(plan.specs, done, force)
+            events.scenario_started(plan, sum(s.run_id in done for s in plan.specs), len(todo))
+            outcomes.append(drive(executor, store, todo, retries=retries, force=force, on_result=events.result, on_skip=events.skipped))
+            export_runs(plan.folder)
+            events.scenario_finished(plan, store)
+            if report:
+                from bench.report import write_report
+
+                events.report_written(write_report([plan.folder], plan.folder / "report"))
+    return outcomes
+
+
+def save_interrupted(plans: list[Plan]) -> None:
+    """After Ctrl-C: write runs.csv of every results folder that has a database (finished runs are committed)."""
+    for plan in plans:
+        if (plan.folder / DB_NAME).is_file():
+            export_runs(plan.folder)

@@ -10,31 +10,14 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, create_model, field_validator
 
+from bench import registry
 from bench.errors import UserError, closest
-
-Backend = Literal["tensorflow", "jax", "torch"]
-Device = Literal["cpu", "gpu", "auto"]
-Layout = Literal["streams", "sequential"]
-Engine = Literal["fit", "scan"]
-Scale = Literal["minmax", "minmax_sym", "standard", "none"]
-Optimizer = Literal["adam", "sgd", "rmsprop"]
+from bench.runspec import spec_columns
 
 #: Keys whose value may be a list; the runs are the Cartesian product of all lists.
-SWEEP_KEYS = (
-    "dataset",
-    "look_back",
-    "batch_size",
-    "stateful",
-    "layout",
-    "units",
-    "epochs",
-    "learning_rate",
-    "backend",
-    "device",
-    "engine",
-)
+SWEEP_KEYS: tuple[str, ...] = tuple(c.name for c in spec_columns() if c.sweep)
 
 
 class Target(BaseModel):
@@ -45,36 +28,16 @@ class Target(BaseModel):
     value: float = Field(gt=0)
 
 
-class Scenario(BaseModel):
-    """One YAML scenario; list-valued sweep keys make a sweep."""
+class ScenarioKeys(BaseModel):
+    """The scenario keys that are not a run field of the same name (those come from `RunSpec`'s columns)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     dataset: Union[str, dict[str, Any], list[Union[str, dict[str, Any]]]]
-    test_fraction: float = Field(default=0.33, gt=0, lt=1)
-    difference: StrictBool = False
-    scale: Scale = "minmax"
-
-    look_back: Union[StrictInt, list[StrictInt]] = 1
-    batch_size: Union[StrictInt, list[StrictInt]] = 1
-    stateful: Union[StrictBool, list[StrictBool]] = True
-    layout: Union[Layout, list[Layout]] = "streams"
-    units: Union[StrictInt, list[StrictInt]] = 4
-    epochs: Union[StrictInt, list[StrictInt]] = 100
-    learning_rate: Union[float, list[float]] = 0.001
-    backend: Union[Backend, list[Backend]] = "tensorflow"
-    device: Union[Device, list[Device]] = "cpu"
-    engine: Union[Engine, list[Engine]] = "fit"
-
-    layers: StrictInt = Field(default=1, ge=1, le=8)
-    optimizer: Optimizer = "adam"
-    shuffle: StrictBool = False
     repeats: StrictInt = Field(default=1, ge=1, le=10_000)
     seed: StrictInt = Field(default=0, ge=0)
-    eval_every: StrictInt = Field(default=0, ge=0)
-    steps_per_execution: Union[StrictInt, str] = 1
     target: Target | None = None
 
     @field_validator("name")
@@ -84,33 +47,10 @@ class Scenario(BaseModel):
             raise ValueError(f"must not be only dots, got {v!r}")
         return v
 
-    @field_validator("look_back", "batch_size", "units", "epochs")
+    @field_validator("*")
     @classmethod
-    def _positive(cls, v: int | list[int]) -> int | list[int]:
-        for x in v if isinstance(v, list) else [v]:
-            if x < 1:
-                raise ValueError(f"must be a positive integer, got {x}")
-        return v
-
-    @field_validator("learning_rate")
-    @classmethod
-    def _positive_lr(cls, v: float | list[float]) -> float | list[float]:
-        for x in v if isinstance(v, list) else [v]:
-            if not x > 0:
-                raise ValueError(f"must be > 0, got {x}")
-        return v
-
-    @field_validator("steps_per_execution")
-    @classmethod
-    def _spe(cls, v: int | str) -> int | str:
-        if (isinstance(v, int) and v < 1) or (isinstance(v, str) and v != "auto"):
-            raise ValueError(f"must be a positive integer or 'auto' (the whole epoch), got {v!r}")
-        return v
-
-    @field_validator(*SWEEP_KEYS)
-    @classmethod
-    def _non_empty(cls, v: Any) -> Any:
-        if isinstance(v, list) and not v:
+    def _non_empty(cls, v: Any, info: Any) -> Any:
+        if info.field_name in SWEEP_KEYS and isinstance(v, list) and not v:
             raise ValueError("an empty list sweeps over nothing; give one value or a non-empty list")
         return v
 
@@ -118,6 +58,20 @@ class Scenario(BaseModel):
         """The values of a sweep key as a list (a scalar is a one-value axis)."""
         v = getattr(self, key)
         return list(v) if isinstance(v, list) else [v]
+
+
+def _run_field_keys() -> dict[str, Any]:
+    """A scenario key per run field that declares one: a sweep key takes a value or a list of values."""
+    keys: dict[str, Any] = {}
+    for c in spec_columns():
+        if c.scenario_type is not None:
+            t = c.scenario_type
+            keys[c.name] = (Union[t, list[t]] if c.sweep else t, c.default)
+    return keys
+
+
+#: One YAML scenario; list-valued sweep keys make a sweep.
+Scenario = create_model("Scenario", __base__=ScenarioKeys, __module__=__name__, **_run_field_keys())
 
 
 class ScenarioFile(BaseModel):
@@ -180,17 +134,20 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise UserError(_explain(exc, path, lines)) from None
+        raise UserError(_explain(exc, path, lines, data)) from None
     stateful = scenario.axis("stateful")
     if scenario.shuffle and all(stateful):
         raise UserError(
             f"{_where(path, lines, ('shuffle',))}: shuffle applies to stateless runs only "
             "(shuffling breaks the state carried between batches); remove it or add stateful: false"
         )
-    if "scan" in scenario.axis("engine") and "jax" not in scenario.axis("backend"):
-        raise UserError(
-            f"{_where(path, lines, ('engine',))}: engine: scan runs on the JAX backend only; add backend: jax"
-        )
+    for name in scenario.axis("engine"):
+        runs_on = registry.engine(name).runs_on()
+        if not set(runs_on) & set(scenario.axis("backend")):
+            raise UserError(
+                f"{_where(path, lines, ('engine',))}: engine: {name} runs on backend {', '.join(runs_on)} only; "
+                f"add backend: {runs_on[0]}"
+            )
     if scenario.target is not None and scenario.eval_every not in (0, 1):
         raise UserError(
             f"{_where(path, lines, ('eval_every',))}: a target is checked every epoch, so eval_every must be 0 or 1"
@@ -198,7 +155,7 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
     return ScenarioFile(path=path, scenario=scenario, lines=lines)
 
 
-def _explain(exc: ValidationError, path: Path, lines: dict[str, int]) -> str:
+def _explain(exc: ValidationError, path: Path, lines: dict[str, int], data: dict[str, Any]) -> str:
     errors = exc.errors()
     # an unknown key is the likeliest root cause (a typo also makes its real key "missing")
     err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
@@ -209,13 +166,12 @@ def _explain(exc: ValidationError, path: Path, lines: dict[str, int]) -> str:
         return f"{_where(path, lines, loc)}: unknown key{_suggest(key, list(model.model_fields))}"
     if err["type"] == "missing":
         return f"{path}: missing required key '{'.'.join(map(str, loc))}'; add it to the scenario"
-    msg = err["msg"]
-    # a union error lists every member; for a sweep key the scalar member's message is the useful one
-    for e in exc.errors():
-        if tuple(e["loc"])[:1] == loc[:1] and not any(str(p).startswith("list[") for p in e["loc"]):
-            msg = e["msg"]
-            break
-    msg = msg.removeprefix("Value error, ")
+    # a sweep key's error lists every union member: the useful one is the list member's for a list, else the scalar's
+    listed = isinstance(data.get(str(loc[0])), list)
+    err = next((e for e in errors if tuple(e["loc"])[:1] == loc[:1]
+                and any(str(p).startswith("list[") for p in e["loc"]) == listed), err)
+    loc = tuple(err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
     given = err.get("input")
     shown = "" if isinstance(given, (dict, list)) or ", got " in msg else f" (got {given!r})"
     return f"{_where(path, lines, loc)}: {msg}{shown}; see the scenario reference in README.md"

@@ -2,60 +2,55 @@
 
 SQLite in WAL mode. Each finished run is committed with its epochs in one transaction, so a
 killed suite loses at most the runs in flight; a run id is a content hash of its spec, so a
-rerun knows what is done.
+rerun knows what is done. The tables' columns come from `bench.schema`.
+
+The database carries its schema version. Opening it for writing migrates an older one in place
+(after a backup copy `results.db.bak-<version>`); reading it never writes, and fills the columns
+an older version lacks with their defaults. A newer database, or a file that is not an intact
+lstm-bench database, is refused with a `UserError` and left as it is.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-import os
-import socket
 import sqlite3
-import threading
-import time
-from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass
+from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pandas as pd
-import psutil
 
-from bench.environment import env_id
+import bench
+from bench.claims import TABLE as CLAIMS_TABLE
+from bench.claims import Claims, Owner, release_in_transaction
 from bench.errors import UserError
 from bench.results import RunResult
+from bench.schema import Column, flat_values, schema
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "results.db"
-SCHEMA_VERSION = 1
-
-#: Columns of the runs table (and of runs.csv), in order.
-RUN_COLUMNS: tuple[str, ...] = (
-    "run_id", "scenario", "dataset", "dataset_name", "dataset_params", "dataset_source", "test_fraction", "difference", "scale",
-    "look_back", "batch_size", "stateful", "layout", "units", "layers", "epochs", "learning_rate", "optimizer",
-    "shuffle", "steps_per_execution", "repeat", "base_seed", "seed", "backend", "engine", "device",
-    "eval_every", "target_metric", "target_value",
-    "status", "error", "train_rmse", "test_rmse", "test_mae", "persistence_rmse", "skill",
-    "samples_per_sec", "steps_per_sec", "compile_seconds", "train_seconds", "predict_samples_per_sec", "peak_rss_mb",
-    "n_train_windows", "n_dropped", "epochs_to_target", "seconds_to_target", "diverged_epoch", "epochs_run",
-    "notes", "concurrency", "trained_together", "started_at", "finished_at", "env_id", "hostname", "backend_version", "gpus",
-)
-EPOCH_COLUMNS: tuple[str, ...] = ("run_id", "epoch", "loss", "seconds", "test_rmse", "test_mae", "train_rmse")
+SCHEMA_VERSION = 2
+#: The lstm-bench release that introduced each schema version (what a reader of that version needs).
+INTRODUCED_BY = {1: "0.1.0", 2: "0.2.0"}
 DONE_STATUSES = ("ok", "diverged", "unsupported")
+SQLITE_HEADER = b"SQLite format 3\x00"
 
-_SCHEMA = f"""
+
+def _ddl() -> str:
+    sc = schema()
+    run_cols = ", ".join(c.name + (" TEXT PRIMARY KEY" if c.name == "run_id" else "") for c in sc.run_columns)
+    epoch_cols = ", ".join(
+        "run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE" if c.name == "run_id"
+        else f"{c.name} {c.sql_type}" + (" NOT NULL" if c.name == "epoch" else "") for c in sc.epoch_columns)
+    return f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS environments (env_id TEXT PRIMARY KEY, json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs ({", ".join(c + (" TEXT PRIMARY KEY" if c == "run_id" else "") for c in RUN_COLUMNS)});
-CREATE TABLE IF NOT EXISTS epochs (
-    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
-    epoch INTEGER NOT NULL, loss REAL, seconds REAL, test_rmse REAL, test_mae REAL, train_rmse REAL,
-    PRIMARY KEY (run_id, epoch)
-);
--- runs being executed right now, one owner each (see Store.claim); a saved run loses its claim
-CREATE TABLE IF NOT EXISTS claims (
-    run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, heartbeat REAL NOT NULL
-);
+CREATE TABLE IF NOT EXISTS runs ({run_cols});
+CREATE TABLE IF NOT EXISTS epochs ({epoch_cols}, PRIMARY KEY (run_id, epoch));
+{CLAIMS_TABLE}
 -- every execution of a run, failed ones and retries included (runs keeps only the last)
 CREATE TABLE IF NOT EXISTS attempts (
     run_id TEXT NOT NULL, attempt INTEGER NOT NULL, owner TEXT, status TEXT, error TEXT,
@@ -63,90 +58,76 @@ CREATE TABLE IF NOT EXISTS attempts (
 );
 """
 
-#: A claim whose owner has not refreshed it for this long is considered abandoned.
-CLAIM_LEASE_SECONDS = 120.0
+
+def _finite(x: Any) -> Any:
+    return None if isinstance(x, float) and math.isnan(x) else x
 
 
-@dataclass(frozen=True)
-class Owner:
-    """Who runs a suite: host, process id and the process's start time (so a reused pid is not mistaken)."""
-
-    host: str
-    pid: int
-    started: float
-
-    @classmethod
-    def current(cls) -> Owner:
-        return cls(socket.gethostname(), os.getpid(), psutil.Process().create_time())
-
-    @property
-    def name(self) -> str:
-        return f"{self.host}:{self.pid}:{self.started:.2f}"
-
-    def alive(self) -> bool:
-        """Whether this owner's process still runs (only answerable on its own host: elsewhere True)."""
-        if self.host != socket.gethostname():
-            return True
-        try:
-            return abs(psutil.Process(self.pid).create_time() - self.started) < 1.0
-        except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-            return False
-
-    @classmethod
-    def parse(cls, name: str) -> Owner:
-        host, pid, started = name.rsplit(":", 2)
-        return cls(host, int(pid), float(started))
-
-
-def _finite(x: float | None) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+def _literal(value: Any) -> str:
+    """`value` as an SQL literal (column defaults of a migration)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, (bool, int, float)):
+        return str(int(value) if isinstance(value, bool) else value)
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def run_row(result: RunResult) -> dict[str, Any]:
     """A `RunResult` flattened into one runs-table row."""
-    row: dict[str, Any] = dict.fromkeys(RUN_COLUMNS)
-    row.update(result.spec.as_flat())
-    row["run_id"] = result.spec.run_id
-    for k in ("status", "error", "n_train_windows", "n_dropped", "epochs_to_target", "seconds_to_target",
-              "diverged_epoch", "notes", "concurrency", "trained_together", "started_at", "finished_at"):
-        row[k] = getattr(result, k)
-    if result.metrics is not None:
-        row.update(asdict(result.metrics))
-        row["skill"] = result.metrics.skill
-    if result.throughput is not None:
-        row.update(asdict(result.throughput))
-    row["epochs_run"] = len(result.epochs)
-    env = result.environment
-    row["env_id"] = env_id(env) if env else None
-    for k in ("hostname", "backend_version", "gpus"):
-        row[k] = env.get(k)
-    return {k: _finite(v) if isinstance(v, float) else v for k, v in row.items()}
+    row = {"run_id": result.spec.run_id, **result.spec.as_flat(), **flat_values(result)}
+    return {k: _finite(v) for k, v in row.items()}
+
+
+def _set_meta(conn: sqlite3.Connection) -> None:
+    conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+        ("schema_version", str(SCHEMA_VERSION)), ("written_by", bench.__version__), ("needs", INTRODUCED_BY[SCHEMA_VERSION])])
 
 
 class Store:
     """A results folder's database. Open it with `Store.open(dir)`; use as a context manager."""
 
-    def __init__(self, path: Path, conn: sqlite3.Connection):
+    def __init__(self, path: Path, conn: sqlite3.Connection, version: int):
         self.path = path
+        self.version = version  # the schema version of the file (older than SCHEMA_VERSION only when read-only)
         self._conn = conn
+        self.claims = Claims(conn, path, DONE_STATUSES)
 
     @classmethod
     def open(cls, folder: str | Path, create: bool = True) -> Store:
+        """Open (with `create`: create, or migrate to this version) the database of a results folder.
+
+        Without `create` the file must exist and is only read. Raises `UserError` for a
+        file that is damaged, not an lstm-bench database, or written by a newer lstm-bench."""
         folder = Path(folder)
         db = folder / DB_NAME
         if not create and not db.is_file():
             raise UserError(f"{folder}: no {DB_NAME} here; point at a folder written by 'lstm-bench run'")
+        fresh = not db.exists() or db.stat().st_size == 0
+        if not fresh:
+            _check_header(db)
         if create:
             folder.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT). A reader opens
+        # read-write but writes nothing: a read-only connection would leave the WAL's side files behind.
         conn = sqlite3.connect(db, timeout=60.0, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 60000")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        if create:
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        return cls(db, conn)
+        try:
+            version = None if fresh else _inspect(db, conn)
+            conn.execute("PRAGMA busy_timeout = 60000")
+            if create:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                if version is None:
+                    conn.executescript(_ddl())
+                    _set_meta(conn)
+                elif version < SCHEMA_VERSION:
+                    _migrate(db, conn)
+                version = SCHEMA_VERSION
+            elif version is None:
+                raise UserError(f"{db}: an empty file, not an lstm-bench results database; point at a folder written by 'lstm-bench run'")
+        except BaseException:
+            conn.close()
+            raise
+        return cls(db, conn, version)
 
     def __enter__(self) -> Store:
         return self
@@ -168,19 +149,19 @@ class Store:
         The run's claim is released in the same transaction (unless `keep_claim`: a retry follows);
         with `attempt`, the execution is also logged in the attempts table."""
         row = run_row(result)
-        cols = ", ".join(RUN_COLUMNS)
-        marks = ", ".join("?" * len(RUN_COLUMNS))
+        sc = schema()
+        epoch_names = sc.epoch_names
+        epochs = [{"run_id": row["run_id"], **{k: _finite(v) for k, v in flat_values(e).items()}} for e in result.epochs]
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
             if result.environment:
                 c.execute("INSERT OR IGNORE INTO environments VALUES (?, ?)", (row["env_id"], json.dumps(result.environment, sort_keys=True)))
             c.execute("DELETE FROM epochs WHERE run_id = ?", (row["run_id"],))
-            c.execute(f"INSERT OR REPLACE INTO runs ({cols}) VALUES ({marks})", [row[k] for k in RUN_COLUMNS])
-            c.executemany(
-                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(row["run_id"], e.epoch, _finite(e.loss), e.seconds, e.test_rmse, e.test_mae, e.train_rmse) for e in result.epochs],
-            )
+            c.execute(f"INSERT OR REPLACE INTO runs ({', '.join(sc.run_names)}) VALUES ({', '.join('?' * len(sc.run_names))})",
+                      [row[k] for k in sc.run_names])
+            c.executemany(f"INSERT INTO epochs ({', '.join(epoch_names)}) VALUES ({', '.join('?' * len(epoch_names))})",
+                          [[e[k] for k in epoch_names] for e in epochs])
             if attempt is not None:
                 c.execute(
                     "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -188,97 +169,106 @@ class Store:
                      result.started_at, result.finished_at, row["hostname"]),
                 )
             if not keep_claim:
-                c.execute("DELETE FROM claims WHERE run_id = ?", (row["run_id"],))
+                release_in_transaction(c, row["run_id"])
             c.execute("COMMIT")
         except BaseException:
             if c.in_transaction:
                 c.execute("ROLLBACK")
             raise
-
-    # --- claims: two suites on one results folder never run the same configuration twice -----
-
-    def claim(self, run_ids: Iterable[str], owner: Owner, force: bool = False, lease: float = CLAIM_LEASE_SECONDS) -> list[str]:
-        """Claim runs for `owner` in one `BEGIN IMMEDIATE` transaction; returns the ids now held.
-
-        Skipped: runs claimed by another live owner, and (unless `force`) runs another process
-        finished since this one listed its work. Claims of owners that died (same host, process
-        gone) or stopped refreshing them for `lease` seconds are taken over."""
-        ids = list(dict.fromkeys(run_ids))
-        if not ids:
-            return []
-        c = self._conn
-        now = time.time()
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            marks = ",".join("?" * len(ids))
-            held = c.execute(f"SELECT run_id, owner, heartbeat FROM claims WHERE run_id IN ({marks})", ids).fetchall()
-            taken = set()
-            for run_id, other, beat in held:
-                if other == owner.name:
-                    continue
-                if beat < now - lease or not Owner.parse(other).alive():
-                    c.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
-                else:
-                    taken.add(run_id)
-            if not force:
-                q = f"SELECT run_id FROM runs WHERE run_id IN ({marks}) AND status IN ({','.join('?' * len(DONE_STATUSES))})"
-                taken |= {r[0] for r in c.execute(q, [*ids, *DONE_STATUSES])}
-            mine = [i for i in ids if i not in taken]
-            c.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)", [(i, owner.name, owner.host, owner.pid, now) for i in mine])
-            c.execute("COMMIT")
-        except BaseException:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
-        return mine
-
-    def release(self, owner: Owner, run_ids: Iterable[str] | None = None) -> None:
-        """Drop `owner`'s claims (all of them, or those on `run_ids`)."""
-        if run_ids is None:
-            self._conn.execute("DELETE FROM claims WHERE owner = ?", (owner.name,))
-        else:
-            self._conn.executemany("DELETE FROM claims WHERE run_id = ? AND owner = ?", [(i, owner.name) for i in run_ids])
-
-    def claims(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM claims ORDER BY run_id", self._conn)
 
     def attempts(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM attempts ORDER BY run_id, attempt", self._conn)
 
-    @contextmanager
-    def heartbeat(self, owner: Owner, every: float = CLAIM_LEASE_SECONDS / 4) -> Iterator[None]:
-        """Refresh `owner`'s claims every `every` seconds from a thread with its own connection."""
-        stop = threading.Event()
-
-        def beat() -> None:
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            try:
-                while not stop.wait(every):
-                    try:
-                        conn.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), owner.name))
-                    except sqlite3.Error:  # a busy database: try again at the next beat
-                        pass
-            finally:
-                conn.close()
-
-        thread = threading.Thread(target=beat, name="claims-heartbeat", daemon=True)
-        thread.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            thread.join(timeout=5)
-
     def runs(self) -> pd.DataFrame:
-        """Every run as one row, columns as `RUN_COLUMNS`."""
-        return pd.read_sql_query(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs ORDER BY started_at, run_id", self._conn)
+        """Every run as one row, columns as the schema's run columns (defaults where the file predates one)."""
+        return self._read("runs", schema().run_columns, "started_at, run_id")
 
     def epochs(self) -> pd.DataFrame:
-        return pd.read_sql_query("SELECT * FROM epochs ORDER BY run_id, epoch", self._conn)
+        return self._read("epochs", schema().epoch_columns, "run_id, epoch")
+
+    def _read(self, table: str, cols: tuple[Column, ...], order: str) -> pd.DataFrame:
+        have = {r[1] for r in self._conn.execute(f"PRAGMA table_info({table})")}
+        names = [c.name for c in cols if c.name in have]
+        frame = pd.read_sql_query(f"SELECT {', '.join(names)} FROM {table} ORDER BY {order}", self._conn)
+        for c in cols:
+            if c.name not in have:
+                frame[c.name] = c.default
+        return frame[[c.name for c in cols]]
 
     def environments(self) -> pd.DataFrame:
         rows = [{"env_id": i, **json.loads(j)} for i, j in self._conn.execute("SELECT env_id, json FROM environments")]
         return pd.DataFrame(rows)
+
+
+def _check_header(db: Path) -> None:
+    try:
+        with open(db, "rb") as fh:
+            head = fh.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise UserError(f"{db}: cannot read it ({exc.strerror}); check its permissions") from None
+    if head != SQLITE_HEADER:
+        raise UserError(f"{db}: not an SQLite database (a damaged file, or another program's); "
+                        "move it aside to start a new results database here, or point at another folder")
+
+
+def _inspect(db: Path, conn: sqlite3.Connection) -> int:
+    """The schema version of an existing database, after checking that it is intact and lstm-bench's."""
+    try:
+        check = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(check)
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
+    except sqlite3.DatabaseError as exc:
+        detail = " ".join(str(exc).split())[:200]
+        raise UserError(f"{db}: the results database is damaged ({detail}); restore it from a copy "
+                        f"(results.db.bak-* if a migration made one), or move it aside to start afresh") from None
+    if not {"meta", "runs", "epochs"} <= tables or "schema_version" not in meta:
+        raise UserError(f"{db}: an SQLite database, but not lstm-bench results (no runs, epochs and meta tables); "
+                        "point at a folder written by 'lstm-bench run', or move the file aside")
+    try:
+        version = int(meta["schema_version"])
+    except ValueError:
+        raise UserError(f"{db}: unreadable schema version {meta['schema_version']!r}; the file is damaged: restore it from a copy") from None
+    if version > SCHEMA_VERSION:
+        needs = meta.get("needs", "a newer release")
+        raise UserError(f"{db}: written by lstm-bench {meta.get('written_by', 'newer')} (results schema {version}); "
+                        f"this lstm-bench {bench.__version__} reads schema {SCHEMA_VERSION} and older: "
+                        f"upgrade with pip install -U 'lstm-bench>={needs}'")
+    return version
+
+
+def _migrate(db: Path, conn: sqlite3.Connection) -> None:
+    """Bring an older database to SCHEMA_VERSION in one transaction, after a backup copy of it.
+
+    Each version's new columns are added with their declared defaults (`Column.added`, `default`)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+        if version < SCHEMA_VERSION:  # another process may have migrated it while this one waited
+            backup = db.with_name(f"{DB_NAME}.bak-{version}")
+            if not backup.exists():
+                _backup(db, backup)
+            for n in range(version + 1, SCHEMA_VERSION + 1):
+                for table, cols in schema().added_in(n).items():
+                    for c in cols:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {c.name} DEFAULT {_literal(c.default)}")
+            _set_meta(conn)
+            log.warning("%s: migrated results schema %d -> %d (backup: %s)", db, version, SCHEMA_VERSION, backup.name)
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+def _backup(db: Path, target: Path) -> None:
+    """A consistent copy of `db` (WAL included) written to `target` whole or not at all."""
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    with closing(sqlite3.connect(db)) as src, closing(sqlite3.connect(tmp)) as dst:
+        src.backup(dst)
+    tmp.replace(target)
 
 
 def export_runs(folder: str | Path, fmt: str = "csv", out: str | Path | None = None) -> Path:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from clitools import run_cli, write
-from bench.store import RUN_COLUMNS
+from bench.schema import schema
 
 TINY = """
 name: tiny
@@ -184,5 +184,5 @@ def test_export_parquet_matches_csv(tmp_path: Path, cli):
     assert r.returncode == 0
     pq = pd.read_parquet(tmp_path / "results/e/runs.parquet")
     csv = pd.read_csv(tmp_path / "results/e/runs.csv")
-    assert list(pq.columns) == list(RUN_COLUMNS) == list(csv.columns)
+    assert list(pq.columns) == list(schema().run_names) == list(csv.columns)
     assert sorted(pq.run_id) == sorted(csv.run_id)

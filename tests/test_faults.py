@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from bench import cli as cli_module
+from bench import runner
+from bench.errors import UserError
 from bench.scenario import load_scenario
 from bench.specs import expand
 from clitools import run_cli, write
@@ -122,19 +124,19 @@ def test_results_folder_under_a_file_is_refused_before_training(tmp_path: Path):
 
 
 def test_read_only_or_full_results_folder_is_a_clear_error(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(cli_module.os, "access", lambda *a, **k: False)
-    with pytest.raises(cli_module.UserError, match="not writable"):
-        cli_module._check_writable(tmp_path / "out")
+    monkeypatch.setattr(runner.os, "access", lambda *a, **k: False)
+    with pytest.raises(UserError, match="not writable"):
+        runner.check_writable(tmp_path / "out")
     monkeypatch.undo()
-    monkeypatch.setattr(cli_module.shutil, "disk_usage", lambda p: type("U", (), {"free": 5 * 2**20})())
-    with pytest.raises(cli_module.UserError, match="only 5 MiB free"):
-        cli_module._check_writable(tmp_path / "out")
+    monkeypatch.setattr(runner.shutil, "disk_usage", lambda p: type("U", (), {"free": 5 * 2**20})())
+    with pytest.raises(UserError, match="only 5 MiB free"):
+        runner.check_writable(tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
 def test_read_only_folder_stops_the_cli_with_exit_2(tmp_path: Path, monkeypatch, capsys):
     write(tmp_path / "s.yaml", FAST)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli_module.os, "access", lambda *a, **k: False)
+    monkeypatch.setattr(runner.os, "access", lambda *a, **k: False)
     assert cli_module.main(["run", "s.yaml", "--out", "ro"]) == 2
     assert "not writable" in capsys.readouterr().err and not (tmp_path / "ro").exists()

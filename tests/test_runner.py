@@ -15,8 +15,10 @@ from bench.results import RunResult
 from bench.executors import execution_groups
 from bench.runner import drive, sigint_deferred
 from bench.scenario import load_scenario
-from bench.specs import RunSpec, expand
-from bench.store import Owner, Store
+from bench.runspec import RunSpec
+from bench.specs import expand
+from bench.claims import Owner
+from bench.store import Store
 from clitools import write
 
 SCENARIO = "name: r\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 2\nbatch_size: [1, 2, 4]\nbackend: jax\nengine: scan\nepochs: 2\nrepeats: 2\n"
@@ -53,7 +55,7 @@ def test_drive_commits_every_result_and_leaves_no_claims(tmp_path: Path, specs):
         outcome = drive(FakeExecutor(), store, specs)
         assert set(outcome.results) == {s.run_id for s in specs} and not outcome.failed
         assert store.done_ids() == {s.run_id for s in specs}
-        assert store.claims().empty
+        assert store.claims.table().empty
         assert sorted(store.attempts().run_id) == sorted(s.run_id for s in specs)
 
 
@@ -75,7 +77,7 @@ def test_without_retries_a_failed_run_stays_failed(tmp_path: Path, specs):
         outcome = drive(FakeExecutor({bad: 5}), store, specs, retries=2)
         assert [r.spec.run_id for r in outcome.failed] == [bad] and outcome.attempts[bad] == 3
         assert store.runs().set_index("run_id").status[bad] == "failed"
-        assert bad not in store.done_ids() and store.claims().empty
+        assert bad not in store.done_ids() and store.claims.table().empty
 
 
 def test_runs_claimed_by_a_live_process_are_skipped(tmp_path: Path, specs):
@@ -83,12 +85,12 @@ def test_runs_claimed_by_a_live_process_are_skipped(tmp_path: Path, specs):
     other = Owner(other.host, os.getppid(), __import__("psutil").Process(os.getppid()).create_time())  # alive, not us
     with Store.open(tmp_path / "out") as store:
         held = [s.run_id for s in specs[:2]]
-        assert store.claim(held, other) == held
+        assert store.claims.claim(held, other) == held
         fake = FakeExecutor()
         outcome = drive(fake, store, specs)
         assert set(fake.executed) == {s.run_id for s in specs[2:]}
         assert {s.run_id for s in outcome.skipped} == set(held)
-        assert sorted(store.claims().run_id) == sorted(held)  # the other owner's claims are not ours to drop
+        assert sorted(store.claims.table().run_id) == sorted(held)  # the other owner's claims are not ours to drop
 
 
 def test_claims_of_a_dead_or_silent_owner_are_taken_over(tmp_path: Path, specs):
@@ -97,30 +99,30 @@ def test_claims_of_a_dead_or_silent_owner_are_taken_over(tmp_path: Path, specs):
     remote = Owner("some-other-host", 1, 1.0)  # liveness unknown: only the lease can expire it
     ids = [s.run_id for s in specs]
     with Store.open(tmp_path / "out") as store:
-        store.claim(ids[:1], dead)
-        store.claim(ids[1:2], remote)
-        assert store.claim(ids[:2], me) == ids[:1]
-        assert store.claim(ids[1:2], me, lease=0.0) == ids[1:2]  # its heartbeat is older than the lease
+        store.claims.claim(ids[:1], dead)
+        store.claims.claim(ids[1:2], remote)
+        assert store.claims.claim(ids[:2], me) == ids[:1]
+        assert store.claims.claim(ids[1:2], me, lease=0.0) == ids[1:2]  # its heartbeat is older than the lease
 
 
 def test_finished_runs_are_not_claimed_again_unless_forced(tmp_path: Path, specs):
     me = Owner.current()
     with Store.open(tmp_path / "out") as store:
         store.save(RunResult(specs[0], "ok"))
-        assert store.claim([specs[0].run_id], me) == []
-        assert store.claim([specs[0].run_id], me, force=True) == [specs[0].run_id]
+        assert store.claims.claim([specs[0].run_id], me) == []
+        assert store.claims.claim([specs[0].run_id], me, force=True) == [specs[0].run_id]
         store.save(RunResult(specs[0], "ok"), owner=me, attempt=1)
-        assert store.claims().empty  # saving releases the claim in the same transaction
+        assert store.claims.table().empty  # saving releases the claim in the same transaction
 
 
 def test_heartbeat_refreshes_claims(tmp_path: Path, specs):
     me = Owner.current()
     with Store.open(tmp_path / "out") as store:
-        store.claim([specs[0].run_id], me)
-        before = store.claims().heartbeat[0]
-        with store.heartbeat(me, every=0.05):
+        store.claims.claim([specs[0].run_id], me)
+        before = store.claims.table().heartbeat[0]
+        with store.claims.heartbeat(me, every=0.05):
             time.sleep(0.3)
-        assert store.claims().heartbeat[0] > before
+        assert store.claims.table().heartbeat[0] > before
 
 
 def test_sigint_is_deferred_until_the_block_ends():

@@ -68,7 +68,7 @@ BAD = {
     "unknown nested key": (BASE + "target: {metric: test_rmse, valeu: 3}\n", "key 'target.valeu': unknown key; did you mean 'value'"),
     "wrong type": (BASE + "batch_size: eight\n", "s.yaml:4: key 'batch_size'"),
     "bool is not an int": (BASE + "units: true\n", "key 'units'"),
-    "zero batch": (BASE + "batch_size: [1, 0]\n", "key 'batch_size'.*positive"),
+    "zero batch": (BASE + "batch_size: [1, 0]\n", "key 'batch_size.1'.*positive"),
     "fraction out of range": (BASE + "test_fraction: 1.5\n", "key 'test_fraction'"),
     "bad choice": (BASE + "layout: interleaved\n", "key 'layout'"),
     "bad name": ("name: 'a b'\ndataset: airline\n", "key 'name'"),
@@ -86,7 +86,7 @@ BAD = {
     "explosive ar": ("name: t\ndataset: {name: ar, coefficients: [1.5]}\n", "explosive process"),
     "only dots": ("name: '..'\ndataset: airline\n", "key 'name': must not be only dots"),
     "bad steps_per_execution": (BASE + "steps_per_execution: all\n", "positive integer or 'auto'"),
-    "scan without jax": (BASE + "engine: scan\n", "key 'engine': engine: scan runs on the JAX backend only; add backend: jax"),
+    "scan without jax": (BASE + "engine: scan\n", "key 'engine': engine: scan runs on backend jax only; add backend: jax"),
 }
 
 

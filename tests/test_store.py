@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -12,8 +15,10 @@ import pytest
 from bench.errors import UserError
 from bench.results import EpochRow, Metrics, RunResult, Throughput
 from bench.scenario import parse_scenario_text
-from bench.specs import RunSpec, expand
-from bench.store import RUN_COLUMNS, Store, export_runs
+from bench.runspec import RunSpec
+from bench.specs import expand
+from bench.schema import schema
+from bench.store import SCHEMA_VERSION, Store, export_runs
 
 
 @pytest.fixture
@@ -34,7 +39,7 @@ def test_saved_run_reads_back_with_its_epochs_and_environment(tmp_path: Path, sp
     with Store.open(tmp_path) as store:
         store.save(ok(specs[0]))
         runs, epochs, envs = store.runs(), store.epochs(), store.environments()
-    assert list(runs.columns) == list(RUN_COLUMNS)
+    assert list(runs.columns) == list(schema().run_names)
     row = runs.iloc[0]
     assert row.run_id == specs[0].run_id and row.status == "ok" and row.skill == pytest.approx(1 - 50 / 48.04)
     assert row.batch_size == specs[0].batch_size and row.epochs_run == 2 and row.hostname == "h"
@@ -78,3 +83,97 @@ def test_export_writes_csv_and_parquet_atomically(tmp_path: Path, specs):
 def test_opening_a_folder_without_a_database_is_a_user_error(tmp_path: Path):
     with pytest.raises(UserError, match="no results.db"):
         Store.open(tmp_path / "nothing", create=False)
+
+
+# --- versions and damage: the store's contract for files it did not write itself ----------------
+
+V010 = Path(__file__).parent / "data" / "v0.1.0"
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def old_folder(tmp_path: Path) -> Path:
+    """A copy of a results folder written by lstm-bench 0.1.0 (results schema 1)."""
+    return Path(shutil.copytree(V010 / "fit", tmp_path / "fit"))
+
+
+def test_reading_an_older_database_fills_new_columns_and_writes_nothing(old_folder: Path):
+    before = digest(old_folder / "results.db")
+    with Store.open(old_folder, create=False) as store:
+        assert store.version == 1
+        runs = store.runs()
+    assert list(runs.columns) == list(schema().run_names) and len(runs) == 8
+    assert set(runs.protocol) == {2}  # what 0.1.0 ran
+    assert digest(old_folder / "results.db") == before and sorted(p.name for p in old_folder.iterdir()) == ["results.db"]
+
+
+def test_opening_an_older_database_for_writing_migrates_it_after_a_backup(old_folder: Path):
+    db = old_folder / "results.db"
+    with Store.open(old_folder, create=False) as store:
+        old_runs = store.runs()
+    with Store.open(old_folder) as store:
+        assert store.version == SCHEMA_VERSION
+        assert store.runs().equals(old_runs)
+        assert len(store.done_ids()) == 8
+    with closing(sqlite3.connect(db)) as c:
+        assert dict(c.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION)
+        assert "protocol" in {r[1] for r in c.execute("PRAGMA table_info(runs)")}
+    backup = old_folder / "results.db.bak-1"
+    with closing(sqlite3.connect(backup)) as c:  # the backup is the old database, whole
+        assert c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("1",)
+        assert "protocol" not in {r[1] for r in c.execute("PRAGMA table_info(runs)")}
+        assert c.execute("SELECT COUNT(*) FROM runs").fetchone() == (8,)
+    with Store.open(old_folder) as store:  # a second open finds nothing to do
+        assert store.version == SCHEMA_VERSION
+
+
+def _not_sqlite(db: Path) -> None:
+    db.write_text("run_id,status\nabc,ok\n")
+
+
+def _truncated(db: Path) -> None:
+    shutil.copy(V010 / "fit" / "results.db", db)
+    with open(db, "r+b") as fh:
+        fh.truncate(20_000)
+
+
+def _foreign(db: Path) -> None:
+    with closing(sqlite3.connect(db)) as c:
+        c.execute("CREATE TABLE things (x)")
+        c.commit()
+
+
+def _newer(db: Path) -> None:
+    shutil.copy(V010 / "fit" / "results.db", db)
+    with closing(sqlite3.connect(db)) as c:
+        c.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [("schema_version", "99"), ("needs", "9.1.0"), ("written_by", "9.2.0")])
+        c.commit()
+
+
+DAMAGE = {
+    "not sqlite": (_not_sqlite, "not an SQLite database"),
+    "truncated": (_truncated, "the results database is damaged"),
+    "foreign": (_foreign, "not lstm-bench results"),
+    "newer": (_newer, r"written by lstm-bench 9\.2\.0 \(results schema 99\); .* pip install -U 'lstm-bench>=9\.1\.0'"),
+}
+
+
+@pytest.mark.parametrize("create", [False, True], ids=["read", "write"])
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_a_damaged_foreign_or_newer_database_is_refused_and_left_as_it_is(case: str, create: bool, tmp_path: Path):
+    make, message = DAMAGE[case]
+    db = tmp_path / "results.db"
+    make(db)
+    before = digest(db)
+    with pytest.raises(UserError, match=message) as info:
+        Store.open(tmp_path, create=create)
+    assert str(db) in str(info.value) and "\n" not in str(info.value)
+    assert digest(db) == before and [p.name for p in tmp_path.iterdir()] == ["results.db"]
+
+
+def test_the_protocol_is_part_of_the_run_id(specs):
+    later = dataclasses.replace(specs[0], protocol=specs[0].protocol + 1)
+    assert later.run_id != specs[0].run_id and later.config_key != specs[0].config_key

@@ -6,16 +6,34 @@ seed's `reset_states()` after each one-epoch `fit`), times the epoch and hands i
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import Any, Sequence
 
 import numpy as np
 
+from bench import registry
 from bench.engines.loop import EpochLoop
-from bench.model import build_model, lstm_kwargs, make_optimizer, reset_states
-from bench.probe import refusal
+from bench.model import build_model, make_optimizer, reset_states, state_values
+from bench.probe import ProbeResult
+from bench.registry import Engine, register_engine
 from bench.results import RunResult
-from bench.specs import RunSpec
+from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows
+
+
+@register_engine
+class Fit(Engine):
+    """Keras `Model.fit`, one spec at a time, on whatever backend the process runs."""
+
+    name = "fit"
+    fails_state_on = ("jax",)  # DESIGN.md fact 4: Keras's JAX trainer drops the state update
+    takes_steps_per_execution = True
+
+    def probe(self, backend: str) -> ProbeResult:
+        return probe_fit(backend)
+
+    def run(self, specs: Sequence[RunSpec], prep: Prepared, windows: Windows) -> list[RunResult]:
+        return [run(s, prep, windows) for s in specs]
 
 
 def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any]:
@@ -66,10 +84,29 @@ def run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
         verbose=0,
         callbacks=[_Epochs()],
     )
-    notes = "use_cudnn=False (stateful training on torch)" if lstm_kwargs(spec, keras.backend.backend()) else ""
-    return loop.result(notes)
+    return loop.result(registry.backend(keras.backend.backend()).model_options(spec.stateful)[1])
 
 
-def unsupported_reason(spec: RunSpec) -> str | None:
-    """Why this process cannot run `spec` with `fit` (None when it can): the state-carry probe decides."""
-    return refusal(spec)
+@functools.lru_cache(maxsize=None)
+def probe_fit(backend: str) -> ProbeResult:
+    """Probe Keras `fit`/`predict` on the backend this process runs (`backend` names it for the record)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input(batch_shape=(1, 2, 1))
+    lstm = keras.layers.LSTM(2, stateful=True, **registry.backend(backend).model_options(stateful=True)[0])
+    model = keras.Model(inputs, keras.layers.Dense(1)(lstm(inputs)))
+    model.compile(optimizer="adam", loss="mse")
+    x = np.linspace(0.1, 0.8, 8, dtype=np.float32).reshape(4, 2, 1)
+    model.fit(x, np.ones((4, 1), np.float32), batch_size=1, epochs=1, shuffle=False, verbose=0)
+    after_fit = float(sum(np.abs(v).sum() for v in state_values(model)))
+    first = model.predict(x[:1], verbose=0)
+    second = model.predict(x[:1], verbose=0)
+    problems = []
+    if after_fit == 0.0:
+        problems.append("the LSTM state is still zero after a stateful fit")
+    if np.array_equal(first, second):
+        problems.append("predicting the same batch twice gives identical outputs")
+    detail = "; ".join(problems) if problems else f"state after fit |h|+|c| = {after_fit:.4f}; repeated predictions differ"
+    return ProbeResult(backend, "fit", not problems, detail)
+

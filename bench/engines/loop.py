@@ -7,38 +7,17 @@ on. Timers cover training only: evaluation happens after an epoch's clock has st
 from __future__ import annotations
 
 import math
-import resource
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
+from bench.environment import peak_rss_mb
 from bench.evaluate import walk_metrics
 from bench.results import EpochRow, Metrics, RunResult, Throughput
-from bench.specs import RunSpec
+from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows
-
-
-def reset_peak_rss() -> None:
-    """Restart this process's peak-memory counter, so a reused worker reports each run's own peak."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:  # not Linux, or not allowed: the peak then covers the worker's life so far
-        pass
-
-
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process since the last `reset_peak_rss` (MiB)."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
 
 
 @dataclass

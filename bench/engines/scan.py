@@ -23,9 +23,10 @@ import numpy as np
 
 from bench.engines.loop import EpochLoop
 from bench.model import build_model, make_optimizer
-from bench.probe import ProbeResult, refusal
+from bench.probe import ProbeResult
+from bench.registry import Engine, register_engine
 from bench.results import RunResult
-from bench.specs import RunSpec
+from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,19 @@ UNROLL_MAX_LOOK_BACK = 16
 Weights = list[np.ndarray]  # in `build_model(spec, ...).get_weights()` order
 
 
-def unsupported_reason(spec: RunSpec) -> str | None:
-    """Why this process cannot run `spec` with `scan` (None when it can)."""
-    import keras
+@register_engine
+class Scan(Engine):
+    """A whole epoch as one jitted JAX loop; repeats of a configuration train together under `jax.vmap`."""
 
-    if spec.backend != "jax" or keras.backend.backend() != "jax":
-        return f"engine: scan needs backend: jax (this run asks for {spec.backend}, the process runs {keras.backend.backend()}); set backend: jax"
-    return refusal(spec)
+    name = "scan"
+    backends = ("jax",)
+    trains_together = True
+
+    def probe(self, backend: str) -> ProbeResult:
+        return probe_scan()
+
+    def run(self, specs: Sequence[RunSpec], prep: Prepared, windows: Windows) -> list[RunResult]:
+        return run_many(specs, prep, windows)
 
 
 def explicit_state_model(look_back: int, units: int, layers: int) -> Any:

@@ -1,4 +1,4 @@
-"""Executors: where work groups run. One small interface, several implementations.
+"""Executors: where work groups run. One dispatch loop (`SlotExecutor`), several places to run.
 
 - `local` (`bench.executors.local.LocalExecutor`): spawned worker processes on this machine.
 - `ray` (`bench.executors.raycluster.RayExecutor`): one Ray actor per worker slot, on a local
@@ -11,25 +11,36 @@ specs it may run (another process may hold them); it must never raise for a fail
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
+from bench import registry
 from bench.errors import UserError
 from bench.results import RunResult
-from bench.specs import RunSpec
+from bench.runspec import RunSpec
+
+log = logging.getLogger(__name__)
 
 #: Given a group about to be dispatched, the specs of it this executor may run now.
 Claim = Callable[[list[RunSpec]], list[RunSpec]]
 
 EXECUTORS = ("local", "ray")
 
-#: Test hook (tests only): `LSTM_BENCH_TEST_CRASH=<run_id>[,<run_id>...][:<marker file>]` makes the worker
-#: process that starts one of these runs kill itself with SIGKILL, as an OOM kill would. With a marker
-#: file it crashes only while the file does not exist (it creates it first), so a retry succeeds.
+#: Test hooks (tests only), read in the worker process just before it runs a group:
+#: `LSTM_BENCH_TEST_CRASH=<run_id>[,<run_id>...][:<marker file>]` makes the worker that starts one of
+#: these runs kill itself with SIGKILL, as an OOM kill would. With a marker file it crashes only while
+#: the file does not exist (it creates it first), so a retry succeeds.
+#: `LSTM_BENCH_TEST_PAUSE=<folder>:<seconds>` makes every worker write a file named after its pid
+#: into the folder and sleep before each group, so a test can act while runs are in flight.
 CRASH_HOOK_ENV = "LSTM_BENCH_TEST_CRASH"
+PAUSE_HOOK_ENV = "LSTM_BENCH_TEST_PAUSE"
+TEST_HOOKS = (CRASH_HOOK_ENV, PAUSE_HOOK_ENV)
 
 
 class Executor(Protocol):
@@ -40,6 +51,108 @@ class Executor(Protocol):
     def shutdown(self, kill: bool = False) -> None:
         """Stop the workers (`kill`: at once, abandoning runs in flight)."""
         ...
+
+
+@dataclass(eq=False)
+class Slot:
+    """One worker: it serves one (backend, device) pair at a time and runs one group at a time."""
+
+    key: tuple[str, str] | None = None
+    group: list[RunSpec] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self.group is not None
+
+
+class SlotExecutor(ABC):
+    """The dispatch loop shared by every executor; an implementation supplies how to start a group
+    on a slot, wait for slots to finish, and collect a finished slot's results.
+
+    A slot is reused for consecutive groups of its (backend, device) pair. `capacity()` may shrink
+    (a Ray cluster that lost a node): idle slots beyond it are retired, and when none is left the
+    groups still queued fail with the reason.
+    """
+
+    slots: list[Slot]
+    concurrency: int = 1
+
+    @abstractmethod
+    def open(self, groups: int) -> list[Slot]:
+        """Prepare the workers for `groups` groups of work; returns the slots."""
+
+    @abstractmethod
+    def start(self, slot: Slot, group: list[RunSpec]) -> list[RunResult] | None:
+        """Dispatch `group` on `slot` (set `slot.group`), or return its results at once when it cannot run."""
+
+    @abstractmethod
+    def wait(self, busy: list[Slot]) -> tuple[list[Slot], list[Slot]]:
+        """Block until slots finish: (finished, stalled: slots whose group could not start and goes back to the queue)."""
+
+    @abstractmethod
+    def collect(self, slot: Slot) -> list[RunResult]:
+        """The results of a finished slot's group (failed results when its worker died)."""
+
+    @abstractmethod
+    def stop(self, slot: Slot, kill: bool = False) -> None:
+        """Stop a slot's worker."""
+
+    def capacity(self) -> int | None:
+        """How many slots the resources can hold now (None: no limit)."""
+        return None
+
+    def results(self, specs: list[RunSpec], claim: Claim | None = None) -> Iterator[RunResult]:
+        queue = execution_groups(specs)
+        self.slots = self.open(len(queue))
+        self.concurrency = len(self.slots)
+        try:
+            while True:
+                for slot in list(self.slots):
+                    while not slot.busy and queue:
+                        # prefer a group this slot's worker can serve without a restart
+                        group = queue.pop(next((i for i, g in enumerate(queue) if _key(g) == slot.key), 0))
+                        group = claim(group) if claim else group
+                        if group:
+                            yield from self.start(slot, group) or ()
+                busy = [s for s in self.slots if s.busy]
+                if not busy:
+                    if queue:  # no slot left to run them
+                        reason = "no worker left to run it: the cluster lost the resources of every slot"
+                        yield from (failed_result(s, reason, self.concurrency) for g in queue for s in g)
+                    return
+                finished, stalled = self.wait(busy)
+                for slot in stalled:
+                    queue.insert(0, slot.group or [])
+                    slot.group = None
+                    self._retire(slot)
+                for slot in finished:
+                    results = self.collect(slot)
+                    slot.group = None
+                    yield from results
+                self._shrink()
+        finally:
+            for slot in self.slots:
+                self.stop(slot, kill=True)
+
+    def _shrink(self) -> None:
+        cap = self.capacity()
+        if cap is None:
+            return
+        for slot in [s for s in self.slots if not s.busy][: max(0, len(self.slots) - cap)]:
+            log.warning("the cluster has room for %d worker(s) now; retiring one of %d", cap, len(self.slots))
+            self._retire(slot)
+
+    def _retire(self, slot: Slot) -> None:
+        self.stop(slot, kill=True)
+        self.slots.remove(slot)
+
+    def shutdown(self, kill: bool = False) -> None:
+        for slot in getattr(self, "slots", []):
+            self.stop(slot, kill=kill)
+
+
+def _key(group: list[RunSpec]) -> tuple[str, str]:
+    return group[0].backend, group[0].device
 
 
 def make_executor(name: str, workers: int | None = None, ray_address: str | None = None) -> Executor:
@@ -59,8 +172,15 @@ def make_executor(name: str, workers: int | None = None, ray_address: str | None
     raise UserError(f"unknown executor '{name}'; use one of: {', '.join(EXECUTORS)}")
 
 
-def crash_hook(specs: list[RunSpec]) -> None:
-    """The test hook above; called in the worker process just before it runs `specs`."""
+def apply_test_hooks(specs: list[RunSpec]) -> None:
+    """The test hooks above; called in the worker process just before it runs `specs`."""
+    pause = os.environ.get(PAUSE_HOOK_ENV)
+    if pause:
+        folder, _, seconds = pause.rpartition(":")
+        Path(folder, str(os.getpid())).write_text(",".join(s.run_id for s in specs))
+        import time
+
+        time.sleep(float(seconds))
     value = os.environ.get(CRASH_HOOK_ENV)
     if not value:
         return
@@ -76,11 +196,11 @@ def crash_hook(specs: list[RunSpec]) -> None:
 
 
 def execution_groups(specs: list[RunSpec], max_group: int = 64) -> list[list[RunSpec]]:
-    """Units of work for the workers: repeats of one configuration go together on the scan engine
-    (trained as one vmapped program), every other spec alone."""
+    """Units of work for the workers: repeats of one configuration go together on an engine that
+    trains them together (`Engine.trains_together`), every other spec alone."""
     groups: dict[object, list[RunSpec]] = {}
     for spec in specs:
-        key = spec.config_key if spec.engine == "scan" else spec.run_id
+        key = spec.config_key if registry.engine(spec.engine).trains_together else spec.run_id
         groups.setdefault(key, []).append(spec)
     return [g[i : i + max_group] for g in groups.values() for i in range(0, len(g), max_group)]
 

@@ -14,51 +14,21 @@ import os
 import signal
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
-from typing import Iterator
+from dataclasses import dataclass
 
-from bench.executors import Claim, crash_hook, execution_groups, exit_cause, failed_result
+from bench.executors import Slot, SlotExecutor, apply_test_hooks, exit_cause, failed_result
 from bench.results import RunResult
-from bench.specs import RunSpec
+from bench.runspec import RunSpec
 from bench.worker import execute_group, init_worker
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class _Slot:
-    index: int
-    cores: tuple[int, ...] | None
-    key: tuple[str, str] | None = None
+@dataclass(eq=False)
+class _Slot(Slot):
+    cores: tuple[int, ...] | None = None
     pool: ProcessPoolExecutor | None = None
-    group: list[RunSpec] | None = None
     future: Future[list[RunResult]] | None = None
-
-    def start(self, group: list[RunSpec], concurrency: int) -> None:
-        spec = group[0]
-        key = (spec.backend, spec.device)
-        if self.pool is None or key != self.key:
-            self.stop()
-            threads = len(self.cores) if self.cores else None
-            self.pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_slot,
-                initargs=(spec.backend, spec.device, self.cores, threads),
-            )
-            self.key = key
-        self.group = group
-        self.future = self.pool.submit(_execute_in_slot, group, concurrency)
-
-    def stop(self, kill: bool = False) -> None:
-        if self.pool is None:
-            return
-        if kill:
-            for proc in list(getattr(self.pool, "_processes", {}).values()):
-                proc.kill()
-        self.pool.shutdown(wait=not kill, cancel_futures=True)
-        self.pool = None
-        self.key = None
 
 
 def _init_slot(backend: str, device: str, cores: tuple[int, ...] | None, threads: int | None) -> None:
@@ -70,7 +40,7 @@ def _init_slot(backend: str, device: str, cores: tuple[int, ...] | None, threads
 
 
 def _execute_in_slot(group: list[RunSpec], concurrency: int) -> list[RunResult]:
-    crash_hook(group)
+    apply_test_hooks(group)
     return execute_group(group, concurrency)
 
 
@@ -83,53 +53,60 @@ def _core_sets(workers: int) -> list[tuple[int, ...] | None]:
     return [tuple(cores[(i * per) % len(cores) : (i * per) % len(cores) + per]) for i in range(workers)]
 
 
-@dataclass
-class LocalExecutor:
-    """Runs specs in `workers` local worker processes (1 = one after another)."""
+class LocalExecutor(SlotExecutor):
+    """Runs groups in `workers` local worker processes (1 = one after another)."""
 
-    workers: int = 1
-    _slots: list[_Slot] = field(default_factory=list)
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+        self.slots: list[Slot] = []
 
-    def results(self, specs: list[RunSpec], claim: Claim | None = None) -> Iterator[RunResult]:
-        """Yield each spec's result as it finishes (order not guaranteed when workers > 1).
+    def open(self, groups: int) -> list[Slot]:
+        return [_Slot(cores=cores) for cores in _core_sets(max(1, min(self.workers, groups)))]
 
-        `claim` (from the driver) filters each group just before it is dispatched."""
-        queue = execution_groups(specs)
-        concurrency = max(1, min(self.workers, len(queue)))
-        self._slots = [_Slot(i, cores) for i, cores in enumerate(_core_sets(concurrency))]
-        try:
-            while queue or any(s.future for s in self._slots):
-                for slot in self._slots:
-                    while slot.future is None and queue:
-                        # prefer a spec this slot's process can serve without a restart
-                        pick = next((i for i, g in enumerate(queue) if (g[0].backend, g[0].device) == slot.key), 0)
-                        group = queue.pop(pick)
-                        group = claim(group) if claim else group
-                        if group:
-                            slot.start(group, concurrency)
-                if not any(s.future for s in self._slots):
-                    break
-                futures = {s.future: s for s in self._slots if s.future is not None}
-                done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    slot = futures[fut]
-                    group = slot.group or []
-                    slot.future = slot.group = None
-                    yield from self._collect(fut, slot, group, concurrency)
-        finally:
-            self.shutdown(kill=True)
+    def start(self, slot: Slot, group: list[RunSpec]) -> list[RunResult] | None:
+        assert isinstance(slot, _Slot)
+        spec = group[0]
+        key = (spec.backend, spec.device)
+        if slot.pool is None or key != slot.key:
+            self.stop(slot)
+            threads = len(slot.cores) if slot.cores else None
+            slot.pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_slot,
+                initargs=(spec.backend, spec.device, slot.cores, threads),
+            )
+            slot.key = key
+        slot.group = group
+        slot.future = slot.pool.submit(_execute_in_slot, group, self.concurrency)
+        return None
 
-    def _collect(self, fut: Future[list[RunResult]], slot: _Slot, group: list[RunSpec], concurrency: int) -> list[RunResult]:
+    def wait(self, busy: list[Slot]) -> tuple[list[Slot], list[Slot]]:
+        futures = {s.future: s for s in busy if isinstance(s, _Slot) and s.future is not None}
+        done, _ = wait(futures, return_when=FIRST_COMPLETED)
+        return [futures[f] for f in done], []
+
+    def collect(self, slot: Slot) -> list[RunResult]:
+        assert isinstance(slot, _Slot) and slot.future is not None
+        group, fut = slot.group or [], slot.future
+        slot.future = None
         try:
             return fut.result()
         except BrokenProcessPool as exc:
-            slot.stop(kill=True)  # the process is gone: the next run gets a fresh one
+            self.stop(slot, kill=True)  # the process is gone: the next group gets a fresh one
             cause = exit_cause(exc)
             log.warning("worker died during runs %s: %s", [s.run_id for s in group], cause)
-            return [failed_result(s, f"worker process died during the run ({cause})", concurrency) for s in group]
+            return [failed_result(s, f"worker process died during the run ({cause})", self.concurrency) for s in group]
         except Exception as exc:  # an unpicklable result or similar: the run failed, the suite goes on
-            return [failed_result(s, f"{type(exc).__name__}: {exc}", concurrency) for s in group]
+            return [failed_result(s, f"{type(exc).__name__}: {exc}", self.concurrency) for s in group]
 
-    def shutdown(self, kill: bool = False) -> None:
-        for slot in self._slots:
-            slot.stop(kill=kill)
+    def stop(self, slot: Slot, kill: bool = False) -> None:
+        assert isinstance(slot, _Slot)
+        if slot.pool is None:
+            return
+        if kill:
+            for proc in list(getattr(slot.pool, "_processes", {}).values()):
+                proc.kill()
+        slot.pool.shutdown(wait=not kill, cancel_futures=True)
+        slot.pool = None
+        slot.key = None

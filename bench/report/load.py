@@ -14,39 +14,25 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import UserError
-from bench.store import EPOCH_COLUMNS, RUN_COLUMNS, Store
+from bench.schema import schema
+from bench.store import Store
 
 log = logging.getLogger(__name__)
 
-#: The run fields that define a configuration. Repeats of one configuration differ only in
-#: repeat, seed and base_seed (and so in run_id); dataset_name is implied by dataset + params.
-CONFIG_COLUMNS: tuple[str, ...] = (
-    "dataset", "dataset_params", "test_fraction", "difference", "scale", "look_back", "batch_size",
-    "stateful", "layout", "units", "layers", "epochs", "learning_rate", "optimizer", "shuffle",
-    "steps_per_execution", "backend", "engine", "device", "eval_every", "target_metric", "target_value",
-    # repeats trained as one vmapped program share their epoch times: speeds compare only within a value
-    "trained_together",
-)
+#: The run fields that define a configuration: repeats of one configuration differ only in
+#: repeat and seed (and so in run_id). From the run schema (`bench.schema`).
+CONFIG_COLUMNS: tuple[str, ...] = schema().config
 
-#: Config columns that may vary across a sweep and then split the figures into panels, in the
-#: order they are tried. batch_size is the x axis and stateful/layout the hue ("mode"), so
-#: they are not here; dataset_params is folded into the dataset label.
-FACET_CANDIDATES: tuple[str, ...] = (
-    "dataset", "look_back", "units", "layers", "epochs", "learning_rate", "optimizer", "backend", "engine",
-    "device", "steps_per_execution", "test_fraction", "difference", "scale", "shuffle", "eval_every",
-    "target_metric", "target_value", "trained_together",
-)
+#: Columns that may vary across a sweep and then split the figures into panels, in the order
+#: they are tried. batch_size is the x axis and stateful/layout the hue ("mode"), so they are
+#: not facets; dataset_params is folded into the dataset label.
+FACET_CANDIDATES: tuple[str, ...] = schema().facets
 
 MODE_ORDER: tuple[str, ...] = ("stateful/streams", "stateful/sequential", "stateless")
 
 # SQLite hands back object columns when a column is all NULL (e.g. only failed runs): coerce.
-_NUMERIC_RUN_COLUMNS: tuple[str, ...] = (
-    "test_fraction", "look_back", "batch_size", "units", "layers", "epochs", "learning_rate", "repeat", "base_seed",
-    "seed", "eval_every", "target_value", "train_rmse", "test_rmse", "test_mae", "persistence_rmse", "skill",
-    "samples_per_sec", "steps_per_sec", "compile_seconds", "train_seconds", "predict_samples_per_sec", "peak_rss_mb",
-    "n_train_windows", "n_dropped", "epochs_to_target", "seconds_to_target", "diverged_epoch", "epochs_run",
-)
-_NUMERIC_EPOCH_COLUMNS: tuple[str, ...] = ("epoch", "loss", "seconds", "test_rmse", "test_mae", "train_rmse")
+_NUMERIC_RUN_COLUMNS: tuple[str, ...] = schema().numeric_runs
+_NUMERIC_EPOCH_COLUMNS: tuple[str, ...] = schema().numeric_epochs
 
 
 @dataclass(frozen=True)
@@ -164,8 +150,8 @@ def load_results(*folders: str | Path) -> Results:
         e.insert(0, "source", name)
         runs_parts.append(r)
         epoch_parts.append(e)
-    runs = pd.concat(runs_parts, ignore_index=True) if runs_parts else pd.DataFrame(columns=["source", *RUN_COLUMNS])
-    epochs = pd.concat(epoch_parts, ignore_index=True) if epoch_parts else pd.DataFrame(columns=["source", *EPOCH_COLUMNS])
+    runs = pd.concat(runs_parts, ignore_index=True) if runs_parts else pd.DataFrame(columns=["source", *schema().run_names])
+    epochs = pd.concat(epoch_parts, ignore_index=True) if epoch_parts else pd.DataFrame(columns=["source", *schema().epoch_names])
     # the same run copied into two folders (merged machines) must count once, not twice
     dup = runs.duplicated("run_id", keep="last")
     if dup.any():

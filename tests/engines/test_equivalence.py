@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from bench.datasets import DatasetSpec
-from bench.specs import RunSpec
+from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows, make_windows, prepare
 
 # float32 on two frameworks with different kernels: sums differ in the last bits, and Adam

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from bench.datasets import DatasetSpec
-from bench.specs import RunSpec, derive_seed
+from bench.runspec import RunSpec
+from bench.specs import derive_seed
 from bench.windows import Prepared, Windows, make_windows, prepare
 
 # a vmapped program batches the same float32 arithmetic; XLA may fuse or order it differently
@@ -43,9 +44,10 @@ def sine() -> np.ndarray:
 
 
 def unsupported(spec: RunSpec) -> str | None:
-    from bench.engines.scan import unsupported_reason
+    from bench.worker import refusal
 
-    return unsupported_reason(spec)
+    refused = refusal(spec, "here")
+    return refused[1] if refused else None
 
 
 def vmapped_and_alone(spec: RunSpec, repeats: int) -> tuple[list[list[float]], list[list[float]], list[float], list[float], int]:

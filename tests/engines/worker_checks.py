@@ -24,7 +24,7 @@ def fit_state_checks(batch_size: int) -> dict[str, float | bool]:
     from bench.datasets import DatasetSpec, load_series
     from bench.engines.fit import build_trained_pair
     from bench.model import reset_states, state_values
-    from bench.specs import RunSpec
+    from bench.runspec import RunSpec
     from bench.windows import make_windows, prepare
 
     spec = RunSpec(

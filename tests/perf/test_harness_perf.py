@@ -32,7 +32,7 @@ import pytest
 from test_throughput import seed_spec
 
 from bench.datasets import load_series
-from bench.specs import RunSpec
+from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows, make_windows, prepare
 
 ROOT = Path(__file__).resolve().parents[2]

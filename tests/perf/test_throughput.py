@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bench.datasets import DatasetSpec, load_series
-from bench.specs import RunSpec
+from bench.runspec import RunSpec
 from bench.windows import Windows, make_windows, prepare
 
 ROUNDS = 30

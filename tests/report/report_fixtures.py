@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bench.datasets import DatasetSpec
 from bench.results import EpochRow, Metrics, RunResult, Throughput
-from bench.specs import RunSpec
+from bench.runspec import RunSpec
 from bench.store import Store
 
 PERSISTENCE_RMSE = 48.0

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.compare import write_comparison
+from bench.report.compare import write_comparison
 from report_fixtures import save, synthetic_results
 
 RATIOS = {1: 0.5, 4: 1.0, 32: 4.0}  # B (gpu) relative to A (cpu)

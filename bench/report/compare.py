@@ -1,9 +1,15 @@
 """Compare two results folders (CPU vs GPU, TensorFlow vs JAX, fit vs scan): paired speed-ups and
 accuracy differences per batch size, and the batch size from which B is faster.
 
-Runs pair when they share everything but device, backend and engine (and steps_per_execution,
-which follows the engine); the repeat is part of the key, so repeat k of A meets repeat k of B,
-which has the same seed. run_id cannot pair them: device, backend and engine are in its hash.
+Runs pair when they share their configuration but the fields a comparison may vary (device,
+backend, engine, and steps_per_execution, which follows the engine: `Column.compared` in
+`bench.schema`); the repeat is part of the key, so repeat k of A meets repeat k of B, which has the
+same seed. run_id cannot pair them: device, backend and engine are in its hash.
+
+Speed compares like with like. A `scan` run that trained its repeats together (`trained_together`
+> 1) reports one repeat's samples over the time all of them took, so when the two sides trained
+repeats differently the speed-up is taken on machine throughput (samples/s x runs trained
+together), and the output says so.
 """
 
 from __future__ import annotations
@@ -22,16 +28,20 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from bench.report.figures import MODE_COLORS, log2_batch_ticks
-from bench.report.load import CONFIG_COLUMNS, MODE_ORDER, load_results
+from bench.report.load import FACET_CANDIDATES, MODE_ORDER, load_results
 from bench.report.render import (
     Block, Heading, Missing, Paragraph, Picture, Table, fmt, render_html, render_markdown, save_figure, write_text,
 )
+from bench.schema import schema
 
 log = logging.getLogger(__name__)
 
-#: What the two sides may differ in; everything else must match for two runs to pair.
-COMPARED_COLUMNS: tuple[str, ...] = ("device", "backend", "engine", "steps_per_execution")
-PAIR_KEY: tuple[str, ...] = tuple(c for c in CONFIG_COLUMNS if c not in COMPARED_COLUMNS) + ("base_seed", "repeat")
+#: What the two sides may differ in; the configuration but these, and the repeat, must match for two runs to pair.
+COMPARED_COLUMNS: tuple[str, ...] = schema().compared
+PAIR_KEY: tuple[str, ...] = schema().pair_key
+
+PER_RUN = "samples/s per run"
+MACHINE = "machine throughput (samples/s x runs trained together)"
 
 
 @dataclass(frozen=True)
@@ -47,10 +57,11 @@ class Crossover:
 class Comparison:
     """Paired comparison of B against A.
 
-    `table`: one row per series and batch size: pairs, mean samples/s of each side, `speedup`
-    (ratio of the mean samples/s of B to that of A over the paired runs; > 1: B is faster),
-    the min and max per-pair ratio, and `rmse_diff` (mean over pairs of B's minus A's test RMSE).
-    `unpaired`: runs of either side left out of the table, with the reason.
+    `table`: one row per series and batch size: pairs, mean speed of each side (`basis`: samples/s
+    per run, or machine throughput when the sides trained repeats differently), `speedup` (ratio
+    of B's mean speed to A's over the paired runs; > 1: B is faster), the min and max per-pair
+    ratio, and `rmse_diff` (mean over pairs of B's minus A's test RMSE). `unpaired`: runs of
+    either side left out of the table, with the reason.
     """
 
     label_a: str
@@ -59,6 +70,8 @@ class Comparison:
     crossovers: tuple[Crossover, ...]
     unpaired: pd.DataFrame
     out: Path
+    basis: str = PER_RUN
+    basis_note: str = ""
 
     @property
     def crossover(self) -> int | None:
@@ -71,13 +84,15 @@ class Comparison:
         console.print(self.to_rich_table())
         verdicts = [f"{c.series}: {c.verdict}" for c in self.crossovers] or ["no paired runs: nothing to compare"]
         tail = f"{len(self.unpaired)} unpaired runs (see {self.out / 'summary.md'})" if len(self.unpaired) else "every run paired"
-        return "\n".join([console.export_text().rstrip(), *verdicts, tail])
+        basis = [f"speed-up on {self.basis}" + (f": {self.basis_note}" if self.basis_note else "")] if len(self.table) else []
+        return "\n".join([console.export_text().rstrip(), *basis, *verdicts, tail])
 
     def to_rich_table(self) -> RichTable:
         """The comparison table for the terminal."""
-        t = RichTable(title=f"{self.label_b} vs {self.label_a}: speed-up = mean samples/s {self.label_b} / {self.label_a}")
+        unit = "samples/s" if self.basis == PER_RUN else "machine samples/s"
+        t = RichTable(title=f"{self.label_b} vs {self.label_a}: speed-up = mean {unit} {self.label_b} / {self.label_a}")
         cols = ["series", "batch_size", "pairs", "sps_a", "sps_b", "speedup", "rmse_diff"]
-        names = ["series", "batch size", "pairs", f"samples/s {self.label_a}", f"samples/s {self.label_b}",
+        names = ["series", "batch size", "pairs", f"{unit} {self.label_a}", f"{unit} {self.label_b}",
                  "speed-up", f"RMSE {self.label_b} - {self.label_a}"]
         for n in names:
             t.add_column(n, justify="left" if n == "series" else "right")
@@ -88,7 +103,7 @@ class Comparison:
 
 def _series_columns(paired: pd.DataFrame) -> list[str]:
     # The axes besides batch size that vary over the pairs: each value combination is a series.
-    candidates = [c for c in PAIR_KEY if c not in ("batch_size", "stateful", "layout", "base_seed", "repeat", "dataset_params")]
+    candidates = [c for c in FACET_CANDIDATES if c in PAIR_KEY]
     return ["mode", *[c for c in candidates if paired[c].astype("string").fillna("none").nunique() > 1]]
 
 
@@ -136,19 +151,34 @@ def _crossover(series: str, g: pd.DataFrame, label_a: str, label_b: str) -> Cros
                      f"{label_b} is faster from batch size {sizes[first]} on (slower or equal up to {sizes[first - 1]})")
 
 
-def compare_tables(a: pd.DataFrame, b: pd.DataFrame, label_a: str = "A", label_b: str = "B") -> tuple[pd.DataFrame, tuple[Crossover, ...], pd.DataFrame]:
-    """The comparison table, crossovers and unpaired runs of two runs tables (as `load_results` gives)."""
+def speed_basis(pairs: pd.DataFrame, label_a: str, label_b: str) -> tuple[str, str]:
+    """(basis, why): per-run samples/s when both sides trained repeats alike, else machine throughput."""
+    tt_a, tt_b = pairs["trained_together_a"].fillna(1), pairs["trained_together_b"].fillna(1)
+    if (tt_a == tt_b).all():
+        return PER_RUN, ""
+    show = lambda s: "/".join(str(int(v)) for v in sorted(s.unique()))  # noqa: E731
+    return MACHINE, (f"the sides trained repeats differently ({label_a}: {show(tt_a)} at a time, {label_b}: {show(tt_b)}), "
+                     "so per-run samples/s would compare a share of the machine with all of it")
+
+
+def compare_tables(a: pd.DataFrame, b: pd.DataFrame, label_a: str = "A", label_b: str = "B"
+                   ) -> tuple[pd.DataFrame, tuple[Crossover, ...], pd.DataFrame, tuple[str, str]]:
+    """The comparison table, crossovers, unpaired runs and speed basis of two runs tables (as `load_results` gives)."""
     pairs, unpaired = pair_runs(a, b)
     cols = ["series", "batch_size", "pairs", "sps_a", "sps_b", "speedup", "ratio_min", "ratio_max",
             "rmse_a", "rmse_b", "rmse_diff"]
     if pairs.empty:
-        return pd.DataFrame(columns=cols), (), unpaired
+        return pd.DataFrame(columns=cols), (), unpaired, (PER_RUN, "")
+    basis = speed_basis(pairs, label_a, label_b)
     series_cols = _series_columns(pairs)
     pairs["series"] = [_series_label(r, series_cols) for _, r in pairs.iterrows()]
-    pairs["ratio"] = pairs["samples_per_sec_b"] / pairs["samples_per_sec_a"]
+    for side in ("a", "b"):
+        scale = pairs[f"trained_together_{side}"].fillna(1) if basis[0] == MACHINE else 1
+        pairs[f"speed_{side}"] = pairs[f"samples_per_sec_{side}"] * scale
+    pairs["ratio"] = pairs["speed_b"] / pairs["speed_a"]
     pairs["rmse_delta"] = pairs["test_rmse_b"] - pairs["test_rmse_a"]
     table = (pairs.groupby(["series", "batch_size"], sort=False)
-             .agg(pairs=("ratio", "size"), sps_a=("samples_per_sec_a", "mean"), sps_b=("samples_per_sec_b", "mean"),
+             .agg(pairs=("ratio", "size"), sps_a=("speed_a", "mean"), sps_b=("speed_b", "mean"),
                   ratio_min=("ratio", "min"), ratio_max=("ratio", "max"), rmse_a=("test_rmse_a", "mean"),
                   rmse_b=("test_rmse_b", "mean"), rmse_diff=("rmse_delta", "mean"))
              .reset_index())
@@ -157,10 +187,10 @@ def compare_tables(a: pd.DataFrame, b: pd.DataFrame, label_a: str = "A", label_b
     table = table.assign(_r=table["series"].map(lambda s: mode_rank.get(s.split(",")[0], 9)))
     table = table.sort_values(["_r", "series", "batch_size"]).drop(columns="_r").reset_index(drop=True)[cols]
     crossovers = tuple(_crossover(s, g, label_a, label_b) for s, g in table.groupby("series", sort=False))
-    return table, crossovers, unpaired
+    return table, crossovers, unpaired, basis
 
 
-def speedup_figure(table: pd.DataFrame, crossovers: tuple[Crossover, ...], label_a: str, label_b: str) -> Figure:
+def speedup_figure(table: pd.DataFrame, crossovers: tuple[Crossover, ...], label_a: str, label_b: str, unit: str = "samples/s") -> Figure:
     """Speed-up of B over A by batch size (log-log), 1 = parity, each crossover marked."""
     palette = sns.color_palette("colorblind", max(3, table["series"].nunique()))
     with sns.axes_style("whitegrid"):
@@ -185,7 +215,7 @@ def speedup_figure(table: pd.DataFrame, crossovers: tuple[Crossover, ...], label
         ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
         log2_batch_ticks(ax, table["batch_size"].to_numpy())
         ax.set_xlabel("batch size (log scale)")
-        ax.set_ylabel(f"speed-up: samples/s {label_b} / {label_a} (log scale)")
+        ax.set_ylabel(f"speed-up: {unit} {label_b} / {label_a} (log scale)")
         ax.set_title(f"{label_b} vs {label_a}: above 1, {label_b} trains faster (band: min-max over pairs)", fontsize=11)
         ax.legend(loc="best", fontsize=9)
     return fig
@@ -198,7 +228,8 @@ def write_comparison(dir_a: Path, dir_b: Path, label_a: str = "A", label_b: str 
     b = load_results(dir_b).runs
     target = Path(out) if out is not None else Path(dir_b) / "compare"
     target.mkdir(parents=True, exist_ok=True)
-    table, crossovers, unpaired = compare_tables(a, b, label_a, label_b)
+    table, crossovers, unpaired, (basis, why) = compare_tables(a, b, label_a, label_b)
+    unit = "samples/s" if basis == PER_RUN else "machine samples/s"
     table.to_csv(target / "comparison.csv", index=False)
     title = f"lstm-bench comparison: {label_b} ({Path(dir_b).name}) vs {label_a} ({Path(dir_a).name})"
     blocks: list[Block] = [Heading("Summary")]
@@ -207,18 +238,19 @@ def write_comparison(dir_a: Path, dir_b: Path, label_a: str = "A", label_b: str 
         (target / "speedup.png").unlink(missing_ok=True)
         (target / "speedup.svg").unlink(missing_ok=True)
     else:
+        machine = (f" Speeds are machine throughput (samples/s x runs trained together): {why}." if basis == MACHINE else "")
         blocks.append(Paragraph(
-            f"Speed-up is the ratio of mean samples/s, {label_b} over {label_a}, over the paired runs of each batch "
+            f"Speed-up is the ratio of mean {unit}, {label_b} over {label_a}, over the paired runs of each batch "
             f"size (a pair: same configuration and repeat, hence seed); RMSE difference is the mean over pairs of "
             f"{label_b}'s test RMSE minus {label_a}'s. Pairs that differ in backend start from different initial "
             f"weights (each backend draws its own from the seed), so their RMSE difference is not a paired "
-            f"comparison of one model.", note=True))
+            f"comparison of one model.{machine}", note=True))
         blocks += [Paragraph(f"{c.series}: {c.verdict}.") for c in crossovers]
-        fig = speedup_figure(table, crossovers, label_a, label_b)
+        fig = speedup_figure(table, crossovers, label_a, label_b, unit)
         blocks.append(Picture("speedup", save_figure(fig, target, "speedup"),
                               f"Speed-up of {label_b} over {label_a} by batch size; dashed: parity; dotted: crossover."))
         shown = table.rename(columns={
-            "batch_size": "batch size", "sps_a": f"samples/s {label_a}", "sps_b": f"samples/s {label_b}",
+            "batch_size": "batch size", "sps_a": f"{unit} {label_a}", "sps_b": f"{unit} {label_b}",
             "speedup": "speed-up", "ratio_min": "min pair ratio", "ratio_max": "max pair ratio",
             "rmse_a": f"RMSE {label_a}", "rmse_b": f"RMSE {label_b}", "rmse_diff": f"RMSE {label_b} - {label_a}"})
         blocks += [Heading("Per batch size"), Table(shown)]
@@ -227,4 +259,4 @@ def write_comparison(dir_a: Path, dir_b: Path, label_a: str = "A", label_b: str 
     write_text(target / "summary.md", render_markdown(title, blocks))
     write_text(target / "index.html", render_html(title, blocks))
     log.info("comparison written to %s", target / "index.html")
-    return Comparison(label_a, label_b, table, crossovers, unpaired, target)
+    return Comparison(label_a, label_b, table, crossovers, unpaired, target, basis, why)
