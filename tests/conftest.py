@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from bench.worker import worker_pool
-from clitools import run_cli
+from clitools import run_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,5 +52,5 @@ def workers() -> Iterator[dict[str, ProcessPoolExecutor]]:
 
 @pytest.fixture
 def cli(tmp_path: Path):
-    """`cli(*args)` runs lstm-bench in `tmp_path`."""
-    return lambda *args, **kw: run_cli(*args, cwd=tmp_path, **kw)
+    """`cli(*args)` runs lstm-bench in this process, from folder `tmp_path`."""
+    return lambda *args: run_in_process(*args, cwd=tmp_path)

@@ -1,21 +1,27 @@
-"""The real `lstm-bench` command: end to end, resume after a kill, determinism, user errors."""
+"""The `lstm-bench` command: end to end, resume after a kill, determinism, compare and report on real
+runs, results folders of an older version, damaged databases, and user errors."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from clitools import run_cli, write
+from bench import environment, registry
 from bench.schema import schema
+from bench.store import SCHEMA_VERSION
+from clitools import run_cli, run_in_process, write
 
 TINY = """
 name: tiny
@@ -30,39 +36,71 @@ repeats: 2
 REQUIRED_CSV = (
     "run_id scenario dataset look_back batch_size stateful layout units epochs learning_rate repeat seed backend engine device "
     "status train_rmse test_rmse test_mae persistence_rmse skill samples_per_sec steps_per_sec compile_seconds train_seconds "
-    "n_train_windows n_dropped epochs_to_target seconds_to_target error"
+    "n_train_windows n_dropped epochs_to_target seconds_to_target error protocol trained_together"
 ).split()
 
+V010 = Path(__file__).parent / "data" / "v0.1.0"
 
-def test_run_end_to_end_writes_database_csv_and_resumes(tmp_path: Path, cli):
-    write(tmp_path / "tiny.yaml", TINY)
-    first = cli("run", "tiny.yaml", "--no-report")
-    assert first.returncode == 0, first.stderr
-    folder = tmp_path / "results" / "tiny"
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TINY run twice, in this process: TensorFlow `fit` into fit/ and JAX `scan` into scan/ (8 runs each)."""
+    root = tmp_path_factory.mktemp("tiny")
+    write(root / "tiny.yaml", TINY)
+    fit = run_in_process("run", "tiny.yaml", "--out", "fit", "--no-report", cwd=root)
+    assert fit.returncode == 0, fit.stderr
+    (root / "fit.stdout").write_text(fit.stdout)
+    scan = run_in_process("run", "tiny.yaml", "--out", "scan", "--backend", "jax", "--engine", "scan", "--no-report", cwd=root)
+    assert scan.returncode == 0, scan.stderr
+    return root
+
+
+def test_run_end_to_end_writes_database_csv_and_resumes(tiny: Path):
+    folder = tiny / "fit"
     runs = pd.read_csv(folder / "runs.csv")
     assert set(REQUIRED_CSV) <= set(runs.columns)
     assert len(runs) == 8 and set(runs.status) == {"ok"}  # 2 batch sizes x 2 stateful flags x 2 repeats
     assert runs.test_rmse.gt(0).all() and runs.samples_per_sec.gt(0).all()
-    assert runs.persistence_rmse.nunique() == 1
-    with sqlite3.connect(folder / "results.db") as db:
+    assert runs.persistence_rmse.nunique() == 1 and set(runs.backend) == {"tensorflow"} and set(runs.trained_together) == {1}
+    with closing(sqlite3.connect(folder / "results.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 8 * 2
         env = db.execute("SELECT json FROM environments").fetchone()[0]
     for key in ("python", "keras", "backend_version", "numpy", "cpu", "cpu_cores", "os", "hostname", "harness_version"):
         assert f'"{key}"' in env
-    assert "8 ok of 8 runs" in first.stdout  # the summary table
+    assert "8 ok of 8 runs" in (tiny / "fit.stdout").read_text()  # the summary table
+    assert set(pd.read_csv(tiny / "scan" / "runs.csv").trained_together) == {2}  # scan trains the 2 repeats together
 
-    again = cli("run", "tiny.yaml", "--no-report")
+    again = run_in_process("run", "tiny.yaml", "--out", "fit", "--no-report", cwd=tiny)
     assert again.returncode == 0 and "8 already done, 0 to run" in again.stderr
     assert pd.read_csv(folder / "runs.csv").equals(runs)
 
 
-def test_same_seed_same_machine_gives_identical_metrics(tmp_path: Path, cli):
-    write(tmp_path / "tiny.yaml", TINY.replace("repeats: 2", "repeats: 1").replace("batch_size: [1, 4]", "batch_size: 4"))
-    assert cli("run", "tiny.yaml", "--no-report", "--out", "a").returncode == 0
-    assert cli("run", "tiny.yaml", "--no-report", "--out", "b").returncode == 0
+def test_same_seed_same_machine_gives_identical_metrics(tiny: Path, tmp_path: Path):
+    again = run_in_process("run", tiny / "tiny.yaml", "--out", tmp_path / "again", "--backend", "jax", "--engine", "scan",
+                           "--no-report", "--quiet", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
     cols = ["run_id", "train_rmse", "test_rmse", "test_mae", "skill"]
-    a, b = (pd.read_csv(tmp_path / d / "runs.csv")[cols].sort_values("run_id").reset_index(drop=True) for d in "ab")
+    a, b = (pd.read_csv(d / "runs.csv")[cols].sort_values("run_id").reset_index(drop=True) for d in (tiny / "scan", tmp_path / "again"))
     pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_compare_and_report_on_real_fit_and_scan_runs(tiny: Path, tmp_path: Path):
+    """fit (one run at a time) against scan (2 repeats trained together): every run pairs, and the
+    speed-up is taken on machine throughput, which the output says."""
+    r = run_in_process("compare", "fit", "scan", "--label-a", "fit", "--label-b", "scan", "--out", tmp_path / "cmp", cwd=tiny)
+    assert r.returncode == 0, r.stderr
+    assert "every run paired" in r.stdout and "speed-up on machine throughput" in r.stdout
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
+    assert table.pairs.sum() == 8 and len(table) == 4  # 2 modes x 2 batch sizes, 2 pairs each
+    assert "machine throughput" in (tmp_path / "cmp" / "summary.md").read_text()
+    rep = run_in_process("report", "fit", "scan", "--out", tmp_path / "report", cwd=tiny)
+    assert rep.returncode == 0, rep.stderr
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert (tmp_path / "report" / "index.html").stat().st_size > 0 and "backend=jax" in summary and "backend=tensorflow" in summary
 
 
 def test_killed_suite_resumes_without_repeating_or_losing_runs(tmp_path: Path):
@@ -75,7 +113,7 @@ def test_killed_suite_resumes_without_repeating_or_losing_runs(tmp_path: Path):
     done_before = 0
     while time.time() < deadline and proc.poll() is None:
         if db.exists():
-            with sqlite3.connect(db) as c:
+            with closing(sqlite3.connect(db)) as c:
                 try:
                     done_before = c.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
                 except sqlite3.OperationalError:
@@ -86,27 +124,112 @@ def test_killed_suite_resumes_without_repeating_or_losing_runs(tmp_path: Path):
     assert proc.poll() is None, "the suite finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its worker, as a crash would
     proc.wait()
-    with sqlite3.connect(db) as c:
+    with closing(sqlite3.connect(db)) as c:
         before = dict(c.execute("SELECT run_id, test_rmse FROM runs").fetchall())
     assert 2 <= len(before) < 16, "the suite finished before it could be killed"
 
-    resumed = run_cli("run", "s.yaml", "--no-report", cwd=tmp_path)
+    resumed = run_in_process("run", "s.yaml", "--no-report", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(before)} already done, {16 - len(before)} to run" in resumed.stderr
-    with sqlite3.connect(db) as c:
+    with closing(sqlite3.connect(db)) as c:
         after = dict(c.execute("SELECT run_id, test_rmse FROM runs").fetchall())
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 16
     assert {k: after[k] for k in before} == before
 
 
-def test_force_reruns_everything(tmp_path: Path, cli):
-    write(tmp_path / "s.yaml", "name: f\ndataset: shampoo\nlook_back: 1\nbatch_size: 4\nepochs: 2\nbackend: jax\nengine: scan\n")
-    assert cli("run", "s.yaml", "--no-report", "--quiet").returncode == 0
-    before = pd.read_csv(tmp_path / "results/f/runs.csv")
-    forced = cli("run", "s.yaml", "--no-report", "--force")
-    assert forced.returncode == 0 and "1 already done, 1 to run (--force)" in forced.stderr
-    after = pd.read_csv(tmp_path / "results/f/runs.csv")
-    assert after.run_id.tolist() == before.run_id.tolist() and after.finished_at[0] > before.finished_at[0]
+def test_export_parquet_matches_csv_and_force_reruns_everything(tiny: Path, tmp_path: Path, cli):
+    folder = Path(shutil.copytree(tiny / "scan", tmp_path / "scan"))
+    assert cli("export", "scan", "--format", "parquet").returncode == 0
+    pq, csv = pd.read_parquet(folder / "runs.parquet"), pd.read_csv(folder / "runs.csv")
+    assert list(pq.columns) == list(schema().run_names) == list(csv.columns)
+    assert sorted(pq.run_id) == sorted(csv.run_id)
+
+    forced = cli("run", tiny / "tiny.yaml", "--out", "scan", "--backend", "jax", "--engine", "scan", "--no-report", "--force")
+    assert forced.returncode == 0 and "8 already done, 8 to run (--force)" in forced.stderr
+    after = pd.read_csv(folder / "runs.csv").set_index("run_id")
+    assert sorted(after.index) == sorted(csv.run_id)
+    assert (after.finished_at > csv.set_index("run_id").finished_at.reindex(after.index)).all()
+
+
+def test_a_results_folder_of_lstm_bench_0_1_0_works_with_every_command(tmp_path: Path, cli):
+    """Folders written by 0.1.0 (results schema 1): report, export and compare read them without a
+    write; run migrates the one it writes to (after a backup) and finds every run done."""
+    shutil.copytree(V010, tmp_path, dirs_exist_ok=True)
+    dbs = {side: tmp_path / side / "results.db" for side in ("fit", "scan")}
+    before = {side: digest(db) for side, db in dbs.items()}
+
+    assert cli("report", "fit", "scan", "--out", "report").returncode == 0
+    assert (tmp_path / "report" / "index.html").is_file()
+    assert cli("export", "fit").returncode == 0 and len(pd.read_csv(tmp_path / "fit" / "runs.csv")) == 8
+    compared = cli("compare", "fit", "scan", "--out", "cmp")
+    assert compared.returncode == 0, compared.stderr
+    assert "every run paired" in compared.stdout and pd.read_csv(tmp_path / "cmp" / "comparison.csv").pairs.sum() == 8
+    assert {side: digest(db) for side, db in dbs.items()} == before  # reading wrote nothing
+
+    resumed = cli("run", "scenario.yaml", "--out", "scan", "--backend", "jax", "--engine", "scan", "--no-report")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "8 runs, 8 already done, 0 to run" in resumed.stderr  # the same run ids: nothing reruns
+    assert (tmp_path / "scan" / "results.db.bak-1").is_file() and digest(dbs["fit"]) == before["fit"]
+    with closing(sqlite3.connect(dbs["scan"])) as c:
+        assert c.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    assert cli("compare", "fit", "scan", "--out", "cmp").returncode == 0  # an old and a migrated side still pair
+
+
+def _damage(kind: str, db: Path) -> None:
+    if kind == "not sqlite":
+        db.write_bytes(b"keep")
+    elif kind == "truncated":
+        shutil.copy(V010 / "fit" / "results.db", db)
+        with open(db, "r+b") as fh:
+            fh.truncate(20_000)
+    else:
+        shutil.copy(V010 / "fit" / "results.db", db)
+        with closing(sqlite3.connect(db)) as c:
+            c.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+            c.commit()
+
+
+@pytest.mark.parametrize("command", ["run", "report", "export", "compare"])
+@pytest.mark.parametrize("kind,message", [("not sqlite", "not an SQLite database"), ("truncated", "damaged"),
+                                          ("newer", "results schema 99")])
+def test_a_damaged_or_newer_results_db_stops_every_command_with_exit_2(command: str, kind: str, message: str, tmp_path: Path, cli):
+    shutil.copytree(V010 / "scan", tmp_path / "good")
+    write(tmp_path / "s.yaml", "name: x\ndataset: {name: sine, length: 120, period: 12}\nbackend: jax\nengine: scan\nepochs: 1\n")
+    folder = tmp_path / "results" / "x"
+    folder.mkdir(parents=True)
+    db = folder / "results.db"
+    _damage(kind, db)
+    before = digest(db)
+    args = {"run": ("run", "s.yaml"), "report": ("report", folder), "export": ("export", folder),
+            "compare": ("compare", "good", folder)}[command]
+    result = cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "results/x/results.db: " in lines[0] and message in lines[0], result.stderr
+    assert digest(db) == before and [p.name for p in folder.iterdir()] == ["results.db"]
+
+
+def test_a_registered_toy_engine_runs_a_scenario_end_to_end(tmp_path: Path, monkeypatch, cli):
+    """An engine from outside lstm-bench (tests/plugins/toy_engine.py), named in LSTM_BENCH_PLUGINS:
+    validated, expanded, grouped, probed, run in a worker, stored and reported without other edits."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
+    monkeypatch.setenv("LSTM_BENCH_PLUGINS", "toy_engine")
+    monkeypatch.setattr(registry.engine_registry, "_entries", dict(registry.engine_registry._entries))  # unregistered afterwards
+    write(tmp_path / "s.yaml", "name: toy\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 3\n"
+                               "batch_size: [1, 4]\nstateful: [true, false]\nbackend: jax\nengine: toy\nepochs: 20\n"
+                               "learning_rate: 0.1\nrepeats: 2\n")
+    result = cli("run", "s.yaml", "--quiet")
+    assert result.returncode == 0, result.stderr
+    runs = pd.read_csv(tmp_path / "results" / "toy" / "runs.csv")
+    stateful_runs = runs.stateful.astype(bool)
+    stateless, stateful = runs[~stateful_runs], runs[stateful_runs]
+    assert len(stateless) == 4 and set(stateless.status) == {"ok"} and set(stateless.trained_together) == {2}
+    assert (stateless.test_rmse < stateless.persistence_rmse * 3).all() and set(stateless.notes) == {"toy engine"}
+    # the engine claims no stateful support: its stateful runs are turned away, with what to use instead
+    assert set(stateful.status) == {"unsupported"} and stateful.error.str.contains("use engine: scan on jax").all()
+    assert (tmp_path / "results" / "toy" / "report" / "index.html").is_file()
+    unknown = cli("validate", write(tmp_path / "t.yaml", "name: t\ndataset: airline\nengine: tyo\n"))
+    assert unknown.returncode == 2 and "unknown engine 'tyo'; did you mean 'toy'?" in unknown.stderr
 
 
 BAD_CASES = {
@@ -116,6 +239,7 @@ BAD_CASES = {
     "csv": ("name: x\ndataset: {csv: missing.csv, column: v}\n", "CSV file not found"),
     "short": ("name: x\ndataset: shampoo\nlook_back: 30\n", "look_back 30 leaves no training windows"),
     "dataset": ("name: x\ndataset: shampo\n", "did you mean 'shampoo'"),
+    "engine": ("name: x\ndataset: airline\nengine: scna\n", "unknown engine 'scna'; did you mean 'scan'?"),
 }
 
 
@@ -131,15 +255,6 @@ def test_user_mistakes_exit_2_with_one_line_and_write_nothing(case: str, tmp_pat
     assert not (tmp_path / "results").exists()
 
 
-def test_user_mistake_leaves_existing_results_untouched(tmp_path: Path, cli):
-    folder = tmp_path / "results" / "x"
-    folder.mkdir(parents=True)
-    (folder / "results.db").write_bytes(b"keep")
-    write(tmp_path / "s.yaml", "name: x\ndataset: airline\nunits: -1\n")
-    assert cli("run", "s.yaml").returncode == 2
-    assert (folder / "results.db").read_bytes() == b"keep" and len(list(folder.iterdir())) == 1
-
-
 def test_require_gpu_without_a_gpu_exits_2(tmp_path: Path, cli):
     write(tmp_path / "s.yaml", "name: g\ndataset: airline\ndevice: gpu\n")
     r = cli("run", "s.yaml", "--require-gpu")
@@ -147,12 +262,15 @@ def test_require_gpu_without_a_gpu_exits_2(tmp_path: Path, cli):
     assert not (tmp_path / "results").exists()
 
 
-def test_device_auto_uses_the_cpu_for_a_backend_that_sees_no_gpu_on_a_gpu_machine(tmp_path: Path):
+def test_device_auto_uses_the_cpu_for_a_backend_that_sees_no_gpu_on_a_gpu_machine(tmp_path: Path, monkeypatch, cli):
     """A GPU machine (a stand-in nvidia-smi) with this CPU-only JAX: auto must not ask for the GPU."""
     fake = write(tmp_path / "bin" / "nvidia-smi", "#!/bin/sh\necho 'NVIDIA H200, 143771 MiB, 565.57.01'\n")
     fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    environment.gpu_present.cache_clear()  # asked once per process: ask again with the stand-in, and after
     write(tmp_path / "s.yaml", "name: g\ndataset: airline\nbackend: jax\nengine: scan\ndevice: [auto, gpu]\n")
-    r = run_cli("validate", "--expand", "s.yaml", cwd=tmp_path, extra_env={"PATH": f"{fake.parent}{os.pathsep}{os.environ['PATH']}"})
+    r = cli("validate", "--expand", "s.yaml")
+    environment.gpu_present.cache_clear()
     assert r.returncode == 0, r.stderr
     assert "device: auto runs on the CPU for jax" in r.stderr
     assert sorted(re.findall(r"│ (cpu|gpu) +│", r.stdout)) == ["cpu", "gpu"], r.stdout  # auto -> cpu; gpu stays gpu
@@ -175,14 +293,3 @@ def test_validate_expand_and_datasets(tmp_path: Path, cli):
     assert r.returncode == 0
     for name in ("airline", "shampoo", "sunspots", "sine", "mackey_glass", "ar"):
         assert name in r.stdout
-
-
-def test_export_parquet_matches_csv(tmp_path: Path, cli):
-    write(tmp_path / "s.yaml", "name: e\ndataset: shampoo\nlook_back: 1\nbatch_size: [2, 4]\nepochs: 2\nbackend: jax\nengine: scan\n")
-    assert cli("run", "s.yaml", "--no-report", "--quiet").returncode == 0
-    r = cli("export", "results/e", "--format", "parquet")
-    assert r.returncode == 0
-    pq = pd.read_parquet(tmp_path / "results/e/runs.parquet")
-    csv = pd.read_csv(tmp_path / "results/e/runs.csv")
-    assert list(pq.columns) == list(schema().run_names) == list(csv.columns)
-    assert sorted(pq.run_id) == sorted(csv.run_id)

@@ -1,89 +1,143 @@
-"""Executors through the real command line: local, local --workers 2 and Ray give the same runs;
-a Ray worker killed mid-run fails (or, with --retries, reruns) only its run."""
+"""One contract for every executor (local worker processes, Ray actors), in the style of optuna's
+StorageTestCase: each test runs against each executor, on real JAX workers."""
 
 from __future__ import annotations
 
 import importlib.util
 import socket
+import sys
 import sqlite3
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import pytest
 
-from bench.scenario import load_scenario
+from bench.executors import SlotExecutor
+from bench.executors.local import LocalExecutor
+from bench.runspec import RunSpec
+from bench.scenario import parse_scenario_text
 from bench.specs import expand
-from clitools import run_cli, write
+from clitools import write
 
 needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'lstm-bench[ray]')")
 
-# two scan configurations x 2 repeats: two groups (each trained as one vmapped program, under every executor)
-SWEEP = "name: x\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 2\nbatch_size: [1, 4]\nbackend: jax\nengine: scan\nepochs: 3\nrepeats: 2\n"
-METRICS = ["run_id", "status", "train_rmse", "test_rmse", "test_mae", "persistence_rmse", "skill"]
+# two scan configurations x 2 repeats: two groups, each trained as one vmapped program under every
+# executor (stateful and stateless runs of a batch size share one compiled epoch: one compilation)
+SWEEP = ("name: x\ndataset: {name: sine, length: 60, period: 12}\nlook_back: 2\nbatch_size: 2\nstateful: [true, false]\n"
+         "backend: jax\nengine: scan\nepochs: 2\nrepeats: 2\n")
 
 
-def runs(folder: Path) -> pd.DataFrame:
-    with sqlite3.connect(folder / "results.db") as db:
-        return pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", db)
+def specs_of(text: str) -> list[RunSpec]:
+    return expand(parse_scenario_text(text, Path("s.yaml")))
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def make_executor(kind: str, request: pytest.FixtureRequest) -> SlotExecutor:
+    if kind == "ray":
+        request.getfixturevalue("ray_instance")
+        from bench.executors.raycluster import RayExecutor
+
+        return RayExecutor(workers=1)
+    return LocalExecutor(workers=1)
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[dict[str, SlotExecutor]]:
+    """One executor of each kind for this module's tests: its worker stays up between calls, as
+    between a suite's scenarios."""
+    made: dict[str, SlotExecutor] = {}
+    yield made
+    for e in made.values():
+        e.shutdown(kill=True)
+
+
+@pytest.fixture(params=["local", pytest.param("ray", marks=needs_ray)])
+def executor(request: pytest.FixtureRequest, shared: dict[str, SlotExecutor]) -> SlotExecutor:
+    if request.param not in shared:
+        shared[request.param] = make_executor(request.param, request)
+    return shared[request.param]
+
+
+@pytest.fixture(params=["local", pytest.param("ray", marks=needs_ray)])
+def fresh_executor(request: pytest.FixtureRequest, shared: dict[str, SlotExecutor]) -> Iterator[SlotExecutor]:
+    """An executor whose workers start in this test (they read the test hooks from the environment)."""
+    if request.param in shared:
+        shared[request.param].shutdown(kill=True)  # its worker holds the Ray instance's CPUs; it restarts when next used
+    made = make_executor(request.param, request)
+    yield made
+    made.shutdown(kill=True)
+
+
+def test_every_spec_gives_one_result_and_repeats_train_together(executor: SlotExecutor):
+    specs = specs_of(SWEEP)
+    results = list(executor.results(specs))
+    assert sorted(r.spec.run_id for r in results) == sorted(s.run_id for s in specs)
+    assert {r.status for r in results} == {"ok"}, [r.error for r in results]
+    assert {r.trained_together for r in results} == {2} and {r.concurrency for r in results} == {1}
+    assert {r.environment["hostname"] for r in results} == {socket.gethostname()}  # captured where it ran
+
+
+def test_claim_decides_what_runs(executor: SlotExecutor):
+    specs = specs_of(SWEEP)
+    offered: list[list[str]] = []
+
+    def first_only(group: list[RunSpec]) -> list[RunSpec]:
+        offered.append([s.run_id for s in group])
+        return group[:1]
+
+    results = list(executor.results(specs, first_only))
+    assert len(offered) == 2 and all(len(g) == 2 for g in offered)  # each group is offered before it runs
+    assert sorted(r.spec.run_id for r in results) == sorted(g[0] for g in offered)
+    assert {r.trained_together for r in results} == {1}
+
+
+def test_a_killed_worker_fails_only_its_group_and_is_replaced(fresh_executor: SlotExecutor, monkeypatch):
+    specs = specs_of(SWEEP)
+    monkeypatch.setenv("LSTM_BENCH_TEST_CRASH", specs[0].run_id)  # the worker SIGKILLs itself on this group, as an OOM kill would
+    results = {r.spec.run_id: r for r in fresh_executor.results(specs)}
+    crashed = {s.run_id for s in specs if s.config_key == specs[0].config_key}
+    assert {i for i, r in results.items() if r.status == "failed"} == crashed
+    assert all("worker process died" in results[i].error for i in crashed)
+    assert {r.status for i, r in results.items() if i not in crashed} == {"ok"}  # on a fresh worker
+
+
+def test_gpu_runs_without_a_gpu_are_unsupported(executor: SlotExecutor):
+    specs = specs_of(SWEEP.replace("repeats: 2", "repeats: 1") + "device: gpu\n")
+    results = list(executor.results(specs))
+    assert {r.status for r in results} == {"unsupported"} and all("no GPU" in r.error for r in results)
 
 
 @needs_ray
 @pytest.mark.slow
 def test_local_workers_and_ray_give_the_same_runs_and_metrics(tmp_path: Path, cli):
     write(tmp_path / "s.yaml", SWEEP)
-    variants = {"serial": (), "workers2": ("--workers", "2"), "ray": ("--executor", "ray")}
+    metrics = ["run_id", "status", "train_rmse", "test_rmse", "test_mae", "persistence_rmse", "skill"]
     frames = {}
-    for name, extra in variants.items():
+    for name, extra in {"serial": (), "workers2": ("--workers", "2"), "ray": ("--executor", "ray")}.items():
         result = cli("run", "s.yaml", "--no-report", "--out", name, *extra)
         assert result.returncode == 0, result.stderr
-        frames[name] = runs(tmp_path / name)
+        with sqlite3.connect(tmp_path / name / "results.db") as db:
+            frames[name] = pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", db)
     assert len(frames["serial"]) == 4
     for name in ("workers2", "ray"):
         # same seeds, same grouping, same backend: bit-identical metrics across processes and executors
-        pd.testing.assert_frame_equal(frames[name][METRICS], frames["serial"][METRICS], check_exact=True)
+        pd.testing.assert_frame_equal(frames[name][metrics], frames["serial"][metrics], check_exact=True)
     assert set(frames["serial"].concurrency) == {1}
     assert set(frames["workers2"].concurrency) == {2} and set(frames["ray"].concurrency) == {2}
-    assert set(frames["ray"].hostname) == {socket.gethostname()}
 
 
-@needs_ray
-def test_ray_worker_killed_mid_run_is_replaced_and_the_run_retried(tmp_path: Path, monkeypatch):
-    path = write(tmp_path / "s.yaml", SWEEP.replace("repeats: 2", "repeats: 1").replace("[1, 4]", "[1, 2, 4]"))
-    ids = [s.run_id for s in expand(load_scenario(path))]
-    # test hook: the actor process running ids[1] SIGKILLs itself once (as an OOM kill would)
-    monkeypatch.setenv("LSTM_BENCH_TEST_CRASH", f"{ids[1]}:{tmp_path / 'crashed-once'}")
-    result = run_cli("run", "s.yaml", "--no-report", "--executor", "ray", "--retries", "1", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert (tmp_path / "crashed-once").exists() and "retrying" in result.stderr
-    folder = tmp_path / "results" / "x"
-    frame = runs(folder)
-    assert sorted(frame.run_id) == sorted(ids) and set(frame.status) == {"ok"}
-    assert set(frame.hostname) == {socket.gethostname()}  # captured in the process that ran it
-    with sqlite3.connect(folder / "results.db") as db:
-        attempts = db.execute("SELECT run_id, attempt, status, error FROM attempts ORDER BY run_id, attempt").fetchall()
-    crashed = [a for a in attempts if a[0] == ids[1]]
-    assert [a[2] for a in crashed] == ["failed", "ok"] and "worker process died" in crashed[0][3]
-    assert len(attempts) == 4
-
-
-@needs_ray
-@pytest.mark.slow
-def test_ray_worker_killed_without_retries_fails_only_its_run(tmp_path: Path, monkeypatch):
-    path = write(tmp_path / "s.yaml", SWEEP.replace("repeats: 2", "repeats: 1").replace("[1, 4]", "[1, 2, 4]"))
-    ids = [s.run_id for s in expand(load_scenario(path))]
-    monkeypatch.setenv("LSTM_BENCH_TEST_CRASH", ids[0])
-    result = run_cli("run", "s.yaml", "--no-report", "--executor", "ray", "--workers", "1", cwd=tmp_path)
-    assert result.returncode == 1, result.stderr
-    frame = runs(tmp_path / "results" / "x").set_index("run_id")
-    assert frame.status.to_dict() == {ids[0]: "failed", ids[1]: "ok", ids[2]: "ok"}
-    assert "worker process died" in frame.error[ids[0]]
-
-
-def test_ray_executor_without_ray_is_a_one_line_error(tmp_path: Path, monkeypatch):
+def test_ray_executor_without_ray_is_a_one_line_error(tmp_path: Path, monkeypatch, cli):
     write(tmp_path / "s.yaml", SWEEP)
-    fake = write(tmp_path / "noray" / "ray" / "__init__.py", "raise ImportError('No module named ray')\n")
-    monkeypatch.setenv("PYTHONPATH", str(fake.parent.parent))
-    result = run_cli("run", "s.yaml", "--executor", "ray", cwd=tmp_path)
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, as without Ray installed
+    result = cli("run", "s.yaml", "--executor", "ray")
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == ["error: --executor ray needs Ray, which is not installed: pip install 'lstm-bench[ray]'"]
     assert not (tmp_path / "results").exists()

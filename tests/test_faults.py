@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from bench import runner
 from bench.errors import UserError
 from bench.scenario import load_scenario
 from bench.specs import expand
-from clitools import run_cli, write
+from clitools import write
 
 FAST = "name: f\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 2\nbatch_size: [1, 4]\nbackend: jax\nengine: scan\nepochs: 2\nrepeats: 1\n"
 
@@ -28,39 +29,32 @@ def run_ids(path: Path) -> list[str]:
 
 
 def db_rows(db: Path, sql: str) -> list[tuple]:
-    with sqlite3.connect(db) as c:
+    with closing(sqlite3.connect(db)) as c:
         return c.execute(sql).fetchall()
 
 
-def test_local_killed_worker_fails_only_its_run_and_a_retry_recovers(tmp_path: Path, monkeypatch):
+def test_a_killed_worker_fails_its_run_and_a_retry_recovers(tmp_path: Path, monkeypatch, cli):
     ids = run_ids(write(tmp_path / "s.yaml", FAST))
-    monkeypatch.setenv("LSTM_BENCH_TEST_CRASH", ids[0])  # test hook: the worker SIGKILLs itself on this run
-    failed = run_cli("run", "s.yaml", "--no-report", "--out", "a", cwd=tmp_path)
-    assert failed.returncode == 1, failed.stderr
-    status = dict(db_rows(tmp_path / "a" / "results.db", "SELECT run_id, status FROM runs"))
-    assert status == {ids[0]: "failed", ids[1]: "ok"}
-    error = db_rows(tmp_path / "a" / "results.db", f"SELECT error FROM runs WHERE run_id = '{ids[0]}'")[0][0]
-    assert "worker process died" in error
-
-    monkeypatch.setenv("LSTM_BENCH_TEST_CRASH", f"{ids[0]}:{tmp_path / 'crashed-once'}")  # crash once only
-    retried = run_cli("run", "s.yaml", "--no-report", "--out", "b", "--retries", "1", cwd=tmp_path)
+    # test hook: the worker SIGKILLs itself on this run, once (as an OOM kill would); the retry succeeds
+    monkeypatch.setenv("LSTM_BENCH_TEST_CRASH", f"{ids[0]}:{tmp_path / 'crashed-once'}")
+    retried = cli("run", "s.yaml", "--no-report", "--out", "b", "--retries", "1")
     assert retried.returncode == 0, retried.stderr
-    assert (tmp_path / "crashed-once").exists() and "retrying" in retried.stderr
+    assert (tmp_path / "crashed-once").exists() and "retrying" in retried.stderr and "worker process died" in retried.stderr
     db = tmp_path / "b" / "results.db"
     assert set(db_rows(db, "SELECT status FROM runs")) == {("ok",)}
     assert db_rows(db, "SELECT run_id, attempt, status FROM attempts ORDER BY run_id, attempt") == sorted(
         [(ids[0], 1, "failed"), (ids[0], 2, "ok"), (ids[1], 1, "ok")])
 
 
-def interrupted_suite(tmp_path: Path, gaps: list[float]) -> tuple[subprocess.Popen[str], str, Path]:
-    """Start a suite, wait for its first finished run, then press Ctrl-C once per gap (after it)."""
-    write(tmp_path / "s.yaml", FAST.replace("batch_size: [1, 4]", "batch_size: [1, 2, 3, 4, 6, 8]").replace("epochs: 2", "epochs: 4"))
+def interrupt(tmp_path: Path, gaps: list[float], runs_before: int = 1) -> tuple[subprocess.Popen[str], str, Path]:
+    """Start (or resume) the suite, wait until `runs_before` runs are in the database, then press Ctrl-C
+    once per gap (after it)."""
     db = tmp_path / "r" / "results.db"
     proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "r"], cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 240
     done = 0
-    while time.time() < deadline and proc.poll() is None and done < 1:
+    while time.time() < deadline and proc.poll() is None and done < runs_before:
         time.sleep(0.1)
         try:
             done = db_rows(db, "SELECT COUNT(*) FROM runs")[0][0]
@@ -74,20 +68,7 @@ def interrupted_suite(tmp_path: Path, gaps: list[float]) -> tuple[subprocess.Pop
     return proc, stderr, db
 
 
-def test_ctrl_c_keeps_finished_runs_names_the_resume_command_and_exits_130(tmp_path: Path):
-    proc, stderr, db = interrupted_suite(tmp_path, [0.0])
-    assert proc.returncode == 130, stderr
-    assert "resume with: lstm-bench run s.yaml --out r" in stderr and "Traceback" not in stderr
-    kept = db_rows(db, "SELECT status FROM runs")
-    assert 1 <= len(kept) < 6 and set(kept) == {("ok",)}
-    assert db_rows(db, "SELECT COUNT(*) FROM claims") == [(0,)]
-    assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
-    assert (tmp_path / "r" / "runs.csv").is_file()
-
-
-@pytest.mark.parametrize("gap", [0.02, pytest.param(0.0, marks=pytest.mark.slow), pytest.param(0.2, marks=pytest.mark.slow)])
-def test_a_second_ctrl_c_stops_at_once_and_leaves_the_database_consistent(gap: float, tmp_path: Path):
-    proc, stderr, db = interrupted_suite(tmp_path, [gap, 0.0])
+def check_second_ctrl_c(proc: subprocess.Popen[str], stderr: str, db: Path) -> list[tuple]:
     # a Ctrl-C after Python has finished its own shutdown meets the default handler: killed by SIGINT,
     # which a shell reports as 130 too
     assert proc.returncode in (130, -signal.SIGINT), stderr
@@ -95,9 +76,37 @@ def test_a_second_ctrl_c_stops_at_once_and_leaves_the_database_consistent(gap: f
     assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
     kept = db_rows(db, "SELECT status FROM runs")
     assert 1 <= len(kept) < 6 and set(kept) == {("ok",)}  # no half-written or failed run from the interruption
-    assert subprocess.run([sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "r", "--quiet"],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300).returncode == 0  # and it resumes
+    return kept
+
+
+SIX = FAST.replace("batch_size: [1, 4]", "batch_size: [1, 2, 3, 4, 6, 8]").replace("epochs: 2", "epochs: 4")
+
+
+def test_ctrl_c_once_or_twice_keeps_finished_runs_and_the_suite_resumes(tmp_path: Path, cli):
+    write(tmp_path / "s.yaml", SIX)
+    # twice: the second stops at once, and the database stays consistent
+    kept = check_second_ctrl_c(*interrupt(tmp_path, [0.02, 0.0]))
+    # once: finished runs are committed, the resume command named, exit 130
+    proc, stderr, db = interrupt(tmp_path, [0.0], runs_before=len(kept) + 1)
+    assert proc.returncode == 130, stderr
+    assert "resume with: lstm-bench run s.yaml --out r" in stderr and "Traceback" not in stderr
+    kept = db_rows(db, "SELECT status FROM runs")
+    assert 2 <= len(kept) < 6 and set(kept) == {("ok",)}
+    assert db_rows(db, "SELECT COUNT(*) FROM claims") == [(0,)]
+    assert db_rows(db, "PRAGMA integrity_check") == [("ok",)]
+    assert (tmp_path / "r" / "runs.csv").is_file()
+    resumed = cli("run", "s.yaml", "--no-report", "--out", "r", "--quiet")
+    assert resumed.returncode == 0, resumed.stderr
     assert len(db_rows(db, "SELECT run_id FROM runs WHERE status = 'ok'")) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("gap", [0.0, 0.2])
+def test_a_second_ctrl_c_at_other_timings_leaves_the_database_consistent(gap: float, tmp_path: Path, cli):
+    write(tmp_path / "s.yaml", SIX)
+    check_second_ctrl_c(*interrupt(tmp_path, [gap, 0.0]))
+    assert cli("run", "s.yaml", "--no-report", "--out", "r", "--quiet").returncode == 0  # and it resumes
+    assert len(db_rows(tmp_path / "r" / "results.db", "SELECT run_id FROM runs WHERE status = 'ok'")) == 6
 
 
 def test_two_suites_on_one_folder_run_every_configuration_exactly_once(tmp_path: Path):
@@ -115,10 +124,10 @@ def test_two_suites_on_one_folder_run_every_configuration_exactly_once(tmp_path:
     assert any("another lstm-bench process" in o[1] for o in outs)
 
 
-def test_results_folder_under_a_file_is_refused_before_training(tmp_path: Path):
+def test_results_folder_under_a_file_is_refused_before_training(tmp_path: Path, cli):
     write(tmp_path / "s.yaml", FAST)
     write(tmp_path / "blocker", "a file, not a folder")
-    result = run_cli("run", "s.yaml", "--out", "blocker/results", cwd=tmp_path)
+    result = cli("run", "s.yaml", "--out", "blocker/results")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and "blocker/results" in result.stderr
 

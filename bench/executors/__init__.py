@@ -74,12 +74,12 @@ class SlotExecutor(ABC):
     groups still queued fail with the reason.
     """
 
-    slots: list[Slot]
+    slots: list[Slot]  # set by the implementation's __init__ (empty) and by `results`
     concurrency: int = 1
 
     @abstractmethod
     def open(self, groups: int) -> list[Slot]:
-        """Prepare the workers for `groups` groups of work; returns the slots."""
+        """The slots for `groups` groups of work (those of the previous call, when it left any)."""
 
     @abstractmethod
     def start(self, slot: Slot, group: list[RunSpec]) -> list[RunResult] | None:
@@ -102,9 +102,12 @@ class SlotExecutor(ABC):
         return None
 
     def results(self, specs: list[RunSpec], claim: Claim | None = None) -> Iterator[RunResult]:
+        """Run `specs`, yielding each result as it finishes. Workers stay up for the next call (a retry
+        round, the next scenario) until `shutdown`; a call abandoned midway stops them."""
         queue = execution_groups(specs)
         self.slots = self.open(len(queue))
         self.concurrency = len(self.slots)
+        finished = False
         try:
             while True:
                 for slot in list(self.slots):
@@ -119,20 +122,23 @@ class SlotExecutor(ABC):
                     if queue:  # no slot left to run them
                         reason = "no worker left to run it: the cluster lost the resources of every slot"
                         yield from (failed_result(s, reason, self.concurrency) for g in queue for s in g)
+                    finished = True
                     return
-                finished, stalled = self.wait(busy)
+                finished_slots, stalled = self.wait(busy)
                 for slot in stalled:
                     queue.insert(0, slot.group or [])
                     slot.group = None
                     self._retire(slot)
-                for slot in finished:
+                for slot in finished_slots:
                     results = self.collect(slot)
                     slot.group = None
                     yield from results
                 self._shrink()
         finally:
-            for slot in self.slots:
-                self.stop(slot, kill=True)
+            if not finished:  # interrupted or abandoned: runs in flight have no one to report to
+                for slot in self.slots:
+                    self.stop(slot, kill=True)
+                    slot.group = None
 
     def _shrink(self) -> None:
         cap = self.capacity()
@@ -147,8 +153,9 @@ class SlotExecutor(ABC):
         self.slots.remove(slot)
 
     def shutdown(self, kill: bool = False) -> None:
-        for slot in getattr(self, "slots", []):
+        for slot in self.slots:
             self.stop(slot, kill=kill)
+        self.slots = []
 
 
 def _key(group: list[RunSpec]) -> tuple[str, str]:

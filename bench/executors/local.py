@@ -61,7 +61,7 @@ class LocalExecutor(SlotExecutor):
         self.slots: list[Slot] = []
 
     def open(self, groups: int) -> list[Slot]:
-        return [_Slot(cores=cores) for cores in _core_sets(max(1, min(self.workers, groups)))]
+        return self.slots or [_Slot(cores=cores) for cores in _core_sets(max(1, min(self.workers, groups)))]
 
     def start(self, slot: Slot, group: list[RunSpec]) -> list[RunResult] | None:
         assert isinstance(slot, _Slot)

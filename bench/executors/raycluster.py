@@ -86,6 +86,8 @@ class RayExecutor(SlotExecutor):
 
     def open(self, groups: int) -> list[Slot]:
         self._connect()
+        if self.slots:
+            return self.slots
         cpus, _ = self._resources()
         n = max(1, min(self.workers or cpus, groups or 1))
         self._threads = max(1, cpus // n)
@@ -153,7 +155,6 @@ class RayExecutor(SlotExecutor):
 
     def shutdown(self, kill: bool = False) -> None:
         super().shutdown(kill)
-        self.slots = []
         if self._started_here and ray.is_initialized():
             ray.shutdown()
             self._started_here = False

@@ -15,7 +15,7 @@ from scipy import stats as sps
 from bench.report import accuracy_table, load_results, speed_table, write_report
 from bench.report.figures import FIGURES, pareto_mask
 from bench.report.findings import findings
-from bench.report.stats import mann_whitney, olympic_mean
+from bench.report.stats import bootstrap_ci, mann_whitney, olympic_mean
 from bench.store import Store
 from report_fixtures import DIVERGED_RMSE, expected_epochs_to_target, save, synthetic_results
 
@@ -201,3 +201,20 @@ def test_pareto_mask() -> None:
     speed = np.array([1.0, 2.0, 3.0, 2.0, 3.0])
     error = np.array([1.0, 2.0, 3.0, 3.0, 3.0])  # 3 is dominated by 1; 4 duplicates 2 (both kept)
     assert pareto_mask(speed, error).tolist() == [True, True, True, False, True]
+
+
+def test_bootstrap_ci_of_the_mean() -> None:
+    # two points: each resampled mean is a, (a+b)/2 or b, each extreme with probability 1/4, so the
+    # 95% percentile interval is exactly the two values
+    assert bootstrap_ci(np.array([3.0, 7.0])) == (3.0, 7.0)
+    assert bootstrap_ci(np.array([3.0])) is None
+    x = np.random.default_rng(1).normal(10.0, 2.0, 30)
+    assert bootstrap_ci(x) == bootstrap_ci(x)  # seeded: a report is reproducible
+    assert bootstrap_ci(x, seed=1) != bootstrap_ci(x, seed=2)
+    lo95, hi95 = bootstrap_ci(x)
+    lo50, hi50 = bootstrap_ci(x, level=0.5)
+    assert lo95 < lo50 < x.mean() < hi50 < hi95  # the level matters
+    # the interval of a mean: about mean +- 1.96 standard errors
+    se = x.std(ddof=1) / np.sqrt(len(x))
+    assert (lo95 + hi95) / 2 == pytest.approx(x.mean(), abs=0.2 * se)
+    assert hi95 - lo95 == pytest.approx(2 * 1.96 * se, rel=0.15)
