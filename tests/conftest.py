@@ -46,8 +46,10 @@ def workers() -> Iterator[dict[str, ProcessPoolExecutor]]:
             return pools[backend]
 
     yield _Pools()
-    for pool in pools.values():
-        pool.shutdown(cancel_futures=True)
+    for pool in pools.values():  # kill rather than wait for each framework's slow exit
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 @pytest.fixture

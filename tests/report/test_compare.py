@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -73,3 +74,17 @@ def test_nothing_in_common(tmp_path: Path) -> None:
     c = write_comparison(a, b, out=tmp_path / "out")
     assert c.table.empty and c.crossover is None and len(c.unpaired) == 36
     assert "nothing to compare" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_backends_that_trained_repeats_differently_pair_on_machine_throughput(tmp_path: Path) -> None:
+    """TensorFlow fit (repeats one at a time, steps_per_execution auto) against a backend whose runs
+    trained 3 repeats together: every run pairs, and speeds compare as machine throughput."""
+    a = save(tmp_path / "tf", synthetic_results(failed=False, diverged=False, steps_per_execution="auto"))
+    together = [dataclasses.replace(r, spec=dataclasses.replace(r.spec, backend="torch", steps_per_execution=1), trained_together=3)
+                for r in synthetic_results(failed=False, diverged=False)]
+    b = save(tmp_path / "torch", together)
+    c = write_comparison(a, b, "tf", "torch", tmp_path / "out")
+    assert c.unpaired.empty and c.table["pairs"].sum() == 18
+    assert c.basis.startswith("machine throughput") and "tf: 1 at a time, torch: 3" in c.basis_note
+    assert c.table["speedup"].tolist() == pytest.approx([3.0] * 6)  # the same per-run samples/s, 3 runs at once
+    assert "machine throughput" in c.format_table() and "machine samples/s" in (tmp_path / "out" / "summary.md").read_text()
