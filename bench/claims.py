@@ -16,7 +16,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import pandas as pd
 import psutil
@@ -76,7 +76,9 @@ class Claims:
         self._path = db_path
         self._done = done_statuses
 
-    def claim(self, run_ids: Iterable[str], owner: Owner, force: bool = False, lease: float = CLAIM_LEASE_SECONDS) -> list[str]:
+    def claim(
+        self, run_ids: Iterable[str], owner: Owner, force: bool = False, lease: float = CLAIM_LEASE_SECONDS
+    ) -> list[str]:
         """Claim runs for `owner` in one `BEGIN IMMEDIATE` transaction; returns the ids now held.
 
         Skipped: runs claimed by another live owner, and (unless `force`) runs another process
@@ -100,10 +102,14 @@ class Claims:
                 else:
                     taken.add(run_id)
             if not force:
-                q = f"SELECT run_id FROM runs WHERE run_id IN ({marks}) AND status IN ({','.join('?' * len(self._done))})"
+                done = ",".join("?" * len(self._done))
+                q = f"SELECT run_id FROM runs WHERE run_id IN ({marks}) AND status IN ({done})"
                 taken |= {r[0] for r in c.execute(q, [*ids, *self._done])}
             mine = [i for i in ids if i not in taken]
-            c.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)", [(i, owner.name, owner.host, owner.pid, now) for i in mine])
+            c.executemany(
+                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
+                [(i, owner.name, owner.host, owner.pid, now) for i in mine],
+            )
             c.execute("COMMIT")
         except BaseException:
             if c.in_transaction:
@@ -116,7 +122,9 @@ class Claims:
         if run_ids is None:
             self._conn.execute("DELETE FROM claims WHERE owner = ?", (owner.name,))
         else:
-            self._conn.executemany("DELETE FROM claims WHERE run_id = ? AND owner = ?", [(i, owner.name) for i in run_ids])
+            self._conn.executemany(
+                "DELETE FROM claims WHERE run_id = ? AND owner = ?", [(i, owner.name) for i in run_ids]
+            )
 
     def table(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM claims ORDER BY run_id", self._conn)

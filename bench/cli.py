@@ -10,9 +10,8 @@ import argparse
 import logging
 import os
 import sys
-from contextlib import closing
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -32,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     from bench.executors import EXECUTORS
 
     backends, engines = registry.backend_registry.names(), registry.engine_registry.names()
-    p = argparse.ArgumentParser(prog="lstm-bench", description="Benchmark stateful LSTMs in Keras: batch size vs accuracy and speed.")
+    p = argparse.ArgumentParser(
+        prog="lstm-bench", description="Benchmark stateful LSTMs in Keras: batch size vs accuracy and speed."
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="run scenarios, store results, write runs.csv and the report")
@@ -43,15 +44,36 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     r.add_argument("--backend", choices=backends, help="override the scenario's backend")
     r.add_argument("--engine", choices=engines, help="override the scenario's engine")
-    r.add_argument("--workers", type=int, default=None,
-                   help="parallel workers (local default 1, ray default the cluster's CPUs); "
-                        "throughput under concurrency is not comparable with serial runs")
-    r.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="where runs execute: local worker processes (default) or a Ray cluster")
-    r.add_argument("--ray-address", metavar="HOST:PORT", help="join this Ray cluster (default: start a local Ray instance for this suite)")
-    r.add_argument("--retries", type=int, default=0, metavar="N", help="run a failed run again up to N times within this invocation")
-    r.add_argument("--require-gpu", action="store_true",
-                   help="exit with status 2 unless this machine has an NVIDIA GPU (instead of recording GPU runs unsupported)")
+    r.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="parallel workers (local default 1, ray default the cluster's CPUs); "
+        "throughput under concurrency is not comparable with serial runs",
+    )
+    r.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="where runs execute: local worker processes (default) or a Ray cluster",
+    )
+    r.add_argument(
+        "--ray-address",
+        metavar="HOST:PORT",
+        help="join this Ray cluster (default: start a local Ray instance for this suite)",
+    )
+    r.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run a failed run again up to N times within this invocation",
+    )
+    r.add_argument(
+        "--require-gpu",
+        action="store_true",
+        help="exit with status 2 unless this machine has an NVIDIA GPU (instead of recording GPU runs unsupported)",
+    )
 
     v = sub.add_parser("validate", help="check scenarios without running them")
     v.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.yaml")
@@ -107,9 +129,15 @@ class _Terminal:
     def scenario_started(self, plan, done: int, todo: int) -> None:  # noqa: ANN001 (Plan; imported lazily)
         if not self.quiet:
             forced = " (--force)" if todo > len(plan.specs) - done else ""
-            err.print(f"[bold]{plan.scenario}[/]: {len(plan.specs)} runs, {done} already done, {todo} to run{forced} -> {plan.folder}")
+            err.print(
+                f"[bold]{plan.scenario}[/]: {len(plan.specs)} runs, {done} already done, {todo} to run{forced}"
+                f" -> {plan.folder}"
+            )
             if self.concurrent and todo > 1:
-                err.print("[yellow]note:[/] runs share the machine; throughput measured under concurrency is not comparable with serial runs")
+                err.print(
+                    "[yellow]note:[/] runs share the machine; "
+                    "throughput measured under concurrency is not comparable with serial runs"
+                )
         self._progress = _progress(self.quiet)
         self._progress.start()
         self._task = self._progress.add_task("runs", total=todo)
@@ -117,7 +145,9 @@ class _Terminal:
     def result(self, result, attempt: int, retry: bool) -> None:  # noqa: ANN001
         assert self._progress is not None
         if retry:
-            self._progress.console.print(f"  failed (attempt {attempt}, retrying): {_describe(result.spec)}: {result.error}", markup=False)
+            self._progress.console.print(
+                f"  failed (attempt {attempt}, retrying): {_describe(result.spec)}: {result.error}", markup=False
+            )
             return
         self.finished += 1
         self._progress.advance(self._task)
@@ -128,7 +158,9 @@ class _Terminal:
         assert self._progress is not None
         self._progress.advance(self._task, len(specs))
         if not self.quiet:
-            self._progress.console.print(f"  skipped {len(specs)} run(s) another lstm-bench process is running or has finished", markup=False)
+            self._progress.console.print(
+                f"  skipped {len(specs)} run(s) another lstm-bench process is running or has finished", markup=False
+            )
 
     def scenario_finished(self, plan, store) -> None:  # noqa: ANN001
         self.close()
@@ -161,10 +193,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     plans, notes = plan_suite(args.scenarios, args.out, overrides, args.require_gpu)
     for note in notes:
         err.print(f"[yellow]note:[/] {note}")
-    executor = make_executor(args.executor, args.workers, args.ray_address)  # a missing Ray is a user error, before any write
+    executor = make_executor(
+        args.executor, args.workers, args.ray_address
+    )  # a missing Ray is a user error, before any write
     terminal = _Terminal(args.quiet, (args.workers or 1) > 1 or args.executor == "ray")
     try:
-        outcomes = run_suite(plans, executor, terminal, force=args.force, retries=args.retries, report=not args.no_report)
+        outcomes = run_suite(
+            plans, executor, terminal, force=args.force, retries=args.retries, report=not args.no_report
+        )
     except KeyboardInterrupt:
         # a second Ctrl-C stops at once; the database stays consistent (every save is one transaction)
         signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_INTERRUPTED))
@@ -173,9 +209,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         save_interrupted(plans)
         resume = f"lstm-bench run {' '.join(map(str, args.scenarios))}" + (f" --out {args.out}" if args.out else "")
         if args.executor != "local":
-            resume += f" --executor {args.executor}" + (f" --ray-address {args.ray_address}" if args.ray_address else "")
+            resume += f" --executor {args.executor}" + (
+                f" --ray-address {args.ray_address}" if args.ray_address else ""
+            )
         where = ", ".join(str(p.folder) for p in plans)
-        err.print(f"interrupted: {terminal.finished} finished runs are saved in {where}; resume with: {resume}", markup=False, soft_wrap=True)
+        err.print(
+            f"interrupted: {terminal.finished} finished runs are saved in {where}; resume with: {resume}",
+            markup=False,
+            soft_wrap=True,
+        )
         return EXIT_INTERRUPTED
     finally:
         terminal.close()
@@ -185,14 +227,24 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _progress(quiet: bool) -> Progress:
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"),
-        TimeRemainingColumn(), console=err, disable=quiet, transient=False,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
     )
 
 
 def _describe(spec) -> str:  # noqa: ANN001 (RunSpec; imported lazily)
     mode = f"stateful/{spec.layout}" if spec.stateful else "stateless"
-    return f"{spec.dataset.label} look_back={spec.look_back} batch={spec.batch_size} {mode} {spec.backend}/{spec.engine}/{spec.device} repeat={spec.repeat}"
+    where = f"{spec.backend}/{spec.engine}/{spec.device}"
+    return (
+        f"{spec.dataset.label} look_back={spec.look_back} batch={spec.batch_size} {mode} {where} repeat={spec.repeat}"
+    )
 
 
 def _summary(store) -> None:  # noqa: ANN001
@@ -206,9 +258,22 @@ def _summary(store) -> None:  # noqa: ANN001
     other = [k for k in keys if k not in shown and runs[k].astype("string").nunique(dropna=False) > 1]
     ok = runs[runs.status == "ok"]
     table = Table(title=f"{store.path.parent}: {len(ok)} ok of {len(runs)} runs")
-    for col in ("dataset", "look_back", "batch", "mode", "backend/engine/device", *(["other"] if other else []),
-                "n", "test RMSE", "persistence", "skill", "samples/s"):
-        table.add_column(col, justify="left" if col in ("dataset", "mode", "backend/engine/device", "other") else "right")
+    for col in (
+        "dataset",
+        "look_back",
+        "batch",
+        "mode",
+        "backend/engine/device",
+        *(["other"] if other else []),
+        "n",
+        "test RMSE",
+        "persistence",
+        "skill",
+        "samples/s",
+    ):
+        table.add_column(
+            col, justify="left" if col in ("dataset", "mode", "backend/engine/device", "other") else "right"
+        )
     for key, g in runs.groupby(keys, dropna=False, sort=True):
         d = dict(zip(keys, key))
         good = g[g.status == "ok"]
@@ -217,9 +282,17 @@ def _summary(store) -> None:  # noqa: ANN001
         n = f"{len(good)}" + (f" (+{problems})" if problems else "")
         fmt = lambda x, p=2: "-" if x != x else f"{x:,.{p}f}"  # noqa: E731 (NaN-safe)
         table.add_row(
-            str(d["dataset"]), str(d["look_back"]), str(d["batch_size"]), mode, f"{d['backend']}/{d['engine']}/{d['device']}",
-            *([", ".join(f"{k}={d[k]}" for k in other)] if other else []), n,
-            fmt(good.test_rmse.mean()), fmt(good.persistence_rmse.mean()), fmt(good.skill.mean(), 3), fmt(good.samples_per_sec.mean(), 0),
+            str(d["dataset"]),
+            str(d["look_back"]),
+            str(d["batch_size"]),
+            mode,
+            f"{d['backend']}/{d['engine']}/{d['device']}",
+            *([", ".join(f"{k}={d[k]}" for k in other)] if other else []),
+            n,
+            fmt(good.test_rmse.mean()),
+            fmt(good.persistence_rmse.mean()),
+            fmt(good.skill.mean(), 3),
+            fmt(good.samples_per_sec.mean(), 0),
         )
     out.print(table)
 
@@ -298,6 +371,11 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "run": cmd_run, "validate": cmd_validate, "datasets": cmd_datasets, "export": cmd_export,
-    "report": cmd_report, "compare": cmd_compare, "probe": cmd_probe,
+    "run": cmd_run,
+    "validate": cmd_validate,
+    "datasets": cmd_datasets,
+    "export": cmd_export,
+    "report": cmd_report,
+    "compare": cmd_compare,
+    "probe": cmd_probe,
 }

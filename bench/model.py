@@ -17,7 +17,9 @@ def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = N
     x = inputs
     extra = registry.backend(keras.backend.backend()).model_options(stateful)[0]
     for i in range(spec.layers):
-        x = keras.layers.LSTM(spec.units, stateful=stateful, return_sequences=i < spec.layers - 1, name=f"lstm_{i}", **extra)(x)
+        x = keras.layers.LSTM(
+            spec.units, stateful=stateful, return_sequences=i < spec.layers - 1, name=f"lstm_{i}", **extra
+        )(x)
     outputs = keras.layers.Dense(1, name="dense")(x)
     return keras.Model(inputs, outputs, name="lstm_bench")
 
@@ -25,7 +27,9 @@ def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = N
 def make_optimizer(name: str, learning_rate: float) -> Any:
     import keras
 
-    return {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[name](learning_rate=learning_rate)
+    return {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[name](
+        learning_rate=learning_rate
+    )
 
 
 def reset_states(model: Any) -> None:
@@ -39,4 +43,9 @@ def state_values(model: Any) -> list[Any]:
     """Current values of every stateful layer's state variables, as NumPy arrays."""
     import keras
 
-    return [keras.ops.convert_to_numpy(v.value) for layer in model.layers if getattr(layer, "stateful", False) for v in layer.states or []]
+    return [
+        keras.ops.convert_to_numpy(v.value)
+        for layer in model.layers
+        if getattr(layer, "stateful", False)
+        for v in layer.states or []
+    ]

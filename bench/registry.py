@@ -18,7 +18,8 @@ import logging
 import os
 from abc import ABC, abstractmethod
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from collections.abc import Iterator, Sequence
 
 from bench.errors import UserError, closest
 
@@ -76,9 +77,12 @@ class Backend(ABC):
 
     def environment(self, device: str, threads: int | None) -> dict[str, str]:
         """Variables a worker for `device` needs before Keras is imported."""
-        env = {"KERAS_BACKEND": self.name, "TF_CPP_MIN_LOG_LEVEL": "3",
-               # oneDNN reorders float sums: results would vary by run
-               "TF_ENABLE_ONEDNN_OPTS": "0"}
+        env = {
+            "KERAS_BACKEND": self.name,
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            # oneDNN reorders float sums: results would vary by run
+            "TF_ENABLE_ONEDNN_OPTS": "0",
+        }
         if device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
         if threads:
@@ -137,11 +141,16 @@ class Engine(ABC):
         result = self.probe(spec.backend)
         if result.carries_state:
             return None
-        return f"stateful {self.name} on {spec.backend} does not carry state ({result.detail}); {stateful_advice(spec.backend, self.name)}"
+        advice = stateful_advice(spec.backend, self.name)
+        return f"stateful {self.name} on {spec.backend} does not carry state ({result.detail}); {advice}"
 
     def steps_per_execution(self, backend: str, asked: int | str) -> int | str:
         """The steps_per_execution a run of this engine on `backend` uses (1 where it does not apply)."""
-        return asked if self.takes_steps_per_execution and backend_registry.get(backend).supports_steps_per_execution else 1
+        return (
+            asked
+            if self.takes_steps_per_execution and backend_registry.get(backend).supports_steps_per_execution
+            else 1
+        )
 
 
 engine_registry: Registry[Engine] = Registry("engine")
@@ -204,4 +213,6 @@ def _load_builtins_and_plugins() -> None:
         try:
             importlib.import_module(name)
         except ImportError as exc:
-            raise UserError(f"{PLUGINS_ENV}: cannot import plugin module '{name}' ({exc}); check the name and PYTHONPATH") from None
+            raise UserError(
+                f"{PLUGINS_ENV}: cannot import plugin module '{name}' ({exc}); check the name and PYTHONPATH"
+            ) from None

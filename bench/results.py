@@ -55,7 +55,12 @@ class Throughput:
 
     @classmethod
     def from_epoch_times(
-        cls, seconds: list[float], samples_per_epoch: int, steps_per_epoch: int, predict_samples_per_sec: float | None, peak_rss_mb: float
+        cls,
+        seconds: list[float],
+        samples_per_epoch: int,
+        steps_per_epoch: int,
+        predict_samples_per_sec: float | None,
+        peak_rss_mb: float,
     ) -> Throughput:
         """Rates over the epochs after the first (the first pays for tracing and compilation)."""
         t = np.asarray(seconds, dtype=np.float64)
@@ -94,7 +99,13 @@ class RunResult:
     trained_together: int = field(default=1, metadata=column("outcome", int, facet=True))
     started_at: str = field(default="", metadata=column("outcome", str))
     finished_at: str = field(default="", metadata=column("outcome", str))
-    environment: dict[str, str] = field(default_factory=dict, metadata=columns(
-        Column("env_id", "outcome", str, get=lambda env: env_id(env) if env else None),
-        *(Column(k, "outcome", str, get=lambda env, k=k: env.get(k)) for k in ("hostname", "backend_version", "gpus")),
-    ))
+    environment: dict[str, str] = field(
+        default_factory=dict,
+        metadata=columns(
+            Column("env_id", "outcome", str, get=lambda env: env_id(env) if env else None),
+            *(
+                Column(k, "outcome", str, get=lambda env, k=k: env.get(k))
+                for k in ("hostname", "backend_version", "gpus")
+            ),
+        ),
+    )

@@ -19,7 +19,8 @@ import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Protocol
+from typing import Protocol
+from collections.abc import Callable, Iterable, Iterator
 
 from bench.claims import Owner
 from bench.errors import UserError
@@ -137,8 +138,9 @@ class Plan:
     specs: list[RunSpec]
 
 
-def plan_suite(paths: list[Path], out_dir: Path | None = None, overrides: dict[str, str] | None = None,
-               require_gpu: bool = False) -> tuple[list[Plan], list[str]]:
+def plan_suite(
+    paths: list[Path], out_dir: Path | None = None, overrides: dict[str, str] | None = None, require_gpu: bool = False
+) -> tuple[list[Plan], list[str]]:
     """Validate every scenario and expand its runs, writing nothing; returns the plans and notes for the user.
 
     `overrides` replace scenario keys (the CLI's --backend and --engine)."""
@@ -149,7 +151,9 @@ def plan_suite(paths: list[Path], out_dir: Path | None = None, overrides: dict[s
 
     has_gpu = gpu_present()
     if require_gpu and not has_gpu:
-        raise UserError("--require-gpu: nvidia-smi finds no NVIDIA GPU on this machine; run on a GPU machine or drop --require-gpu")
+        raise UserError(
+            "--require-gpu: nvidia-smi finds no NVIDIA GPU on this machine; run on a GPU machine or drop --require-gpu"
+        )
     files = []
     for path in paths:
         sf = load_scenario(path)
@@ -160,9 +164,13 @@ def plan_suite(paths: list[Path], out_dir: Path | None = None, overrides: dict[s
     on_gpu = gpu_backends(auto) if auto else frozenset()
     notes = []
     if auto - on_gpu and has_gpu:
-        notes.append(f"device: auto runs on the CPU for {', '.join(sorted(auto - on_gpu))}: "
-                     "that backend sees no GPU here (a CPU-only build?)")
-    plans = [Plan(sf.path, out_dir if out_dir else Path("results") / sf.scenario.name, expand(sf, on_gpu)) for sf in files]
+        notes.append(
+            f"device: auto runs on the CPU for {', '.join(sorted(auto - on_gpu))}: "
+            "that backend sees no GPU here (a CPU-only build?)"
+        )
+    plans = [
+        Plan(sf.path, out_dir if out_dir else Path("results") / sf.scenario.name, expand(sf, on_gpu)) for sf in files
+    ]
     return plans, notes
 
 
@@ -175,7 +183,9 @@ def check_writable(folder: Path) -> None:
         raise UserError(f"{folder}: results folder is not writable; choose another with --out or fix its permissions")
     free = shutil.disk_usage(probe_dir).free
     if free < 20 * 2**20:
-        raise UserError(f"{folder}: only {free // 2**20} MiB free on its disk; free some space or choose another folder with --out")
+        raise UserError(
+            f"{folder}: only {free // 2**20} MiB free on its disk; free some space or choose another folder with --out"
+        )
 
 
 class SuiteEvents(Protocol):
@@ -188,8 +198,15 @@ class SuiteEvents(Protocol):
     def report_written(self, index: Path) -> None: ...
 
 
-def run_suite(plans: list[Plan], executor: Executor, events: SuiteEvents, *, force: bool = False, retries: int = 0,
-              report: bool = True) -> list[Outcome]:
+def run_suite(
+    plans: list[Plan],
+    executor: Executor,
+    events: SuiteEvents,
+    *,
+    force: bool = False,
+    retries: int = 0,
+    report: bool = True,
+) -> list[Outcome]:
     """Run every plan's pending runs (all with `force`), then write its runs.csv and (with `report`) its report.
 
     Every results database is opened first, so a damaged or newer one stops the suite before any
@@ -205,7 +222,11 @@ def run_suite(plans: list[Plan], executor: Executor, events: SuiteEvents, *, for
             done = store.done_ids()
             todo = pending(plan.specs, done, force)
             events.scenario_started(plan, sum(s.run_id in done for s in plan.specs), len(todo))
-            outcomes.append(drive(executor, store, todo, retries=retries, force=force, on_result=events.result, on_skip=events.skipped))
+            outcomes.append(
+                drive(
+                    executor, store, todo, retries=retries, force=force, on_result=events.result, on_skip=events.skipped
+                )
+            )
             export_runs(plan.folder)
             events.scenario_finished(plan, store)
             if report:

@@ -35,7 +35,7 @@ class ScenarioKeys(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
-    dataset: Union[str, dict[str, Any], list[Union[str, dict[str, Any]]]]
+    dataset: str | dict[str, Any] | list[str | dict[str, Any]]
     repeats: StrictInt = Field(default=1, ge=1, le=10_000)
     seed: StrictInt = Field(default=0, ge=0)
     target: Target | None = None
@@ -129,7 +129,9 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise UserError(f"{where}: invalid YAML ({problem}); check indentation and quoting") from None
     if not isinstance(data, dict):
-        raise UserError(f"{path}: a scenario must be a YAML mapping of keys (name, dataset, ...), got {type(data).__name__}")
+        raise UserError(
+            f"{path}: a scenario must be a YAML mapping of keys (name, dataset, ...), got {type(data).__name__}"
+        )
     lines = _key_lines(node) if node is not None else {}
     try:
         scenario = Scenario.model_validate(data)
@@ -168,8 +170,14 @@ def _explain(exc: ValidationError, path: Path, lines: dict[str, int], data: dict
         return f"{path}: missing required key '{'.'.join(map(str, loc))}'; add it to the scenario"
     # a sweep key's error lists every union member: the useful one is the list member's for a list, else the scalar's
     listed = isinstance(data.get(str(loc[0])), list)
-    err = next((e for e in errors if tuple(e["loc"])[:1] == loc[:1]
-                and any(str(p).startswith("list[") for p in e["loc"]) == listed), err)
+    err = next(
+        (
+            e
+            for e in errors
+            if tuple(e["loc"])[:1] == loc[:1] and any(str(p).startswith("list[") for p in e["loc"]) == listed
+        ),
+        err,
+    )
     loc = tuple(err["loc"])
     msg = err["msg"].removeprefix("Value error, ")
     given = err.get("input")

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
+from collections.abc import Callable
 
 #: config: defines a configuration (repeats share it; part of the run id).
 #: seed: which repeat of a configuration (part of the run id).
@@ -120,7 +121,9 @@ class Schema:
         self.spec_columns = all_columns(spec_cls)
         self.result_columns = all_columns(result_cls)
         self.run_columns: tuple[Column, ...] = (
-            Column("run_id", "provenance", str), *self.spec_columns, *self.result_columns
+            Column("run_id", "provenance", str),
+            *self.spec_columns,
+            *self.result_columns,
         )
         self.epoch_columns: tuple[Column, ...] = (Column("run_id", "provenance", str), *all_columns(epoch_cls))
         names = [c.name for c in self.run_columns]
@@ -154,7 +157,10 @@ class Schema:
     @property
     def pair_key(self) -> tuple[str, ...]:
         """What two runs of a comparison must share: the configuration but the compared fields, and the repeat."""
-        return (*(n for n in self.config if n not in self.compared), *(c.name for c in self.spec_columns if c.kind == "seed"))
+        return (
+            *(n for n in self.config if n not in self.compared),
+            *(c.name for c in self.spec_columns if c.kind == "seed"),
+        )
 
     @property
     def facets(self) -> tuple[str, ...]:
@@ -173,8 +179,10 @@ class Schema:
 
     def added_in(self, version: int) -> dict[str, tuple[Column, ...]]:
         """Columns introduced by results-schema `version`, by table (a migration adds them with their defaults)."""
-        return {"runs": tuple(c for c in self.run_columns if c.added == version),
-                "epochs": tuple(c for c in self.epoch_columns if c.added == version)}
+        return {
+            "runs": tuple(c for c in self.run_columns if c.added == version),
+            "epochs": tuple(c for c in self.epoch_columns if c.added == version),
+        }
 
 
 @functools.cache

@@ -46,7 +46,9 @@ def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> lis
         try:
             values = load_series(ds).values
             if not np.all(np.isfinite(values)):
-                raise UserError(f"dataset '{ds.label}' has non-finite values (an unstable AR process?); change its parameters")
+                raise UserError(
+                    f"dataset '{ds.label}' has non-finite values (an unstable AR process?); change its parameters"
+                )
             prep = prepare(values, sc.test_fraction, sc.difference, sc.scale)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
@@ -65,14 +67,22 @@ def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> lis
                 shuffle=run["shuffle"] and not stateful,
                 learning_rate=float(run["learning_rate"]),
                 steps_per_execution=engine.steps_per_execution(run["backend"], run["steps_per_execution"]),
-                device=("gpu" if run["backend"] in gpu_backends else "cpu") if run["device"] == "auto" else run["device"],
+                device=("gpu" if run["backend"] in gpu_backends else "cpu")
+                if run["device"] == "auto"
+                else run["device"],
                 eval_every=1 if sc.target is not None else run["eval_every"],
                 target_metric=sc.target.metric if sc.target else None,
                 target_value=sc.target.value if sc.target else None,
             )
             for repeat in range(sc.repeats):
-                spec = RunSpec(scenario=sc.name, dataset=ds, repeat=repeat, base_seed=sc.seed,
-                               seed=derive_seed(sc.seed, repeat), **run)
+                spec = RunSpec(
+                    scenario=sc.name,
+                    dataset=ds,
+                    repeat=repeat,
+                    base_seed=sc.seed,
+                    seed=derive_seed(sc.seed, repeat),
+                    **run,
+                )
                 specs.setdefault(spec.run_id, spec)
     if not specs:  # only possible through command-line overrides, which skip the parser's check
         raise UserError(f"{sf.path}: no runnable combination: no engine in the scenario runs on its backends")

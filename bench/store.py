@@ -43,8 +43,11 @@ def _ddl() -> str:
     sc = schema()
     run_cols = ", ".join(c.name + (" TEXT PRIMARY KEY" if c.name == "run_id" else "") for c in sc.run_columns)
     epoch_cols = ", ".join(
-        "run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE" if c.name == "run_id"
-        else f"{c.name} {c.sql_type}" + (" NOT NULL" if c.name == "epoch" else "") for c in sc.epoch_columns)
+        "run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE"
+        if c.name == "run_id"
+        else f"{c.name} {c.sql_type}" + (" NOT NULL" if c.name == "epoch" else "")
+        for c in sc.epoch_columns
+    )
     return f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS environments (env_id TEXT PRIMARY KEY, json TEXT NOT NULL);
@@ -72,6 +75,11 @@ def _literal(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def marks(names: tuple[str, ...]) -> str:
+    """SQL placeholders for `names`."""
+    return ", ".join("?" * len(names))
+
+
 def run_row(result: RunResult) -> dict[str, Any]:
     """A `RunResult` flattened into one runs-table row."""
     row = {"run_id": result.spec.run_id, **result.spec.as_flat(), **flat_values(result)}
@@ -79,8 +87,14 @@ def run_row(result: RunResult) -> dict[str, Any]:
 
 
 def _set_meta(conn: sqlite3.Connection) -> None:
-    conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-        ("schema_version", str(SCHEMA_VERSION)), ("written_by", bench.__version__), ("needs", INTRODUCED_BY[SCHEMA_VERSION])])
+    conn.executemany(
+        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+        [
+            ("schema_version", str(SCHEMA_VERSION)),
+            ("written_by", bench.__version__),
+            ("needs", INTRODUCED_BY[SCHEMA_VERSION]),
+        ],
+    )
 
 
 class Store:
@@ -123,7 +137,10 @@ class Store:
                     _migrate(db, conn)
                 version = SCHEMA_VERSION
             elif version is None:
-                raise UserError(f"{db}: an empty file, not an lstm-bench results database; point at a folder written by 'lstm-bench run'")
+                raise UserError(
+                    f"{db}: an empty file, not an lstm-bench results database; "
+                    "point at a folder written by 'lstm-bench run'"
+                )
         except BaseException:
             conn.close()
             raise
@@ -143,7 +160,9 @@ class Store:
         q = f"SELECT run_id FROM runs WHERE status IN ({','.join('?' * len(DONE_STATUSES))})"
         return {r[0] for r in self._conn.execute(q, DONE_STATUSES)}
 
-    def save(self, result: RunResult, *, owner: Owner | None = None, attempt: int | None = None, keep_claim: bool = False) -> None:
+    def save(
+        self, result: RunResult, *, owner: Owner | None = None, attempt: int | None = None, keep_claim: bool = False
+    ) -> None:
         """Commit one finished run, its epochs and its environment in a single transaction.
 
         The run's claim is released in the same transaction (unless `keep_claim`: a retry follows);
@@ -151,22 +170,39 @@ class Store:
         row = run_row(result)
         sc = schema()
         epoch_names = sc.epoch_names
-        epochs = [{"run_id": row["run_id"], **{k: _finite(v) for k, v in flat_values(e).items()}} for e in result.epochs]
+        epochs = [
+            {"run_id": row["run_id"], **{k: _finite(v) for k, v in flat_values(e).items()}} for e in result.epochs
+        ]
         c = self._conn
         c.execute("BEGIN IMMEDIATE")
         try:
             if result.environment:
-                c.execute("INSERT OR IGNORE INTO environments VALUES (?, ?)", (row["env_id"], json.dumps(result.environment, sort_keys=True)))
+                c.execute(
+                    "INSERT OR IGNORE INTO environments VALUES (?, ?)",
+                    (row["env_id"], json.dumps(result.environment, sort_keys=True)),
+                )
             c.execute("DELETE FROM epochs WHERE run_id = ?", (row["run_id"],))
-            c.execute(f"INSERT OR REPLACE INTO runs ({', '.join(sc.run_names)}) VALUES ({', '.join('?' * len(sc.run_names))})",
-                      [row[k] for k in sc.run_names])
-            c.executemany(f"INSERT INTO epochs ({', '.join(epoch_names)}) VALUES ({', '.join('?' * len(epoch_names))})",
-                          [[e[k] for k in epoch_names] for e in epochs])
+            c.execute(
+                f"INSERT OR REPLACE INTO runs ({', '.join(sc.run_names)}) VALUES ({marks(sc.run_names)})",
+                [row[k] for k in sc.run_names],
+            )
+            c.executemany(
+                f"INSERT INTO epochs ({', '.join(epoch_names)}) VALUES ({marks(epoch_names)})",
+                [[e[k] for k in epoch_names] for e in epochs],
+            )
             if attempt is not None:
                 c.execute(
                     "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (row["run_id"], attempt, owner.name if owner else None, result.status, result.error,
-                     result.started_at, result.finished_at, row["hostname"]),
+                    (
+                        row["run_id"],
+                        attempt,
+                        owner.name if owner else None,
+                        result.status,
+                        result.error,
+                        result.started_at,
+                        result.finished_at,
+                        row["hostname"],
+                    ),
                 )
             if not keep_claim:
                 release_in_transaction(c, row["run_id"])
@@ -207,8 +243,10 @@ def _check_header(db: Path) -> None:
     except OSError as exc:
         raise UserError(f"{db}: cannot read it ({exc.strerror}); check its permissions") from None
     if head != SQLITE_HEADER:
-        raise UserError(f"{db}: not an SQLite database (a damaged file, or another program's); "
-                        "move it aside to start a new results database here, or point at another folder")
+        raise UserError(
+            f"{db}: not an SQLite database (a damaged file, or another program's); "
+            "move it aside to start a new results database here, or point at another folder"
+        )
 
 
 def _inspect(db: Path, conn: sqlite3.Connection) -> int:
@@ -221,20 +259,28 @@ def _inspect(db: Path, conn: sqlite3.Connection) -> int:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
     except sqlite3.DatabaseError as exc:
         detail = " ".join(str(exc).split())[:200]
-        raise UserError(f"{db}: the results database is damaged ({detail}); restore it from a copy "
-                        f"(results.db.bak-* if a migration made one), or move it aside to start afresh") from None
+        raise UserError(
+            f"{db}: the results database is damaged ({detail}); restore it from a copy "
+            f"(results.db.bak-* if a migration made one), or move it aside to start afresh"
+        ) from None
     if not {"meta", "runs", "epochs"} <= tables or "schema_version" not in meta:
-        raise UserError(f"{db}: an SQLite database, but not lstm-bench results (no runs, epochs and meta tables); "
-                        "point at a folder written by 'lstm-bench run', or move the file aside")
+        raise UserError(
+            f"{db}: an SQLite database, but not lstm-bench results (no runs, epochs and meta tables); "
+            "point at a folder written by 'lstm-bench run', or move the file aside"
+        )
     try:
         version = int(meta["schema_version"])
     except ValueError:
-        raise UserError(f"{db}: unreadable schema version {meta['schema_version']!r}; the file is damaged: restore it from a copy") from None
+        raise UserError(
+            f"{db}: unreadable schema version {meta['schema_version']!r}; the file is damaged: restore it from a copy"
+        ) from None
     if version > SCHEMA_VERSION:
         needs = meta.get("needs", "a newer release")
-        raise UserError(f"{db}: written by lstm-bench {meta.get('written_by', 'newer')} (results schema {version}); "
-                        f"this lstm-bench {bench.__version__} reads schema {SCHEMA_VERSION} and older: "
-                        f"upgrade with pip install -U 'lstm-bench>={needs}'")
+        raise UserError(
+            f"{db}: written by lstm-bench {meta.get('written_by', 'newer')} (results schema {version}); "
+            f"this lstm-bench {bench.__version__} reads schema {SCHEMA_VERSION} and older: "
+            f"upgrade with pip install -U 'lstm-bench>={needs}'"
+        )
     return version
 
 
@@ -276,7 +322,7 @@ def export_runs(folder: str | Path, fmt: str = "csv", out: str | Path | None = N
     folder = Path(folder)
     with closing(Store.open(folder, create=False)) as store:
         frame = store.runs()
-    target = Path(out) if out else folder / f"runs.{ 'parquet' if fmt == 'parquet' else 'csv'}"
+    target = Path(out) if out else folder / f"runs.{'parquet' if fmt == 'parquet' else 'csv'}"
     tmp = target.with_name(target.name + ".tmp")
     if fmt == "parquet":
         frame.to_parquet(tmp, index=False)
@@ -286,4 +332,3 @@ def export_runs(folder: str | Path, fmt: str = "csv", out: str | Path | None = N
         raise UserError(f"export: unknown format '{fmt}'; use csv or parquet")
     tmp.replace(target)  # never leave a half-written file behind
     return target
-

@@ -14,7 +14,7 @@ import os
 import traceback
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from bench import environment, registry
 from bench.datasets import load_series
@@ -36,7 +36,9 @@ def init_worker(backend: str, device: str, threads: int | None = None) -> None:
 
 def worker_pool(backend: str, device: str = "cpu") -> ProcessPoolExecutor:
     """A fresh one-process pool configured for `backend` on `device` (spawned: Keras not yet imported)."""
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(backend, device))
+    return ProcessPoolExecutor(
+        1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(backend, device)
+    )
 
 
 def gpu_backends(backends: Iterable[str]) -> frozenset[str]:
@@ -71,7 +73,7 @@ def gpu_names(backend: str) -> list[str]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def refusal(spec: RunSpec, hostname: str) -> tuple[str, str] | None:
@@ -82,10 +84,15 @@ def refusal(spec: RunSpec, hostname: str) -> tuple[str, str] | None:
         return "failed", f"worker runs backend {keras.backend.backend()}, spec asks for {spec.backend}"
     engine = registry.engine(spec.engine)
     if spec.backend not in engine.runs_on():
-        return "unsupported", (f"engine: {spec.engine} runs on backend {', '.join(engine.runs_on())} only, not {spec.backend}; "
-                               f"set backend: {engine.runs_on()[0]}")
+        return "unsupported", (
+            f"engine: {spec.engine} runs on backend {', '.join(engine.runs_on())} only, not {spec.backend}; "
+            f"set backend: {engine.runs_on()[0]}"
+        )
     if spec.device == "gpu" and not gpu_names(spec.backend):
-        return "unsupported", f"device: gpu asked for, but the {spec.backend} backend sees no GPU on {hostname}; use device: cpu or auto"
+        return (
+            "unsupported",
+            f"device: gpu asked for, but the {spec.backend} backend sees no GPU on {hostname}; use device: cpu or auto",
+        )
     reason = engine.unsupported_reason(spec)
     return ("unsupported", reason) if reason else None
 
@@ -116,5 +123,8 @@ def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]
         last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
         where = f" at {os.path.basename(last.filename)}:{last.lineno}" if last else ""
         message = " ".join(str(exc).split())[:500]
-        return [RunResult(s, "failed", error=f"{type(exc).__name__}: {message}{where}", finished_at=_now(), **stamp) for s in specs]
+        return [
+            RunResult(s, "failed", error=f"{type(exc).__name__}: {message}{where}", finished_at=_now(), **stamp)
+            for s in specs
+        ]
     return [dataclasses.replace(r, finished_at=_now(), **stamp) for r in results]

@@ -39,10 +39,14 @@ def run_in_process(*args: str | Path, cwd: Path) -> Ran:
     return Ran(code, out.getvalue(), err.getvalue())
 
 
-def run_cli(*args: str, cwd: Path, timeout: float = 600, extra_env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path, timeout: float = 600, extra_env: dict[str, str] | None = None, **kw
+) -> subprocess.CompletedProcess[str]:
     """Run the real `lstm-bench` command line (as `python -m bench`) in a subprocess and capture its output."""
     env = {**os.environ, "COLUMNS": "200", **(extra_env or {})}
-    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, **kw
+    )
 
 
 def write(path: Path, text: str) -> Path:

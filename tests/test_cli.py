@@ -17,7 +17,7 @@ import pytest
 from bench import environment, registry
 from bench.schema import schema
 from bench.store import SCHEMA_VERSION
-from clitools import run_cli, run_in_process, write
+from clitools import run_in_process, write
 
 TINY = """
 name: tiny
@@ -30,9 +30,10 @@ repeats: 2
 """
 
 REQUIRED_CSV = (
-    "run_id scenario dataset look_back batch_size stateful layout units epochs learning_rate repeat seed backend engine device "
-    "status train_rmse test_rmse test_mae persistence_rmse skill samples_per_sec steps_per_sec compile_seconds train_seconds "
-    "n_train_windows n_dropped epochs_to_target seconds_to_target error protocol trained_together"
+    "run_id scenario dataset look_back batch_size stateful layout units epochs learning_rate repeat seed backend "
+    "engine device status train_rmse test_rmse test_mae persistence_rmse skill samples_per_sec steps_per_sec "
+    "compile_seconds train_seconds n_train_windows n_dropped epochs_to_target seconds_to_target error protocol "
+    "trained_together"
 ).split()
 
 V010 = Path(__file__).parent / "data" / "v0.1.0"
@@ -50,7 +51,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fit = run_in_process("run", "tiny.yaml", "--out", "fit", "--no-report", cwd=root)
     assert fit.returncode == 0, fit.stderr
     (root / "fit.stdout").write_text(fit.stdout)
-    scan = run_in_process("run", "tiny.yaml", "--out", "scan", "--backend", "jax", "--engine", "scan", "--no-report", cwd=root)
+    scan = run_in_process(
+        "run", "tiny.yaml", "--out", "scan", "--backend", "jax", "--engine", "scan", "--no-report", cwd=root
+    )
     assert scan.returncode == 0, scan.stderr
     return root
 
@@ -61,7 +64,11 @@ def test_run_end_to_end_writes_database_csv_and_resumes(tiny: Path):
     assert set(REQUIRED_CSV) <= set(runs.columns)
     assert len(runs) == 4 and set(runs.status) == {"ok"}  # 2 stateful flags x 2 repeats
     assert runs.test_rmse.gt(0).all() and runs.samples_per_sec.gt(0).all()
-    assert runs.persistence_rmse.nunique() == 1 and set(runs.backend) == {"tensorflow"} and set(runs.trained_together) == {1}
+    assert (
+        runs.persistence_rmse.nunique() == 1
+        and set(runs.backend) == {"tensorflow"}
+        and set(runs.trained_together) == {1}
+    )
     with closing(sqlite3.connect(folder / "results.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM epochs").fetchone()[0] == 4 * 2
         env = db.execute("SELECT json FROM environments").fetchone()[0]
@@ -78,7 +85,9 @@ def test_run_end_to_end_writes_database_csv_and_resumes(tiny: Path):
 def test_compare_and_report_on_real_fit_and_scan_runs(tiny: Path, tmp_path: Path):
     """fit (one run at a time) against scan (2 repeats trained together): every run pairs, and the
     speed-up is taken on machine throughput, which the output says."""
-    r = run_in_process("compare", "fit", "scan", "--label-a", "fit", "--label-b", "scan", "--out", tmp_path / "cmp", cwd=tiny)
+    r = run_in_process(
+        "compare", "fit", "scan", "--label-a", "fit", "--label-b", "scan", "--out", tmp_path / "cmp", cwd=tiny
+    )
     assert r.returncode == 0, r.stderr
     assert "every run paired" in r.stdout and "speed-up on machine throughput" in r.stdout
     table = pd.read_csv(tmp_path / "cmp" / "comparison.csv")
@@ -87,7 +96,11 @@ def test_compare_and_report_on_real_fit_and_scan_runs(tiny: Path, tmp_path: Path
     rep = run_in_process("report", "fit", "scan", "--out", tmp_path / "report", cwd=tiny)
     assert rep.returncode == 0, rep.stderr
     summary = (tmp_path / "report" / "summary.md").read_text()
-    assert (tmp_path / "report" / "index.html").stat().st_size > 0 and "backend=jax" in summary and "backend=tensorflow" in summary
+    assert (
+        (tmp_path / "report" / "index.html").stat().st_size > 0
+        and "backend=jax" in summary
+        and "backend=tensorflow" in summary
+    )
 
 
 def test_export_parquet_matches_csv_and_force_reruns_everything_to_identical_metrics(tiny: Path, tmp_path: Path, cli):
@@ -97,7 +110,9 @@ def test_export_parquet_matches_csv_and_force_reruns_everything_to_identical_met
     assert list(pq.columns) == list(schema().run_names) == list(csv.columns)
     assert sorted(pq.run_id) == sorted(csv.run_id)
 
-    forced = cli("run", tiny / "tiny.yaml", "--out", "scan", "--backend", "jax", "--engine", "scan", "--no-report", "--force")
+    forced = cli(
+        "run", tiny / "tiny.yaml", "--out", "scan", "--backend", "jax", "--engine", "scan", "--no-report", "--force"
+    )
     assert forced.returncode == 0 and "4 already done, 4 to run (--force)" in forced.stderr
     after = pd.read_csv(folder / "runs.csv").set_index("run_id")
     before = csv.set_index("run_id").reindex(after.index)
@@ -146,22 +161,37 @@ def _damage(kind: str, db: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["run", "report", "export", "compare"])
-@pytest.mark.parametrize("kind,message", [("not sqlite", "not an SQLite database"), ("truncated", "damaged"),
-                                          ("newer", "results schema 99")])
-def test_a_damaged_or_newer_results_db_stops_every_command_with_exit_2(command: str, kind: str, message: str, tmp_path: Path, cli):
+@pytest.mark.parametrize(
+    "kind,message", [("not sqlite", "not an SQLite database"), ("truncated", "damaged"), ("newer", "results schema 99")]
+)
+def test_a_damaged_or_newer_results_db_stops_every_command_with_exit_2(
+    command: str, kind: str, message: str, tmp_path: Path, cli
+):
     shutil.copytree(V010 / "scan", tmp_path / "good")
-    write(tmp_path / "s.yaml", "name: x\ndataset: {name: sine, length: 120, period: 12}\nbackend: jax\nengine: scan\nepochs: 1\n")
+    write(
+        tmp_path / "s.yaml",
+        "name: x\ndataset: {name: sine, length: 120, period: 12}\nbackend: jax\nengine: scan\nepochs: 1\n",
+    )
     folder = tmp_path / "results" / "x"
     folder.mkdir(parents=True)
     db = folder / "results.db"
     _damage(kind, db)
     before = digest(db)
-    args = {"run": ("run", "s.yaml"), "report": ("report", folder), "export": ("export", folder),
-            "compare": ("compare", "good", folder)}[command]
+    args = {
+        "run": ("run", "s.yaml"),
+        "report": ("report", folder),
+        "export": ("export", folder),
+        "compare": ("compare", "good", folder),
+    }[command]
     result = cli(*args)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "results/x/results.db: " in lines[0] and message in lines[0], result.stderr
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("error: ")
+        and "results/x/results.db: " in lines[0]
+        and message in lines[0]
+    ), result.stderr
     assert digest(db) == before and [p.name for p in folder.iterdir()] == ["results.db"]
 
 
@@ -170,10 +200,15 @@ def test_a_registered_toy_engine_runs_a_scenario_end_to_end(tmp_path: Path, monk
     validated, expanded, grouped, probed, run in a worker, stored and reported without other edits."""
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
     monkeypatch.setenv("LSTM_BENCH_PLUGINS", "toy_engine")
-    monkeypatch.setattr(registry.engine_registry, "_entries", dict(registry.engine_registry._entries))  # unregistered afterwards
-    write(tmp_path / "s.yaml", "name: toy\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 3\n"
-                               "batch_size: [1, 4]\nstateful: [true, false]\nbackend: jax\nengine: toy\nepochs: 20\n"
-                               "learning_rate: 0.1\nrepeats: 2\n")
+    monkeypatch.setattr(
+        registry.engine_registry, "_entries", dict(registry.engine_registry._entries)
+    )  # unregistered afterwards
+    write(
+        tmp_path / "s.yaml",
+        "name: toy\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 3\n"
+        "batch_size: [1, 4]\nstateful: [true, false]\nbackend: jax\nengine: toy\nepochs: 20\n"
+        "learning_rate: 0.1\nrepeats: 2\n",
+    )
     result = cli("run", "s.yaml", "--quiet")
     assert result.returncode == 0, result.stderr
     runs = pd.read_csv(tmp_path / "results" / "toy" / "runs.csv")
@@ -189,7 +224,10 @@ def test_a_registered_toy_engine_runs_a_scenario_end_to_end(tmp_path: Path, monk
 
 
 BAD_CASES = {
-    "typo": ("name: x\ndataset: airline\nbach_size: 2\n", "s.yaml:3: key 'bach_size': unknown key; did you mean 'batch_size'?"),
+    "typo": (
+        "name: x\ndataset: airline\nbach_size: 2\n",
+        "s.yaml:3: key 'bach_size': unknown key; did you mean 'batch_size'?",
+    ),
     "yaml": ("name: x\ndataset: [airline\n", "invalid YAML"),
     "range": ("name: x\ndataset: airline\nepochs: 0\n", "key 'epochs'"),
     "csv": ("name: x\ndataset: {csv: missing.csv, column: v}\n", "CSV file not found"),

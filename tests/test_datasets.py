@@ -16,7 +16,14 @@ def test_builtin_series_ship_with_the_package(name: str, length: int, first: flo
     assert len(s) == length and s.values[0] == first
 
 
-@pytest.mark.parametrize("ref", [{"name": "sine", "length": 300, "noise": 0.1}, {"name": "mackey_glass", "length": 300}, {"name": "ar", "length": 300, "coefficients": [0.5, 0.2]}])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        {"name": "sine", "length": 300, "noise": 0.1},
+        {"name": "mackey_glass", "length": 300},
+        {"name": "ar", "length": 300, "coefficients": [0.5, 0.2]},
+    ],
+)
 def test_synthetic_series_are_deterministic_given_their_parameters(ref: dict):
     a = load_series(resolve_dataset(ref, Path("."))).values
     b = load_series(resolve_dataset(dict(ref), Path("."))).values
@@ -41,7 +48,9 @@ def test_mackey_glass_is_chaotic_but_bounded():
 
 
 def test_ar_process_follows_its_coefficients():
-    v = load_series(resolve_dataset({"name": "ar", "length": 20000, "coefficients": [0.8], "noise": 1.0}, Path("."))).values
+    v = load_series(
+        resolve_dataset({"name": "ar", "length": 20000, "coefficients": [0.8], "noise": 1.0}, Path("."))
+    ).values
     lag1 = np.corrcoef(v[1:], v[:-1])[0, 1]
     assert lag1 == pytest.approx(0.8, abs=0.03)
 

@@ -8,7 +8,7 @@ import socket
 import sys
 import sqlite3
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
@@ -20,12 +20,16 @@ from bench.scenario import parse_scenario_text
 from bench.specs import expand
 from clitools import write
 
-needs_ray = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'lstm-bench[ray]')")
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'lstm-bench[ray]')"
+)
 
 # two scan configurations x 2 repeats: two groups, each trained as one vmapped program under every
 # executor (stateful and stateless runs of a batch size share one compiled epoch: one compilation)
-SWEEP = ("name: x\ndataset: {name: sine, length: 60, period: 12}\nlook_back: 2\nbatch_size: 2\nstateful: [true, false]\n"
-         "backend: jax\nengine: scan\nepochs: 2\nrepeats: 2\n")
+SWEEP = (
+    "name: x\ndataset: {name: sine, length: 60, period: 12}\nlook_back: 2\nbatch_size: 2\nstateful: [true, false]\n"
+    "backend: jax\nengine: scan\nepochs: 2\nrepeats: 2\n"
+)
 
 
 def specs_of(text: str) -> list[RunSpec]:
@@ -70,7 +74,9 @@ def executor(request: pytest.FixtureRequest, shared: dict[str, SlotExecutor]) ->
 def fresh_executor(request: pytest.FixtureRequest, shared: dict[str, SlotExecutor]) -> Iterator[SlotExecutor]:
     """An executor whose workers start in this test (they read the test hooks from the environment)."""
     if request.param in shared:
-        shared[request.param].shutdown(kill=True)  # its worker holds the Ray instance's CPUs; it restarts when next used
+        shared[request.param].shutdown(
+            kill=True
+        )  # its worker holds the Ray instance's CPUs; it restarts when next used
     made = make_executor(request.param, request)
     yield made
     made.shutdown(kill=True)
@@ -101,7 +107,9 @@ def test_claim_decides_what_runs(executor: SlotExecutor):
 
 def test_a_killed_worker_fails_only_its_group_and_is_replaced(fresh_executor: SlotExecutor, monkeypatch):
     specs = specs_of(SWEEP)
-    monkeypatch.setenv("LSTM_BENCH_TEST_CRASH", specs[0].run_id)  # the worker SIGKILLs itself on this group, as an OOM kill would
+    monkeypatch.setenv(
+        "LSTM_BENCH_TEST_CRASH", specs[0].run_id
+    )  # the worker SIGKILLs itself on this group, as an OOM kill would
     results = {r.spec.run_id: r for r in fresh_executor.results(specs)}
     crashed = {s.run_id for s in specs if s.config_key == specs[0].config_key}
     assert {i for i, r in results.items() if r.status == "failed"} == crashed
@@ -139,5 +147,7 @@ def test_ray_executor_without_ray_is_a_one_line_error(tmp_path: Path, monkeypatc
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails, as without Ray installed
     result = cli("run", "s.yaml", "--executor", "ray")
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["error: --executor ray needs Ray, which is not installed: pip install 'lstm-bench[ray]'"]
+    assert result.stderr.strip().splitlines() == [
+        "error: --executor ray needs Ray, which is not installed: pip install 'lstm-bench[ray]'"
+    ]
     assert not (tmp_path / "results").exists()

@@ -21,7 +21,10 @@ from bench.scenario import load_scenario
 from bench.specs import expand
 from clitools import write
 
-FAST = "name: f\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 2\nbatch_size: [1, 4]\nbackend: jax\nengine: scan\nepochs: 2\nrepeats: 1\n"
+FAST = (
+    "name: f\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 2\nbatch_size: [1, 4]\n"
+    "backend: jax\nengine: scan\nepochs: 2\nrepeats: 1\n"
+)
 
 
 def run_ids(path: Path) -> list[str]:
@@ -33,12 +36,20 @@ def db_rows(db: Path, sql: str) -> list[tuple]:
         return c.execute(sql).fetchall()
 
 
-def interrupt(tmp_path: Path, gaps: list[float], runs_before: int = 1, kill: bool = False) -> tuple[subprocess.Popen[str], str, Path]:
+def interrupt(
+    tmp_path: Path, gaps: list[float], runs_before: int = 1, kill: bool = False
+) -> tuple[subprocess.Popen[str], str, Path]:
     """Start (or resume) the suite, wait until `runs_before` runs are in the database, then press Ctrl-C
     once per gap (after it), or kill it with SIGKILL."""
     db = tmp_path / "r" / "results.db"
-    proc = subprocess.Popen([sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "r"], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "r"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.time() + 240
     done = 0
     while time.time() < deadline and proc.poll() is None and done < runs_before:
@@ -112,7 +123,9 @@ def test_two_suites_on_one_folder_run_every_configuration_exactly_once(tmp_path:
     path = write(tmp_path / "s.yaml", FAST.replace("batch_size: [1, 4]", "batch_size: [1, 2, 3, 4, 6, 8]"))
     ids = run_ids(path)
     cmd = [sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "shared"]
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
     db = tmp_path / "shared" / "results.db"

@@ -14,10 +14,15 @@ import pytest
 
 from clitools import run_in_process, write
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'lstm-bench[ray]')")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'lstm-bench[ray]')"
+)
 
 # three groups of work for two one-CPU nodes
-SCENARIO = "name: n\ndataset: {name: sine, length: 60, period: 12}\nlook_back: 2\nbatch_size: [1, 2, 3]\nbackend: jax\nengine: scan\nepochs: 2\n"
+SCENARIO = (
+    "name: n\ndataset: {name: sine, length: 60, period: 12}\nlook_back: 2\nbatch_size: [1, 2, 3]\n"
+    "backend: jax\nengine: scan\nepochs: 2\n"
+)
 
 
 @pytest.fixture
@@ -45,8 +50,22 @@ def test_losing_a_node_mid_suite_fails_or_reruns_its_run_and_never_hangs(cluster
     monkeypatch.setenv("LSTM_BENCH_TEST_PAUSE", f"{paused}:2")
 
     ran = []
-    suite = threading.Thread(target=lambda: ran.append(run_in_process(
-        "run", "s.yaml", "--no-report", "--executor", "ray", "--ray-address", made.address, "--retries", "1", cwd=tmp_path)))
+    suite = threading.Thread(
+        target=lambda: ran.append(
+            run_in_process(
+                "run",
+                "s.yaml",
+                "--no-report",
+                "--executor",
+                "ray",
+                "--ray-address",
+                made.address,
+                "--retries",
+                "1",
+                cwd=tmp_path,
+            )
+        )
+    )
     suite.start()
     deadline = time.time() + 120
     while len(list(paused.iterdir())) < 2 and time.time() < deadline:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -40,7 +42,14 @@ def test_shipped_scenarios_validate(name: str):
 
 def test_seed_scenario_is_the_tutorials_configuration():
     (spec,) = expand(load_scenario(ROOT / "scenarios" / "seed.yaml"))
-    assert (spec.dataset.name, spec.look_back, spec.batch_size, spec.stateful, spec.units, spec.epochs) == ("airline", 3, 1, True, 4, 100)
+    assert (spec.dataset.name, spec.look_back, spec.batch_size, spec.stateful, spec.units, spec.epochs) == (
+        "airline",
+        3,
+        1,
+        True,
+        4,
+        100,
+    )
 
 
 def test_airline_sweep_covers_batch_1_to_32_both_modes_10_repeats():
@@ -72,3 +81,13 @@ def test_code_map_names_every_module():
     modules = [p for p in (ROOT / "bench").iterdir() if p.name not in ("__init__.py", "__main__.py", "__pycache__")]
     missing = [p.name for p in modules if f"bench/{p.name}{'/' if p.is_dir() else ''}" not in code_map]
     assert not missing, f"README's code map does not mention {missing}"
+
+
+def test_code_passes_ruff():
+    """The lint configuration in pyproject.toml (lines of at most 120 characters), and its formatting."""
+    ruff = shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed (pip install '.[test]')")
+    for args in (["check", "."], ["format", "--check", "."]):
+        result = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr

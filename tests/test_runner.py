@@ -7,7 +7,7 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,7 +21,10 @@ from bench.claims import Owner
 from bench.store import Store
 from clitools import write
 
-SCENARIO = "name: r\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 2\nbatch_size: [1, 2, 4]\nbackend: jax\nengine: scan\nepochs: 2\nrepeats: 2\n"
+SCENARIO = (
+    "name: r\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 2\nbatch_size: [1, 2, 4]\n"
+    "backend: jax\nengine: scan\nepochs: 2\nrepeats: 2\n"
+)
 
 
 @pytest.fixture

@@ -20,12 +20,31 @@ def parse(text: str):
 def test_defaults_match_the_issue():
     sc = parse("name: t\ndataset: airline\n").scenario
     assert (sc.test_fraction, sc.difference, sc.scale) == (0.33, False, "minmax")
-    assert (sc.units, sc.epochs, sc.learning_rate, sc.backend, sc.device, sc.engine) == (4, 100, 0.001, "tensorflow", "cpu", "fit")
-    assert (sc.layout, sc.layers, sc.optimizer, sc.shuffle, sc.repeats, sc.seed, sc.eval_every) == ("streams", 1, "adam", False, 1, 0, 0)
+    assert (sc.units, sc.epochs, sc.learning_rate, sc.backend, sc.device, sc.engine) == (
+        4,
+        100,
+        0.001,
+        "tensorflow",
+        "cpu",
+        "fit",
+    )
+    assert (sc.layout, sc.layers, sc.optimizer, sc.shuffle, sc.repeats, sc.seed, sc.eval_every) == (
+        "streams",
+        1,
+        "adam",
+        False,
+        1,
+        0,
+        0,
+    )
 
 
 def test_sweep_is_the_cartesian_product_with_stateless_runs_once_per_layout():
-    sf = parse(BASE + "look_back: [1, 3]\nbatch_size: [1, 2, 4]\nstateful: [true, false]\nlayout: [streams, sequential]\nrepeats: 3\n")
+    sf = parse(
+        BASE
+        + "look_back: [1, 3]\nbatch_size: [1, 2, 4]\nstateful: [true, false]\n"
+        + "layout: [streams, sequential]\nrepeats: 3\n"
+    )
     specs = expand(sf)
     # stateful: 2 look_backs x 3 batches x 2 layouts; stateless: 2 x 3 x 1; times 3 repeats
     assert len(specs) == (2 * 3 * 2 + 2 * 3) * 3
@@ -64,8 +83,14 @@ def test_dataset_list_is_a_sweep_axis_and_csv_paths_resolve_against_the_scenario
 BAD = {
     "yaml syntax": ("name: t\ndataset: airline\nbatch_size: [1, 2\n", r"s.yaml:\d+: invalid YAML"),
     "not a mapping": ("- a\n- b\n", "must be a YAML mapping"),
-    "unknown key with hint": (BASE + "batchsize: 4\n", "s.yaml:4: key 'batchsize': unknown key; did you mean 'batch_size'"),
-    "unknown nested key": (BASE + "target: {metric: test_rmse, valeu: 3}\n", "key 'target.valeu': unknown key; did you mean 'value'"),
+    "unknown key with hint": (
+        BASE + "batchsize: 4\n",
+        "s.yaml:4: key 'batchsize': unknown key; did you mean 'batch_size'",
+    ),
+    "unknown nested key": (
+        BASE + "target: {metric: test_rmse, valeu: 3}\n",
+        "key 'target.valeu': unknown key; did you mean 'value'",
+    ),
     "wrong type": (BASE + "batch_size: eight\n", "s.yaml:4: key 'batch_size'"),
     "bool is not an int": (BASE + "units: true\n", "key 'units'"),
     "zero batch": (BASE + "batch_size: [1, 0]\n", "key 'batch_size.1'.*positive"),
@@ -76,7 +101,10 @@ BAD = {
     "missing dataset": ("name: t\n", "missing required key 'dataset'"),
     "empty sweep": (BASE + "batch_size: []\n", "empty list"),
     "unknown dataset": ("name: t\ndataset: airlines\n", "unknown dataset 'airlines'; did you mean 'airline'"),
-    "bad dataset parameter": ("name: t\ndataset: {name: sine, lenght: 100}\n", "no parameter 'lenght'; did you mean 'length'"),
+    "bad dataset parameter": (
+        "name: t\ndataset: {name: sine, lenght: 100}\n",
+        "no parameter 'lenght'; did you mean 'length'",
+    ),
     "missing csv": ("name: t\ndataset: {csv: nope.csv, column: v}\n", "s.yaml:2: dataset: CSV file not found"),
     "shuffle with stateful only": (BASE + "shuffle: true\n", "shuffle applies to stateless runs only"),
     "series too short": (BASE + "look_back: 200\n", "look_back 200 leaves no training windows"),
@@ -86,7 +114,10 @@ BAD = {
     "explosive ar": ("name: t\ndataset: {name: ar, coefficients: [1.5]}\n", "explosive process"),
     "only dots": ("name: '..'\ndataset: airline\n", "key 'name': must not be only dots"),
     "bad steps_per_execution": (BASE + "steps_per_execution: all\n", "positive integer or 'auto'"),
-    "scan without jax": (BASE + "engine: scan\n", "key 'engine': engine: scan runs on backend jax only; add backend: jax"),
+    "scan without jax": (
+        BASE + "engine: scan\n",
+        "key 'engine': engine: scan runs on backend jax only; add backend: jax",
+    ),
 }
 
 
@@ -113,10 +144,20 @@ def test_the_same_csv_elsewhere_gives_the_same_run_ids(tmp_path: Path):
     for where in ("a", "b"):
         (tmp_path / where).mkdir()
         (tmp_path / where / "d.csv").write_text("v\n" + "\n".join(str(i % 5) for i in range(60)))
-        ids.append([s.run_id for s in expand(parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / where / "s.yaml"))])
+        ids.append(
+            [
+                s.run_id
+                for s in expand(
+                    parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / where / "s.yaml")
+                )
+            ]
+        )
     assert ids[0] == ids[1]
     (tmp_path / "b" / "d.csv").write_text("v\n" + "\n".join(str(i % 6) for i in range(60)))
-    changed = [s.run_id for s in expand(parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / "b" / "s.yaml"))]
+    changed = [
+        s.run_id
+        for s in expand(parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / "b" / "s.yaml"))
+    ]
     assert changed != ids[0]
 
 

@@ -28,10 +28,15 @@ def specs() -> list[RunSpec]:
 
 def ok(spec: RunSpec, rmse: float = 50.0) -> RunResult:
     return RunResult(
-        spec, "ok", metrics=Metrics(20.0, rmse, rmse * 0.8, 48.04),
+        spec,
+        "ok",
+        metrics=Metrics(20.0, rmse, rmse * 0.8, 48.04),
         throughput=Throughput(1000.0, 1000.0 / spec.batch_size, 1.5, 3.0, 5000.0, 300.0),
-        epochs=(EpochRow(1, 0.5, 2.0), EpochRow(2, 0.25, 1.0, test_rmse=rmse)), n_train_windows=92, n_dropped=0,
-        environment={"hostname": "h", "backend_version": "2.21"}, started_at="2026-11-28T00:00:00",
+        epochs=(EpochRow(1, 0.5, 2.0), EpochRow(2, 0.25, 1.0, test_rmse=rmse)),
+        n_train_windows=92,
+        n_dropped=0,
+        environment={"hostname": "h", "backend_version": "2.21"},
+        started_at="2026-11-28T00:00:00",
     )
 
 
@@ -46,7 +51,9 @@ def test_saved_run_reads_back_with_its_epochs_and_environment(tmp_path: Path, sp
     assert epochs.loss.tolist() == [0.5, 0.25] and pd.isna(epochs.test_rmse[0]) and epochs.test_rmse[1] == 50.0
     assert envs.iloc[0].env_id == row.env_id
     stored = row.to_dict()
-    assert {k: stored[k] for k in specs[0].as_flat()} == {k: (int(v) if isinstance(v, bool) else v) for k, v in specs[0].as_flat().items()}
+    assert {k: stored[k] for k in specs[0].as_flat()} == {
+        k: (int(v) if isinstance(v, bool) else v) for k, v in specs[0].as_flat().items()
+    }
 
 
 def test_failed_runs_are_not_done_and_a_rerun_replaces_them(tmp_path: Path, specs):
@@ -62,7 +69,9 @@ def test_failed_runs_are_not_done_and_a_rerun_replaces_them(tmp_path: Path, spec
 
 
 def test_a_failing_save_leaves_nothing_half_written(tmp_path: Path, specs):
-    bad = dataclasses.replace(ok(specs[0]), epochs=(EpochRow(1, 0.5, 1.0), EpochRow(1, 0.4, 1.0)))  # duplicate epoch key
+    bad = dataclasses.replace(
+        ok(specs[0]), epochs=(EpochRow(1, 0.5, 1.0), EpochRow(1, 0.4, 1.0))
+    )  # duplicate epoch key
     with Store.open(tmp_path) as store:
         with pytest.raises(sqlite3.IntegrityError):
             store.save(bad)
@@ -107,7 +116,9 @@ def test_reading_an_older_database_fills_new_columns_and_writes_nothing(old_fold
         runs = store.runs()
     assert list(runs.columns) == list(schema().run_names) and len(runs) == 8
     assert set(runs.protocol) == {2}  # what 0.1.0 ran
-    assert digest(old_folder / "results.db") == before and sorted(p.name for p in old_folder.iterdir()) == ["results.db"]
+    assert digest(old_folder / "results.db") == before and sorted(p.name for p in old_folder.iterdir()) == [
+        "results.db"
+    ]
 
 
 def test_opening_an_older_database_for_writing_migrates_it_after_a_backup(old_folder: Path):
@@ -149,7 +160,10 @@ def _foreign(db: Path) -> None:
 def _newer(db: Path) -> None:
     shutil.copy(V010 / "fit" / "results.db", db)
     with closing(sqlite3.connect(db)) as c:
-        c.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [("schema_version", "99"), ("needs", "9.1.0"), ("written_by", "9.2.0")])
+        c.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [("schema_version", "99"), ("needs", "9.1.0"), ("written_by", "9.2.0")],
+        )
         c.commit()
 
 

@@ -32,7 +32,13 @@ def test_streams_row_i_of_batch_k_plus_1_continues_row_i_of_batch_k(n: int, batc
 
 
 @settings(max_examples=200, deadline=None)
-@given(length=st.integers(12, 300), look_back=st.integers(1, 8), batch=st.integers(1, 16), difference=st.booleans(), layout=layouts)
+@given(
+    length=st.integers(12, 300),
+    look_back=st.integers(1, 8),
+    batch=st.integers(1, 16),
+    difference=st.booleans(),
+    layout=layouts,
+)
 def test_window_starts_follow_the_layout(length: int, look_back: int, batch: int, difference: bool, layout: str):
     y = np.arange(length, dtype=np.float64) * 3.0 + 5
     prep = prepare(y, 0.33, difference, "none")

@@ -11,7 +11,8 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -84,7 +85,9 @@ def _sine(length: int, period: float, noise: float, seed: int) -> np.ndarray:
     return np.sin(2 * np.pi * t / period) + noise * rng.standard_normal(length)
 
 
-def _mackey_glass(length: int, tau: int, beta: float, gamma: float, n: float, x0: float, sample_every: int) -> np.ndarray:
+def _mackey_glass(
+    length: int, tau: int, beta: float, gamma: float, n: float, x0: float, sample_every: int
+) -> np.ndarray:
     # Euler integration with dt=0.1 of dx/dt = beta x(t-tau) / (1 + x(t-tau)^n) - gamma x(t),
     # sampled every `sample_every` time units after discarding a transient of 10*tau.
     dt = 0.1
@@ -131,7 +134,12 @@ _REGISTRY: dict[str, _Loader] = {
         lambda: _packaged_csv("sunspots_yearly.csv", "SUNACTIVITY"),
     ),
     "sine": _Loader(
-        DatasetInfo("sine", "sine wave with optional Gaussian noise", {"length": 1000, "period": 50.0, "noise": 0.0, "seed": 0}, None),
+        DatasetInfo(
+            "sine",
+            "sine wave with optional Gaussian noise",
+            {"length": 1000, "period": 50.0, "noise": 0.0, "seed": 0},
+            None,
+        ),
         _sine,
     ),
     "mackey_glass": _Loader(
@@ -144,7 +152,12 @@ _REGISTRY: dict[str, _Loader] = {
         _mackey_glass,
     ),
     "ar": _Loader(
-        DatasetInfo("ar", "autoregressive process x[t] = sum c_i x[t-i] + noise", {"length": 1000, "coefficients": [0.6, -0.3], "noise": 1.0, "seed": 0}, None),
+        DatasetInfo(
+            "ar",
+            "autoregressive process x[t] = sum c_i x[t-i] + noise",
+            {"length": 1000, "coefficients": [0.6, -0.3], "noise": 1.0, "seed": 0},
+            None,
+        ),
         _ar,
     ),
 }
@@ -159,15 +172,21 @@ def _check_params(name: str, given: dict[str, Any], defaults: dict[str, Any]) ->
     for key in given:
         if key not in defaults:
             match = closest(key, defaults)
-            hint = f"did you mean '{match}'?" if match else (
-                f"its parameters are {', '.join(defaults)}" if defaults else "it takes no parameters"
+            hint = (
+                f"did you mean '{match}'?"
+                if match
+                else (f"its parameters are {', '.join(defaults)}" if defaults else "it takes no parameters")
             )
             raise UserError(f"dataset '{name}' has no parameter '{key}'; {hint}")
     params = {**defaults, **given}
     for key, default in defaults.items():
         value = params[key]
         if isinstance(default, list):
-            if not isinstance(value, list) or not value or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            if (
+                not isinstance(value, list)
+                or not value
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+            ):
                 raise UserError(f"dataset '{name}': '{key}' must be a non-empty list of numbers, got {value!r}")
             params[key] = [float(v) for v in value]
         elif isinstance(default, bool) or not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -181,7 +200,10 @@ def _check_params(name: str, given: dict[str, Any], defaults: dict[str, Any]) ->
     if "length" in params and not 10 <= params["length"] <= max_length:
         raise UserError(f"dataset '{name}': 'length' must be between 10 and {max_length:,}, got {params['length']}")
     if name == "ar" and np.any(np.abs(np.roots([1.0, *(-c for c in params["coefficients"])])) >= 1.0):
-        raise UserError(f"dataset 'ar': coefficients {params['coefficients']} give an explosive process (a characteristic root on or outside the unit circle); use smaller coefficients")
+        raise UserError(
+            f"dataset 'ar': coefficients {params['coefficients']} give an explosive process "
+            "(a characteristic root on or outside the unit circle); use smaller coefficients"
+        )
     for key in ("tau", "sample_every", "n", "period"):
         if key in params and params[key] <= 0:
             raise UserError(f"dataset '{name}': '{key}' must be > 0, got {params[key]}")
@@ -213,7 +235,11 @@ def resolve_dataset(ref: str | dict[str, Any], base_dir: Path) -> DatasetSpec:
         raise UserError("dataset: give a built-in name (e.g. 'airline') or a mapping with 'name' or 'csv'")
     if name not in _REGISTRY:
         match = closest(name, _REGISTRY)
-        hint = f"did you mean '{match}'?" if match else "run 'lstm-bench datasets' to list them, or use {csv: FILE, column: NAME}"
+        hint = (
+            f"did you mean '{match}'?"
+            if match
+            else "run 'lstm-bench datasets' to list them, or use {csv: FILE, column: NAME}"
+        )
         raise UserError(f"dataset: unknown dataset '{name}'; {hint}")
     params = _check_params(name, ref, _REGISTRY[name].info.defaults)
     return DatasetSpec(name, json.dumps(params, sort_keys=True))
@@ -226,11 +252,15 @@ def _read_csv_column(path: str, column: str) -> np.ndarray:
         detail = " ".join(str(exc).split())  # pandas messages span lines
         raise UserError(f"dataset: cannot read CSV {path} ({exc.__class__.__name__}: {detail})") from None
     if column not in frame.columns:
-        raise UserError(f"dataset: column '{column}' not in {path}; its columns are {', '.join(map(str, frame.columns))}")
+        raise UserError(
+            f"dataset: column '{column}' not in {path}; its columns are {', '.join(map(str, frame.columns))}"
+        )
     values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
     if not np.all(np.isfinite(values)):
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise UserError(f"dataset: column '{column}' of {path} has a missing or non-numeric value at data row {bad + 1}")
+        raise UserError(
+            f"dataset: column '{column}' of {path} has a missing or non-numeric value at data row {bad + 1}"
+        )
     return values
 
 

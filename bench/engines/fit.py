@@ -7,7 +7,8 @@ seed's `reset_states()` after each one-epoch `fit`), times the epoch and hands i
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -43,7 +44,9 @@ def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any]:
     keras.utils.set_random_seed(spec.seed)
     model = build_model(spec, spec.batch_size if spec.stateful else None)
     spe = windows.steps_per_epoch if spec.steps_per_execution == "auto" else int(spec.steps_per_execution)
-    model.compile(optimizer=make_optimizer(spec.optimizer, spec.learning_rate), loss="mean_squared_error", steps_per_execution=spe)
+    model.compile(
+        optimizer=make_optimizer(spec.optimizer, spec.learning_rate), loss="mean_squared_error", steps_per_execution=spe
+    )
     evaluator = build_model(spec, 1) if spec.stateful else model
     return model, evaluator
 
@@ -87,7 +90,7 @@ def run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
     return loop.result(registry.backend(keras.backend.backend()).model_options(spec.stateful)[1])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_fit(backend: str) -> ProbeResult:
     """Probe Keras `fit`/`predict` on the backend this process runs (`backend` names it for the record)."""
     import keras
@@ -107,6 +110,7 @@ def probe_fit(backend: str) -> ProbeResult:
         problems.append("the LSTM state is still zero after a stateful fit")
     if np.array_equal(first, second):
         problems.append("predicting the same batch twice gives identical outputs")
-    detail = "; ".join(problems) if problems else f"state after fit |h|+|c| = {after_fit:.4f}; repeated predictions differ"
+    detail = (
+        "; ".join(problems) if problems else f"state after fit |h|+|c| = {after_fit:.4f}; repeated predictions differ"
+    )
     return ProbeResult(backend, "fit", not problems, detail)
-

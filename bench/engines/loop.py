@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -51,7 +51,14 @@ class EpochLoop:
         evaluate = self.spec.eval_every > 0 and (epoch % self.spec.eval_every == 0 or epoch == self.spec.epochs)
         m = self.evaluate() if evaluate else None
         self.rows.append(
-            EpochRow(epoch, float(loss), seconds, m.test_rmse if m else None, m.test_mae if m else None, m.train_rmse if m else None)
+            EpochRow(
+                epoch,
+                float(loss),
+                seconds,
+                m.test_rmse if m else None,
+                m.test_mae if m else None,
+                m.train_rmse if m else None,
+            )
         )
         if m is not None and self.spec.target_metric and self.epochs_to_target is None:
             if getattr(m, self.spec.target_metric) <= self.spec.target_value:
@@ -76,8 +83,12 @@ class EpochLoop:
             seconds_to_target=self.seconds_to_target,
         )
         if self.diverged_epoch is not None:
-            return RunResult(status="diverged", error=f"non-finite training loss at epoch {self.diverged_epoch}",
-                             diverged_epoch=self.diverged_epoch, **common)
+            return RunResult(
+                status="diverged",
+                error=f"non-finite training loss at epoch {self.diverged_epoch}",
+                diverged_epoch=self.diverged_epoch,
+                **common,
+            )
         self.predict_walk()  # untimed: the first call may compile, and the rate is meant without it
         t0 = time.perf_counter()
         z_pred = self.predict_walk()

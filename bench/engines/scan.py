@@ -17,7 +17,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -65,9 +66,9 @@ def explicit_state_model(look_back: int, units: int, layers: int) -> Any:
     x = window
     states_out = []
     for i in range(layers):
-        x, h, c = keras.layers.LSTM(units, return_sequences=i < layers - 1, return_state=True, unroll=unroll, name=f"lstm_{i}")(
-            x, initial_state=states_in[2 * i : 2 * i + 2]
-        )
+        x, h, c = keras.layers.LSTM(
+            units, return_sequences=i < layers - 1, return_state=True, unroll=unroll, name=f"lstm_{i}"
+        )(x, initial_state=states_in[2 * i : 2 * i + 2])
         states_out += [h, c]
     prediction = keras.layers.Dense(1, name="dense")(x)
     return keras.Model([window, *states_in], [prediction, *states_out], name="lstm_bench_explicit")
@@ -106,7 +107,9 @@ class Program:
         self.epoch = jax.jit(self._epoch, compiler_options=self.compiler_options)
         # repeats: weights, optimizer values and batch order (each repeat may shuffle its own) get a
         # leading repeat axis; every repeat passes an order, so shuffled and fixed orders share one program
-        self.vmapped_epoch = jax.jit(jax.vmap(self._epoch, in_axes=(0, 0, 0, None, None, None, None)), compiler_options=self.compiler_options)
+        self.vmapped_epoch = jax.jit(
+            jax.vmap(self._epoch, in_axes=(0, 0, 0, None, None, None, None)), compiler_options=self.compiler_options
+        )
         self._walks = {True: jax.jit(self._walk), False: jax.jit(self._predict_all)}
 
     def walk(self, stateful: bool) -> Callable[[list[Any], Any], Any]:
@@ -198,7 +201,9 @@ def _program(look_back: int, units: int, layers: int, optimizer: str, learning_r
     return Program(look_back, units, layers, make_optimizer(optimizer, learning_rate))
 
 
-def _batches(n: int, batch_size: int, stateful: bool, order: np.ndarray | None, steps: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _batches(
+    n: int, batch_size: int, stateful: bool, order: np.ndarray | None, steps: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Row indices (steps, batch) and a mask of real rows: the last partial batch, and any batches
     past `steps` of the rows, are padding."""
     rows = np.arange(n) if order is None else order
@@ -297,13 +302,15 @@ def run_many(
     return [loop.result(trained_together=k) for loop in loops]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def probe_scan() -> ProbeResult:
     """Train a tiny stateful model one epoch of four batches with this engine; check the state is carried."""
     import keras
 
     if keras.backend.backend() != "jax":
-        return ProbeResult("jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax")
+        return ProbeResult(
+            "jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax"
+        )
     keras.utils.set_random_seed(0)
     program = Program(look_back=2, units=2, layers=1, optimizer=keras.optimizers.Adam(learning_rate=0.01))
     trainable, opt = program.initial_values(program.model.get_weights())
@@ -318,5 +325,9 @@ def probe_scan() -> ProbeResult:
         problems.append("the carried LSTM state is zero after a stateful epoch")
     if np.array_equal(np.asarray(from_state), np.asarray(from_zero)):
         problems.append("predicting from the carried state equals predicting from a zero state")
-    detail = "; ".join(problems) if problems else f"carried state |h|+|c| = {carried:.4f}; prediction from it differs from a zero state's"
+    detail = (
+        "; ".join(problems)
+        if problems
+        else f"carried state |h|+|c| = {carried:.4f}; prediction from it differs from a zero state's"
+    )
     return ProbeResult("jax", "scan", not problems, detail)

@@ -16,9 +16,10 @@ import os
 import signal
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
+from collections.abc import Callable, Iterator
 
 from bench import registry
 from bench.errors import UserError
@@ -87,7 +88,8 @@ class SlotExecutor(ABC):
 
     @abstractmethod
     def wait(self, busy: list[Slot]) -> tuple[list[Slot], list[Slot]]:
-        """Block until slots finish: (finished, stalled: slots whose group could not start and goes back to the queue)."""
+        """Block until slots finish; returns (finished, stalled): a stalled slot's group could not start
+        and goes back to the queue."""
 
     @abstractmethod
     def collect(self, slot: Slot) -> list[RunResult]:
@@ -220,5 +222,5 @@ def exit_cause(exc: BaseException) -> str:
 
 def failed_result(spec: RunSpec, error: str, concurrency: int, status: str = "failed") -> RunResult:
     """The result of a run whose worker could not report one itself."""
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
     return RunResult(spec, status, error=error, started_at=now, finished_at=now, concurrency=concurrency)  # type: ignore[arg-type]

@@ -76,7 +76,12 @@ class RayExecutor(SlotExecutor):
             ray.init(address=self.address, **kw)
         else:
             cpus = len(os.sched_getaffinity(0))
-            ray.init(num_cpus=max(cpus, self.workers or 1), include_dashboard=False, object_store_memory=LOCAL_OBJECT_STORE_BYTES, **kw)
+            ray.init(
+                num_cpus=max(cpus, self.workers or 1),
+                include_dashboard=False,
+                object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                **kw,
+            )
             self._started_here = True
 
     @staticmethod
@@ -100,7 +105,10 @@ class RayExecutor(SlotExecutor):
         env = registry.backend(backend).environment(device, self._threads)
         env.update({k: os.environ[k] for k in (*TEST_HOOKS, PLUGINS_ENV) if k in os.environ})
         cls = ray.remote(BenchActor).options(
-            num_cpus=self._threads, num_gpus=1 if device == "gpu" else 0, max_restarts=0, max_task_retries=0,
+            num_cpus=self._threads,
+            num_gpus=1 if device == "gpu" else 0,
+            max_restarts=0,
+            max_task_retries=0,
             runtime_env={"env_vars": env},
         )
         return cls.remote(backend, device, self._threads)
@@ -109,8 +117,15 @@ class RayExecutor(SlotExecutor):
         assert isinstance(slot, _Slot)
         spec = group[0]
         if spec.device == "gpu" and self._resources()[1] == 0:  # Ray would wait for a GPU forever
-            return [failed_result(s, "device: gpu asked for, but the Ray cluster has no GPU; use device: cpu or auto",
-                                  self.concurrency, "unsupported") for s in group]
+            return [
+                failed_result(
+                    s,
+                    "device: gpu asked for, but the Ray cluster has no GPU; use device: cpu or auto",
+                    self.concurrency,
+                    "unsupported",
+                )
+                for s in group
+            ]
         key = (spec.backend, spec.device)
         if slot.actor is None or slot.key != key:
             self.stop(slot)

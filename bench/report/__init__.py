@@ -11,13 +11,29 @@ from __future__ import annotations
 
 from bench.report.build import write_report
 from bench.report.figures import (
-    NothingToPlot, learning_curves, rmse_by_batch_size, throughput_by_batch_size, time_to_target, tradeoff,
+    NothingToPlot,
+    learning_curves,
+    rmse_by_batch_size,
+    throughput_by_batch_size,
+    time_to_target,
+    tradeoff,
 )
 from bench.report.load import CONFIG_COLUMNS, Results, load_results
 from bench.report.stats import accuracy_table, problem_table, speed_table, target_table
 
 __all__ = [
-    "CONFIG_COLUMNS", "NothingToPlot", "Results", "accuracy_table", "learning_curves", "load_results",
-    "problem_table", "rmse_by_batch_size", "speed_table", "target_table", "throughput_by_batch_size",
-    "time_to_target", "tradeoff", "write_report",
+    "CONFIG_COLUMNS",
+    "NothingToPlot",
+    "Results",
+    "accuracy_table",
+    "learning_curves",
+    "load_results",
+    "problem_table",
+    "rmse_by_batch_size",
+    "speed_table",
+    "target_table",
+    "throughput_by_batch_size",
+    "time_to_target",
+    "tradeoff",
+    "write_report",
 ]

@@ -11,46 +11,94 @@ from bench.report.figures import FIGURES, NothingToPlot
 from bench.report.findings import findings
 from bench.report.load import Results, load_results
 from bench.report.render import (
-    Block, Bullets, Heading, Missing, Paragraph, Picture, Table, render_html, render_markdown, save_figure, write_text,
+    Block,
+    Bullets,
+    Heading,
+    Missing,
+    Paragraph,
+    Picture,
+    Table,
+    render_html,
+    render_markdown,
+    save_figure,
+    write_text,
 )
 from bench.report.stats import (
-    ALPHA, BOOTSTRAP_RESAMPLES, MIN_REPEATS, accuracy_table, problem_table, speed_table, status_counts, target_table,
+    ALPHA,
+    BOOTSTRAP_RESAMPLES,
+    MIN_REPEATS,
+    accuracy_table,
+    problem_table,
+    speed_table,
+    status_counts,
+    target_table,
 )
 
 log = logging.getLogger(__name__)
 
 CAPTIONS: dict[str, str] = {
     "rmse_by_batch_size": "Test RMSE by batch size. Boxes span the repeats of one configuration (whiskers 1.5 IQR), "
-                          "dots are individual runs (at most 300 per panel, a fixed random sample), the dashed line is the persistence forecast (predict the last value).",
+    "dots are individual runs (at most 300 per panel, a fixed random sample), the dashed line is the persistence "
+    "forecast (predict the last value).",
     "throughput_by_batch_size": "Training samples per second by batch size, log-log. Line: median over repeats; "
-                                "band: min to max; dots: individual runs.",
+    "band: min to max; dots: individual runs.",
     "tradeoff": "Mean test RMSE against mean throughput per configuration, labelled with the batch size. Ringed and "
-                "joined: Pareto-optimal configurations, for which no other is both faster and more accurate.",
+    "joined: Pareto-optimal configurations, for which no other is both faster and more accurate.",
     "learning_curves": "Training loss by epoch for successful runs: mean over repeats per batch size, band from "
-                       "min to max.",
+    "min to max.",
     "epochs_to_target": "Epochs each run needed to reach the target. Crosses on the top line never reached it; "
-                        "bars are olympic means (fastest and slowest run dropped).",
+    "bars are olympic means (fastest and slowest run dropped).",
     "seconds_to_target": "Training seconds each run needed to reach the target. Crosses on the top line never reached "
-                         "it; bars are olympic means (fastest and slowest run dropped).",
+    "it; bars are olympic means (fastest and slowest run dropped).",
 }
 
 _ACCURACY_NAMES = {
-    "mode": "mode", "batch_size": "batch size", "n": "n", "rmse_mean": "mean RMSE", "rmse_std": "std",
-    "rmse_median": "median", "rmse_min": "min", "rmse_max": "max", "rmse_ci_low": "95% CI low",
-    "rmse_ci_high": "95% CI high", "persistence_rmse": "persistence RMSE", "skill_mean": "mean skill",
-    "vs_best": "vs best batch size (Mann-Whitney)", "note": "note",
+    "mode": "mode",
+    "batch_size": "batch size",
+    "n": "n",
+    "rmse_mean": "mean RMSE",
+    "rmse_std": "std",
+    "rmse_median": "median",
+    "rmse_min": "min",
+    "rmse_max": "max",
+    "rmse_ci_low": "95% CI low",
+    "rmse_ci_high": "95% CI high",
+    "persistence_rmse": "persistence RMSE",
+    "skill_mean": "mean skill",
+    "vs_best": "vs best batch size (Mann-Whitney)",
+    "note": "note",
 }
 _SPEED_NAMES = {
-    "mode": "mode", "batch_size": "batch size", "n": "n", "sps_mean": "mean samples/s", "sps_std": "std",
-    "sps_median": "median", "sps_min": "min", "sps_max": "max", "train_seconds_mean": "mean train s",
+    "mode": "mode",
+    "batch_size": "batch size",
+    "n": "n",
+    "sps_mean": "mean samples/s",
+    "sps_std": "std",
+    "sps_median": "median",
+    "sps_min": "min",
+    "sps_max": "max",
+    "train_seconds_mean": "mean train s",
     "compile_seconds_median": "median compile s",
 }
 _TARGET_NAMES = {
-    "mode": "mode", "batch_size": "batch size", "target": "target", "n": "runs", "reached": "reached",
-    "epochs_olympic": "epochs (olympic mean)", "seconds_olympic": "seconds (olympic mean)", "note": "note",
+    "mode": "mode",
+    "batch_size": "batch size",
+    "target": "target",
+    "n": "runs",
+    "reached": "reached",
+    "epochs_olympic": "epochs (olympic mean)",
+    "seconds_olympic": "seconds (olympic mean)",
+    "note": "note",
 }
-_PROBLEM_NAMES = {"run_id": "run id", "source": "source", "mode": "mode", "batch_size": "batch size",
-                  "repeat": "repeat", "status": "status", "error": "error"}
+_PROBLEM_NAMES = {
+    "run_id": "run id",
+    "source": "source",
+    "mode": "mode",
+    "batch_size": "batch size",
+    "repeat": "repeat",
+    "status": "status",
+    "error": "error",
+}
 
 METHODS = (
     f"Statistics use runs with status 'ok'; diverged, failed and unsupported runs are listed below, not dropped. "
@@ -80,7 +128,8 @@ def _overview(results: Results) -> list[str]:
         "Sources: " + ", ".join(f"{s} ({n} runs)" for s, n in runs["source"].value_counts(sort=False).items()),
         "Runs by status: " + ", ".join(f"{n} {s}" for s, n in counts.items()),
         "Scenarios: " + ", ".join(sorted(runs["scenario"].dropna().astype(str).unique())),
-        ("Panels split by: " + ", ".join(results.facets)) if results.facets
+        ("Panels split by: " + ", ".join(results.facets))
+        if results.facets
         else "Only batch size and stateful mode vary, so every figure has a single panel.",
     ]
     hosts = sorted(runs["hostname"].dropna().astype(str).unique())
@@ -119,7 +168,12 @@ def build_blocks(results: Results, out: Path) -> list[Block]:
     blocks: list[Block] = [Heading("Overview"), Bullets(tuple(_overview(results)))]
     if results.runs.empty:
         return blocks + [Missing("The results database holds no runs: nothing to report.")]
-    acc, speed, target, problems = accuracy_table(results), speed_table(results), target_table(results), problem_table(results)
+    acc, speed, target, problems = (
+        accuracy_table(results),
+        speed_table(results),
+        target_table(results),
+        problem_table(results),
+    )
     for name, table in (("accuracy", acc), ("speed", speed), ("time_to_target", target), ("problems", problems)):
         table.drop(columns=["config", "panel"], errors="ignore").to_csv(out / f"{name}.csv", index=False)
 
@@ -133,23 +187,35 @@ def build_blocks(results: Results, out: Path) -> list[Block]:
     blocks += [b for b in figure_blocks if not (isinstance(b, Picture) and b.stem.endswith("_to_target"))]
 
     blocks.append(Heading("Accuracy per configuration (test RMSE)"))
-    blocks.append(Table(_display(acc, facets, _ACCURACY_NAMES)) if not acc.empty
-                  else Missing("No successful run recorded a test RMSE."))
+    blocks.append(
+        Table(_display(acc, facets, _ACCURACY_NAMES))
+        if not acc.empty
+        else Missing("No successful run recorded a test RMSE.")
+    )
     blocks.append(Heading("Training throughput per configuration"))
-    blocks.append(Table(_display(speed, facets, _SPEED_NAMES)) if not speed.empty
-                  else Missing("No successful run recorded a throughput."))
+    blocks.append(
+        Table(_display(speed, facets, _SPEED_NAMES))
+        if not speed.empty
+        else Missing("No successful run recorded a throughput.")
+    )
 
     blocks.append(Heading("Time to target"))
     if not results.has_target:
         blocks.append(Missing("No scenario set a target (target: metric and value), so there is no time to target."))
     else:
         blocks += [b for b in figure_blocks if isinstance(b, Picture) and b.stem.endswith("_to_target")]
-        blocks.append(Table(_display(target, facets, _TARGET_NAMES)) if not target.empty
-                      else Missing("A target was set, but no run with it finished (ok or diverged)."))
+        blocks.append(
+            Table(_display(target, facets, _TARGET_NAMES))
+            if not target.empty
+            else Missing("A target was set, but no run with it finished (ok or diverged).")
+        )
 
     blocks.append(Heading(f"Runs not counted in the statistics ({len(problems)})"))
-    blocks.append(Table(_display(problems, facets, _PROBLEM_NAMES)) if not problems.empty
-                  else Paragraph("Every run finished with status 'ok'."))
+    blocks.append(
+        Table(_display(problems, facets, _PROBLEM_NAMES))
+        if not problems.empty
+        else Paragraph("Every run finished with status 'ok'.")
+    )
     blocks.append(Heading("Method"))
     blocks.append(Paragraph(METHODS, note=True))
     return blocks

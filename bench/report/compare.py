@@ -30,7 +30,17 @@ from rich.table import Table as RichTable
 from bench.report.figures import MODE_COLORS, log2_batch_ticks
 from bench.report.load import FACET_CANDIDATES, MODE_ORDER, load_results
 from bench.report.render import (
-    Block, Heading, Missing, Paragraph, Picture, Table, fmt, render_html, render_markdown, save_figure, write_text,
+    Block,
+    Heading,
+    Missing,
+    Paragraph,
+    Picture,
+    Table,
+    fmt,
+    render_html,
+    render_markdown,
+    save_figure,
+    write_text,
 )
 from bench.schema import schema
 
@@ -83,8 +93,16 @@ class Comparison:
         console = Console(width=width, file=io.StringIO(), record=True, color_system=None)
         console.print(self.to_rich_table())
         verdicts = [f"{c.series}: {c.verdict}" for c in self.crossovers] or ["no paired runs: nothing to compare"]
-        tail = f"{len(self.unpaired)} unpaired runs (see {self.out / 'summary.md'})" if len(self.unpaired) else "every run paired"
-        basis = [f"speed-up on {self.basis}" + (f": {self.basis_note}" if self.basis_note else "")] if len(self.table) else []
+        tail = (
+            f"{len(self.unpaired)} unpaired runs (see {self.out / 'summary.md'})"
+            if len(self.unpaired)
+            else "every run paired"
+        )
+        basis = (
+            [f"speed-up on {self.basis}" + (f": {self.basis_note}" if self.basis_note else "")]
+            if len(self.table)
+            else []
+        )
         return "\n".join([console.export_text().rstrip(), *basis, *verdicts, tail])
 
     def to_rich_table(self) -> RichTable:
@@ -92,8 +110,15 @@ class Comparison:
         unit = "samples/s" if self.basis == PER_RUN else "machine samples/s"
         t = RichTable(title=f"{self.label_b} vs {self.label_a}: speed-up = mean {unit} {self.label_b} / {self.label_a}")
         cols = ["series", "batch_size", "pairs", "sps_a", "sps_b", "speedup", "rmse_diff"]
-        names = ["series", "batch size", "pairs", f"{unit} {self.label_a}", f"{unit} {self.label_b}",
-                 "speed-up", f"RMSE {self.label_b} - {self.label_a}"]
+        names = [
+            "series",
+            "batch size",
+            "pairs",
+            f"{unit} {self.label_a}",
+            f"{unit} {self.label_b}",
+            "speed-up",
+            f"RMSE {self.label_b} - {self.label_a}",
+        ]
         for n in names:
             t.add_column(n, justify="left" if n == "series" else "right")
         for rec in self.table[cols].itertuples(index=False):
@@ -122,7 +147,9 @@ def pair_runs(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
         unpaired.append(bad.assign(side=side, reason="status " + bad["status"].astype(str)))
         ok = runs[runs["status"] == "ok"]
         dup = ok["_key"].duplicated(keep=False)
-        unpaired.append(ok[dup].assign(side=side, reason=f"ambiguous: several ok runs in {side} share this configuration"))
+        unpaired.append(
+            ok[dup].assign(side=side, reason=f"ambiguous: several ok runs in {side} share this configuration")
+        )
         sides[side] = ok[~dup]
     merged = sides["A"].merge(sides["B"], on="_key", suffixes=("_a", "_b"), how="outer", indicator=True)
     for side, flag in (("A", "left_only"), ("B", "right_only")):
@@ -133,8 +160,11 @@ def pair_runs(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     for c in (*key, "mode"):
         pairs[c] = pairs[f"{c}_a"]
     cols = ["side", "run_id", "mode", "batch_size", "repeat", "device", "backend", "engine", "status", "reason"]
-    lost = pd.concat([u[cols] for u in unpaired if not u.empty], ignore_index=True) if any(not u.empty for u in unpaired) \
+    lost = (
+        pd.concat([u[cols] for u in unpaired if not u.empty], ignore_index=True)
+        if any(not u.empty for u in unpaired)
         else pd.DataFrame(columns=cols)
+    )
     return pairs.drop(columns="_merge"), lost
 
 
@@ -147,8 +177,11 @@ def _crossover(series: str, g: pd.DataFrame, label_a: str, label_b: str) -> Cros
     if not wins[-1]:
         return Crossover(series, None, f"{label_b} is not faster at the largest batch size measured ({sizes[-1]})")
     first = int(np.flatnonzero(~wins)[-1]) + 1  # after the last batch size where A still won
-    return Crossover(series, int(sizes[first]),
-                     f"{label_b} is faster from batch size {sizes[first]} on (slower or equal up to {sizes[first - 1]})")
+    return Crossover(
+        series,
+        int(sizes[first]),
+        f"{label_b} is faster from batch size {sizes[first]} on (slower or equal up to {sizes[first - 1]})",
+    )
 
 
 def speed_basis(pairs: pd.DataFrame, label_a: str, label_b: str) -> tuple[str, str]:
@@ -157,16 +190,30 @@ def speed_basis(pairs: pd.DataFrame, label_a: str, label_b: str) -> tuple[str, s
     if (tt_a == tt_b).all():
         return PER_RUN, ""
     show = lambda s: "/".join(str(int(v)) for v in sorted(s.unique()))  # noqa: E731
-    return MACHINE, (f"the sides trained repeats differently ({label_a}: {show(tt_a)} at a time, {label_b}: {show(tt_b)}), "
-                     "so per-run samples/s would compare a share of the machine with all of it")
+    return MACHINE, (
+        f"the sides trained repeats differently ({label_a}: {show(tt_a)} at a time, {label_b}: {show(tt_b)}), "
+        "so per-run samples/s would compare a share of the machine with all of it"
+    )
 
 
-def compare_tables(a: pd.DataFrame, b: pd.DataFrame, label_a: str = "A", label_b: str = "B"
-                   ) -> tuple[pd.DataFrame, tuple[Crossover, ...], pd.DataFrame, tuple[str, str]]:
+def compare_tables(
+    a: pd.DataFrame, b: pd.DataFrame, label_a: str = "A", label_b: str = "B"
+) -> tuple[pd.DataFrame, tuple[Crossover, ...], pd.DataFrame, tuple[str, str]]:
     """The comparison table, crossovers, unpaired runs and speed basis of two runs tables (as `load_results` gives)."""
     pairs, unpaired = pair_runs(a, b)
-    cols = ["series", "batch_size", "pairs", "sps_a", "sps_b", "speedup", "ratio_min", "ratio_max",
-            "rmse_a", "rmse_b", "rmse_diff"]
+    cols = [
+        "series",
+        "batch_size",
+        "pairs",
+        "sps_a",
+        "sps_b",
+        "speedup",
+        "ratio_min",
+        "ratio_max",
+        "rmse_a",
+        "rmse_b",
+        "rmse_diff",
+    ]
     if pairs.empty:
         return pd.DataFrame(columns=cols), (), unpaired, (PER_RUN, "")
     basis = speed_basis(pairs, label_a, label_b)
@@ -177,11 +224,20 @@ def compare_tables(a: pd.DataFrame, b: pd.DataFrame, label_a: str = "A", label_b
         pairs[f"speed_{side}"] = pairs[f"samples_per_sec_{side}"] * scale
     pairs["ratio"] = pairs["speed_b"] / pairs["speed_a"]
     pairs["rmse_delta"] = pairs["test_rmse_b"] - pairs["test_rmse_a"]
-    table = (pairs.groupby(["series", "batch_size"], sort=False)
-             .agg(pairs=("ratio", "size"), sps_a=("speed_a", "mean"), sps_b=("speed_b", "mean"),
-                  ratio_min=("ratio", "min"), ratio_max=("ratio", "max"), rmse_a=("test_rmse_a", "mean"),
-                  rmse_b=("test_rmse_b", "mean"), rmse_diff=("rmse_delta", "mean"))
-             .reset_index())
+    table = (
+        pairs.groupby(["series", "batch_size"], sort=False)
+        .agg(
+            pairs=("ratio", "size"),
+            sps_a=("speed_a", "mean"),
+            sps_b=("speed_b", "mean"),
+            ratio_min=("ratio", "min"),
+            ratio_max=("ratio", "max"),
+            rmse_a=("test_rmse_a", "mean"),
+            rmse_b=("test_rmse_b", "mean"),
+            rmse_diff=("rmse_delta", "mean"),
+        )
+        .reset_index()
+    )
     table["speedup"] = table["sps_b"] / table["sps_a"]
     mode_rank = {f"{m}": i for i, m in enumerate(MODE_ORDER)}
     table = table.assign(_r=table["series"].map(lambda s: mode_rank.get(s.split(",")[0], 9)))
@@ -190,7 +246,9 @@ def compare_tables(a: pd.DataFrame, b: pd.DataFrame, label_a: str = "A", label_b
     return table, crossovers, unpaired, basis
 
 
-def speedup_figure(table: pd.DataFrame, crossovers: tuple[Crossover, ...], label_a: str, label_b: str, unit: str = "samples/s") -> Figure:
+def speedup_figure(
+    table: pd.DataFrame, crossovers: tuple[Crossover, ...], label_a: str, label_b: str, unit: str = "samples/s"
+) -> Figure:
     """Speed-up of B over A by batch size (log-log), 1 = parity, each crossover marked."""
     palette = sns.color_palette("colorblind", max(3, table["series"].nunique()))
     with sns.axes_style("whitegrid"):
@@ -198,7 +256,11 @@ def speedup_figure(table: pd.DataFrame, crossovers: tuple[Crossover, ...], label
         ax = fig.subplots()
         for i, (series, g) in enumerate(table.groupby("series", sort=False)):
             mode = series.split(",")[0]
-            color = MODE_COLORS.get(mode, palette[i % len(palette)]) if table["series"].nunique() <= 3 else palette[i % len(palette)]
+            color = (
+                MODE_COLORS.get(mode, palette[i % len(palette)])
+                if table["series"].nunique() <= 3
+                else palette[i % len(palette)]
+            )
             g = g.sort_values("batch_size")
             ax.fill_between(g["batch_size"], g["ratio_min"], g["ratio_max"], color=color, alpha=0.2, lw=0)
             ax.plot(g["batch_size"], g["speedup"], marker="o", lw=2, color=color, label=series)
@@ -207,8 +269,14 @@ def speedup_figure(table: pd.DataFrame, crossovers: tuple[Crossover, ...], label
         for size in sorted({c.batch_size for c in crossovers if c.batch_size is not None}):
             ax.axvline(size, color="0.35", lw=1, ls=":")
             at_edge = size == largest  # keep the label inside the axes
-            ax.annotate(f"crossover: {size}", (size, 1.0), xytext=(-6 if at_edge else 6, 10),
-                        textcoords="offset points", fontsize=9, ha="right" if at_edge else "left")
+            ax.annotate(
+                f"crossover: {size}",
+                (size, 1.0),
+                xytext=(-6 if at_edge else 6, 10),
+                textcoords="offset points",
+                fontsize=9,
+                ha="right" if at_edge else "left",
+            )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
@@ -216,12 +284,16 @@ def speedup_figure(table: pd.DataFrame, crossovers: tuple[Crossover, ...], label
         log2_batch_ticks(ax, table["batch_size"].to_numpy())
         ax.set_xlabel("batch size (log scale)")
         ax.set_ylabel(f"speed-up: {unit} {label_b} / {label_a} (log scale)")
-        ax.set_title(f"{label_b} vs {label_a}: above 1, {label_b} trains faster (band: min-max over pairs)", fontsize=11)
+        ax.set_title(
+            f"{label_b} vs {label_a}: above 1, {label_b} trains faster (band: min-max over pairs)", fontsize=11
+        )
         ax.legend(loc="best", fontsize=9)
     return fig
 
 
-def write_comparison(dir_a: Path, dir_b: Path, label_a: str = "A", label_b: str = "B", out: Path | None = None) -> Comparison:
+def write_comparison(
+    dir_a: Path, dir_b: Path, label_a: str = "A", label_b: str = "B", out: Path | None = None
+) -> Comparison:
     """Compare the results folders `dir_a` and `dir_b`; writes index.html, summary.md, comparison.csv
     and speedup.png/.svg into `out` (default: `dir_b`/compare) and returns the Comparison."""
     a = load_results(dir_a).runs
@@ -234,25 +306,49 @@ def write_comparison(dir_a: Path, dir_b: Path, label_a: str = "A", label_b: str 
     title = f"lstm-bench comparison: {label_b} ({Path(dir_b).name}) vs {label_a} ({Path(dir_a).name})"
     blocks: list[Block] = [Heading("Summary")]
     if table.empty:
-        blocks.append(Missing(f"No ok run of {label_a} shares a configuration and repeat with one of {label_b}: nothing to compare."))
+        blocks.append(
+            Missing(
+                f"No ok run of {label_a} shares a configuration and repeat with one of {label_b}: nothing to compare."
+            )
+        )
         (target / "speedup.png").unlink(missing_ok=True)
         (target / "speedup.svg").unlink(missing_ok=True)
     else:
-        machine = (f" Speeds are machine throughput (samples/s x runs trained together): {why}." if basis == MACHINE else "")
-        blocks.append(Paragraph(
-            f"Speed-up is the ratio of mean {unit}, {label_b} over {label_a}, over the paired runs of each batch "
-            f"size (a pair: same configuration and repeat, hence seed); RMSE difference is the mean over pairs of "
-            f"{label_b}'s test RMSE minus {label_a}'s. Pairs that differ in backend start from different initial "
-            f"weights (each backend draws its own from the seed), so their RMSE difference is not a paired "
-            f"comparison of one model.{machine}", note=True))
+        machine = (
+            f" Speeds are machine throughput (samples/s x runs trained together): {why}." if basis == MACHINE else ""
+        )
+        blocks.append(
+            Paragraph(
+                f"Speed-up is the ratio of mean {unit}, {label_b} over {label_a}, over the paired runs of each batch "
+                f"size (a pair: same configuration and repeat, hence seed); RMSE difference is the mean over pairs of "
+                f"{label_b}'s test RMSE minus {label_a}'s. Pairs that differ in backend start from different initial "
+                f"weights (each backend draws its own from the seed), so their RMSE difference is not a paired "
+                f"comparison of one model.{machine}",
+                note=True,
+            )
+        )
         blocks += [Paragraph(f"{c.series}: {c.verdict}.") for c in crossovers]
         fig = speedup_figure(table, crossovers, label_a, label_b, unit)
-        blocks.append(Picture("speedup", save_figure(fig, target, "speedup"),
-                              f"Speed-up of {label_b} over {label_a} by batch size; dashed: parity; dotted: crossover."))
-        shown = table.rename(columns={
-            "batch_size": "batch size", "sps_a": f"{unit} {label_a}", "sps_b": f"{unit} {label_b}",
-            "speedup": "speed-up", "ratio_min": "min pair ratio", "ratio_max": "max pair ratio",
-            "rmse_a": f"RMSE {label_a}", "rmse_b": f"RMSE {label_b}", "rmse_diff": f"RMSE {label_b} - {label_a}"})
+        blocks.append(
+            Picture(
+                "speedup",
+                save_figure(fig, target, "speedup"),
+                f"Speed-up of {label_b} over {label_a} by batch size; dashed: parity; dotted: crossover.",
+            )
+        )
+        shown = table.rename(
+            columns={
+                "batch_size": "batch size",
+                "sps_a": f"{unit} {label_a}",
+                "sps_b": f"{unit} {label_b}",
+                "speedup": "speed-up",
+                "ratio_min": "min pair ratio",
+                "ratio_max": "max pair ratio",
+                "rmse_a": f"RMSE {label_a}",
+                "rmse_b": f"RMSE {label_b}",
+                "rmse_diff": f"RMSE {label_b} - {label_a}",
+            }
+        )
         blocks += [Heading("Per batch size"), Table(shown)]
     blocks.append(Heading(f"Unpaired runs ({len(unpaired)})"))
     blocks.append(Table(unpaired.astype(object)) if not unpaired.empty else Paragraph("Every run was paired."))

@@ -39,7 +39,11 @@ RMSE_LABEL = "test RMSE (series units, lower is better)"
 SPS_LABEL = "training throughput (samples/s)"
 
 _CB = sns.color_palette("colorblind")
-MODE_COLORS: dict[str, tuple[float, float, float]] = {"stateful/streams": _CB[0], "stateful/sequential": _CB[1], "stateless": _CB[2]}
+MODE_COLORS: dict[str, tuple[float, float, float]] = {
+    "stateful/streams": _CB[0],
+    "stateful/sequential": _CB[1],
+    "stateless": _CB[2],
+}
 
 
 class NothingToPlot(ValueError):
@@ -60,8 +64,9 @@ def _panel_order(frame: pd.DataFrame, facets: tuple[str, ...], key: str) -> list
     return list(firsts.sort_values(cols, kind="stable")[key]) if cols else list(firsts[key])
 
 
-def _grid(frame: pd.DataFrame, results: Results, key: str = "panel",
-          ncols: int | None = None) -> tuple[Figure, list[tuple[Axes, str, pd.DataFrame]]]:
+def _grid(
+    frame: pd.DataFrame, results: Results, key: str = "panel", ncols: int | None = None
+) -> tuple[Figure, list[tuple[Axes, str, pd.DataFrame]]]:
     """A figure with one axes per value of `key`, laid out in rows of at most three panels
     (or as a row x column grid when exactly two axes vary)."""
     order = _panel_order(frame, results.facets, key)
@@ -129,11 +134,36 @@ def rmse_by_batch_size(results: Results) -> Figure:
             order = sorted(sub["batch_size"].unique())
             hue_order = [m for m in modes if m in set(sub["mode"])]
             palette = {m: MODE_COLORS.get(m, (0.5, 0.5, 0.5)) for m in hue_order}
-            sns.boxplot(data=sub, x="batch_size", y="test_rmse", hue="mode", order=order, hue_order=hue_order,
-                        palette=palette, showfliers=False, width=0.75, boxprops={"alpha": 0.55}, legend=False, ax=ax)
-            sns.stripplot(data=_cap(sub), x="batch_size", y="test_rmse", hue="mode", order=order,
-                          hue_order=hue_order, palette=palette, dodge=True, jitter=0.18, size=3.5,
-                          edgecolor="0.2", linewidth=0.5, legend=False, ax=ax)
+            sns.boxplot(
+                data=sub,
+                x="batch_size",
+                y="test_rmse",
+                hue="mode",
+                order=order,
+                hue_order=hue_order,
+                palette=palette,
+                showfliers=False,
+                width=0.75,
+                boxprops={"alpha": 0.55},
+                legend=False,
+                ax=ax,
+            )
+            sns.stripplot(
+                data=_cap(sub),
+                x="batch_size",
+                y="test_rmse",
+                hue="mode",
+                order=order,
+                hue_order=hue_order,
+                palette=palette,
+                dodge=True,
+                jitter=0.18,
+                size=3.5,
+                edgecolor="0.2",
+                linewidth=0.5,
+                legend=False,
+                ax=ax,
+            )
             for v in np.unique(sub["persistence_rmse"].dropna().round(6))[:3]:
                 ax.axhline(v, color="0.15", ls="--", lw=1.3, zorder=0)
             ax.set_xlabel("batch size")
@@ -191,9 +221,11 @@ def pareto_mask(speed: np.ndarray, error: np.ndarray) -> np.ndarray:
 def config_means(results: Results) -> pd.DataFrame:
     """Mean test RMSE and mean samples/s per configuration (ok runs with both)."""
     ok = results.ok[results.ok["test_rmse"].notna() & results.ok["samples_per_sec"].notna()]
-    return (ok.groupby(["config", "panel", "mode", "batch_size"], sort=False)
-              .agg(rmse=("test_rmse", "mean"), sps=("samples_per_sec", "mean"), n=("test_rmse", "size"))
-              .reset_index())
+    return (
+        ok.groupby(["config", "panel", "mode", "batch_size"], sort=False)
+        .agg(rmse=("test_rmse", "mean"), sps=("samples_per_sec", "mean"), n=("test_rmse", "size"))
+        .reset_index()
+    )
 
 
 def tradeoff(results: Results) -> Figure:
@@ -209,20 +241,35 @@ def tradeoff(results: Results) -> Figure:
         for ax, label, sub in panels:
             front = pareto_mask(sub["sps"].to_numpy(), sub["rmse"].to_numpy())
             for mode, g in sub.groupby("mode", sort=False):
-                ax.scatter(g["sps"], g["rmse"], color=MODE_COLORS.get(mode, "0.4"), s=42, zorder=3, edgecolor="0.2", lw=0.5)
+                ax.scatter(
+                    g["sps"], g["rmse"], color=MODE_COLORS.get(mode, "0.4"), s=42, zorder=3, edgecolor="0.2", lw=0.5
+                )
             opt = sub[front].sort_values("sps")
             ax.scatter(opt["sps"], opt["rmse"], s=170, facecolor="none", edgecolor="black", lw=1.6, zorder=4)
             ax.plot(opt["sps"], opt["rmse"], color="black", lw=1, ls=":", zorder=2)
             to_label = sub if len(sub) <= MAX_POINT_LABELS else sub[front]
             for _, r in to_label.iterrows():
-                ax.annotate(f"{int(r['batch_size'])}", (r["sps"], r["rmse"]), xytext=(6, 5),
-                            textcoords="offset points", fontsize=8.5, zorder=5)
+                ax.annotate(
+                    f"{int(r['batch_size'])}",
+                    (r["sps"], r["rmse"]),
+                    xytext=(6, 5),
+                    textcoords="offset points",
+                    fontsize=8.5,
+                    zorder=5,
+                )
             ax.set_xscale("log")
             ax.set_xlabel("mean " + SPS_LABEL + ", log scale")
             ax.set_ylabel("mean " + RMSE_LABEL)
-            ax.annotate("better", xy=(0.97, 0.05), xytext=(0.80, 0.20), xycoords="axes fraction",
-                        textcoords="axes fraction", fontsize=9, color="0.3",
-                        arrowprops={"arrowstyle": "->", "color": "0.3"})
+            ax.annotate(
+                "better",
+                xy=(0.97, 0.05),
+                xytext=(0.80, 0.20),
+                xycoords="axes fraction",
+                textcoords="axes fraction",
+                fontsize=9,
+                color="0.3",
+                arrowprops={"arrowstyle": "->", "color": "0.3"},
+            )
             _title(ax, label)
         handles, labels = _mode_handles(modes)
         handles.append(Line2D([], [], marker="o", ls=":", color="black", markerfacecolor="none", markersize=11))
@@ -240,8 +287,11 @@ def learning_curves(results: Results) -> Figure:
     if ep.empty:
         raise NothingToPlot("no epoch losses recorded for successful runs")
     ep["curve_panel"] = [f"{p}, {m}" if p else m for p, m in zip(ep["panel"], ep["mode"])]
-    agg = (ep.groupby(["curve_panel", "mode", "batch_size", "epoch"], sort=False)["loss"]
-             .agg(["mean", "min", "max"]).reset_index())
+    agg = (
+        ep.groupby(["curve_panel", "mode", "batch_size", "epoch"], sort=False)["loss"]
+        .agg(["mean", "min", "max"])
+        .reset_index()
+    )
     agg = agg.merge(ep.drop_duplicates("curve_panel")[["curve_panel", *results.facets]], on="curve_panel")
     sizes = sorted(agg["batch_size"].unique())
     colors = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
@@ -278,7 +328,9 @@ def time_to_target(results: Results, measure: str = "seconds") -> Figure:
         raise NothingToPlot("no scenario set a target (target_metric), or no run with one finished")
     modes = _modes(runs)
     first = runs.iloc[0]
-    target = f"{first['target_metric']} <= {first['target_value']:g}" if runs["target_value"].nunique() == 1 else "target"
+    target = (
+        f"{first['target_metric']} <= {first['target_value']:g}" if runs["target_value"].nunique() == 1 else "target"
+    )
     rng = np.random.default_rng(0)
     with sns.axes_style("whitegrid"):
         fig, panels = _grid(runs, results)
@@ -292,7 +344,9 @@ def time_to_target(results: Results, measure: str = "seconds") -> Figure:
             for j, mode in enumerate(present):
                 color = MODE_COLORS.get(mode, "0.4")
                 for i, bs in enumerate(order):
-                    values = sub.loc[(sub["mode"] == mode) & (sub["batch_size"] == bs), column].to_numpy(dtype=np.float64)
+                    values = sub.loc[(sub["mode"] == mode) & (sub["batch_size"] == bs), column].to_numpy(
+                        dtype=np.float64
+                    )
                     if not len(values):
                         continue
                     x = i - 0.4 + width * (j + 0.5)
@@ -301,8 +355,16 @@ def time_to_target(results: Results, measure: str = "seconds") -> Figure:
                     ax.scatter(x + jitter[hit], values[hit], color=color, s=22, edgecolor="0.2", lw=0.5, zorder=3)
                     if (~hit).any():
                         missed_any = True
-                        ax.scatter(x + jitter[~hit], np.full((~hit).sum(), top), color=color, marker="X", s=55,
-                                   edgecolor="0.1", lw=0.6, zorder=3)
+                        ax.scatter(
+                            x + jitter[~hit],
+                            np.full((~hit).sum(), top),
+                            color=color,
+                            marker="X",
+                            s=55,
+                            edgecolor="0.1",
+                            lw=0.6,
+                            zorder=3,
+                        )
                     score, _ = olympic_mean(values)
                     if np.isfinite(score):
                         ax.hlines(score, x - width * 0.4, x + width * 0.4, color="0.1", lw=2.2, zorder=4)

@@ -22,8 +22,11 @@ def _samples(ok: pd.DataFrame, config: str, column: str) -> np.ndarray:
 
 def _speed_vs_accuracy(ok: pd.DataFrame, acc: pd.DataFrame, speed: pd.DataFrame) -> list[str]:
     best = acc.loc[acc["rmse_mean"].idxmin()]
-    ci = (f", 95% CI {best['rmse_ci_low']:.4g}-{best['rmse_ci_high']:.4g}" if np.isfinite(best["rmse_ci_low"])
-          else ", single run, no CI")
+    ci = (
+        f", 95% CI {best['rmse_ci_low']:.4g}-{best['rmse_ci_high']:.4g}"
+        if np.isfinite(best["rmse_ci_low"])
+        else ", single run, no CI"
+    )
     out = [f"Most accurate: {_name(best)}, mean test RMSE {best['rmse_mean']:.4g} (n={int(best['n'])}{ci})."]
     if speed.empty:
         return out + ["No throughput was recorded, so there is no fastest configuration."]
@@ -50,15 +53,19 @@ def _stateful_vs_stateless(ok: pd.DataFrame, acc: pd.DataFrame) -> str:
     stateful = acc[acc["mode"] != "stateless"]
     stateless = acc[acc["mode"] == "stateless"]
     if stateful.empty or stateless.empty:
-        return f"Only {'stateless' if stateful.empty else 'stateful'} runs succeeded: no stateful vs stateless comparison."
+        return (
+            f"Only {'stateless' if stateful.empty else 'stateful'} runs succeeded: no stateful vs stateless comparison."
+        )
     a = stateful.loc[stateful["rmse_mean"].idxmin()]
     b = stateless.loc[stateless["rmse_mean"].idxmin()]
     test = mann_whitney(_samples(ok, a["config"], "test_rmse"), _samples(ok, b["config"], "test_rmse"))
     win, lose = (a, b) if a["rmse_mean"] < b["rmse_mean"] else (b, a)
     who = "stateful" if win is a else "stateless"
     other = "stateless" if win is a else "stateful"
-    head = (f"Best stateful ({_name(a)}, RMSE {a['rmse_mean']:.4g}) vs best stateless "
-            f"({_name(b)}, RMSE {b['rmse_mean']:.4g}): ")
+    head = (
+        f"Best stateful ({_name(a)}, RMSE {a['rmse_mean']:.4g}) vs best stateless "
+        f"({_name(b)}, RMSE {b['rmse_mean']:.4g}): "
+    )
     if test.significant:
         return head + f"{who} beat {other}, {test.describe()}."
     return head + f"{who} has the lower mean, but {who} did not demonstrably beat {other}: {test.describe()}."
@@ -69,8 +76,10 @@ def _vs_persistence(acc: pd.DataFrame) -> str:
     persistence = best["persistence_rmse"]
     if not np.isfinite(persistence):
         return "No persistence RMSE was recorded, so there is no baseline comparison."
-    head = (f"Persistence forecast RMSE {persistence:.4g}; the most accurate LSTM's mean skill is "
-            f"{best['skill_mean']:+.3f} (1 - RMSE/persistence). ")
+    head = (
+        f"Persistence forecast RMSE {persistence:.4g}; the most accurate LSTM's mean skill is "
+        f"{best['skill_mean']:+.3f} (1 - RMSE/persistence). "
+    )
     lo, hi = best["rmse_ci_low"], best["rmse_ci_high"]
     if not np.isfinite(lo):
         return head + "With a single run it cannot be said whether the LSTM beats persistence."

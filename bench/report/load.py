@@ -73,7 +73,8 @@ def _source_names(folders: list[Path]) -> list[str]:
 def _mode(stateful: pd.Series, layout: pd.Series) -> pd.Series:
     return pd.Series(
         ["stateful/" + str(lay) if bool(s) else "stateless" for s, lay in zip(stateful, layout)],
-        index=stateful.index, dtype="object",
+        index=stateful.index,
+        dtype="object",
     )
 
 
@@ -116,9 +117,7 @@ def prepare_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
     params_per_label = runs.groupby("dataset")["dataset_params"].nunique()
     clashing = set(params_per_label[params_per_label > 1].index)
     if clashing:
-        runs["dataset"] = [
-            f"{d} {p}" if d in clashing else d for d, p in zip(runs["dataset"], runs["dataset_params"])
-        ]
+        runs["dataset"] = [f"{d} {p}" if d in clashing else d for d, p in zip(runs["dataset"], runs["dataset_params"])]
     runs["stateful"] = runs["stateful"].astype(bool)
     runs["batch_size"] = runs["batch_size"].astype(int)
     runs["mode"] = _mode(runs["stateful"], runs["layout"])
@@ -150,12 +149,22 @@ def load_results(*folders: str | Path) -> Results:
         e.insert(0, "source", name)
         runs_parts.append(r)
         epoch_parts.append(e)
-    runs = pd.concat(runs_parts, ignore_index=True) if runs_parts else pd.DataFrame(columns=["source", *schema().run_names])
-    epochs = pd.concat(epoch_parts, ignore_index=True) if epoch_parts else pd.DataFrame(columns=["source", *schema().epoch_names])
+    runs = (
+        pd.concat(runs_parts, ignore_index=True)
+        if runs_parts
+        else pd.DataFrame(columns=["source", *schema().run_names])
+    )
+    epochs = (
+        pd.concat(epoch_parts, ignore_index=True)
+        if epoch_parts
+        else pd.DataFrame(columns=["source", *schema().epoch_names])
+    )
     # the same run copied into two folders (merged machines) must count once, not twice
     dup = runs.duplicated("run_id", keep="last")
     if dup.any():
-        log.warning("%d runs appear in more than one folder; keeping the copy from the last folder given", int(dup.sum()))
+        log.warning(
+            "%d runs appear in more than one folder; keeping the copy from the last folder given", int(dup.sum())
+        )
         kept = runs[~dup][["source", "run_id"]]
         runs = runs[~dup].reset_index(drop=True)
         epochs = epochs.merge(kept, on=["source", "run_id"]).reset_index(drop=True)

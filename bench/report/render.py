@@ -143,7 +143,7 @@ def render_html(title: str, blocks: list[Block]) -> str:
             data = base64.b64encode(b.png).decode("ascii")
             parts.append(
                 f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(b.caption, quote=True)}">'
-                f'<figcaption>{html.escape(b.caption)} (files: {html.escape(b.stem)}.png, {html.escape(b.stem)}.svg)'
+                f"<figcaption>{html.escape(b.caption)} (files: {html.escape(b.stem)}.png, {html.escape(b.stem)}.svg)"
                 "</figcaption></figure>"
             )
         elif isinstance(b, Missing):
@@ -152,7 +152,8 @@ def render_html(title: str, blocks: list[Block]) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
-        + "\n".join(parts) + "\n</body></html>\n"
+        + "\n".join(parts)
+        + "\n</body></html>\n"
     )
 
 

@@ -42,8 +42,9 @@ class TestResult:
         return f"{verdict} (p={self.p:.2g}{'; ' + self.note if self.note else ''})"
 
 
-def bootstrap_ci(values: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES,
-                 seed: int = BOOTSTRAP_SEED) -> tuple[float, float] | None:
+def bootstrap_ci(
+    values: np.ndarray, level: float = 0.95, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float] | None:
     """Percentile bootstrap CI of the mean, seeded so a report is reproducible; None for n < 2."""
     x = np.asarray(values, dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -112,8 +113,22 @@ def accuracy_table(results: Results) -> pd.DataFrame:
     mean, mean skill vs persistence, and a Mann-Whitney test against the best batch size of the
     same panel and mode (lowest mean RMSE)."""
     facets = results.facets
-    cols = [*_label_columns(facets), "n", "rmse_mean", "rmse_std", "rmse_median", "rmse_min", "rmse_max",
-            "rmse_ci_low", "rmse_ci_high", "persistence_rmse", "skill_mean", "vs_best", "p_vs_best", "note"]
+    cols = [
+        *_label_columns(facets),
+        "n",
+        "rmse_mean",
+        "rmse_std",
+        "rmse_median",
+        "rmse_min",
+        "rmse_max",
+        "rmse_ci_low",
+        "rmse_ci_high",
+        "persistence_rmse",
+        "skill_mean",
+        "vs_best",
+        "p_vs_best",
+        "note",
+    ]
     ok = results.ok[results.ok["test_rmse"].notna()]
     if ok.empty:
         return pd.DataFrame(columns=["config", "panel", *cols])
@@ -123,14 +138,24 @@ def accuracy_table(results: Results) -> pd.DataFrame:
         x = g["test_rmse"].to_numpy(dtype=np.float64)
         samples[keys[0]] = x
         ci = bootstrap_ci(x)
-        rows.append({
-            "config": keys[0], "panel": keys[1], **dict(zip(_label_columns(facets), keys[2:])),
-            "n": len(x), "rmse_mean": x.mean(), "rmse_std": g["test_rmse"].std(), "rmse_median": float(np.median(x)),
-            "rmse_min": x.min(), "rmse_max": x.max(),
-            "rmse_ci_low": ci[0] if ci else np.nan, "rmse_ci_high": ci[1] if ci else np.nan,
-            "persistence_rmse": g["persistence_rmse"].mean(), "skill_mean": g["skill"].mean(),
-            "note": "" if ci else "single run: no CI",
-        })
+        rows.append(
+            {
+                "config": keys[0],
+                "panel": keys[1],
+                **dict(zip(_label_columns(facets), keys[2:])),
+                "n": len(x),
+                "rmse_mean": x.mean(),
+                "rmse_std": g["test_rmse"].std(),
+                "rmse_median": float(np.median(x)),
+                "rmse_min": x.min(),
+                "rmse_max": x.max(),
+                "rmse_ci_low": ci[0] if ci else np.nan,
+                "rmse_ci_high": ci[1] if ci else np.nan,
+                "persistence_rmse": g["persistence_rmse"].mean(),
+                "skill_mean": g["skill"].mean(),
+                "note": "" if ci else "single run: no CI",
+            }
+        )
     table = pd.DataFrame(rows)
     table["vs_best"], table["p_vs_best"] = "", np.nan
     for _, g in table.groupby(["panel", "mode"], sort=False):
@@ -148,17 +173,34 @@ def accuracy_table(results: Results) -> pd.DataFrame:
 def speed_table(results: Results) -> pd.DataFrame:
     """Training throughput per configuration (ok runs): samples/s statistics and time spent."""
     facets = results.facets
-    cols = [*_label_columns(facets), "n", "sps_mean", "sps_std", "sps_median", "sps_min", "sps_max",
-            "train_seconds_mean", "compile_seconds_median"]
+    cols = [
+        *_label_columns(facets),
+        "n",
+        "sps_mean",
+        "sps_std",
+        "sps_median",
+        "sps_min",
+        "sps_max",
+        "train_seconds_mean",
+        "compile_seconds_median",
+    ]
     ok = results.ok[results.ok["samples_per_sec"].notna()]
     if ok.empty:
         return pd.DataFrame(columns=["config", "panel", *cols])
-    agg = _per_config(ok, facets).agg(
-        n=("samples_per_sec", "size"), sps_mean=("samples_per_sec", "mean"), sps_std=("samples_per_sec", "std"),
-        sps_median=("samples_per_sec", "median"), sps_min=("samples_per_sec", "min"),
-        sps_max=("samples_per_sec", "max"), train_seconds_mean=("train_seconds", "mean"),
-        compile_seconds_median=("compile_seconds", "median"),
-    ).reset_index()
+    agg = (
+        _per_config(ok, facets)
+        .agg(
+            n=("samples_per_sec", "size"),
+            sps_mean=("samples_per_sec", "mean"),
+            sps_std=("samples_per_sec", "std"),
+            sps_median=("samples_per_sec", "median"),
+            sps_min=("samples_per_sec", "min"),
+            sps_max=("samples_per_sec", "max"),
+            train_seconds_mean=("train_seconds", "mean"),
+            compile_seconds_median=("compile_seconds", "median"),
+        )
+        .reset_index()
+    )
     return _ordered(agg[["config", "panel", *cols]], facets)
 
 
@@ -174,12 +216,19 @@ def target_table(results: Results) -> pd.DataFrame:
         epochs, note = olympic_mean(g["epochs_to_target"].to_numpy(dtype=np.float64))
         seconds, _ = olympic_mean(g["seconds_to_target"].to_numpy(dtype=np.float64))
         first = g.iloc[0]
-        rows.append({
-            "config": keys[0], "panel": keys[1], **dict(zip(_label_columns(facets), keys[2:])),
-            "target": f"{first['target_metric']} <= {first['target_value']:g}", "n": len(g),
-            "reached": int(g["epochs_to_target"].notna().sum()),
-            "epochs_olympic": epochs, "seconds_olympic": seconds, "note": note,
-        })
+        rows.append(
+            {
+                "config": keys[0],
+                "panel": keys[1],
+                **dict(zip(_label_columns(facets), keys[2:])),
+                "target": f"{first['target_metric']} <= {first['target_value']:g}",
+                "n": len(g),
+                "reached": int(g["epochs_to_target"].notna().sum()),
+                "epochs_olympic": epochs,
+                "seconds_olympic": seconds,
+                "note": note,
+            }
+        )
     return _ordered(pd.DataFrame(rows)[["config", "panel", *cols]], facets)
 
 

@@ -54,11 +54,18 @@ def test_target_and_eval_every_record_per_epoch_test_rmse(workers, tmp_path: Pat
     assert all(e.test_rmse is not None for e in result.epochs)
     assert result.epochs_to_target == 1  # any model beats an RMSE of 1000 on a unit sine
     assert result.seconds_to_target == pytest.approx(result.epochs[0].seconds)
-    assert result.throughput.compile_seconds == pytest.approx(result.epochs[0].seconds - sorted(e.seconds for e in result.epochs[1:])[0] / 2 - sorted(e.seconds for e in result.epochs[1:])[1] / 2)
+    assert result.throughput.compile_seconds == pytest.approx(
+        result.epochs[0].seconds
+        - sorted(e.seconds for e in result.epochs[1:])[0] / 2
+        - sorted(e.seconds for e in result.epochs[1:])[1] / 2
+    )
 
 
 def test_non_finite_loss_is_recorded_as_diverged(workers, tmp_path: Path):
-    text = SPE.format(backend="tensorflow", stateful="false", spe="1").replace("epochs: 3", "epochs: 4") + "learning_rate: 1.0e+30\noptimizer: sgd\n"
+    text = (
+        SPE.format(backend="tensorflow", stateful="false", spe="1").replace("epochs: 3", "epochs: 4")
+        + "learning_rate: 1.0e+30\noptimizer: sgd\n"
+    )
     (result,) = workers["tensorflow"].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
     assert result.status == "diverged" and result.diverged_epoch is not None
     assert len(result.epochs) == result.diverged_epoch and result.metrics is None

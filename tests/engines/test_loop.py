@@ -19,7 +19,9 @@ from bench.windows import make_windows, prepare
 
 
 def test_rates_use_the_epochs_after_the_first():
-    t = Throughput.from_epoch_times([5.0, 1.0, 2.0, 1.0], samples_per_epoch=100, steps_per_epoch=10, predict_samples_per_sec=None, peak_rss_mb=1.0)
+    t = Throughput.from_epoch_times(
+        [5.0, 1.0, 2.0, 1.0], samples_per_epoch=100, steps_per_epoch=10, predict_samples_per_sec=None, peak_rss_mb=1.0
+    )
     assert t.samples_per_sec == pytest.approx(300 / 4)
     assert t.steps_per_sec == pytest.approx(30 / 4)
     assert t.compile_seconds == pytest.approx(4.0)  # first epoch minus the median of the rest
@@ -27,13 +29,17 @@ def test_rates_use_the_epochs_after_the_first():
 
 
 def test_a_single_epoch_has_no_compile_estimate():
-    t = Throughput.from_epoch_times([2.0], samples_per_epoch=100, steps_per_epoch=10, predict_samples_per_sec=None, peak_rss_mb=1.0)
+    t = Throughput.from_epoch_times(
+        [2.0], samples_per_epoch=100, steps_per_epoch=10, predict_samples_per_sec=None, peak_rss_mb=1.0
+    )
     assert math.isnan(t.compile_seconds) and t.samples_per_sec == pytest.approx(50.0)
 
 
 def make_loop(extra: str, predictions):
     """An EpochLoop on airline whose 'model' predicts `predictions()` (scaled units) for the walk."""
-    (spec,) = expand(parse_scenario_text("name: l\ndataset: airline\nlook_back: 3\nepochs: 6\n" + extra, Path("s.yaml")))
+    (spec,) = expand(
+        parse_scenario_text("name: l\ndataset: airline\nlook_back: 3\nepochs: 6\n" + extra, Path("s.yaml"))
+    )
     prep = prepare(load_series(spec.dataset).values, spec.test_fraction, spec.difference, spec.scale)
     w = make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)
     return EpochLoop(spec, prep, w, predictions), prep, w

@@ -18,10 +18,31 @@ VMAP_RTOL = 1e-5
 
 def spec_for(**overrides: object) -> RunSpec:
     fields: dict[str, object] = dict(
-        scenario="scan", dataset=DatasetSpec("sine"), test_fraction=0.3, difference=False, scale="minmax",
-        look_back=3, batch_size=2, stateful=True, layout="streams", units=4, layers=1, epochs=3, learning_rate=0.01,
-        optimizer="adam", shuffle=False, steps_per_execution=1, repeat=0, base_seed=0, seed=0, backend="jax",
-        engine="scan", device="cpu", eval_every=1, target_metric=None, target_value=None,
+        scenario="scan",
+        dataset=DatasetSpec("sine"),
+        test_fraction=0.3,
+        difference=False,
+        scale="minmax",
+        look_back=3,
+        batch_size=2,
+        stateful=True,
+        layout="streams",
+        units=4,
+        layers=1,
+        epochs=3,
+        learning_rate=0.01,
+        optimizer="adam",
+        shuffle=False,
+        steps_per_execution=1,
+        repeat=0,
+        base_seed=0,
+        seed=0,
+        backend="jax",
+        engine="scan",
+        device="cpu",
+        eval_every=1,
+        target_metric=None,
+        target_value=None,
     )
     fields.update(overrides)
     if not fields["stateful"]:
@@ -50,7 +71,9 @@ def unsupported(spec: RunSpec) -> str | None:
     return refused[1] if refused else None
 
 
-def vmapped_and_alone(spec: RunSpec, repeats: int) -> tuple[list[list[float]], list[list[float]], list[float], list[float], int]:
+def vmapped_and_alone(
+    spec: RunSpec, repeats: int
+) -> tuple[list[list[float]], list[list[float]], list[float], list[float], int]:
     """Per-epoch losses and test RMSEs of `repeats` repeats trained vmapped, and each trained alone."""
     from bench.engines import scan
 
@@ -93,7 +116,15 @@ def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec.optimizer, spec.learning_rate))
     trainable, opt = program.initial_values(scan.seeded_weights(spec))
     idx, mask = scan._batches(windows.n_train_windows, spec.batch_size, spec.stateful, None)
-    *_, state = program.epoch(trainable, opt, jnp.asarray(idx), jnp.asarray(mask), windows.train_x, windows.train_y, jnp.asarray(spec.stateful))
+    *_, state = program.epoch(
+        trainable,
+        opt,
+        jnp.asarray(idx),
+        jnp.asarray(mask),
+        windows.train_x,
+        windows.train_y,
+        jnp.asarray(spec.stateful),
+    )
     return result.metrics.test_rmse, float(sum(np.abs(np.asarray(s)).sum() for s in state))
 
 
@@ -113,9 +144,13 @@ def test_scan_refuses_other_backends(workers) -> None:
     assert workers["jax"].submit(unsupported, spec_for()).result() is None
 
 
-@pytest.mark.parametrize("overrides", [dict(stateful=True, batch_size=2), dict(stateful=False, batch_size=4, shuffle=True)])
+@pytest.mark.parametrize(
+    "overrides", [dict(stateful=True, batch_size=2), dict(stateful=False, batch_size=4, shuffle=True)]
+)
 def test_a_vmapped_repeat_equals_that_repeat_alone(overrides: dict[str, object], workers) -> None:
-    together, alone, rmse_together, rmse_alone, trained_together = workers["jax"].submit(vmapped_and_alone, spec_for(**overrides), 3).result()
+    together, alone, rmse_together, rmse_alone, trained_together = (
+        workers["jax"].submit(vmapped_and_alone, spec_for(**overrides), 3).result()
+    )
     np.testing.assert_allclose(together, alone, rtol=VMAP_RTOL)
     np.testing.assert_allclose(rmse_together, rmse_alone, rtol=VMAP_RTOL)
     assert trained_together == 3
@@ -126,8 +161,12 @@ def test_a_vmapped_repeat_equals_that_repeat_alone(overrides: dict[str, object],
 def test_stateful_and_stateless_runs_of_a_batch_size_share_one_compiled_epoch(workers) -> None:
     # 53 windows: stateful batch 4 keeps 52 and ends with a batch of padding, stateless pads its last batch
     common = dict(batch_size=4, units=5, epochs=2)  # units 5: a program no other test in this worker compiled
-    specs = [spec_for(stateful=True, **common), spec_for(stateful=True, layout="sequential", **common), spec_for(stateful=False, **common),
-             spec_for(stateful=False, shuffle=True, **common)]
+    specs = [
+        spec_for(stateful=True, **common),
+        spec_for(stateful=True, layout="sequential", **common),
+        spec_for(stateful=False, **common),
+        spec_for(stateful=False, shuffle=True, **common),
+    ]
     assert workers["jax"].submit(epoch_compiles, specs).result() == 2  # one alone, one vmapped
 
 

@@ -28,10 +28,31 @@ def fit_state_checks(batch_size: int) -> dict[str, float | bool]:
     from bench.windows import make_windows, prepare
 
     spec = RunSpec(
-        scenario="t", dataset=DatasetSpec("airline"), test_fraction=0.33, difference=False, scale="minmax", look_back=3,
-        batch_size=batch_size, stateful=True, layout="streams", units=4, layers=1, epochs=1, learning_rate=0.01,
-        optimizer="adam", shuffle=False, steps_per_execution=1, repeat=0, base_seed=0, seed=1, backend=keras.backend.backend(),
-        engine="fit", device="cpu", eval_every=0, target_metric=None, target_value=None,
+        scenario="t",
+        dataset=DatasetSpec("airline"),
+        test_fraction=0.33,
+        difference=False,
+        scale="minmax",
+        look_back=3,
+        batch_size=batch_size,
+        stateful=True,
+        layout="streams",
+        units=4,
+        layers=1,
+        epochs=1,
+        learning_rate=0.01,
+        optimizer="adam",
+        shuffle=False,
+        steps_per_execution=1,
+        repeat=0,
+        base_seed=0,
+        seed=1,
+        backend=keras.backend.backend(),
+        engine="fit",
+        device="cpu",
+        eval_every=0,
+        target_metric=None,
+        target_value=None,
     )
     prep = prepare(load_series(spec.dataset).values, 0.33, False, "minmax")
     w = make_windows(prep, 3, batch_size, True, "streams")
@@ -40,7 +61,10 @@ def fit_state_checks(batch_size: int) -> dict[str, float | bool]:
     model.fit(w.train_x, w.train_y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     state = float(sum(np.abs(v).sum() for v in state_values(model)))
     batch = w.train_x[:batch_size]
-    first, second = model.predict(batch, batch_size=batch_size, verbose=0), model.predict(batch, batch_size=batch_size, verbose=0)
+    first, second = (
+        model.predict(batch, batch_size=batch_size, verbose=0),
+        model.predict(batch, batch_size=batch_size, verbose=0),
+    )
     reset_states(model)
     after_reset = float(sum(np.abs(v).sum() for v in state_values(model)))
     return {"state": state, "repeat_differs": not np.array_equal(first, second), "after_reset": after_reset}

@@ -44,7 +44,10 @@ SECONDS_RATIOS = {
     "ratio fit engine / bare Keras (target <= 1.05)": (FIT_ENGINE, BARE_KERAS),
     "ratio PROJECTED seed-loop sweep / scan sweep": (SWEEP_SEED_LOOP, SWEEP_SCAN),
     # whole runs (tests/perf/test_throughput.py): 10 vmapped repeats over 1, with and without compiling
-    "ratio 10 / 1 repeat, whole run, compiled": ("whole run of 10 repeat(s), compiled", "whole run of 1 repeat(s), compiled"),
+    "ratio 10 / 1 repeat, whole run, compiled": (
+        "whole run of 10 repeat(s), compiled",
+        "whole run of 1 repeat(s), compiled",
+    ),
     "ratio 10 / 1 repeat, whole run, cold": ("whole run of 10 repeat(s), cold", "whole run of 1 repeat(s), cold"),
 }
 

@@ -66,7 +66,11 @@ def harness_round(spec: RunSpec) -> dict[str, Any]:
     result = fit.run(spec, prep, windows)
     seconds = time.perf_counter() - t0
     assert result.status == "ok", result.error
-    return {"seconds": seconds, "losses": [r.loss for r in result.epochs], "train_seconds": result.throughput.train_seconds}
+    return {
+        "seconds": seconds,
+        "losses": [r.loss for r in result.epochs],
+        "train_seconds": result.throughput.train_seconds,
+    }
 
 
 def bare_round(spec: RunSpec) -> dict[str, Any]:
@@ -93,7 +97,9 @@ def bare_round(spec: RunSpec) -> dict[str, Any]:
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             lstm.reset_state()
 
-    history = model.fit(x, y, batch_size=spec.batch_size, epochs=spec.epochs, shuffle=False, verbose=0, callbacks=[ResetState()])
+    history = model.fit(
+        x, y, batch_size=spec.batch_size, epochs=spec.epochs, shuffle=False, verbose=0, callbacks=[ResetState()]
+    )
     evaluator.set_weights(model.get_weights())
     evaluator.layers[1].reset_state()
     pred = evaluator.predict(walk, batch_size=1, verbose=0)
@@ -148,7 +154,9 @@ def seed_loop_profile(spec: RunSpec, n_epochs: int) -> dict[str, float]:
 # --- 1. harness overhead of the fit engine ------------------------------------------------------
 
 
-def test_fit_engine_overhead_vs_bare_keras(benchmark: Any, seconds: dict[str, float], workers: dict[str, ProcessPoolExecutor]) -> None:
+def test_fit_engine_overhead_vs_bare_keras(
+    benchmark: Any, seconds: dict[str, float], workers: dict[str, ProcessPoolExecutor]
+) -> None:
     """Rounds alternate bare script (the benchmark's untimed `setup`) and harness (the timed target).
 
     The ratio uses times measured inside the worker for both (no pickling round trip), after a
@@ -170,8 +178,13 @@ def test_fit_engine_overhead_vs_bare_keras(benchmark: Any, seconds: dict[str, fl
     h = [r["seconds"] for r in harness[-OVERHEAD_ROUNDS:]]
     b = [r["seconds"] for r in bare[-OVERHEAD_ROUNDS:]]
     h_med, b_med = statistics.median(h), statistics.median(b)
-    benchmark.extra_info.update(harness_seconds=h, bare_seconds=b, ratio=h_med / b_med, epochs=OVERHEAD_EPOCHS,
-                                harness_train_seconds=[r["train_seconds"] for r in harness[-OVERHEAD_ROUNDS:]])
+    benchmark.extra_info.update(
+        harness_seconds=h,
+        bare_seconds=b,
+        ratio=h_med / b_med,
+        epochs=OVERHEAD_EPOCHS,
+        harness_train_seconds=[r["train_seconds"] for r in harness[-OVERHEAD_ROUNDS:]],
+    )
     seconds["fit engine run (train + eval), TF, batch 1"] = h_med  # names: tests/perf/conftest.py
     seconds["bare Keras script, same work, TF, batch 1"] = b_med
 
@@ -181,17 +194,24 @@ def test_fit_engine_overhead_vs_bare_keras(benchmark: Any, seconds: dict[str, fl
 
 @pytest.mark.parametrize("backend", ["tensorflow", "torch"])
 @pytest.mark.parametrize("batch_size", [1, 2, 4, 8, 16, 32])
-def test_fit_engine_batch_size_sweep(batch_size: int, backend: str, benchmark: Any, throughput: dict[str, float],
-                                     workers: dict[str, ProcessPoolExecutor]) -> None:
+def test_fit_engine_batch_size_sweep(
+    batch_size: int, backend: str, benchmark: Any, throughput: dict[str, float], workers: dict[str, ProcessPoolExecutor]
+) -> None:
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
     pool = workers[backend]
     spec = fit_spec(batch_size, backend, SWEEP_EPOCHS)
     runs: list[dict[str, Any]] = []
-    benchmark.pedantic(lambda: runs.append(pool.submit(fit_run_rate, spec).result()), rounds=SWEEP_ROUNDS, warmup_rounds=0)
+    benchmark.pedantic(
+        lambda: runs.append(pool.submit(fit_run_rate, spec).result()), rounds=SWEEP_ROUNDS, warmup_rounds=0
+    )
     rate = statistics.median(r["samples_per_sec"] for r in runs)
-    benchmark.extra_info.update(samples_per_sec=rate, epoch_seconds=[r["epoch_seconds"] for r in runs],
-                                samples_per_epoch=runs[0]["samples_per_epoch"], notes=runs[0]["notes"])
+    benchmark.extra_info.update(
+        samples_per_sec=rate,
+        epoch_seconds=[r["epoch_seconds"] for r in runs],
+        samples_per_epoch=runs[0]["samples_per_epoch"],
+        notes=runs[0]["notes"],
+    )
     throughput[f"{'TF' if backend == 'tensorflow' else backend} fit engine, batch {batch_size}"] = rate
 
 
@@ -217,7 +237,9 @@ def test_airline_sweep_scan_end_to_end(benchmark: Any, seconds: dict[str, float]
 
     def run() -> None:
         shutil.rmtree(out, ignore_errors=True)
-        subprocess.run([*cmd, "run", str(SWEEP), "--out", str(out), "--quiet"], cwd=ROOT, env=env, check=True, timeout=900)
+        subprocess.run(
+            [*cmd, "run", str(SWEEP), "--out", str(out), "--quiet"], cwd=ROOT, env=env, check=True, timeout=900
+        )
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     with open(out / "runs.csv", newline="") as f:
@@ -229,12 +251,17 @@ def test_airline_sweep_scan_end_to_end(benchmark: Any, seconds: dict[str, float]
     seconds["airline sweep, scan engine, runs + report"] = wall
 
 
-def test_airline_sweep_seed_loop_projected(benchmark: Any, seconds: dict[str, float], workers: dict[str, ProcessPoolExecutor]) -> None:
+def test_airline_sweep_seed_loop_projected(
+    benchmark: Any, seconds: dict[str, float], workers: dict[str, ProcessPoolExecutor]
+) -> None:
     """Measured per configuration on TF: compile and per-epoch time; PROJECTED sweep time =
     sum over configurations of repeats x (compile + epochs x epoch time). Evaluation and the
     report are left out, so the projection is a lower bound."""
     pool = workers["tensorflow"]
-    configs = [(dataclasses.replace(spec, backend="tensorflow", engine="fit"), n) for spec, n in sweep_configurations().values()]
+    configs = [
+        (dataclasses.replace(spec, backend="tensorflow", engine="fit"), n)
+        for spec, n in sweep_configurations().values()
+    ]
     profiles: list[dict[str, float]] = []
 
     def measure() -> None:
@@ -247,11 +274,28 @@ def test_airline_sweep_seed_loop_projected(benchmark: Any, seconds: dict[str, fl
     for (spec, repeats), p in zip(configs, profiles):
         projected = repeats * (p["compile_s"] + spec.epochs * p["epoch_s"])
         total += projected
-        per_config.append({"batch_size": spec.batch_size, "stateful": spec.stateful, "repeats": repeats, "epochs": spec.epochs,
-                           "compile_s": p["compile_s"], "epoch_s": p["epoch_s"], "projected_s": projected})
-    benchmark.extra_info.update(projected_seconds=total, per_config=per_config, measured_epochs_per_config=PROFILE_EPOCHS)
-    print(f"\nseed-style TF loop, per configuration (measured over {PROFILE_EPOCHS} epochs; projected to {configs[0][0].epochs}):")
+        per_config.append(
+            {
+                "batch_size": spec.batch_size,
+                "stateful": spec.stateful,
+                "repeats": repeats,
+                "epochs": spec.epochs,
+                "compile_s": p["compile_s"],
+                "epoch_s": p["epoch_s"],
+                "projected_s": projected,
+            }
+        )
+    benchmark.extra_info.update(
+        projected_seconds=total, per_config=per_config, measured_epochs_per_config=PROFILE_EPOCHS
+    )
+    print(
+        f"\nseed-style TF loop, per configuration (measured over {PROFILE_EPOCHS} epochs; "
+        f"projected to {configs[0][0].epochs}):"
+    )
     for c in per_config:
-        print(f"  batch {c['batch_size']:>2} stateful={c['stateful']!s:<5}: compile {c['compile_s']:.2f} s, "
-              f"epoch {1e3 * c['epoch_s']:.1f} ms -> {c['repeats']} x {c['epochs']} epochs = {c['projected_s']:.0f} s (projected)")
+        print(
+            f"  batch {c['batch_size']:>2} stateful={c['stateful']!s:<5}: compile {c['compile_s']:.2f} s, "
+            f"epoch {1e3 * c['epoch_s']:.1f} ms -> {c['repeats']} x {c['epochs']} epochs = "
+            f"{c['projected_s']:.0f} s (projected)"
+        )
     seconds["airline sweep, seed-style TF loop, PROJECTED from measured epochs"] = total

@@ -24,8 +24,14 @@ def test_report_on_5000_runs(benchmark: Any, seconds: dict[str, float], tmp_path
     with Store.open(folder) as store:
         for look_back in (3, 6):
             for units in (4, 8):
-                for result in synthetic_results(batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128), repeats=78,
-                                                n_epochs=20, look_back=look_back, units=units, target=True):
+                for result in synthetic_results(
+                    batch_sizes=(1, 2, 4, 8, 16, 32, 64, 128),
+                    repeats=78,
+                    n_epochs=20,
+                    look_back=look_back,
+                    units=units,
+                    target=True,
+                ):
                     store.save(result)
         assert len(store.runs()) == 5000
     index = benchmark.pedantic(write_report, args=([folder], tmp_path / "report"), rounds=1, iterations=1)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 from multiprocessing.connection import Connection
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -31,10 +32,31 @@ HAND_VMAP10 = "hand-written JAX LSTM, 10 vmapped repeats, batch 1"
 
 def seed_spec(batch_size: int = 1, backend: str = "jax") -> RunSpec:
     return RunSpec(
-        scenario="perf", dataset=DatasetSpec("airline"), test_fraction=0.33, difference=False, scale="minmax",
-        look_back=3, batch_size=batch_size, stateful=True, layout="streams", units=4, layers=1, epochs=1,
-        learning_rate=0.001, optimizer="adam", shuffle=False, steps_per_execution=1, repeat=0, base_seed=0, seed=0,
-        backend=backend, engine="scan", device="cpu", eval_every=0, target_metric=None, target_value=None,
+        scenario="perf",
+        dataset=DatasetSpec("airline"),
+        test_fraction=0.33,
+        difference=False,
+        scale="minmax",
+        look_back=3,
+        batch_size=batch_size,
+        stateful=True,
+        layout="streams",
+        units=4,
+        layers=1,
+        epochs=1,
+        learning_rate=0.001,
+        optimizer="adam",
+        shuffle=False,
+        steps_per_execution=1,
+        repeat=0,
+        base_seed=0,
+        seed=0,
+        backend=backend,
+        engine="scan",
+        device="cpu",
+        eval_every=0,
+        target_metric=None,
+        target_value=None,
     )
 
 
@@ -91,7 +113,9 @@ def seed_loop() -> Iterator[tuple[Callable[[], None], int]]:
     proc.join(timeout=30)
 
 
-def test_seed_loop_on_tensorflow(benchmark: Any, throughput: dict[str, float], seed_loop: tuple[Callable[[], None], int]) -> None:
+def test_seed_loop_on_tensorflow(
+    benchmark: Any, throughput: dict[str, float], seed_loop: tuple[Callable[[], None], int]
+) -> None:
     epoch, n = seed_loop
     benchmark.pedantic(epoch, rounds=5, warmup_rounds=1)
     record(benchmark, throughput, "(a) seed loop, TF fit per epoch, batch 1", n)
@@ -105,7 +129,9 @@ def jax_backend() -> None:
     import keras
 
     if keras.backend.backend() != "jax":
-        pytest.skip(f"Keras was imported with backend {keras.backend.backend()} before tests/perf/conftest.py could pick jax")
+        pytest.skip(
+            f"Keras was imported with backend {keras.backend.backend()} before tests/perf/conftest.py could pick jax"
+        )
 
 
 def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], int]:
@@ -198,7 +224,12 @@ def hand_written(repeats: int = 0) -> tuple[Callable[[], Any], int]:
     w = seed_windows(spec)
     params = [jnp.asarray(a) for a in scan.seeded_weights(spec)]
     fn = hand_written_epoch(params)
-    values: list[Any] = [params, [jnp.zeros_like(a) for a in params], [jnp.zeros_like(a) for a in params], jnp.float32(0)]
+    values: list[Any] = [
+        params,
+        [jnp.zeros_like(a) for a in params],
+        [jnp.zeros_like(a) for a in params],
+        jnp.float32(0),
+    ]
     if repeats:
         fn = jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None)))
         values = scan.stack([values] * repeats)
@@ -221,7 +252,9 @@ def test_hand_written_jax_lstm(benchmark: Any, throughput: dict[str, float], jax
 
 
 @pytest.mark.parametrize("batch_size", [1, 2, 4, 8, 16, 32])
-def test_scan_batch_size_sweep(batch_size: int, benchmark: Any, throughput: dict[str, float], jax_backend: None) -> None:
+def test_scan_batch_size_sweep(
+    batch_size: int, benchmark: Any, throughput: dict[str, float], jax_backend: None
+) -> None:
     epoch, n = scan_epoch(batch_size)
     benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
     record(benchmark, throughput, f"scan engine, batch {batch_size}", n)
@@ -240,10 +273,11 @@ def test_ten_vmapped_hand_written(benchmark: Any, throughput: dict[str, float], 
     record(benchmark, throughput, HAND_VMAP10, 10 * n)
 
 
-
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "cold"])
 @pytest.mark.parametrize("repeats", [1, 10])
-def test_whole_runs_of_repeats(repeats: int, compiled: bool, benchmark: Any, seconds: dict[str, float], jax_backend: None) -> None:
+def test_whole_runs_of_repeats(
+    repeats: int, compiled: bool, benchmark: Any, seconds: dict[str, float], jax_backend: None
+) -> None:
     """`run_many` of the seed configuration for 100 epochs: seeded weights, training, evaluation,
     results; `cold` also clears JAX's and the engine's caches first, so compiling is included."""
     import jax
@@ -260,5 +294,7 @@ def test_whole_runs_of_repeats(repeats: int, compiled: bool, benchmark: Any, sec
         jax.clear_caches()
 
     scan.run_many(specs, prep, windows)  # warm-up: Keras and JAX first-use costs
-    benchmark.pedantic(lambda: scan.run_many(specs, prep, windows), setup=None if compiled else clear, rounds=3 if compiled else 2)
+    benchmark.pedantic(
+        lambda: scan.run_many(specs, prep, windows), setup=None if compiled else clear, rounds=3 if compiled else 2
+    )
     seconds[f"whole run of {repeats} repeat(s), {'compiled' if compiled else 'cold'}"] = benchmark.stats.stats.median

@@ -8,7 +8,7 @@ turns its stateful runs away.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -31,19 +31,19 @@ class Toy(Engine):
         return ProbeResult(backend, self.name, False, "a linear model has no state to carry")
 
     def run(self, specs: Sequence[RunSpec], prep: Prepared, windows: Windows) -> list[RunResult]:
-        x = windows.train_x.reshape(len(windows.train_x), -1)
-        y = windows.train_y.reshape(-1)
-        walk = windows.walk_x.reshape(len(windows.walk_x), -1)
-        results = []
-        for spec in specs:
-            rng = np.random.default_rng(spec.seed)
-            w, b = rng.normal(0, 0.1, x.shape[1]), 0.0
-            loop = EpochLoop(spec, prep, windows, lambda: walk @ w + b)
-            for _ in range(spec.epochs):
-                loop.begin_epoch()
-                err = x @ w + b - y
-                w, b = w - spec.learning_rate * 2 * x.T @ err / len(y), b - spec.learning_rate * 2 * err.mean()
-                if loop.end_epoch(float(np.mean(err**2))):
-                    break
-            results.append(loop.result(notes="toy engine", trained_together=len(specs)))
-        return results
+        return [_train(spec, prep, windows, together=len(specs)) for spec in specs]
+
+
+def _train(spec: RunSpec, prep: Prepared, windows: Windows, together: int) -> RunResult:
+    x = windows.train_x.reshape(len(windows.train_x), -1)
+    y = windows.train_y.reshape(-1)
+    walk = windows.walk_x.reshape(len(windows.walk_x), -1)
+    w, b = np.random.default_rng(spec.seed).normal(0, 0.1, x.shape[1]), 0.0
+    loop = EpochLoop(spec, prep, windows, lambda: walk @ w + b)
+    for _ in range(spec.epochs):
+        loop.begin_epoch()
+        err = x @ w + b - y
+        w, b = w - spec.learning_rate * 2 * x.T @ err / len(y), b - spec.learning_rate * 2 * err.mean()
+        if loop.end_epoch(float(np.mean(err**2))):
+            break
+    return loop.result(notes="toy engine", trained_together=together)

@@ -20,10 +20,31 @@ DIVERGED_RMSE = 1.0e6  # would wreck any mean it leaked into
 def make_spec(**overrides: object) -> RunSpec:
     """A seed-like RunSpec (airline, look_back 3, LSTM(4)) with `overrides` applied."""
     fields: dict[str, object] = dict(
-        scenario="synthetic", dataset=DatasetSpec("airline"), test_fraction=0.33, difference=False, scale="minmax",
-        look_back=3, batch_size=1, stateful=True, layout="streams", units=4, layers=1, epochs=5,
-        learning_rate=0.001, optimizer="adam", shuffle=False, steps_per_execution=1, repeat=0, base_seed=0,
-        seed=0, backend="tensorflow", engine="fit", device="cpu", eval_every=1, target_metric=None, target_value=None,
+        scenario="synthetic",
+        dataset=DatasetSpec("airline"),
+        test_fraction=0.33,
+        difference=False,
+        scale="minmax",
+        look_back=3,
+        batch_size=1,
+        stateful=True,
+        layout="streams",
+        units=4,
+        layers=1,
+        epochs=5,
+        learning_rate=0.001,
+        optimizer="adam",
+        shuffle=False,
+        steps_per_execution=1,
+        repeat=0,
+        base_seed=0,
+        seed=0,
+        backend="tensorflow",
+        engine="fit",
+        device="cpu",
+        eval_every=1,
+        target_metric=None,
+        target_value=None,
     )
     fields.update(overrides)
     if not fields["stateful"]:
@@ -54,21 +75,38 @@ def _ok(spec: RunSpec, n_epochs: int, speed: float) -> RunResult:
     epochs = tuple(EpochRow(e, 0.5 / e * (1 + 0.1 * rep) + 0.001 * bs, 100.0 / sps) for e in range(1, n_epochs + 1))
     ett = expected_epochs_to_target(bs, rep) if spec.target_metric else None
     return RunResult(
-        spec=spec, status="ok",
+        spec=spec,
+        status="ok",
         metrics=Metrics(train_rmse=rmse - 5.0, test_rmse=rmse, test_mae=0.8 * rmse, persistence_rmse=PERSISTENCE_RMSE),
-        throughput=Throughput(samples_per_sec=sps, steps_per_sec=sps / bs, compile_seconds=0.5,
-                              train_seconds=100.0 * n_epochs / sps, predict_samples_per_sec=None, peak_rss_mb=300.0),
-        epochs=epochs, n_train_windows=96, n_dropped=0,
-        epochs_to_target=ett, seconds_to_target=None if ett is None else ett * 100.0 / sps,
-        started_at=f"2026-11-28T10:{rep:02d}:{bs % 60:02d}", finished_at="2026-11-28T11:00:00",
+        throughput=Throughput(
+            samples_per_sec=sps,
+            steps_per_sec=sps / bs,
+            compile_seconds=0.5,
+            train_seconds=100.0 * n_epochs / sps,
+            predict_samples_per_sec=None,
+            peak_rss_mb=300.0,
+        ),
+        epochs=epochs,
+        n_train_windows=96,
+        n_dropped=0,
+        epochs_to_target=ett,
+        seconds_to_target=None if ett is None else ett * 100.0 / sps,
+        started_at=f"2026-11-28T10:{rep:02d}:{bs % 60:02d}",
+        finished_at="2026-11-28T11:00:00",
         environment={"hostname": "testhost", "backend": spec.backend, "device": spec.device},
     )
 
 
 def synthetic_results(
-    batch_sizes: Iterable[int] = (1, 4, 16), repeats: int = 3, stateful: Iterable[bool] = (True, False),
-    target: bool = False, failed: bool = True, diverged: bool = True,
-    speed: Callable[[int], float] = lambda bs: 1.0, n_epochs: int = 5, **spec: object,
+    batch_sizes: Iterable[int] = (1, 4, 16),
+    repeats: int = 3,
+    stateful: Iterable[bool] = (True, False),
+    target: bool = False,
+    failed: bool = True,
+    diverged: bool = True,
+    speed: Callable[[int], float] = lambda bs: 1.0,
+    n_epochs: int = 5,
+    **spec: object,
 ) -> list[RunResult]:
     """Ok runs for every batch size x stateful flag x repeat, plus one failed and one diverged run
     (both extra repeats of the stateful batch-1 configuration). `speed(bs)` scales samples/s;
@@ -80,15 +118,28 @@ def synthetic_results(
             for rep in range(repeats):
                 out.append(_ok(make_spec(batch_size=bs, stateful=st, repeat=rep, **tgt, **spec), n_epochs, speed(bs)))
     if failed:
-        out.append(RunResult(make_spec(batch_size=1, repeat=repeats, **tgt, **spec), status="failed",
-                             error="RuntimeError: synthetic failure", started_at="2026-11-28T12:00:00"))
+        out.append(
+            RunResult(
+                make_spec(batch_size=1, repeat=repeats, **tgt, **spec),
+                status="failed",
+                error="RuntimeError: synthetic failure",
+                started_at="2026-11-28T12:00:00",
+            )
+        )
     if diverged:
         bad = _ok(make_spec(batch_size=1, repeat=repeats + 1, **tgt, **spec), n_epochs, 1.0)
-        out.append(RunResult(
-            bad.spec, status="diverged", error="loss became NaN at epoch 3",
-            metrics=Metrics(DIVERGED_RMSE, DIVERGED_RMSE, DIVERGED_RMSE, PERSISTENCE_RMSE), throughput=bad.throughput,
-            epochs=bad.epochs[:3], diverged_epoch=3, started_at="2026-11-28T12:01:00",
-        ))
+        out.append(
+            RunResult(
+                bad.spec,
+                status="diverged",
+                error="loss became NaN at epoch 3",
+                metrics=Metrics(DIVERGED_RMSE, DIVERGED_RMSE, DIVERGED_RMSE, PERSISTENCE_RMSE),
+                throughput=bad.throughput,
+                epochs=bad.epochs[:3],
+                diverged_epoch=3,
+                started_at="2026-11-28T12:01:00",
+            )
+        )
     return out
 
 

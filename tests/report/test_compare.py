@@ -18,8 +18,10 @@ RATIOS = {1: 0.5, 4: 1.0, 32: 4.0}  # B (gpu) relative to A (cpu)
 def comparison(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("compare")
     a = save(root / "cpu", synthetic_results(batch_sizes=tuple(RATIOS), device="cpu"))
-    b = save(root / "gpu", synthetic_results(batch_sizes=(*RATIOS, 64), device="gpu",
-                                             speed=lambda bs: RATIOS.get(bs, 8.0), failed=False))
+    b = save(
+        root / "gpu",
+        synthetic_results(batch_sizes=(*RATIOS, 64), device="gpu", speed=lambda bs: RATIOS.get(bs, 8.0), failed=False),
+    )
     return write_comparison(a, b, "cpu", "gpu")
 
 
@@ -60,8 +62,10 @@ def test_files_and_terminal_table(comparison) -> None:
 
 def test_b_faster_everywhere_has_no_crossover(tmp_path: Path) -> None:
     a = save(tmp_path / "a", synthetic_results(stateful=(True,), failed=False, diverged=False))
-    b = save(tmp_path / "b", synthetic_results(stateful=(True,), failed=False, diverged=False,
-                                               engine="scan", speed=lambda bs: 2.0))
+    b = save(
+        tmp_path / "b",
+        synthetic_results(stateful=(True,), failed=False, diverged=False, engine="scan", speed=lambda bs: 2.0),
+    )
     c = write_comparison(a, b, out=tmp_path / "out")
     assert c.crossover is None and "faster at every batch size" in c.crossovers[0].verdict
     assert c.table["speedup"].tolist() == pytest.approx([2.0, 2.0, 2.0])
@@ -80,11 +84,18 @@ def test_backends_that_trained_repeats_differently_pair_on_machine_throughput(tm
     """TensorFlow fit (repeats one at a time, steps_per_execution auto) against a backend whose runs
     trained 3 repeats together: every run pairs, and speeds compare as machine throughput."""
     a = save(tmp_path / "tf", synthetic_results(failed=False, diverged=False, steps_per_execution="auto"))
-    together = [dataclasses.replace(r, spec=dataclasses.replace(r.spec, backend="torch", steps_per_execution=1), trained_together=3)
-                for r in synthetic_results(failed=False, diverged=False)]
+    together = [
+        dataclasses.replace(
+            r, spec=dataclasses.replace(r.spec, backend="torch", steps_per_execution=1), trained_together=3
+        )
+        for r in synthetic_results(failed=False, diverged=False)
+    ]
     b = save(tmp_path / "torch", together)
     c = write_comparison(a, b, "tf", "torch", tmp_path / "out")
     assert c.unpaired.empty and c.table["pairs"].sum() == 18
     assert c.basis.startswith("machine throughput") and "tf: 1 at a time, torch: 3" in c.basis_note
     assert c.table["speedup"].tolist() == pytest.approx([3.0] * 6)  # the same per-run samples/s, 3 runs at once
-    assert "machine throughput" in c.format_table() and "machine samples/s" in (tmp_path / "out" / "summary.md").read_text()
+    assert (
+        "machine throughput" in c.format_table()
+        and "machine samples/s" in (tmp_path / "out" / "summary.md").read_text()
+    )

@@ -159,8 +159,9 @@ def test_facets_follow_what_varies(tmp_path: Path) -> None:
     both = synthetic_results(device="cpu") + synthetic_results(device="gpu", failed=False, diverged=False)
     assert load_results(save(tmp_path / "dev", both)).facets == ("device",)
     # steps_per_execution follows the engine: faceting by engine alone says it all
-    engines = (synthetic_results(engine="fit", steps_per_execution=64)
-               + synthetic_results(engine="scan", failed=False, diverged=False))
+    engines = synthetic_results(engine="fit", steps_per_execution=64) + synthetic_results(
+        engine="scan", failed=False, diverged=False
+    )
     results = load_results(save(tmp_path / "eng", engines))
     assert results.facets == ("engine",)
     assert set(results.runs["panel"]) == {"engine=fit", "engine=scan"}
