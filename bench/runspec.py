@@ -55,6 +55,11 @@ def _registered(kind: str) -> Any:
     return Annotated[str, AfterValidator(check)]
 
 
+def key(type_: type, default: Any, scenario_type: Any, **flags: Any) -> dict[str, Any]:
+    """Metadata of a configuration field set by the scenario key of the same name."""
+    return column("config", type_, default=default, scenario_type=scenario_type, **flags)
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """A fully resolved run. Its `run_id` is a hash of its identity columns (`Column.in_id`)."""
@@ -68,74 +73,28 @@ class RunSpec:
             Column("dataset_source", "provenance", str, in_id=False, get=lambda d: d.source),
         )
     )
-    test_fraction: float = field(
-        metadata=column("config", float, facet=True, default=0.33, scenario_type=Annotated[float, Field(gt=0, lt=1)])
-    )
-    difference: bool = field(metadata=column("config", bool, facet=True, default=False, scenario_type=StrictBool))
-    scale: str = field(
-        metadata=column(
-            "config",
-            str,
-            facet=True,
-            default="minmax",
-            scenario_type=Literal["minmax", "minmax_sym", "standard", "none"],
-        )
-    )
-    look_back: int = field(metadata=column("config", int, sweep=True, facet=True, default=1, scenario_type=PositiveInt))
-    batch_size: int = field(metadata=column("config", int, sweep=True, default=1, scenario_type=PositiveInt))
-    stateful: bool = field(metadata=column("config", bool, sweep=True, default=True, scenario_type=StrictBool))
+    test_fraction: float = field(metadata=key(float, 0.33, Annotated[float, Field(gt=0, lt=1)], facet=True))
+    difference: bool = field(metadata=key(bool, False, StrictBool, facet=True))
+    scale: str = field(metadata=key(str, "minmax", Literal["minmax", "minmax_sym", "standard", "none"], facet=True))
+    look_back: int = field(metadata=key(int, 1, PositiveInt, sweep=True, facet=True))
+    batch_size: int = field(metadata=key(int, 1, PositiveInt, sweep=True))
+    stateful: bool = field(metadata=key(bool, True, StrictBool, sweep=True))
     # streams | sequential for stateful runs, "none" for stateless ones
-    layout: str = field(
-        metadata=column("config", str, sweep=True, default="streams", scenario_type=Literal["streams", "sequential"])
-    )
-    units: int = field(metadata=column("config", int, sweep=True, facet=True, default=4, scenario_type=PositiveInt))
-    layers: int = field(
-        metadata=column("config", int, facet=True, default=1, scenario_type=Annotated[StrictInt, Field(ge=1, le=8)])
-    )
-    epochs: int = field(metadata=column("config", int, sweep=True, facet=True, default=100, scenario_type=PositiveInt))
-    learning_rate: float = field(
-        metadata=column("config", float, sweep=True, facet=True, default=0.001, scenario_type=PositiveFloat)
-    )
-    optimizer: str = field(
-        metadata=column("config", str, facet=True, default="adam", scenario_type=Literal["adam", "sgd", "rmsprop"])
-    )
-    shuffle: bool = field(metadata=column("config", bool, facet=True, default=False, scenario_type=StrictBool))
-    steps_per_execution: int | str = field(
-        metadata=column("config", str, compared=True, facet=True, default=1, get=str, scenario_type=StepsPerExecution)
-    )
+    layout: str = field(metadata=key(str, "streams", Literal["streams", "sequential"], sweep=True))
+    units: int = field(metadata=key(int, 4, PositiveInt, sweep=True, facet=True))
+    layers: int = field(metadata=key(int, 1, Annotated[StrictInt, Field(ge=1, le=8)], facet=True))
+    epochs: int = field(metadata=key(int, 100, PositiveInt, sweep=True, facet=True))
+    learning_rate: float = field(metadata=key(float, 0.001, PositiveFloat, sweep=True, facet=True))
+    optimizer: str = field(metadata=key(str, "adam", Literal["adam", "sgd", "rmsprop"], facet=True))
+    shuffle: bool = field(metadata=key(bool, False, StrictBool, facet=True))
+    steps_per_execution: int | str = field(metadata=key(str, 1, StepsPerExecution, compared=True, facet=True, get=str))
     repeat: int = field(metadata=column("seed", int))
     base_seed: int = field(metadata=column("seed", int))
     seed: int = field(metadata=column("seed", int))  # derived from base_seed and repeat
-    backend: str = field(
-        metadata=column(
-            "config",
-            str,
-            sweep=True,
-            compared=True,
-            facet=True,
-            default="tensorflow",
-            scenario_type=_registered("backend"),
-        )
-    )
-    engine: str = field(
-        metadata=column(
-            "config", str, sweep=True, compared=True, facet=True, default="fit", scenario_type=_registered("engine")
-        )
-    )
-    device: str = field(
-        metadata=column(
-            "config",
-            str,
-            sweep=True,
-            compared=True,
-            facet=True,
-            default="cpu",
-            scenario_type=Literal["cpu", "gpu", "auto"],
-        )
-    )
-    eval_every: int = field(
-        metadata=column("config", int, facet=True, default=0, scenario_type=Annotated[StrictInt, Field(ge=0)])
-    )
+    backend: str = field(metadata=key(str, "tensorflow", _registered("backend"), sweep=True, compared=True, facet=True))
+    engine: str = field(metadata=key(str, "fit", _registered("engine"), sweep=True, compared=True, facet=True))
+    device: str = field(metadata=key(str, "cpu", Literal["cpu", "gpu", "auto"], sweep=True, compared=True, facet=True))
+    eval_every: int = field(metadata=key(int, 0, Annotated[StrictInt, Field(ge=0)], facet=True))
     target_metric: str | None = field(metadata=column("config", str, facet=True))
     target_value: float | None = field(metadata=column("config", float, facet=True))
     # results written before the column existed (lstm-bench 0.1.0) used protocol 2

@@ -16,6 +16,7 @@ import pytest
 from bench.datasets import DatasetSpec
 from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows, make_windows, prepare
+from runspecs import make_spec
 
 # float32 on two frameworks with different kernels: sums differ in the last bits, and Adam
 # carries those differences through a few epochs; a wrong batch order, state or loss is off by far more
@@ -24,32 +25,18 @@ RMSE_RTOL = 1e-3
 
 
 def spec_for(backend: str, engine: str, stateful: bool, layout: str, batch_size: int, layers: int = 1) -> RunSpec:
-    return RunSpec(
-        scenario="equivalence",
+    return make_spec(
         dataset=DatasetSpec("sine"),
         test_fraction=0.3,
-        difference=False,
-        scale="minmax",
-        look_back=3,
         batch_size=batch_size,
         stateful=stateful,
-        layout=layout if stateful else "none",
-        units=4,
+        layout=layout,
         layers=layers,
         epochs=3,
         learning_rate=0.01,
-        optimizer="adam",
-        shuffle=False,
-        steps_per_execution=1,
-        repeat=0,
-        base_seed=0,
         seed=7,
         backend=backend,
         engine=engine,
-        device="cpu",
-        eval_every=0,
-        target_metric=None,
-        target_value=None,
     )
 
 

@@ -11,44 +11,15 @@ from bench.datasets import DatasetSpec
 from bench.runspec import RunSpec
 from bench.specs import derive_seed
 from bench.windows import Prepared, Windows, make_windows, prepare
+from runspecs import make_spec
 
 # a vmapped program batches the same float32 arithmetic; XLA may fuse or order it differently
 VMAP_RTOL = 1e-5
 
 
 def spec_for(**overrides: object) -> RunSpec:
-    fields: dict[str, object] = dict(
-        scenario="scan",
-        dataset=DatasetSpec("sine"),
-        test_fraction=0.3,
-        difference=False,
-        scale="minmax",
-        look_back=3,
-        batch_size=2,
-        stateful=True,
-        layout="streams",
-        units=4,
-        layers=1,
-        epochs=3,
-        learning_rate=0.01,
-        optimizer="adam",
-        shuffle=False,
-        steps_per_execution=1,
-        repeat=0,
-        base_seed=0,
-        seed=0,
-        backend="jax",
-        engine="scan",
-        device="cpu",
-        eval_every=1,
-        target_metric=None,
-        target_value=None,
-    )
-    fields.update(overrides)
-    if not fields["stateful"]:
-        fields["layout"] = "none"
-    fields["seed"] = derive_seed(0, int(fields["repeat"]))  # type: ignore[call-overload]
-    return RunSpec(**fields)  # type: ignore[arg-type]
+    defaults = dict(dataset=DatasetSpec("sine"), test_fraction=0.3, batch_size=2, epochs=3, learning_rate=0.01)
+    return make_spec(**{**defaults, "backend": "jax", "engine": "scan", "eval_every": 1, **overrides})
 
 
 def data(spec: RunSpec, y: np.ndarray) -> tuple[Prepared, Windows]:

@@ -21,39 +21,13 @@ def fit_state_checks(batch_size: int) -> dict[str, float | bool]:
     """Train a stateful model with the fit engine's own model code; report the state and repeat predictions."""
     import keras
 
-    from bench.datasets import DatasetSpec, load_series
+    from bench.datasets import load_series
     from bench.engines.fit import build_trained_pair
     from bench.model import reset_states, state_values
-    from bench.runspec import RunSpec
     from bench.windows import make_windows, prepare
+    from runspecs import make_spec
 
-    spec = RunSpec(
-        scenario="t",
-        dataset=DatasetSpec("airline"),
-        test_fraction=0.33,
-        difference=False,
-        scale="minmax",
-        look_back=3,
-        batch_size=batch_size,
-        stateful=True,
-        layout="streams",
-        units=4,
-        layers=1,
-        epochs=1,
-        learning_rate=0.01,
-        optimizer="adam",
-        shuffle=False,
-        steps_per_execution=1,
-        repeat=0,
-        base_seed=0,
-        seed=1,
-        backend=keras.backend.backend(),
-        engine="fit",
-        device="cpu",
-        eval_every=0,
-        target_metric=None,
-        target_value=None,
-    )
+    spec = make_spec(batch_size=batch_size, epochs=1, learning_rate=0.01, seed=1, backend=keras.backend.backend())
     prep = prepare(load_series(spec.dataset).values, 0.33, False, "minmax")
     w = make_windows(prep, 3, batch_size, True, "streams")
     model, _ = build_trained_pair(spec, w)

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from bench.datasets import DatasetSpec, load_series
+from bench.datasets import load_series
 from bench.runspec import RunSpec
 from bench.windows import Windows, make_windows, prepare
+from runspecs import make_spec
 
 ROUNDS = 30
 # measurement names, as tests/perf/conftest.py's ratio table spells them
@@ -31,33 +32,7 @@ HAND_VMAP10 = "hand-written JAX LSTM, 10 vmapped repeats, batch 1"
 
 
 def seed_spec(batch_size: int = 1, backend: str = "jax") -> RunSpec:
-    return RunSpec(
-        scenario="perf",
-        dataset=DatasetSpec("airline"),
-        test_fraction=0.33,
-        difference=False,
-        scale="minmax",
-        look_back=3,
-        batch_size=batch_size,
-        stateful=True,
-        layout="streams",
-        units=4,
-        layers=1,
-        epochs=1,
-        learning_rate=0.001,
-        optimizer="adam",
-        shuffle=False,
-        steps_per_execution=1,
-        repeat=0,
-        base_seed=0,
-        seed=0,
-        backend=backend,
-        engine="scan",
-        device="cpu",
-        eval_every=0,
-        target_metric=None,
-        target_value=None,
-    )
+    return make_spec(scenario="perf", batch_size=batch_size, epochs=1, seed=0, backend=backend, engine="scan")
 
 
 def seed_windows(spec: RunSpec) -> Windows:

@@ -8,49 +8,22 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from bench.datasets import DatasetSpec
 from bench.results import EpochRow, Metrics, RunResult, Throughput
 from bench.runspec import RunSpec
 from bench.store import Store
+
+import runspecs
 
 PERSISTENCE_RMSE = 48.0
 DIVERGED_RMSE = 1.0e6  # would wreck any mean it leaked into
 
 
 def make_spec(**overrides: object) -> RunSpec:
-    """A seed-like RunSpec (airline, look_back 3, LSTM(4)) with `overrides` applied."""
-    fields: dict[str, object] = dict(
-        scenario="synthetic",
-        dataset=DatasetSpec("airline"),
-        test_fraction=0.33,
-        difference=False,
-        scale="minmax",
-        look_back=3,
-        batch_size=1,
-        stateful=True,
-        layout="streams",
-        units=4,
-        layers=1,
-        epochs=5,
-        learning_rate=0.001,
-        optimizer="adam",
-        shuffle=False,
-        steps_per_execution=1,
-        repeat=0,
-        base_seed=0,
-        seed=0,
-        backend="tensorflow",
-        engine="fit",
-        device="cpu",
-        eval_every=1,
-        target_metric=None,
-        target_value=None,
+    """A seed-like RunSpec (airline, look_back 3, LSTM(4), 5 epochs) with `overrides` applied."""
+    repeat = int(overrides.get("repeat", 0))  # type: ignore[call-overload]
+    return runspecs.make_spec(
+        **{"scenario": "synthetic", "epochs": 5, "eval_every": 1, "seed": 1000 + repeat, **overrides}
     )
-    fields.update(overrides)
-    if not fields["stateful"]:
-        fields["layout"] = "none"
-    fields["seed"] = 1000 + int(fields["repeat"])  # type: ignore[call-overload]
-    return RunSpec(**fields)  # type: ignore[arg-type]
 
 
 def expected_rmse(batch_size: int, repeat: int, stateful: bool) -> float:
