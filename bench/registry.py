@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import logging
 import os
 from abc import ABC, abstractmethod
 from importlib import metadata
@@ -29,8 +28,6 @@ if TYPE_CHECKING:
     from bench.runspec import RunSpec
     from bench.windows import Prepared, Windows
 
-log = logging.getLogger(__name__)
-
 PLUGINS_ENV = "LSTM_BENCH_PLUGINS"
 T = TypeVar("T")
 
@@ -43,8 +40,11 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
 
     def add(self, name: str, entry: T) -> T:
-        if name in self._entries and type(self._entries[name]) is not type(entry):
-            raise ValueError(f"{self.kind} '{name}' is registered twice")
+        taken = self._entries.get(name)
+        if taken is not None and type(taken).__qualname__ != type(entry).__qualname__:
+            raise ValueError(
+                f"{self.kind} '{name}' is registered twice ({type(taken).__qualname__}, {type(entry).__qualname__})"
+            )
         self._entries[name] = entry
         return entry
 

@@ -213,8 +213,7 @@ def run_suite(
     training, and an older one is migrated before anything else is written to it."""
     for plan in plans:  # refuse a damaged or newer database before writing anything anywhere
         check_writable(plan.folder)
-        if (plan.folder / DB_NAME).exists():
-            Store.open(plan.folder, create=False).close()
+        Store.check(plan.folder)
     outcomes = []
     with ExitStack() as stack:
         stores = [stack.enter_context(Store.open(plan.folder)) for plan in plans]

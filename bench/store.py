@@ -86,15 +86,10 @@ def run_row(result: RunResult) -> dict[str, Any]:
     return {k: _finite(v) for k, v in row.items()}
 
 
-def _set_meta(conn: sqlite3.Connection) -> None:
-    conn.executemany(
-        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-        [
-            ("schema_version", str(SCHEMA_VERSION)),
-            ("written_by", bench.__version__),
-            ("needs", INTRODUCED_BY[SCHEMA_VERSION]),
-        ],
-    )
+def _meta_sql() -> str:
+    """The meta rows this version writes: its schema version, its own version, and what a reader needs."""
+    rows = {"schema_version": SCHEMA_VERSION, "written_by": bench.__version__, "needs": INTRODUCED_BY[SCHEMA_VERSION]}
+    return "INSERT OR REPLACE INTO meta VALUES " + ", ".join(f"('{k}', {_literal(str(v))})" for k, v in rows.items())
 
 
 class Store:
@@ -130,21 +125,29 @@ class Store:
             if create:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA foreign_keys = ON")
-                if version is None:
-                    conn.executescript(_ddl())
-                    _set_meta(conn)
+                if version is None:  # in one transaction: a second process sees no tables or all of them
+                    conn.executescript(f"BEGIN IMMEDIATE; {_ddl()} {_meta_sql()}; COMMIT;")
                 elif version < SCHEMA_VERSION:
                     _migrate(db, conn)
                 version = SCHEMA_VERSION
             elif version is None:
                 raise UserError(
-                    f"{db}: an empty file, not an lstm-bench results database; "
-                    "point at a folder written by 'lstm-bench run'"
+                    f"{db}: an empty database, not lstm-bench results; point at a folder written by 'lstm-bench run'"
                 )
         except BaseException:
             conn.close()
             raise
         return cls(db, conn, version)
+
+    @staticmethod
+    def check(folder: str | Path) -> None:
+        """Refuse (`UserError`) a database in `folder` this version cannot write to: damaged, not
+        lstm-bench's, or newer. Writes nothing; no database yet is fine."""
+        db = Path(folder) / DB_NAME
+        if db.exists() and db.stat().st_size > 0:
+            _check_header(db)
+            with closing(sqlite3.connect(db, timeout=60.0)) as conn:
+                _inspect(db, conn)
 
     def __enter__(self) -> Store:
         return self
@@ -249,8 +252,9 @@ def _check_header(db: Path) -> None:
         )
 
 
-def _inspect(db: Path, conn: sqlite3.Connection) -> int:
-    """The schema version of an existing database, after checking that it is intact and lstm-bench's."""
+def _inspect(db: Path, conn: sqlite3.Connection) -> int | None:
+    """The schema version of an existing database, after checking that it is intact and lstm-bench's
+    (None for an SQLite file without tables: one another process is creating, or an empty one)."""
     try:
         check = conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
@@ -263,6 +267,8 @@ def _inspect(db: Path, conn: sqlite3.Connection) -> int:
             f"{db}: the results database is damaged ({detail}); restore it from a copy "
             f"(results.db.bak-* if a migration made one), or move it aside to start afresh"
         ) from None
+    if not tables:
+        return None
     if not {"meta", "runs", "epochs"} <= tables or "schema_version" not in meta:
         raise UserError(
             f"{db}: an SQLite database, but not lstm-bench results (no runs, epochs and meta tables); "
@@ -299,7 +305,7 @@ def _migrate(db: Path, conn: sqlite3.Connection) -> None:
                 for table, cols in schema().added_in(n).items():
                     for c in cols:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN {c.name} DEFAULT {_literal(c.default)}")
-            _set_meta(conn)
+            conn.execute(_meta_sql())
             log.warning("%s: migrated results schema %d -> %d (backup: %s)", db, version, SCHEMA_VERSION, backup.name)
         conn.execute("COMMIT")
     except BaseException:

@@ -191,3 +191,12 @@ def test_a_damaged_foreign_or_newer_database_is_refused_and_left_as_it_is(case: 
 def test_the_protocol_is_part_of_the_run_id(specs):
     later = dataclasses.replace(specs[0], protocol=specs[0].protocol + 1)
     assert later.run_id != specs[0].run_id and later.config_key != specs[0].config_key
+
+
+def test_an_empty_file_is_a_new_database_to_a_writer_and_an_error_to_a_reader(tmp_path: Path):
+    (tmp_path / "results.db").write_bytes(b"")  # what a process killed right after creating it leaves
+    with pytest.raises(UserError, match="an empty database, not lstm-bench results"):
+        Store.open(tmp_path, create=False)
+    Store.check(tmp_path)
+    with Store.open(tmp_path) as store:
+        assert store.version == SCHEMA_VERSION and store.runs().empty
