@@ -3,7 +3,8 @@
 Keras 3's JAX trainer drops the LSTM state update inside `fit`, silently, so a stateful run
 there is a stateless run under another name. Each engine's probe (`Engine.probe`) trains a tiny
 stateful model for one epoch of several batches and checks that the state afterwards is non-zero
-and that predicting from it differs from predicting from a zero state.
+and that it changes the predictions (the `fit` probe predicts the same batch twice, the `scan`
+probe compares a prediction from the carried state with one from a zero state).
 """
 
 from __future__ import annotations

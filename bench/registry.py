@@ -41,9 +41,9 @@ class Registry(Generic[T]):
 
     def add(self, name: str, entry: T) -> T:
         taken = self._entries.get(name)
-        if taken is not None and type(taken).__qualname__ != type(entry).__qualname__:
-            raise ValueError(
-                f"{self.kind} '{name}' is registered twice ({type(taken).__qualname__}, {type(entry).__qualname__})"
+        if taken is not None and _where(taken) != _where(entry):  # the same class imported again is fine
+            raise UserError(
+                f"{self.kind} '{name}' is registered twice ({_where(taken)} and {_where(entry)}); rename one"
             )
         self._entries[name] = entry
         return entry
@@ -62,6 +62,10 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[T]:
         return iter([self._entries[n] for n in self.names()])
+
+
+def _where(entry: object) -> str:
+    return f"{type(entry).__module__}.{type(entry).__qualname__}"
 
 
 class Backend(ABC):
@@ -203,7 +207,7 @@ def _builtin_and_installed() -> tuple[str, ...]:
     """Import the built-in engines and backends; the plugin modules installed packages declare."""
     importlib.import_module("bench.backends")
     importlib.import_module("bench.engines")
-    return tuple(ep.value for ep in metadata.entry_points(group="lstm_bench.plugins"))
+    return tuple(ep.module for ep in metadata.entry_points(group="lstm_bench.plugins"))
 
 
 def _load_builtins_and_plugins() -> None:
@@ -212,7 +216,11 @@ def _load_builtins_and_plugins() -> None:
     for name in names:
         try:
             importlib.import_module(name)
-        except ImportError as exc:
+        except UserError:
+            raise
+        except Exception as exc:  # a plugin's own error: name the module, not a traceback
+            detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
             raise UserError(
-                f"{PLUGINS_ENV}: cannot import plugin module '{name}' ({exc}); check the name and PYTHONPATH"
+                f"plugin module '{name}' (from {PLUGINS_ENV} or an lstm_bench.plugins entry point) failed to load "
+                f"({detail}); check the name, PYTHONPATH and the module"
             ) from None

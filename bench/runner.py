@@ -236,7 +236,13 @@ def run_suite(
 
 
 def save_interrupted(plans: list[Plan]) -> None:
-    """After Ctrl-C: write runs.csv of every results folder that has a database (finished runs are committed)."""
+    """After Ctrl-C: bring runs.csv up to date where the database changed since it was written
+    (finished runs are committed; folders this invocation never reached are left alone)."""
     for plan in plans:
-        if (plan.folder / DB_NAME).is_file():
+        db, csv = plan.folder / DB_NAME, plan.folder / "runs.csv"
+        if db.is_file() and (not csv.is_file() or _changed_since(db, csv.stat().st_mtime)):
             export_runs(plan.folder)
+
+
+def _changed_since(db: Path, when: float) -> bool:
+    return any(p.stat().st_mtime > when for p in (db, db.with_name(db.name + "-wal")) if p.exists())

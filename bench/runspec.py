@@ -97,17 +97,13 @@ class RunSpec:
     eval_every: int = field(metadata=key(int, 0, Annotated[StrictInt, Field(ge=0)], facet=True))
     target_metric: str | None = field(metadata=column("config", str, facet=True))
     target_value: float | None = field(metadata=column("config", float, facet=True))
-    # results written before the column existed (lstm-bench 0.1.0) used protocol 2
-    protocol: int = field(default=PROTOCOL_VERSION, metadata=column("config", int, added=2, default=2))
+    # always in the run id (0.1.0 hashed it too, without the column); its rows read protocol 2
+    protocol: int = field(default=PROTOCOL_VERSION, metadata=column("config", int, added=2, default=2, in_id=True))
 
     @property
     def run_id(self) -> str:
         flat = self.as_flat()
-        payload = {
-            c.name: flat[c.name]
-            for c in spec_columns()
-            if c.in_id is True or (c.in_id == "unless_default" and flat[c.name] != c.default)
-        }
+        payload = {c.name: flat[c.name] for c in spec_columns() if c.in_run_id(flat[c.name])}
         blob = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

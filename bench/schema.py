@@ -31,8 +31,9 @@ class Column:
     """One column of the runs (or epochs) table, declared on the dataclass field it comes from.
 
     `added` is the results-schema version that introduced the column; rows written before it read
-    `default`. A config column added after run ids existed is left out of the run id at its
-    default, so the runs of older versions keep their ids (`in_id`: "unless_default").
+    `default`. `in_id` says whether the column is part of the run id; by default a column of
+    version 1 is, and a later one only when it differs from its default, so the runs an older
+    version wrote keep their ids ("unless_default").
     """
 
     name: str
@@ -43,9 +44,20 @@ class Column:
     facet: bool = False  # the report splits its figures by it when it varies
     added: int = 1
     default: Any = None
-    in_id: bool | Literal["unless_default"] = True
+    in_id: bool | Literal["unless_default"] | None = None
     get: Callable[[Any], Any] | None = None  # derives the value from the field's value (None: the value itself)
     scenario_type: Any = None  # the type of the scenario key of the same name (None: no such key)
+
+    @property
+    def id_rule(self) -> bool | Literal["unless_default"]:
+        """Whether the column is part of the run id: always, never, or "unless_default"."""
+        if self.in_id is not None:
+            return self.in_id
+        return True if self.added == 1 else "unless_default"
+
+    def in_run_id(self, value: Any) -> bool:
+        """Whether `value` of this column goes into the run id."""
+        return self.id_rule is True or (self.id_rule == "unless_default" and value != self.value(self.default))
 
     @property
     def numeric(self) -> bool:

@@ -41,7 +41,12 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 def _ddl() -> str:
     sc = schema()
-    run_cols = ", ".join(c.name + (" TEXT PRIMARY KEY" if c.name == "run_id" else "") for c in sc.run_columns)
+    # columns added after version 1 declare the default a migrated database gives them too
+    run_cols = ", ".join(
+        c.name
+        + (" TEXT PRIMARY KEY" if c.name == "run_id" else f" DEFAULT {_literal(c.default)}" if c.added > 1 else "")
+        for c in sc.run_columns
+    )
     epoch_cols = ", ".join(
         "run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE"
         if c.name == "run_id"
@@ -105,49 +110,40 @@ class Store:
     def open(cls, folder: str | Path, create: bool = True) -> Store:
         """Open (with `create`: create, or migrate to this version) the database of a results folder.
 
-        Without `create` the file must exist and is only read. Raises `UserError` for a
-        file that is damaged, not an lstm-bench database, or written by a newer lstm-bench."""
+        Without `create` the file must exist and is only read. Raises `UserError` for a file that is
+        damaged, not an lstm-bench database, or written by a newer lstm-bench, leaving it as it is."""
         folder = Path(folder)
         db = folder / DB_NAME
         if not create and not db.is_file():
             raise UserError(f"{folder}: no {DB_NAME} here; point at a folder written by 'lstm-bench run'")
-        fresh = not db.exists() or db.stat().st_size == 0
-        if not fresh:
-            _check_header(db)
-        if create:
-            folder.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT). A reader opens
-        # read-write but writes nothing: a read-only connection would leave the WAL's side files behind.
-        conn = sqlite3.connect(db, timeout=60.0, isolation_level=None)
-        try:
-            version = None if fresh else _inspect(db, conn)
-            conn.execute("PRAGMA busy_timeout = 60000")
-            if create:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA foreign_keys = ON")
-                if version is None:  # in one transaction: a second process sees no tables or all of them
-                    conn.executescript(f"BEGIN IMMEDIATE; {_ddl()} {_meta_sql()}; COMMIT;")
-                elif version < SCHEMA_VERSION:
-                    _migrate(db, conn)
-                version = SCHEMA_VERSION
-            elif version is None:
+        version = _version(db)  # read-only: a file refused here is never touched
+        if not create:
+            if version is None:
                 raise UserError(
                     f"{db}: an empty database, not lstm-bench results; point at a folder written by 'lstm-bench run'"
                 )
+            return cls(db, _reader(db), version)
+        folder.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT)
+        conn = sqlite3.connect(db, timeout=60.0, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if version is None:  # in one transaction: a second process sees no tables or all of them
+                conn.executescript(f"BEGIN IMMEDIATE; {_ddl()} {_meta_sql()}; COMMIT;")
+            elif version < SCHEMA_VERSION:
+                _migrate(db, conn)
         except BaseException:
             conn.close()
             raise
-        return cls(db, conn, version)
+        return cls(db, conn, SCHEMA_VERSION)
 
     @staticmethod
     def check(folder: str | Path) -> None:
         """Refuse (`UserError`) a database in `folder` this version cannot write to: damaged, not
         lstm-bench's, or newer. Writes nothing; no database yet is fine."""
-        db = Path(folder) / DB_NAME
-        if db.exists() and db.stat().st_size > 0:
-            _check_header(db)
-            with closing(sqlite3.connect(db, timeout=60.0)) as conn:
-                _inspect(db, conn)
+        _version(Path(folder) / DB_NAME)
 
     def __enter__(self) -> Store:
         return self
@@ -239,7 +235,19 @@ class Store:
         return pd.DataFrame(rows)
 
 
-def _check_header(db: Path) -> None:
+def _reader(db: Path) -> sqlite3.Connection:
+    """A read-only connection: it never changes `db`. With no WAL file beside it no writer is
+    connected, so it reads the file as immutable and leaves no SQLite side files behind either."""
+    immutable = "" if db.with_name(db.name + "-wal").exists() else "&immutable=1"
+    return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro{immutable}", uri=True, timeout=60.0, isolation_level=None)
+
+
+def _version(db: Path) -> int | None:
+    """The schema version of the database at `db`, read without writing, or None when there is none yet
+    (no file, an empty one, or one without tables: another process is creating it). Refuses (`UserError`)
+    a file that is damaged, not lstm-bench's, or written by a newer lstm-bench."""
+    if not db.exists() or db.stat().st_size == 0:
+        return None
     try:
         with open(db, "rb") as fh:
             head = fh.read(len(SQLITE_HEADER))
@@ -250,22 +258,24 @@ def _check_header(db: Path) -> None:
             f"{db}: not an SQLite database (a damaged file, or another program's); "
             "move it aside to start a new results database here, or point at another folder"
         )
-
-
-def _inspect(db: Path, conn: sqlite3.Connection) -> int | None:
-    """The schema version of an existing database, after checking that it is intact and lstm-bench's
-    (None for an SQLite file without tables: one another process is creating, or an empty one)."""
+    damaged = (
+        f"{db}: the results database is damaged ({{}}); restore it from a copy "
+        f"(results.db.bak-* if a migration made one), or move it aside to start afresh"
+    )
     try:
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise sqlite3.DatabaseError(check)
-        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
+        with closing(_reader(db)) as conn:
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise UserError(damaged.format(" ".join(check.split())[:200]))
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall()) if "meta" in tables else {}
     except sqlite3.DatabaseError as exc:
         detail = " ".join(str(exc).split())[:200]
+        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            raise UserError(damaged.format(detail)) from None
         raise UserError(
-            f"{db}: the results database is damaged ({detail}); restore it from a copy "
-            f"(results.db.bak-* if a migration made one), or move it aside to start afresh"
+            f"{db}: cannot read the results database ({detail}); check that it is readable and that no other "
+            "program holds a lock on it"
         ) from None
     if not tables:
         return None
@@ -274,12 +284,9 @@ def _inspect(db: Path, conn: sqlite3.Connection) -> int | None:
             f"{db}: an SQLite database, but not lstm-bench results (no runs, epochs and meta tables); "
             "point at a folder written by 'lstm-bench run', or move the file aside"
         )
-    try:
-        version = int(meta["schema_version"])
-    except ValueError:
-        raise UserError(
-            f"{db}: unreadable schema version {meta['schema_version']!r}; the file is damaged: restore it from a copy"
-        ) from None
+    version = int(meta["schema_version"]) if meta["schema_version"].isdigit() else 0
+    if version < 1:
+        raise UserError(damaged.format(f"unreadable schema version {meta['schema_version']!r}"))
     if version > SCHEMA_VERSION:
         needs = meta.get("needs", "a newer release")
         raise UserError(
@@ -293,14 +300,13 @@ def _inspect(db: Path, conn: sqlite3.Connection) -> int | None:
 def _migrate(db: Path, conn: sqlite3.Connection) -> None:
     """Bring an older database to SCHEMA_VERSION in one transaction, after a backup copy of it.
 
-    Each version's new columns are added with their declared defaults (`Column.added`, `default`)."""
+    Each version's new columns are added with their declared defaults (`Column.added`, `default`).
+    A migration that fails (a full disk, say) leaves the database as it was."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = int(conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
         if version < SCHEMA_VERSION:  # another process may have migrated it while this one waited
-            backup = db.with_name(f"{DB_NAME}.bak-{version}")
-            if not backup.exists():
-                _backup(db, backup)
+            backup = _backup(db, version)
             for n in range(version + 1, SCHEMA_VERSION + 1):
                 for table, cols in schema().added_in(n).items():
                     for c in cols:
@@ -308,19 +314,33 @@ def _migrate(db: Path, conn: sqlite3.Connection) -> None:
             conn.execute(_meta_sql())
             log.warning("%s: migrated results schema %d -> %d (backup: %s)", db, version, SCHEMA_VERSION, backup.name)
         conn.execute("COMMIT")
+    except (sqlite3.Error, OSError) as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        detail = " ".join(str(exc).split())[:200]
+        raise UserError(
+            f"{db}: could not migrate it to results schema {SCHEMA_VERSION} ({detail}); it is unchanged: "
+            "free some disk space or fix its permissions and rerun"
+        ) from None
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
 
 
-def _backup(db: Path, target: Path) -> None:
-    """A consistent copy of `db` (WAL included) written to `target` whole or not at all."""
+def _backup(db: Path, version: int) -> Path:
+    """A consistent copy of `db` (WAL included) as results.db.bak-<version> (or -2, -3, ... when that
+    name is taken), written whole or not at all; returns its path."""
+    names = (f"{DB_NAME}.bak-{version}" + (f"-{k}" if k > 1 else "") for k in range(1, 1000))
+    target = next(p for name in names if not (p := db.with_name(name)).exists())
     tmp = target.with_name(target.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    with closing(sqlite3.connect(db)) as src, closing(sqlite3.connect(tmp)) as dst:
-        src.backup(dst)
-    tmp.replace(target)
+    try:
+        with closing(sqlite3.connect(db)) as src, closing(sqlite3.connect(tmp)) as dst:
+            src.backup(dst)
+        tmp.replace(target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
 
 
 def export_runs(folder: str | Path, fmt: str = "csv", out: str | Path | None = None) -> Path:

@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sqlite3
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -200,9 +201,10 @@ def test_a_registered_toy_engine_runs_a_scenario_end_to_end(tmp_path: Path, monk
     validated, expanded, grouped, probed, run in a worker and stored without other edits."""
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
     monkeypatch.setenv("LSTM_BENCH_PLUGINS", "toy_engine")
-    monkeypatch.setattr(
-        registry.engine_registry, "_entries", dict(registry.engine_registry._entries)
-    )  # unregistered afterwards
+    # unregistered and unimported afterwards, so a later test can load it afresh
+    monkeypatch.setattr(registry.engine_registry, "_entries", dict(registry.engine_registry._entries))
+    monkeypatch.setitem(sys.modules, "toy_engine", None)
+    del sys.modules["toy_engine"]
     write(
         tmp_path / "s.yaml",
         "name: toy\ndataset: {name: sine, length: 120, period: 12}\nlook_back: 3\n"

@@ -44,13 +44,13 @@ def ray_instance():
     ray.shutdown()
 
 
-def make_executor(kind: str, request: pytest.FixtureRequest) -> SlotExecutor:
+def make_executor(kind: str, request: pytest.FixtureRequest, workers: int = 1) -> SlotExecutor:
     if kind == "ray":
         request.getfixturevalue("ray_instance")
         from bench.executors.raycluster import RayExecutor
 
-        return RayExecutor(workers=1)
-    return LocalExecutor(workers=1)
+        return RayExecutor(workers=workers)
+    return LocalExecutor(workers=workers)
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,19 @@ def fresh_executor(request: pytest.FixtureRequest, shared: dict[str, SlotExecuto
     made = make_executor(request.param, request)
     yield made
     made.shutdown(kill=True)
+
+
+@pytest.mark.parametrize("kind", ["local", pytest.param("ray", marks=needs_ray)])
+def test_slots_follow_the_work_and_stay_warm_between_calls(kind: str, request: pytest.FixtureRequest):
+    """min(workers, groups) slots; the same slots (and their workers) again when that count repeats."""
+    made = make_executor(kind, request, workers=2)
+    try:
+        made.slots = made.open(1)
+        assert len(made.slots) == 1
+        made.slots = two = made.open(5)
+        assert len(two) == 2 and made.open(3) is two
+    finally:
+        made.shutdown(kill=True)
 
 
 def test_every_spec_gives_one_result_and_repeats_train_together(executor: SlotExecutor):
@@ -150,4 +163,14 @@ def test_ray_executor_without_ray_is_a_one_line_error(tmp_path: Path, monkeypatc
     assert result.stderr.strip().splitlines() == [
         "error: --executor ray needs Ray, which is not installed: pip install 'lstm-bench[ray]'"
     ]
+    assert not (tmp_path / "results").exists()
+
+
+@needs_ray
+def test_a_ray_address_nobody_answers_at_is_a_one_line_error(tmp_path: Path, cli):
+    write(tmp_path / "s.yaml", SWEEP)
+    result = cli("run", "s.yaml", "--executor", "ray", "--ray-address", "127.0.0.1:1")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --ray-address 127.0.0.1:1: nothing answers there")
     assert not (tmp_path / "results").exists()

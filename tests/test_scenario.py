@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,18 @@ def test_non_numeric_csv_value_names_the_row(tmp_path: Path):
     (tmp_path / "d.csv").write_text("v\n1\n2\nx\n" + "5\n" * 40)
     with pytest.raises(UserError, match="non-numeric value at data row 3"):
         expand(parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / "s.yaml"))
+
+
+def test_run_ids_are_those_lstm_bench_0_1_0_gave(tmp_path: Path):
+    """Pinned: the digest of the 1,152 run ids lstm-bench 0.1.0 (commit 00ceef0) expanded from this
+    scenario. A change to the schema must not change them, or every older run reruns."""
+    (tmp_path / "d.csv").write_text("v\n" + "\n".join(str((i * 7) % 11) for i in range(80)))
+    text = (
+        "name: golden\ndataset: [airline, {name: sine, length: 200, period: 20, noise: 0.1}, {csv: d.csv, column: v}]\n"
+        "look_back: [1, 3]\nbatch_size: [1, 4]\nstateful: [true, false]\nlayout: [streams, sequential]\n"
+        "learning_rate: [0.01, 1]\nbackend: [tensorflow, jax, torch]\nengine: [fit, scan]\ndevice: [cpu, gpu]\n"
+        "steps_per_execution: auto\nshuffle: true\ntarget: {metric: test_mae, value: 2.5}\nrepeats: 2\nseed: 3\n"
+    )
+    ids = sorted(s.run_id for s in expand(parse_scenario_text(text, tmp_path / "s.yaml")))
+    assert len(ids) == 1152
+    assert hashlib.sha256(",".join(ids).encode()).hexdigest()[:16] == "aea943ad1c76fa47"

@@ -6,6 +6,8 @@ import dataclasses
 import hashlib
 import shutil
 import sqlite3
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -200,3 +202,23 @@ def test_an_empty_file_is_a_new_database_to_a_writer_and_an_error_to_a_reader(tm
     Store.check(tmp_path)
     with Store.open(tmp_path) as store:
         assert store.version == SCHEMA_VERSION and store.runs().empty
+
+
+def test_reading_after_a_killed_writer_sees_its_commits_and_changes_no_file(old_folder: Path):
+    """A writer killed mid-suite leaves committed runs in the WAL: a reader sees them, and neither
+    results.db nor the WAL changes (a read-write connection would checkpoint it on close)."""
+    writer = (
+        "import os, sqlite3\n"
+        "c = sqlite3.connect('results.db')\n"
+        "c.execute(\"UPDATE runs SET status = 'failed' WHERE rowid = 1\")\n"
+        "c.commit()\n"
+        "os._exit(0)\n"  # no close: the WAL stays, as after kill -9
+    )
+    subprocess.run([sys.executable, "-c", writer], cwd=old_folder, check=True)
+    data = ("results.db", "results.db-wal")  # not the -shm file: SQLite's index of the WAL, rebuilt by readers
+    before = {name: digest(old_folder / name) for name in data}
+    files = sorted(p.name for p in old_folder.iterdir())
+    with Store.open(old_folder, create=False) as store:
+        assert (store.runs().status == "failed").sum() == 1
+    assert {name: digest(old_folder / name) for name in data} == before
+    assert sorted(p.name for p in old_folder.iterdir()) == files

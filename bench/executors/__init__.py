@@ -80,7 +80,8 @@ class SlotExecutor(ABC):
 
     @abstractmethod
     def open(self, groups: int) -> list[Slot]:
-        """The slots for `groups` groups of work (those of the previous call, when it left any)."""
+        """The slots for `groups` groups of work: those of the previous call when there are as many
+        (their workers are warm), else new ones."""
 
     @abstractmethod
     def start(self, slot: Slot, group: list[RunSpec]) -> list[RunResult] | None:
@@ -177,7 +178,9 @@ def make_executor(name: str, workers: int | None = None, ray_address: str | None
             raise UserError("--executor ray needs Ray, which is not installed: pip install 'lstm-bench[ray]'") from None
         from bench.executors.raycluster import RayExecutor
 
-        return RayExecutor(address=ray_address, workers=workers)
+        executor = RayExecutor(address=ray_address, workers=workers)
+        executor.connect()
+        return executor
     raise UserError(f"unknown executor '{name}'; use one of: {', '.join(EXECUTORS)}")
 
 

@@ -61,7 +61,11 @@ class LocalExecutor(SlotExecutor):
         self.slots: list[Slot] = []
 
     def open(self, groups: int) -> list[Slot]:
-        return self.slots or [_Slot(cores=cores) for cores in _core_sets(max(1, min(self.workers, groups)))]
+        n = max(1, min(self.workers, groups))
+        if len(self.slots) == n:
+            return self.slots
+        self.shutdown(kill=True)  # each slot is pinned to its share of the cores: a new count needs new workers
+        return [_Slot(cores=cores) for cores in _core_sets(n)]
 
     def start(self, slot: Slot, group: list[RunSpec]) -> list[RunResult] | None:
         assert isinstance(slot, _Slot)

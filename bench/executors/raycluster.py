@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ import ray
 from ray import exceptions as rx
 
 from bench import registry
+from bench.errors import UserError
 from bench.executors import TEST_HOOKS, Slot, SlotExecutor, apply_test_hooks, exit_cause, failed_result
 from bench.registry import PLUGINS_ENV
 from bench.results import RunResult
@@ -58,6 +60,30 @@ class _Slot(Slot):
     ref: Any = None
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast on a HOST:PORT nobody answers at (Ray itself retries for minutes)."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return  # "auto", ray:// client addresses: left to Ray
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise UserError(
+            f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); "
+            "check the address that 'ray start --head' printed and that the head node is up"
+        ) from None
+
+
+def _placed(slot: _Slot) -> bool:
+    """Whether the slot's actor has a place in the cluster (it may still be starting)."""
+    try:
+        from ray._private import state  # the actor table; private, so a fallback below
+
+        return state.actors(actor_id=slot.actor._actor_id.hex()).get("State") != "PENDING_CREATION"
+    except Exception:  # an actor that has answered has certainly been placed
+        return bool(ray.wait([slot.ready], timeout=0)[0])
+
+
 class RayExecutor(SlotExecutor):
     """Runs groups as calls on Ray actors; `workers` slots (default: the cluster's CPUs)."""
 
@@ -68,12 +94,21 @@ class RayExecutor(SlotExecutor):
         self._started_here = False
         self._threads = 1
 
-    def _connect(self) -> None:
+    def connect(self) -> None:
+        """Join the cluster (or start a local instance); an address that does not answer is a user error."""
         if ray.is_initialized():
             return
         kw: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.WARNING)
         if self.address:
-            ray.init(address=self.address, **kw)
+            _check_reachable(self.address)
+            try:
+                ray.init(address=self.address, **kw)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                detail = " ".join(str(exc).split())[:200]
+                raise UserError(
+                    f"--ray-address {self.address}: cannot join the Ray cluster ({detail}); "
+                    "check the address that 'ray start --head' printed"
+                ) from None
         else:
             cpus = len(os.sched_getaffinity(0))
             ray.init(
@@ -90,16 +125,23 @@ class RayExecutor(SlotExecutor):
         return int(res.get("CPU", 0)), int(res.get("GPU", 0))
 
     def open(self, groups: int) -> list[Slot]:
-        self._connect()
-        if self.slots:
-            return self.slots
+        self.connect()
         cpus, _ = self._resources()
-        n = max(1, min(self.workers or cpus, groups or 1))
+        n = max(1, min(self.workers or cpus, groups))
+        if len(self.slots) == n:
+            return self.slots
+        self.shutdown(kill=True)  # each actor holds its share of the CPUs: a new count needs new actors
         self._threads = max(1, cpus // n)
         return [_Slot() for _ in range(n)]
 
     def capacity(self) -> int:
         return self._resources()[0] // self._threads
+
+    def _excess(self) -> int:
+        """How many slots more than the cluster can place now (CPUs, and GPUs for GPU slots)."""
+        cpus, gpus = self._resources()
+        gpu_slots = sum(1 for s in self.slots if s.key is not None and s.key[1] == "gpu")
+        return max(len(self.slots) - cpus // self._threads, gpu_slots - gpus)
 
     def _actor(self, backend: str, device: str) -> Any:
         env = registry.backend(backend).environment(device, self._threads)
@@ -141,11 +183,10 @@ class RayExecutor(SlotExecutor):
             return [refs[r] for r in ready], []
         # nothing finished: an actor that is still not placed while the cluster has no room for
         # every slot waits for resources that are gone (a lost node); give its group to the others
-        excess = len(self.slots) - self.capacity()
+        excess = self._excess()
         if excess <= 0:
             return [], []
-        unplaced = [s for s in refs.values() if not ray.wait([s.ready], timeout=0)[0]]
-        return [], unplaced[:excess]
+        return [], [s for s in refs.values() if not _placed(s)][:excess]
 
     def collect(self, slot: Slot) -> list[RunResult]:
         assert isinstance(slot, _Slot)

@@ -41,7 +41,7 @@ class Results:
 
     `runs` has the store's run columns plus `source` (the folder's name), `mode` (stateless,
     stateful/streams, stateful/sequential), `config` (a key shared by the repeats of one
-    configuration) and `panel` (the values of the facet axes, "" when nothing but batch size
+    configuration that trained alike) and `panel` (the values of the facet axes, "" when nothing but batch size
     and mode varies). `epochs` has the store's epoch columns plus `source`.
     """
 
@@ -121,7 +121,10 @@ def prepare_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
     runs["stateful"] = runs["stateful"].astype(bool)
     runs["batch_size"] = runs["batch_size"].astype(int)
     runs["mode"] = _mode(runs["stateful"], runs["layout"])
-    keys = runs[list(CONFIG_COLUMNS)].astype("string").fillna("none")
+    # the report's groups: a configuration, split further by any outcome it facets by (repeats trained
+    # together report shared epoch times, so a retried repeat trained alone is a group of its own)
+    group = [*CONFIG_COLUMNS, *(c for c in FACET_CANDIDATES if c not in CONFIG_COLUMNS)]
+    keys = runs[group].astype("string").fillna("none")
     runs["config"] = keys.agg("|".join, axis=1) if len(runs) else pd.Series(dtype="object")
     facets = facet_columns(runs)
     runs["panel"] = panel_labels(runs, facets)
