@@ -96,11 +96,12 @@ class RayExecutor(SlotExecutor):
 
     def connect(self) -> None:
         """Join the cluster (or start a local instance); an address that does not answer is a user error."""
+        if self.address:
+            _check_reachable(self.address)
         if ray.is_initialized():
             return
         kw: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.WARNING)
         if self.address:
-            _check_reachable(self.address)
             try:
                 ray.init(address=self.address, **kw)
             except (ConnectionError, ValueError, RuntimeError) as exc:
