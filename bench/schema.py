@@ -141,7 +141,6 @@ class Schema:
         names = [c.name for c in self.run_columns]
         if len(names) != len(set(names)):
             raise TypeError(f"duplicate run columns: {sorted({n for n in names if names.count(n) > 1})}")
-        self.by_name = {c.name: c for c in self.run_columns}
 
     @property
     def run_names(self) -> tuple[str, ...]:

@@ -41,10 +41,9 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 
 def _ddl() -> str:
     sc = schema()
-    # columns added after version 1 declare the default a migrated database gives them too
+    # columns added after version 1 are declared as a migration adds them, with their default
     run_cols = ", ".join(
-        c.name
-        + (" TEXT PRIMARY KEY" if c.name == "run_id" else f" DEFAULT {_literal(c.default)}" if c.added > 1 else "")
+        "run_id TEXT PRIMARY KEY" if c.name == "run_id" else _added_column(c) if c.added > 1 else c.name
         for c in sc.run_columns
     )
     epoch_cols = ", ".join(
@@ -78,6 +77,11 @@ def _literal(value: Any) -> str:
     if isinstance(value, (bool, int, float)):
         return str(int(value) if isinstance(value, bool) else value)
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def _added_column(c: Column) -> str:
+    """The definition of a column added after version 1: older rows read its default."""
+    return f"{c.name} DEFAULT {_literal(c.default)}"
 
 
 def marks(names: tuple[str, ...]) -> str:
@@ -310,7 +314,7 @@ def _migrate(db: Path, conn: sqlite3.Connection) -> None:
             for n in range(version + 1, SCHEMA_VERSION + 1):
                 for table, cols in schema().added_in(n).items():
                     for c in cols:
-                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {c.name} DEFAULT {_literal(c.default)}")
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {_added_column(c)}")
             conn.execute(_meta_sql())
             log.warning("%s: migrated results schema %d -> %d (backup: %s)", db, version, SCHEMA_VERSION, backup.name)
         conn.execute("COMMIT")

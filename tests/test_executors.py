@@ -85,14 +85,23 @@ def fresh_executor(request: pytest.FixtureRequest, shared: dict[str, SlotExecuto
 
 @pytest.mark.parametrize("kind", ["local", pytest.param("ray", marks=needs_ray)])
 def test_slots_follow_the_work_and_stay_warm_between_calls(kind: str, request: pytest.FixtureRequest):
-    """min(workers, groups) slots; the same slots (and their workers) again when that count repeats."""
+    """min(workers, groups) slots; the same slots (and their workers) again when that count repeats.
+    A new count replaces the slots only: a Ray instance the executor started stays up."""
     made = make_executor(kind, request, workers=2)
+    if kind == "ray":
+        import ray
+
+        made._started_here = True  # as when it started a local instance itself (here the module's)
     try:
         made.slots = made.open(1)
         assert len(made.slots) == 1
         made.slots = two = made.open(5)
         assert len(two) == 2 and made.open(3) is two
+        if kind == "ray":
+            assert ray.is_initialized()
     finally:
+        if kind == "ray":
+            made._started_here = False  # the module's instance is not ours to stop
         made.shutdown(kill=True)
 
 

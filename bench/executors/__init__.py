@@ -79,9 +79,21 @@ class SlotExecutor(ABC):
     concurrency: int = 1
 
     @abstractmethod
+    def slot_count(self, groups: int) -> int:
+        """How many slots `groups` groups of work get: min(workers, groups), at least 1."""
+
+    @abstractmethod
+    def new_slots(self, n: int) -> list[Slot]:
+        """`n` idle slots, each with its share of the resources."""
+
     def open(self, groups: int) -> list[Slot]:
         """The slots for `groups` groups of work: those of the previous call when there are as many
-        (their workers are warm), else new ones."""
+        (their workers are warm), else new ones (a slot's share of the cores or CPUs depends on the count)."""
+        n = self.slot_count(groups)
+        if len(self.slots) != n:
+            self._stop_slots(kill=True)
+            self.slots = self.new_slots(n)
+        return self.slots
 
     @abstractmethod
     def start(self, slot: Slot, group: list[RunSpec]) -> list[RunResult] | None:
@@ -94,7 +106,14 @@ class SlotExecutor(ABC):
 
     @abstractmethod
     def collect(self, slot: Slot) -> list[RunResult]:
-        """The results of a finished slot's group (failed results when its worker died)."""
+        """The results of a finished slot's group (`worker_died`'s when its worker died)."""
+
+    def worker_died(self, slot: Slot, group: list[RunSpec], exc: BaseException) -> list[RunResult]:
+        """Failed results for the group of a slot whose worker went away; the slot's next group gets a fresh one."""
+        self.stop(slot, kill=True)
+        cause = exit_cause(exc)
+        log.warning("worker died during runs %s: %s", [s.run_id for s in group], cause)
+        return [failed_result(s, f"worker process died during the run ({cause})", self.concurrency) for s in group]
 
     @abstractmethod
     def stop(self, slot: Slot, kill: bool = False) -> None:
@@ -155,10 +174,13 @@ class SlotExecutor(ABC):
         self.stop(slot, kill=True)
         self.slots.remove(slot)
 
-    def shutdown(self, kill: bool = False) -> None:
+    def _stop_slots(self, kill: bool) -> None:
         for slot in self.slots:
             self.stop(slot, kill=kill)
         self.slots = []
+
+    def shutdown(self, kill: bool = False) -> None:
+        self._stop_slots(kill)
 
 
 def _key(group: list[RunSpec]) -> tuple[str, str]:

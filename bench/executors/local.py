@@ -8,7 +8,6 @@ framework's thread pools are sized to them.
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import signal
@@ -16,12 +15,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from bench.executors import Slot, SlotExecutor, apply_test_hooks, exit_cause, failed_result
+from bench.executors import Slot, SlotExecutor, apply_test_hooks, failed_result
 from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.worker import execute_group, init_worker
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
@@ -60,11 +57,10 @@ class LocalExecutor(SlotExecutor):
         self.workers = workers
         self.slots: list[Slot] = []
 
-    def open(self, groups: int) -> list[Slot]:
-        n = max(1, min(self.workers, groups))
-        if len(self.slots) == n:
-            return self.slots
-        self.shutdown(kill=True)  # each slot is pinned to its share of the cores: a new count needs new workers
+    def slot_count(self, groups: int) -> int:
+        return max(1, min(self.workers, groups))
+
+    def new_slots(self, n: int) -> list[Slot]:
         return [_Slot(cores=cores) for cores in _core_sets(n)]
 
     def start(self, slot: Slot, group: list[RunSpec]) -> list[RunResult] | None:
@@ -97,10 +93,7 @@ class LocalExecutor(SlotExecutor):
         try:
             return fut.result()
         except BrokenProcessPool as exc:
-            self.stop(slot, kill=True)  # the process is gone: the next group gets a fresh one
-            cause = exit_cause(exc)
-            log.warning("worker died during runs %s: %s", [s.run_id for s in group], cause)
-            return [failed_result(s, f"worker process died during the run ({cause})", self.concurrency) for s in group]
+            return self.worker_died(slot, group, exc)
         except Exception as exc:  # an unpicklable result or similar: the run failed, the suite goes on
             return [failed_result(s, f"{type(exc).__name__}: {exc}", self.concurrency) for s in group]
 

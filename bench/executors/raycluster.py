@@ -25,7 +25,7 @@ from ray import exceptions as rx
 
 from bench import registry
 from bench.errors import UserError
-from bench.executors import TEST_HOOKS, Slot, SlotExecutor, apply_test_hooks, exit_cause, failed_result
+from bench.executors import TEST_HOOKS, Slot, SlotExecutor, apply_test_hooks, failed_result
 from bench.registry import PLUGINS_ENV
 from bench.results import RunResult
 from bench.runspec import RunSpec
@@ -125,14 +125,12 @@ class RayExecutor(SlotExecutor):
         res = ray.cluster_resources()
         return int(res.get("CPU", 0)), int(res.get("GPU", 0))
 
-    def open(self, groups: int) -> list[Slot]:
+    def slot_count(self, groups: int) -> int:
         self.connect()
-        cpus, _ = self._resources()
-        n = max(1, min(self.workers or cpus, groups))
-        if len(self.slots) == n:
-            return self.slots
-        self.shutdown(kill=True)  # each actor holds its share of the CPUs: a new count needs new actors
-        self._threads = max(1, cpus // n)
+        return max(1, min(self.workers or self._resources()[0], groups))
+
+    def new_slots(self, n: int) -> list[Slot]:
+        self._threads = max(1, self._resources()[0] // n)
         return [_Slot() for _ in range(n)]
 
     def capacity(self) -> int:
@@ -196,10 +194,7 @@ class RayExecutor(SlotExecutor):
         try:
             return ray.get(ref)
         except rx.RayError as exc:  # the actor died (its process or its node), or raised past execute_group
-            self.stop(slot, kill=True)  # the next group gets a fresh actor
-            cause = exit_cause(exc)
-            log.warning("Ray worker died during runs %s: %s", [s.run_id for s in group], cause)
-            return [failed_result(s, f"worker process died during the run ({cause})", self.concurrency) for s in group]
+            return self.worker_died(slot, group, exc)
 
     def stop(self, slot: Slot, kill: bool = False) -> None:
         assert isinstance(slot, _Slot)
