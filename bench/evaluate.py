@@ -18,14 +18,15 @@ def persistence_rmse(prep: Prepared, targets: np.ndarray) -> float:
 
 
 def walk_metrics(prep: Prepared, windows: Windows, z_pred: np.ndarray) -> Metrics:
-    """Metrics for predictions (scaled units) on every walk window, train part first."""
+    """Metrics for predictions (scaled units) on every walk window: train, then validation, then test."""
     pred = prep.to_original(np.ravel(z_pred), windows.walk_t)
     truth = prep.y[windows.walk_t]
-    k = windows.n_train_points
-    test_t = windows.test_t
+    k, v = windows.n_train_points, windows.n_train_points + windows.n_val_points
     return Metrics(
         train_rmse=rmse(pred[:k], truth[:k]),
-        test_rmse=rmse(pred[k:], truth[k:]),
-        test_mae=float(np.mean(np.abs(pred[k:] - truth[k:]))),
-        persistence_rmse=persistence_rmse(prep, test_t),
+        test_rmse=rmse(pred[v:], truth[v:]),
+        test_mae=float(np.mean(np.abs(pred[v:] - truth[v:]))),
+        persistence_rmse=persistence_rmse(prep, windows.test_t),
+        val_rmse=rmse(pred[k:v], truth[k:v]) if v > k else None,
+        val_mae=float(np.mean(np.abs(pred[k:v] - truth[k:v]))) if v > k else None,
     )

@@ -118,14 +118,18 @@ class Engine(ABC):
     where it is known not to carry the LSTM state; on the others it claims to (the state-carry probe
     checks the claim before stateful runs, and the conformance suite tests every claimed pair).
     `trains_together`: several repeats of one configuration arrive in one `run` call (else one spec
-    per call). `takes_steps_per_execution`: honours that setting where the backend does.
+    per call); `trains_together_across`: config columns those runs may also differ in (the scan
+    engine's learning rate). `takes_steps_per_execution`: honours that setting where the backend
+    does. `measures_noise_scale`: records the gradient noise scale when a run asks for it.
     """
 
     name: ClassVar[str]
     backends: ClassVar[tuple[str, ...] | None] = None
     fails_state_on: ClassVar[tuple[str, ...]] = ()
     trains_together: ClassVar[bool] = False
+    trains_together_across: ClassVar[tuple[str, ...]] = ()
     takes_steps_per_execution: ClassVar[bool] = False
+    measures_noise_scale: ClassVar[bool] = False
 
     def runs_on(self) -> tuple[str, ...]:
         return self.backends if self.backends is not None else backend_registry.names()

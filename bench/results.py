@@ -24,6 +24,9 @@ class EpochRow:
     test_rmse: float | None = field(default=None, metadata=column("outcome", float))
     test_mae: float | None = field(default=None, metadata=column("outcome", float))
     train_rmse: float | None = field(default=None, metadata=column("outcome", float))
+    val_rmse: float | None = field(default=None, metadata=column("outcome", float, added=3))
+    step: int | None = field(default=None, metadata=column("outcome", int, added=3))  # optimizer updates so far
+    grad_noise_scale: float | None = field(default=None, metadata=column("outcome", float, added=3))
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,9 @@ class Metrics:
     persistence_rmse: float = field(metadata=column("outcome", float))
     # 1 - test_rmse / persistence_rmse: above 0 is better than predicting the last value
     skill: float = field(init=False, metadata=column("outcome", float))
+    # on the validation part (None without one)
+    val_rmse: float | None = field(default=None, metadata=column("outcome", float, added=3))
+    val_mae: float | None = field(default=None, metadata=column("outcome", float, added=3))
 
     def __post_init__(self) -> None:
         skill = 1.0 - self.test_rmse / self.persistence_rmse if self.persistence_rmse > 0 else float("nan")
@@ -91,6 +97,10 @@ class RunResult:
     epochs_to_target: int | None = field(default=None, metadata=column("outcome", int))
     seconds_to_target: float | None = field(default=None, metadata=column("outcome", float))
     diverged_epoch: int | None = field(default=None, metadata=column("outcome", int))
+    steps_run: int | None = field(default=None, metadata=column("outcome", int, added=3))
+    steps_to_target: int | None = field(default=None, metadata=column("outcome", int, added=3))
+    # McCandlish et al.'s B_simple at the end of training (`noise_scale: true`)
+    grad_noise_scale: float | None = field(default=None, metadata=column("outcome", float, added=3))
     epochs: tuple[EpochRow, ...] = field(default=(), metadata=columns(Column("epochs_run", "outcome", int, get=len)))
     # adjustments the engine made (use_cudnn=False on torch)
     notes: str = field(default="", metadata=column("outcome", str))

@@ -83,8 +83,10 @@ class RunSpec:
     layout: str = field(metadata=key(str, "streams", Literal["streams", "sequential"], sweep=True))
     units: int = field(metadata=key(int, 4, PositiveInt, sweep=True, facet=True))
     layers: int = field(metadata=key(int, 1, Annotated[StrictInt, Field(ge=1, le=8)], facet=True))
-    epochs: int = field(metadata=key(int, 100, PositiveInt, sweep=True, facet=True))
-    learning_rate: float = field(metadata=key(float, 0.001, PositiveFloat, sweep=True, facet=True))
+    # None when the budget is `steps`
+    epochs: int | None = field(metadata=key(int, 100, PositiveInt, sweep=True, facet=True))
+    # the effective rate: the scenario's `learning_rate` scaled by `lr_scaling` (`base_learning_rate` keeps it)
+    learning_rate: float = field(metadata=key(float, 0.001, PositiveFloat, sweep=True))
     optimizer: str = field(metadata=key(str, "adam", Literal["adam", "sgd", "rmsprop"], facet=True))
     shuffle: bool = field(metadata=key(bool, False, StrictBool, facet=True))
     steps_per_execution: int | str = field(metadata=key(str, 1, StepsPerExecution, compared=True, facet=True, get=str))
@@ -99,6 +101,24 @@ class RunSpec:
     target_value: float | None = field(metadata=column("config", float, facet=True))
     # always in the run id (0.1.0 hashed it too, without the column); its rows read protocol 2
     protocol: int = field(default=PROTOCOL_VERSION, metadata=column("config", int, added=2, default=2, in_id=True))
+    # the last part of the training part, held out for choosing among configurations
+    validation_fraction: float = field(
+        default=0.0, metadata=key(float, 0.0, Annotated[float, Field(ge=0, lt=1)], facet=True, added=3)
+    )
+    lr_scaling: str = field(
+        default="none", metadata=key(str, "none", Literal["none", "linear", "sqrt"], facet=True, added=3)
+    )
+    base_batch_size: int = field(default=1, metadata=key(int, 1, PositiveInt, facet=True, added=3))
+    # the scenario's learning_rate before scaling; it follows from the columns above, so it is not in the run id
+    base_learning_rate: float | None = field(
+        default=None, metadata=column("config", float, added=3, in_id=False, facet=True, backfill="learning_rate")
+    )
+    # a budget in optimizer updates instead of epochs (the last epoch may be partial)
+    steps: int | None = field(
+        default=None, metadata=key(int, None, PositiveInt | None, sweep=True, facet=True, added=3)
+    )
+    # estimate the gradient noise scale while training (engines that cannot record it as unsupported)
+    noise_scale: bool = field(default=False, metadata=key(bool, False, StrictBool, added=3))
 
     @property
     def run_id(self) -> str:
@@ -112,6 +132,10 @@ class RunSpec:
         """The configuration (no repeat or seed): runs sharing it are repeats of one another."""
         flat = self.as_flat()
         return tuple((c.name, flat[c.name]) for c in spec_columns() if c.kind == "config")
+
+    def group_key(self, varying: tuple[str, ...] = ()) -> tuple[Any, ...]:
+        """The configuration without the `varying` columns: runs sharing it may train together."""
+        return tuple((name, value) for name, value in self.config_key if name not in varying)
 
     def as_flat(self) -> dict[str, Any]:
         """The spec's column values by name (the dataset as its label, name, parameters and source)."""

@@ -24,7 +24,7 @@ class Target(BaseModel):
     """Time-to-target: evaluate every epoch and record when `metric` first reaches `value`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    metric: Literal["test_rmse", "test_mae", "train_rmse"] = "test_rmse"
+    metric: Literal["test_rmse", "test_mae", "train_rmse", "val_rmse", "val_mae"] = "test_rmse"
     value: float = Field(gt=0)
 
 
@@ -150,9 +150,20 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
                 f"{_where(path, lines, ('engine',))}: engine: {name} runs on backend {', '.join(runs_on)} only; "
                 f"add backend: {runs_on[0]}"
             )
-    if scenario.target is not None and scenario.eval_every not in (0, 1):
+    if "steps" in scenario.model_fields_set and "epochs" in scenario.model_fields_set:
         raise UserError(
-            f"{_where(path, lines, ('eval_every',))}: a target is checked every epoch, so eval_every must be 0 or 1"
+            f"{_where(path, lines, ('steps',))}: a scenario gives a budget in epochs or in steps, not both; "
+            "remove one of them"
+        )
+    if scenario.target is not None and scenario.target.metric.startswith("val_") and not scenario.validation_fraction:
+        raise UserError(
+            f"{_where(path, lines, ('target',))}: target metric {scenario.target.metric} needs a validation part; "
+            "add validation_fraction (e.g. 0.2) or use test_rmse"
+        )
+    if scenario.target is not None and scenario.eval_every not in (0, 1) and "steps" not in scenario.model_fields_set:
+        raise UserError(
+            f"{_where(path, lines, ('eval_every',))}: a target is checked every epoch, so eval_every must be 0 or 1 "
+            "(with a steps budget, eval_every counts steps)"
         )
     return ScenarioFile(path=path, scenario=scenario, lines=lines)
 

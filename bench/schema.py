@@ -47,6 +47,7 @@ class Column:
     in_id: bool | Literal["unless_default"] | None = None
     get: Callable[[Any], Any] | None = None  # derives the value from the field's value (None: the value itself)
     scenario_type: Any = None  # the type of the scenario key of the same name (None: no such key)
+    backfill: str | None = None  # rows older than `added` take this older column's value instead of `default`
 
     @property
     def id_rule(self) -> bool | Literal["unless_default"]:

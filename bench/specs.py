@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Collection
 
 import numpy as np
@@ -18,6 +19,13 @@ from bench.windows import check_windows, prepare
 def derive_seed(base_seed: int, repeat: int) -> int:
     """A well-mixed 31-bit seed for repeat `repeat` (repeat 0 of seed s is not simply s+0)."""
     return int(np.random.SeedSequence([base_seed, repeat]).generate_state(1)[0] & 0x7FFFFFFF)
+
+
+def effective_learning_rate(base: float, batch_size: int, rule: str, base_batch_size: int) -> float:
+    """The rate batch size `batch_size` trains with: `base` at `base_batch_size`, scaled by `rule`
+    (linear: Goyal et al. 2017 for SGD; sqrt: Malladi et al. 2022 for Adam)."""
+    ratio = batch_size / base_batch_size
+    return float(base) * {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[rule]
 
 
 def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> list[RunSpec]:
@@ -49,7 +57,7 @@ def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> lis
                 raise UserError(
                     f"dataset '{ds.label}' has non-finite values (an unstable AR process?); change its parameters"
                 )
-            prep = prepare(values, sc.test_fraction, sc.difference, sc.scale)
+            prep = prepare(values, sc.test_fraction, sc.difference, sc.scale, sc.validation_fraction)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
         for combo in itertools.product(*(sc.axis(k) for k in axes)):
@@ -65,12 +73,16 @@ def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> lis
             run.update(
                 layout=run["layout"] if stateful else "none",
                 shuffle=run["shuffle"] and not stateful,
-                learning_rate=float(run["learning_rate"]),
+                learning_rate=effective_learning_rate(
+                    run["learning_rate"], run["batch_size"], sc.lr_scaling, sc.base_batch_size
+                ),
+                base_learning_rate=float(run["learning_rate"]),
+                epochs=None if run["steps"] is not None else run["epochs"],
                 steps_per_execution=engine.steps_per_execution(run["backend"], run["steps_per_execution"]),
                 device=("gpu" if run["backend"] in gpu_backends else "cpu")
                 if run["device"] == "auto"
                 else run["device"],
-                eval_every=1 if sc.target is not None else run["eval_every"],
+                eval_every=(run["eval_every"] or 1) if sc.target is not None else run["eval_every"],
                 target_metric=sc.target.metric if sc.target else None,
                 target_value=sc.target.value if sc.target else None,
             )

@@ -32,9 +32,9 @@ from bench.schema import Column, flat_values, schema
 log = logging.getLogger(__name__)
 
 DB_NAME = "results.db"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: The lstm-bench release that introduced each schema version (what a reader of that version needs).
-INTRODUCED_BY = {1: "0.1.0", 2: "0.2.0"}
+INTRODUCED_BY = {1: "0.1.0", 2: "0.2.0", 3: "0.3.0"}
 DONE_STATUSES = ("ok", "diverged", "unsupported")
 SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -81,7 +81,7 @@ def _literal(value: Any) -> str:
 
 def _added_column(c: Column) -> str:
     """The definition of a column added after version 1: older rows read its default."""
-    return f"{c.name} DEFAULT {_literal(c.default)}"
+    return f"{c.name} {c.sql_type} DEFAULT {_literal(c.default)}"
 
 
 def marks(names: tuple[str, ...]) -> str:
@@ -231,7 +231,9 @@ class Store:
         frame = pd.read_sql_query(f"SELECT {', '.join(names)} FROM {table} ORDER BY {order}", self._conn)
         for c in cols:
             if c.name not in have:
-                frame[c.name] = c.default
+                # as SQLite hands them back: booleans are integers
+                default = int(c.default) if isinstance(c.default, bool) else c.default
+                frame[c.name] = frame[c.backfill] if c.backfill else default
         return frame[[c.name for c in cols]]
 
     def environments(self) -> pd.DataFrame:
@@ -315,6 +317,8 @@ def _migrate(db: Path, conn: sqlite3.Connection) -> None:
                 for table, cols in schema().added_in(n).items():
                     for c in cols:
                         conn.execute(f"ALTER TABLE {table} ADD COLUMN {_added_column(c)}")
+                        if c.backfill:
+                            conn.execute(f"UPDATE {table} SET {c.name} = {c.backfill}")
             conn.execute(_meta_sql())
             log.warning("%s: migrated results schema %d -> %d (backup: %s)", db, version, SCHEMA_VERSION, backup.name)
         conn.execute("COMMIT")

@@ -3,7 +3,9 @@
 Index convention: `t` indexes the original series `y`. The model sees `z`, the transformed
 series (differenced and/or scaled), where `z[t]` stands for `y[t]`. A window for target `t`
 is `z[t-look_back:t]`; every test point `t >= n_train` is a target, whatever `look_back`,
-so input windows may reach back into the training part.
+so input windows may reach back into the training part. With a validation part, the last `n_val`
+points of the training part are held out: the model trains on targets before `n_fit`, and the
+walk-forward goes over training, validation and test targets in that order.
 """
 
 from __future__ import annotations
@@ -55,6 +57,12 @@ class Prepared:
     n_train: int
     difference: bool
     scaler: Scaler
+    n_val: int = 0  # the last points of the training part, held out as validation
+
+    @property
+    def n_fit(self) -> int:
+        """Targets before this index train the model."""
+        return self.n_train - self.n_val
 
     def to_original(self, z_pred: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Predictions in original units for target indices `targets` (undo scaling, then differencing)."""
@@ -64,8 +72,11 @@ class Prepared:
         return x
 
 
-def prepare(y: np.ndarray, test_fraction: float, difference: bool, scale: ScaleKind) -> Prepared:
-    """Split `y` (last `test_fraction` is test), optionally difference at lag 1, scale on train only."""
+def prepare(
+    y: np.ndarray, test_fraction: float, difference: bool, scale: ScaleKind, validation_fraction: float = 0.0
+) -> Prepared:
+    """Split `y` (last `test_fraction` is test, the last `validation_fraction` of the rest validation),
+    optionally difference at lag 1, and scale on the part the model trains on."""
     y = np.asarray(y, dtype=np.float64)
     n_train = int(len(y) * (1 - test_fraction))
     if n_train < 2 or n_train >= len(y):
@@ -73,14 +84,21 @@ def prepare(y: np.ndarray, test_fraction: float, difference: bool, scale: ScaleK
             f"dataset: {len(y)} points with test_fraction {test_fraction} leaves {n_train} training and "
             f"{len(y) - n_train} test points; use a longer series or another test_fraction"
         )
+    n_val = int(n_train * validation_fraction)
+    if validation_fraction > 0 and (n_val < 1 or n_train - n_val < 2):
+        raise UserError(
+            f"dataset: validation_fraction {validation_fraction} of {n_train} training points leaves {n_val} "
+            f"validation and {n_train - n_val} training points; use another validation_fraction or a longer series"
+        )
+    n_fit = n_train - n_val
     x = np.full_like(y, np.nan)
     if difference:
         x[1:] = np.diff(y)
-        scaler = Scaler.fit(scale, x[1:n_train])
+        scaler = Scaler.fit(scale, x[1:n_fit])
     else:
         x[:] = y
-        scaler = Scaler.fit(scale, x[:n_train])
-    return Prepared(y=y, z=scaler.transform(x), n_train=n_train, difference=difference, scaler=scaler)
+        scaler = Scaler.fit(scale, x[:n_fit])
+    return Prepared(y=y, z=scaler.transform(x), n_train=n_train, difference=difference, scaler=scaler, n_val=n_val)
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,7 @@ class Windows:
     walk_x: np.ndarray = field(repr=False)
     walk_t: np.ndarray = field(repr=False)
     n_train_points: int  # how many leading walk rows are training targets
+    n_val_points: int = 0  # how many walk rows after those are validation targets
 
     @property
     def n_train_windows(self) -> int:
@@ -113,15 +132,15 @@ class Windows:
 
     @property
     def test_t(self) -> np.ndarray:
-        return self.walk_t[self.n_train_points :]
+        return self.walk_t[self.n_train_points + self.n_val_points :]
 
 
 def check_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool) -> int:
     """The number of training windows for this look_back; raises UserError when a run cannot be built."""
-    n = prep.n_train - look_back - (1 if prep.difference else 0)
+    n = prep.n_fit - look_back - (1 if prep.difference else 0)
     if n < 1:
         raise UserError(
-            f"look_back {look_back} leaves no training windows in {prep.n_train} training points"
+            f"look_back {look_back} leaves no training windows in {prep.n_fit} training points"
             f"{' after differencing' if prep.difference else ''}; use a smaller look_back or a longer series"
         )
     if stateful and n < batch_size:
@@ -132,10 +151,10 @@ def check_windows(prep: Prepared, look_back: int, batch_size: int, stateful: boo
     return n
 
 
-def target_indices(prep: Prepared, look_back: int) -> tuple[np.ndarray, np.ndarray]:
-    """Target indices of training windows and of test windows."""
+def target_indices(prep: Prepared, look_back: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Target indices of training, validation and test windows."""
     first = look_back + (1 if prep.difference else 0)
-    return np.arange(first, prep.n_train), np.arange(prep.n_train, len(prep.y))
+    return np.arange(first, prep.n_fit), np.arange(prep.n_fit, prep.n_train), np.arange(prep.n_train, len(prep.y))
 
 
 def layout_order(n: int, batch_size: int, layout: LayoutKind) -> tuple[np.ndarray, int]:
@@ -161,12 +180,12 @@ def layout_order(n: int, batch_size: int, layout: LayoutKind) -> tuple[np.ndarra
 def make_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool, layout: LayoutKind) -> Windows:
     """Build the windows for one run; stateful runs get the batch layout, stateless runs time order."""
     check_windows(prep, look_back, batch_size, stateful)
-    all_train_t, test_t = target_indices(prep, look_back)
+    all_train_t, val_t, test_t = target_indices(prep, look_back)
     train_t = all_train_t
     effective = layout if stateful else "none"
     order, dropped = layout_order(len(train_t), batch_size, effective)
     train_t = train_t[order]
-    walk_t = np.concatenate([all_train_t, test_t])
+    walk_t = np.concatenate([all_train_t, val_t, test_t])
     offsets = np.arange(-look_back, 0)
 
     def windows_for(t: np.ndarray) -> np.ndarray:
@@ -182,5 +201,6 @@ def make_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool
         n_dropped=dropped,
         walk_x=windows_for(walk_t),
         walk_t=walk_t,
-        n_train_points=len(walk_t) - len(test_t),
+        n_train_points=len(all_train_t),
+        n_val_points=len(val_t),
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from collections.abc import Iterator
@@ -13,6 +15,9 @@ from bench.worker import worker_pool
 from clitools import run_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# compiled JAX programs go to a cache of this session's own (shared by its workers), not the user's
+os.environ.setdefault("LSTM_BENCH_CACHE_DIR", tempfile.mkdtemp(prefix="lstm-bench-test-cache-"))
 
 # Keras fixes its backend at import; engines run in spawned workers, one per backend.
 BACKENDS_AVAILABLE = {

@@ -73,7 +73,8 @@ def test_scenario_reference_matches_the_scenario_keys_their_defaults_and_sweeps(
     shown = {k: default.strip() for k, _, default in rows}
     for c in spec_columns():
         if c.scenario_type is not None:
-            assert shown[c.name] == f"`{str(c.default).lower() if isinstance(c.default, bool) else c.default}`", c.name
+            value = str(c.default).lower() if isinstance(c.default, bool) else c.default
+            assert shown[c.name] == ("none" if c.default is None else f"`{value}`"), c.name
 
 
 def test_code_map_names_every_module():

@@ -115,6 +115,18 @@ BAD = {
     "explosive ar": ("name: t\ndataset: {name: ar, coefficients: [1.5]}\n", "explosive process"),
     "only dots": ("name: '..'\ndataset: airline\n", "key 'name': must not be only dots"),
     "bad steps_per_execution": (BASE + "steps_per_execution: all\n", "positive integer or 'auto'"),
+    "epochs and steps": (
+        BASE + "steps: 500\n",
+        "s.yaml:4: key 'steps': a scenario gives a budget in epochs or in steps",
+    ),
+    "zero steps": ("name: t\ndataset: airline\nsteps: [100, 0]\n", "key 'steps.1'.*positive"),
+    "validation target without validation": (
+        BASE + "target: {metric: val_rmse, value: 50}\n",
+        "target metric val_rmse needs a validation part; add validation_fraction",
+    ),
+    "validation fraction out of range": (BASE + "validation_fraction: 1\n", "key 'validation_fraction'"),
+    "validation part too small": (BASE + "validation_fraction: 0.001\n", "validation_fraction 0.001 of 96"),
+    "unknown scaling rule": (BASE + "lr_scaling: square\n", "key 'lr_scaling'"),
     "scan without jax": (
         BASE + "engine: scan\n",
         "key 'engine': engine: scan runs on backend jax only; add backend: jax",
@@ -187,3 +199,44 @@ def test_run_ids_are_those_lstm_bench_0_1_0_gave(tmp_path: Path):
     ids = sorted(s.run_id for s in expand(parse_scenario_text(text, tmp_path / "s.yaml")))
     assert len(ids) == 1152
     assert hashlib.sha256(",".join(ids).encode()).hexdigest()[:16] == "aea943ad1c76fa47"
+
+
+@pytest.mark.parametrize(
+    "rule,expected",
+    [
+        ("none", [0.01, 0.01, 0.01, 0.01]),
+        ("linear", [0.005, 0.01, 0.02, 0.08]),
+        ("sqrt", [0.01 / 2**0.5, 0.01, 0.01 * 2**0.5, 0.01 * 8**0.5]),
+    ],
+)
+def test_the_learning_rate_is_scaled_from_the_base_batch_size(rule: str, expected: list[float]):
+    specs = expand(
+        parse(BASE + f"batch_size: [1, 2, 4, 16]\nlearning_rate: 0.01\nlr_scaling: {rule}\nbase_batch_size: 2\n")
+    )
+    by_batch = {s.batch_size: s for s in specs}
+    assert [by_batch[b].learning_rate for b in (1, 2, 4, 16)] == pytest.approx(expected)
+    assert {s.base_learning_rate for s in specs} == {0.01} and {s.lr_scaling for s in specs} == {rule}
+
+
+def test_a_step_budget_replaces_epochs_and_sweeps():
+    specs = expand(parse("name: t\ndataset: airline\nsteps: [100, 300]\n"))
+    assert sorted((s.epochs, s.steps) for s in specs) == [(None, 100), (None, 300)]
+    assert len({s.run_id for s in specs}) == 2
+
+
+def test_new_keys_at_their_defaults_leave_run_ids_alone():
+    plain = expand(parse(BASE))
+    explicit = expand(
+        parse(BASE + "validation_fraction: 0\nlr_scaling: none\nbase_batch_size: 1\nnoise_scale: false\n")
+    )
+    assert [s.run_id for s in plain] == [s.run_id for s in explicit]
+    assert expand(parse(BASE + "noise_scale: true\n"))[0].run_id != plain[0].run_id
+
+
+def test_a_validation_target_with_a_step_budget_evaluates_every_eval_every_steps():
+    text = (
+        "name: t\ndataset: airline\nvalidation_fraction: 0.2\nsteps: 400\neval_every: 50\n"
+        "target: {metric: val_rmse, value: 40}\n"
+    )
+    (spec,) = expand(parse(text))
+    assert (spec.eval_every, spec.target_metric, spec.steps, spec.epochs) == (50, "val_rmse", 400, None)

@@ -118,6 +118,7 @@ def test_reading_an_older_database_fills_new_columns_and_writes_nothing(old_fold
         runs = store.runs()
     assert list(runs.columns) == list(schema().run_names) and len(runs) == 8
     assert set(runs.protocol) == {2}  # what 0.1.0 ran
+    assert runs.base_learning_rate.equals(runs.learning_rate) and set(runs.lr_scaling) == {"none"}  # no scaling then
     assert digest(old_folder / "results.db") == before and sorted(p.name for p in old_folder.iterdir()) == [
         "results.db"
     ]
@@ -129,7 +130,7 @@ def test_opening_an_older_database_for_writing_migrates_it_after_a_backup(old_fo
         old_runs = store.runs()
     with Store.open(old_folder) as store:
         assert store.version == SCHEMA_VERSION
-        assert store.runs().equals(old_runs)
+        assert store.runs().equals(old_runs)  # the migrated rows read as the old file did (base_learning_rate too)
         assert len(store.done_ids()) == 8
     with closing(sqlite3.connect(db)) as c:
         assert dict(c.execute("SELECT key, value FROM meta"))["schema_version"] == str(SCHEMA_VERSION)

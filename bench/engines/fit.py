@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bench import registry
-from bench.engines.loop import EpochLoop
+from bench.engines.loop import Budget, EpochLoop
 from bench.model import build_model, make_optimizer, reset_states, state_values
 from bench.probe import ProbeResult
 from bench.registry import Engine, register_engine
@@ -78,15 +78,32 @@ def run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
             if loop.end_epoch(float((logs or {}).get("loss", float("nan")))):
                 model.stop_training = True
 
-    model.fit(
-        windows.train_x,
-        windows.train_y,
-        batch_size=spec.batch_size,
-        epochs=spec.epochs,
-        shuffle=spec.shuffle,
-        verbose=0,
-        callbacks=[_Epochs()],
-    )
+    budget = Budget.of(spec, windows)
+    whole = budget.epochs if budget.steps_in(budget.epochs) == budget.steps_per_epoch else budget.epochs - 1
+    if whole:
+        model.fit(
+            windows.train_x,
+            windows.train_y,
+            batch_size=spec.batch_size,
+            epochs=whole,
+            shuffle=spec.shuffle,
+            verbose=0,
+            callbacks=[_Epochs()],
+        )
+    if whole < budget.epochs and loop.diverged_epoch is None:
+        # a step budget's partial last epoch: its first batches (a random sample of rows when shuffling)
+        rows = budget.steps_in(budget.epochs) * spec.batch_size
+        order = np.random.default_rng(spec.seed).permutation(len(windows.train_x)) if spec.shuffle else None
+        part = slice(0, rows) if order is None else order[:rows]
+        model.fit(
+            windows.train_x[part],
+            windows.train_y[part],
+            batch_size=spec.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[_Epochs()],
+        )
     return loop.result(registry.backend(keras.backend.backend()).model_options(spec.stateful)[1])
 
 

@@ -6,6 +6,7 @@ on. Timers cover training only: evaluation happens after an epoch's clock has st
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,26 @@ from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows
 
 
+@dataclass(frozen=True)
+class Budget:
+    """How long a run trains: whole epochs, or `steps` optimizer updates (the last epoch then partial)."""
+
+    epochs: int  # epochs begun, the last one possibly partial
+    steps_per_epoch: int
+    total_steps: int
+
+    @classmethod
+    def of(cls, spec: RunSpec, windows: Windows) -> Budget:
+        per_epoch = windows.steps_per_epoch
+        if spec.steps is None:
+            return cls(int(spec.epochs or 0), per_epoch, int(spec.epochs or 0) * per_epoch)
+        return cls(-(-spec.steps // per_epoch), per_epoch, spec.steps)
+
+    def steps_in(self, epoch: int) -> int:
+        """Optimizer updates in 1-based `epoch`."""
+        return min(self.steps_per_epoch, self.total_steps - (epoch - 1) * self.steps_per_epoch)
+
+
 @dataclass
 class EpochLoop:
     """Book-keeping for one run's epochs. `predict_walk` returns scaled predictions for `windows.walk_x`."""
@@ -31,24 +52,41 @@ class EpochLoop:
     rows: list[EpochRow] = field(default_factory=list)
     diverged_epoch: int | None = None
     epochs_to_target: int | None = None
-    seconds_to_target: float | None = None
+    steps_to_target: int | None = None
+    steps: int = 0
     _t0: float = 0.0
+
+    @property
+    def budget(self) -> Budget:
+        return Budget.of(self.spec, self.windows)
 
     def begin_epoch(self) -> None:
         self._t0 = time.perf_counter()
 
-    def end_epoch(self, loss: float, seconds: float | None = None) -> bool:
+    def end_epoch(self, loss: float, seconds: float | None = None, noise_scale: float | None = None) -> bool:
         """Record the epoch that just finished (the engine must have synchronised); True means stop.
 
         `seconds` overrides the clock, for repeats trained together that share one wall time.
+        Evaluation runs every `eval_every` epochs, or steps when the budget is in steps (at the end of
+        the epoch that reaches a multiple), and always after the last epoch of the budget.
         """
         seconds = time.perf_counter() - self._t0 if seconds is None else seconds
         epoch = len(self.rows) + 1
+        budget = self.budget
+        before, self.steps = self.steps, self.steps + budget.steps_in(epoch)
+        noise = float(noise_scale) if noise_scale is not None and math.isfinite(noise_scale) else None
         if not math.isfinite(loss):
-            self.rows.append(EpochRow(epoch, float(loss), seconds))
+            self.rows.append(EpochRow(epoch, float(loss), seconds, step=self.steps, grad_noise_scale=noise))
             self.diverged_epoch = epoch
             return True
-        evaluate = self.spec.eval_every > 0 and (epoch % self.spec.eval_every == 0 or epoch == self.spec.epochs)
+        every = self.spec.eval_every
+        # eval_every counts the budget's unit: epochs, or steps (then at the end of the epoch that reaches a multiple)
+        if every <= 0:
+            evaluate = False
+        elif self.spec.steps is None:
+            evaluate = epoch % every == 0 or epoch == budget.epochs
+        else:
+            evaluate = self.steps // every > before // every or epoch == budget.epochs
         m = self.evaluate() if evaluate else None
         self.rows.append(
             EpochRow(
@@ -58,13 +96,26 @@ class EpochLoop:
                 m.test_rmse if m else None,
                 m.test_mae if m else None,
                 m.train_rmse if m else None,
+                m.val_rmse if m else None,
+                step=self.steps,
+                grad_noise_scale=noise,
             )
         )
         if m is not None and self.spec.target_metric and self.epochs_to_target is None:
             if getattr(m, self.spec.target_metric) <= self.spec.target_value:
                 self.epochs_to_target = epoch
-                self.seconds_to_target = float(sum(r.seconds for r in self.rows))
+                self.steps_to_target = self.steps
         return False
+
+    def seconds_to_target(self) -> float | None:
+        """Training seconds up to the epoch that met the target, compilation left out: the first epoch
+        counts as long as the median later epoch, so a run whose program another run compiled (the
+        stateless runs of a batch size on `scan`) is not faster to the target for that reason."""
+        if self.epochs_to_target is None:
+            return None
+        times = [r.seconds for r in self.rows]
+        first = min(times[0], float(np.median(times[1:]))) if len(times) > 1 else times[0]
+        return float(first + sum(times[1 : self.epochs_to_target]))
 
     def evaluate(self) -> Metrics:
         return walk_metrics(self.prep, self.windows, self.predict_walk())
@@ -80,7 +131,10 @@ class EpochLoop:
             notes=notes,
             trained_together=trained_together,
             epochs_to_target=self.epochs_to_target,
-            seconds_to_target=self.seconds_to_target,
+            seconds_to_target=self.seconds_to_target(),
+            steps_to_target=self.steps_to_target,
+            steps_run=self.steps,
+            grad_noise_scale=self.rows[-1].grad_noise_scale if self.rows else None,
         )
         if self.diverged_epoch is not None:
             return RunResult(
@@ -96,11 +150,16 @@ class EpochLoop:
         metrics = walk_metrics(self.prep, w, z_pred)
         if not math.isfinite(metrics.test_rmse):
             return RunResult(status="diverged", error="non-finite predictions after training", metrics=None, **common)
+        # a partial last epoch would skew the per-epoch rates: whole epochs count, or the one partial epoch
+        budget = self.budget
+        whole = [r.seconds for r in self.rows if budget.steps_in(r.epoch) == budget.steps_per_epoch]
+        steps = budget.steps_per_epoch if whole else budget.total_steps
         throughput = Throughput.from_epoch_times(
-            [r.seconds for r in self.rows],
-            samples_per_epoch=w.n_train_windows,
-            steps_per_epoch=w.steps_per_epoch,
+            whole or [r.seconds for r in self.rows],
+            samples_per_epoch=w.n_train_windows if whole else min(steps * w.batch_size, w.n_train_windows),
+            steps_per_epoch=steps,
             predict_samples_per_sec=len(w.walk_x) / predict_seconds if predict_seconds > 0 else None,
             peak_rss_mb=peak_rss_mb(),
         )
+        throughput = dataclasses.replace(throughput, train_seconds=float(sum(r.seconds for r in self.rows)))
         return RunResult(status="ok", metrics=metrics, throughput=throughput, **common)

@@ -5,7 +5,8 @@ engine threads the state explicitly: the same layers as `bench.model.build_model
 `return_state=True` and fed `initial_state`, called through `Model.stateless_call` and trained with
 the optimizer's `stateless_apply`. The carried state crosses batches under `stop_gradient` (Keras's
 truncation: no gradient flows from one batch into the previous one) and is zero at each epoch
-start. Repeats that differ only in their seed train together under `jax.vmap` (`run_many`).
+start. Runs that differ only in their seed and learning rate train together under `jax.vmap`
+(`run_many`): Keras keeps the rate in an optimizer variable, so each run carries its own.
 
 Compiling an epoch costs seconds while training one costs milliseconds, so stateful and stateless
 runs of one batch size share a compiled epoch: carrying the state is a runtime flag, and the
@@ -22,7 +23,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bench.engines.loop import EpochLoop
+from bench import noise_scale
+from bench.engines.loop import Budget, EpochLoop
 from bench.model import build_model, make_optimizer
 from bench.probe import ProbeResult
 from bench.registry import Engine, register_engine
@@ -43,6 +45,8 @@ class Scan(Engine):
     name = "scan"
     backends = ("jax",)
     trains_together = True
+    trains_together_across = ("learning_rate", "base_learning_rate")
+    measures_noise_scale = True
 
     def probe(self, backend: str) -> ProbeResult:
         return probe_scan()
@@ -89,42 +93,59 @@ class Program:
     epoch function runs alone or under `jax.vmap` for several repeats.
     """
 
-    def __init__(self, look_back: int, units: int, layers: int, optimizer: Any) -> None:
+    def __init__(self, look_back: int, units: int, layers: int, optimizer: str) -> None:
         import jax
 
         self.units = units
         self.layers = layers
         self.model = explicit_state_model(look_back, units, layers)
-        self.optimizer = optimizer
+        # the rate is a value each run sets (`initial_values`), so one program serves every rate
+        self.optimizer = make_optimizer(optimizer, 0.001)
         self.optimizer.build(self.model.trainable_variables)
         self.non_trainable = [v.value for v in self.model.non_trainable_variables]
         if [v.path for v in self.model.weights] != [v.path for v in self.model.trainable_variables]:
             raise AssertionError("the explicit-state model's weights must all be trainable, in get_weights order")
         self.fresh_optimizer = [v.value for v in self.optimizer.variables]  # zero moments, iteration 0
+        self.rate_slot = [v.path.rsplit("/", 1)[-1] for v in self.optimizer.variables].index("learning_rate")
         # on CPU, LLVM's level 1 compiles an epoch ~20% faster than the default with the same speed
         # after (measured on this workload; compiling dominates a sweep of short runs)
         self.compiler_options = {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else {}
-        self.epoch = jax.jit(self._epoch, compiler_options=self.compiler_options)
-        # repeats: weights, optimizer values and batch order (each repeat may shuffle its own) get a
-        # leading repeat axis; every repeat passes an order, so shuffled and fixed orders share one program
-        self.vmapped_epoch = jax.jit(
-            jax.vmap(self._epoch, in_axes=(0, 0, 0, None, None, None, None)), compiler_options=self.compiler_options
-        )
+        self._epochs: dict[tuple[bool, bool], Any] = {}
         self._walks = {True: jax.jit(self._walk), False: jax.jit(self._predict_all)}
+
+    def epoch_fn(self, vmapped: bool, noise: bool) -> Any:
+        """The jitted epoch: alone or under `jax.vmap` (weights, optimizer values, noise state and batch
+        order get a leading run axis; every run passes an order, so shuffled and fixed orders share
+        one program), with or without the noise-scale estimate (per-example gradients cost extra)."""
+        import jax
+
+        if (vmapped, noise) not in self._epochs:
+            fn = functools.partial(self._epoch, noise_on=noise)
+            if vmapped:
+                fn = jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None, None, None, None))
+            self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
+        return self._epochs[vmapped, noise]
+
+    @property
+    def epoch(self) -> Any:
+        """One run's epoch without the noise scale."""
+        return self.epoch_fn(False, False)
 
     def walk(self, stateful: bool) -> Callable[[list[Any], Any], Any]:
         """The walk-forward prediction of `stateful` (state carried window to window) or stateless runs."""
         return self._walks[stateful]
 
-    def initial_values(self, weights: Weights) -> tuple[list[Any], list[Any]]:
-        """(trainable values, fresh optimizer values) starting from `weights`."""
+    def initial_values(self, weights: Weights, learning_rate: float) -> tuple[list[Any], list[Any]]:
+        """(trainable values, fresh optimizer values at `learning_rate`) starting from `weights`."""
         import jax.numpy as jnp
 
         # every weight is trainable, in `get_weights` order (checked once in __init__)
         shapes = [tuple(v.shape) for v in self.model.trainable_variables]
         if shapes != [np.shape(w) for w in weights]:
             raise ValueError(f"initial weights have shapes {[np.shape(w) for w in weights]}, the model needs {shapes}")
-        return [jnp.asarray(w, jnp.float32) for w in weights], list(self.fresh_optimizer)
+        opt = list(self.fresh_optimizer)
+        opt[self.rate_slot] = jnp.asarray(learning_rate, opt[self.rate_slot].dtype)
+        return [jnp.asarray(w, jnp.float32) for w in weights], opt
 
     def zero_state(self, batch: int) -> list[Any]:
         import jax.numpy as jnp
@@ -137,40 +158,67 @@ class Program:
         return outputs[0], list(outputs[1:])
 
     def _epoch(
-        self, trainable: list[Any], opt: list[Any], idx: Any, mask: Any, train_x: Any, train_y: Any, stateful: Any
-    ) -> tuple[list[Any], list[Any], Any, list[Any]]:
-        """One epoch: batch k holds rows `idx[k]` (`mask` 0 marks padding). Returns weights, optimizer, loss, state.
+        self,
+        trainable: list[Any],
+        opt: list[Any],
+        noise: Any,
+        idx: Any,
+        mask: Any,
+        limit: Any,
+        train_x: Any,
+        train_y: Any,
+        stateful: Any,
+        *,
+        noise_on: bool = False,
+    ) -> tuple[list[Any], list[Any], Any, Any, list[Any]]:
+        """One epoch: batch k holds rows `idx[k]` (`mask` 0 marks padding); at most `limit` batches run.
+        Returns weights, optimizer values, noise state, loss and the final LSTM state.
 
         Batches with no real rows come last and are not run: the loop's length is a runtime value,
-        so it costs nothing per step. `stateful` (a boolean array) says whether each batch starts
-        from the previous batch's final state or from zeros. The loss is what Keras `fit` logs:
-        per-batch MSE averaged over batches weighted by their sizes.
+        so it costs nothing per step, and a step budget's partial last epoch is the same program.
+        `stateful` (a boolean array) says whether each batch starts from the previous batch's final
+        state or from zeros. The loss is what Keras `fit` logs: per-batch MSE averaged over the
+        batches run, weighted by their sizes. With `noise_on` the gradient is the mean of per-example
+        gradients (each row from its own carried state), which also feed the noise-scale estimate.
         """
         import jax
         import jax.numpy as jnp
 
         batch = idx.shape[1]
         sizes = jnp.sum(mask, axis=1)
+        min_rows = noise_scale.big_rows(batch)
+
+        def row_loss(tv_: list[Any], x: Any, y: Any, state: list[Any]) -> tuple[Any, list[Any]]:
+            pred, new_state = self.forward(tv_, x[None], [s[None] for s in state])
+            return jnp.sum(jnp.square(pred[0] - y)), [s[0] for s in new_state]
 
         def step(k: Any, carry: tuple) -> tuple:
-            tv, ov, state, losses = carry
+            tv, ov, ns, state, losses = carry
             ids, m = idx[k], mask[k]
             x, y = train_x[ids], train_y[ids]
+            if noise_on:
+                per_row = jax.vmap(jax.value_and_grad(row_loss, has_aux=True), in_axes=(None, 0, 0, 0))
+                (row_losses, new_state), per_example = per_row(tv, x, y, state)
+                loss = jnp.sum(row_losses * m) / sizes[k]
+                grads = jax.tree_util.tree_map(lambda g: jnp.tensordot(m, g, axes=1) / sizes[k], per_example)
+                ns = noise_scale.update(ns, per_example, m, min_rows)
+            else:
 
-            def loss_fn(tv_: list[Any]) -> tuple[Any, list[Any]]:
-                pred, new_state = self.forward(tv_, x, state)
-                return jnp.sum(jnp.square(pred - y)[:, 0] * m) / sizes[k], new_state
+                def loss_fn(tv_: list[Any]) -> tuple[Any, list[Any]]:
+                    pred, new_state = self.forward(tv_, x, state)
+                    return jnp.sum(jnp.square(pred - y)[:, 0] * m) / sizes[k], new_state
 
-            (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv)
+                (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv)
             tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
             # stateful: batch k's final state starts batch k+1, without a gradient path back (Keras's truncation)
             state = [jnp.where(stateful, jax.lax.stop_gradient(n), s) for n, s in zip(new_state, state)]
-            return tv, ov, state, losses.at[k].set(loss)
+            return tv, ov, ns, state, losses.at[k].set(loss)
 
-        steps = jnp.sum(sizes > 0)
-        init = (trainable, opt, self.zero_state(batch), jnp.zeros(idx.shape[0], jnp.float32))
-        trainable, opt, state, losses = jax.lax.fori_loop(0, steps, step, init)
-        return trainable, opt, jnp.sum(losses * sizes) / jnp.sum(sizes), state
+        steps = jnp.minimum(jnp.sum(sizes > 0), limit)
+        init = (trainable, opt, noise, self.zero_state(batch), jnp.zeros(idx.shape[0], jnp.float32))
+        trainable, opt, noise, state, losses = jax.lax.fori_loop(0, steps, step, init)
+        ran = jnp.where(jnp.arange(idx.shape[0]) < steps, sizes, 0.0)
+        return trainable, opt, noise, jnp.sum(losses * ran) / jnp.sum(ran), state
 
     def _walk(self, trainable: list[Any], walk_x: Any) -> Any:
         """Batch-1 walk-forward from a zero state, the state carried window to window: (n, 1)."""
@@ -193,12 +241,12 @@ def program_for(spec: RunSpec) -> Program:
     """The program for `spec`'s model shape and optimizer, shared by every run in this worker that
     has them: jitted functions compile once per input shape, so the batch-1 walk and repeated batch
     sizes are not compiled again for each configuration of a sweep."""
-    return _program(spec.look_back, spec.units, spec.layers, spec.optimizer, spec.learning_rate)
+    return _program(spec.look_back, spec.units, spec.layers, spec.optimizer)
 
 
 @functools.lru_cache(maxsize=64)
-def _program(look_back: int, units: int, layers: int, optimizer: str, learning_rate: float) -> Program:
-    return Program(look_back, units, layers, make_optimizer(optimizer, learning_rate))
+def _program(look_back: int, units: int, layers: int, optimizer: str) -> Program:
+    return Program(look_back, units, layers, optimizer)
 
 
 def _batches(
@@ -235,10 +283,11 @@ def run(spec: RunSpec, prep: Prepared, windows: Windows, initial_weights: Weight
 def run_many(
     specs: Sequence[RunSpec], prep: Prepared, windows: Windows, initial_weights: Sequence[Weights] | None = None
 ) -> list[RunResult]:
-    """Train repeats of one configuration together (one vmapped program when there are several).
+    """Train runs of one configuration but their seeds and learning rates together (one vmapped
+    program when there are several).
 
-    Each result's epoch times are the shared wall time of the vmapped epoch; each repeat keeps its
-    own initial weights, shuffle order, losses, evaluation and divergence.
+    Each result's epoch times are the shared wall time of the vmapped epoch; each run keeps its
+    own initial weights, learning rate, shuffle order, losses, evaluation and divergence.
     """
     import jax
     import jax.numpy as jnp
@@ -246,12 +295,13 @@ def run_many(
     if not specs:
         return []
     first = specs[0]
-    if any(s.config_key != first.config_key for s in specs):
-        raise ValueError("run_many trains repeats of one configuration: the specs differ in more than seed and repeat")
+    key = first.group_key(Scan.trains_together_across)
+    if any(s.group_key(Scan.trains_together_across) != key for s in specs):
+        raise ValueError("run_many trains runs that differ only in seed, repeat and learning rate; these differ more")
     k = len(specs)
     weights = list(initial_weights) if initial_weights is not None else [seeded_weights(s) for s in specs]
     program = program_for(first)
-    starts = [program.initial_values(w) for w in weights]
+    starts = [program.initial_values(w, s.learning_rate) for w, s in zip(weights, specs)]
     rngs = [np.random.default_rng(s.seed) for s in specs]
     n = windows.n_train_windows
     # shapes shared by stateful and stateless runs of this look_back and batch size, so both use
@@ -264,38 +314,43 @@ def run_many(
     walk_x = jax.device_put(windows.walk_x)
     stateful = jnp.asarray(first.stateful)
     walk = program.walk(first.stateful)
+    epoch_fn = program.epoch_fn(vmapped=k > 1, noise=first.noise_scale)
+    noise = [noise_scale.init(t) for t, _ in starts] if first.noise_scale else [() for _ in starts]
 
     if k == 1:
-        trainable, opt = starts[0]
-        epoch_fn = program.epoch
+        (trainable, opt), noise_state = starts[0], noise[0]
         walk_of: Callable[[int], Any] = lambda r: walk(trainable, walk_x)  # noqa: E731
     else:
-        trainable, opt = stack([s[0] for s in starts]), stack([s[1] for s in starts])
-        epoch_fn = program.vmapped_epoch
+        trainable, opt, noise_state = stack([s[0] for s in starts]), stack([s[1] for s in starts]), stack(noise)
         # slicing device arrays one by one costs ~0.5 ms each; the host copies are tiny
         walk_of = lambda r: walk([np.asarray(t)[r] for t in trainable], walk_x)  # noqa: E731
-        log.info("scan: training %d repeats of %s together (vmap)", k, first.run_id)
+        log.info("scan: training %d runs of %s together (vmap)", k, first.run_id)
 
     loops = [EpochLoop(s, prep, windows, lambda r=r: np.asarray(walk_of(r))) for r, s in enumerate(specs)]
     idx_np, mask_np = _batches(n, first.batch_size, first.stateful, None, steps)
     mask = jnp.asarray(mask_np)  # the same for every order
 
     def batch_orders(orders: list[np.ndarray]) -> Any:
-        """The `idx` argument: one order alone, or each repeat's under vmap."""
+        """The `idx` argument: one order alone, or each run's under vmap."""
         return jnp.asarray(orders[0] if k == 1 else np.stack(orders))
 
     idx = batch_orders([idx_np] * k)
+    budget = Budget.of(first, windows)
     running = list(range(k))
-    for _ in range(first.epochs):
+    for epoch in range(1, budget.epochs + 1):
         t0 = time.perf_counter()
         if first.shuffle:
             idx = batch_orders([_batches(n, first.batch_size, False, rng.permutation(n), steps)[0] for rng in rngs])
-        trainable, opt, loss, _ = epoch_fn(trainable, opt, idx, mask, train_x, train_y, stateful)
+        limit = jnp.asarray(budget.steps_in(epoch), jnp.int32)
+        trainable, opt, noise_state, loss, _ = epoch_fn(
+            trainable, opt, noise_state, idx, mask, limit, train_x, train_y, stateful
+        )
         jax.block_until_ready((trainable, opt))
         losses = np.asarray(loss).reshape(k)
         seconds = time.perf_counter() - t0
+        scales = np.asarray(noise_scale.value(noise_state)).reshape(k) if first.noise_scale else [None] * k
         for r in list(running):
-            if loops[r].end_epoch(float(losses[r]), seconds=seconds):
+            if loops[r].end_epoch(float(losses[r]), seconds=seconds, noise_scale=scales[r]):
                 running.remove(r)
         if not running:
             break
@@ -312,11 +367,13 @@ def probe_scan() -> ProbeResult:
             "jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax"
         )
     keras.utils.set_random_seed(0)
-    program = Program(look_back=2, units=2, layers=1, optimizer=keras.optimizers.Adam(learning_rate=0.01))
-    trainable, opt = program.initial_values(program.model.get_weights())
+    program = Program(look_back=2, units=2, layers=1, optimizer="adam")
+    trainable, opt = program.initial_values(program.model.get_weights(), 0.01)
     x = np.linspace(0.1, 0.8, 8, dtype=np.float32).reshape(4, 2, 1)
     idx, mask = _batches(4, 1, True, None)
-    trainable, opt, _, state = program.epoch(trainable, opt, idx, mask, x, np.ones((4, 1), np.float32), np.bool_(True))
+    trainable, opt, _, _, state = program.epoch(
+        trainable, opt, (), idx, mask, np.int32(4), x, np.ones((4, 1), np.float32), np.bool_(True)
+    )
     carried = float(sum(np.abs(np.asarray(s)).sum() for s in state))
     from_state, _ = program.forward(trainable, x[:1], state)
     from_zero, _ = program.forward(trainable, x[:1], program.zero_state(1))

@@ -230,13 +230,20 @@ def apply_test_hooks(specs: list[RunSpec]) -> None:
 
 
 def execution_groups(specs: list[RunSpec], max_group: int = 64) -> list[list[RunSpec]]:
-    """Units of work for the workers: repeats of one configuration go together on an engine that
-    trains them together (`Engine.trains_together`), every other spec alone."""
+    """Units of work for the workers: repeats of one configuration (and, where the engine allows it,
+    its other learning rates: `Engine.trains_together_across`) go together on an engine that trains
+    them together (`Engine.trains_together`), every other spec alone. A group larger than
+    `max_group` is cut into equal parts, so the parts share one compiled shape."""
     groups: dict[object, list[RunSpec]] = {}
     for spec in specs:
-        key = spec.config_key if registry.engine(spec.engine).trains_together else spec.run_id
+        engine = registry.engine(spec.engine)
+        key = spec.group_key(engine.trains_together_across) if engine.trains_together else spec.run_id
         groups.setdefault(key, []).append(spec)
-    return [g[i : i + max_group] for g in groups.values() for i in range(0, len(g), max_group)]
+    out = []
+    for g in groups.values():
+        size = -(-len(g) // -(-len(g) // max_group))
+        out += [g[i : i + size] for i in range(0, len(g), size)]
+    return out
 
 
 def exit_cause(exc: BaseException) -> str:

@@ -13,27 +13,53 @@ from bench.report.build import write_report
 from bench.report.figures import (
     NothingToPlot,
     learning_curves,
+    lr_batch_heatmap,
+    noise_scale,
     rmse_by_batch_size,
+    steps_to_target,
     throughput_by_batch_size,
     time_to_target,
+    time_to_target_by_batch_size,
     tradeoff,
+    tuned_rmse_by_batch_size,
 )
 from bench.report.load import CONFIG_COLUMNS, Results, load_results
 from bench.report.stats import accuracy_table, problem_table, speed_table, target_table
+from bench.report.tuning import (
+    critical_batch_size,
+    critical_table,
+    fit_scaling,
+    select_rates,
+    target_choices,
+    target_scaling_table,
+    tuned_table,
+)
 
 __all__ = [
     "CONFIG_COLUMNS",
     "NothingToPlot",
     "Results",
     "accuracy_table",
+    "critical_batch_size",
+    "critical_table",
+    "fit_scaling",
     "learning_curves",
     "load_results",
+    "lr_batch_heatmap",
+    "noise_scale",
     "problem_table",
     "rmse_by_batch_size",
+    "select_rates",
     "speed_table",
+    "steps_to_target",
+    "target_choices",
+    "target_scaling_table",
     "target_table",
     "throughput_by_batch_size",
     "time_to_target",
+    "time_to_target_by_batch_size",
     "tradeoff",
+    "tuned_rmse_by_batch_size",
+    "tuned_table",
     "write_report",
 ]

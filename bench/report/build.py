@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.report.figures import FIGURES, NothingToPlot
-from bench.report.findings import findings
+from bench.report.figures import FIGURES, STEPS_STEMS, TUNING_STEMS, NothingToPlot
+from bench.report.findings import findings, tuning_findings
 from bench.report.load import Results, load_results
 from bench.report.render import (
     Block,
@@ -33,6 +33,15 @@ from bench.report.stats import (
     status_counts,
     target_table,
 )
+from bench.report.tuning import (
+    NO_VALIDATION,
+    critical_table,
+    noise_scale_at_target,
+    has_validation,
+    is_tuning_sweep,
+    target_scaling_table,
+    tuned_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +59,26 @@ CAPTIONS: dict[str, str] = {
     "bars are olympic means (fastest and slowest run dropped).",
     "seconds_to_target": "Training seconds each run needed to reach the target. Crosses on the top line never reached "
     "it; bars are olympic means (fastest and slowest run dropped).",
+    "tuned_rmse_by_batch_size": "Test RMSE per batch size at the base learning rate chosen for that batch size on the "
+    "validation split (lowest median validation RMSE; the test set plays no part in the choice), written above each "
+    "box. Boxes span that rate's runs, dots are individual runs, diamonds the mean with its 95% bootstrap CI, the "
+    "dashed line the persistence forecast. One panel per mode and per value of the other varying axes.",
+    "lr_batch_heatmap": "Median validation RMSE of each batch size x base learning rate (diverged runs count as worst; "
+    "grey: not run or mostly diverged), outlined: the rate chosen for each batch size. Without a validation split "
+    "the cells show the test RMSE instead, as the title and colour bar say, and no rate is outlined.",
+    "steps_to_target": "Median optimizer steps to reach the target by batch size, log-log, at the base learning rate "
+    "that needs the fewest median steps for that batch size (label); a run that never reached the target counts as "
+    "slowest, so a rate whose median run missed it has no value. Faint dots: runs of the chosen rate. Dashed: "
+    "perfect scaling from the smallest batch size (S_0 B_0 / B). Solid: the fit S(B) = S_min (1 + B_crit / B) "
+    "(McCandlish et al. 2018) with the bootstrap 95% CI of B_crit (runs resampled within each batch size).",
+    "time_to_target": "Median training seconds to reach the target by batch size, log-log, at the base learning rate "
+    "that needs the least median time for that batch size (label); runs that never reached the target count as "
+    "slowest. Faint dots: runs of the chosen rate.",
+    "noise_scale": "The gradient noise scale B_simple (McCandlish et al. 2018) over training, against optimizer steps: "
+    "per batch size, the median over runs at each epoch, of runs at the rate chosen on validation (every rate pooled "
+    "without a validation split, as the title says). Dotted: the batch sizes tried. A batch size well below the "
+    "curve is where larger batches still cut the steps needed; well above it they mostly add cost. Non-positive "
+    "early estimates are not drawn (log scale).",
 }
 
 _ACCURACY_NAMES = {
@@ -107,7 +136,17 @@ METHODS = (
     f"most accurate batch size of the same panel and mode by a two-sided Mann-Whitney U test (alpha {ALPHA}), "
     f"only with {MIN_REPEATS}+ runs on each side; p-values are not corrected for multiple comparisons, and the "
     f"'best' of many configurations is optimistically biased. Time to target counts ok and diverged runs and "
-    f"scores them MLPerf style: the olympic mean drops the fastest and slowest run."
+    f"scores them MLPerf style: the olympic mean drops the fastest and slowest run. "
+    f"Learning rate per batch size (sweeps over the base learning rate): for each batch size, mode and panel the base "
+    f"rate with the lowest median validation RMSE is chosen (a diverged run counts as worst) and the test RMSE of "
+    f"that rate's runs is reported; the test set is never used to choose, and without a validation split there is "
+    f"no tuned accuracy. For steps and time to target each batch size takes the rate reaching the target in the "
+    f"fewest median steps (seconds), a run that never reached it counting as slowest (Shallue et al. 2019). The "
+    f"critical batch size B_crit is the fit of S(B) = S_min (1 + B_crit / B) (McCandlish et al. 2018) to those "
+    f"median steps, least squares on log steps, with a percentile bootstrap CI (runs resampled within each batch "
+    f"size, {BOOTSTRAP_RESAMPLES} resamples, fixed seed); B_simple is the median gradient noise scale over ok "
+    f"runs at every rate, with its interquartile range: each run's estimate when it first met the target (the "
+    f"loss level the steps are counted to), or its final estimate when the scenario set no target."
 )
 
 
@@ -115,7 +154,7 @@ def _display(table: pd.DataFrame, facets: tuple[str, ...], names: dict[str, str]
     cols = [c for c in (*facets, *names) if c in table.columns]
     out = table[cols].copy()
     # Alignment follows dtype: text columns get left-aligned, and the mode name is text.
-    for c in ("mode", "vs_best", "note", "target", "error", "run_id", "source", "status"):
+    for c in ("mode", "vs_best", "note", "target", "error", "run_id", "source", "status", "batch_sizes", "disagree"):
         if c in out:
             out[c] = out[c].astype(object)
     return out.rename(columns=names)
@@ -140,17 +179,42 @@ def _overview(results: Results) -> list[str]:
     return items
 
 
-def _figures(results: Results, out: Path) -> list[Block]:
-    blocks: list[Block] = []
+def _measured_noise(results: Results) -> bool:
+    runs = results.runs
+    measured = runs["grad_noise_scale"].notna().any() if "grad_noise_scale" in runs else False
+    asked = runs["noise_scale"].fillna(False).astype(bool).any() if "noise_scale" in runs else False
+    return bool(measured or asked)
+
+
+def _steps_recorded(results: Results) -> bool:
+    return "steps_to_target" in results.runs and bool(results.runs["steps_to_target"].notna().any())
+
+
+def _applies(stem: str, results: Results, tuning: bool) -> bool:
+    """Whether a figure belongs in this report at all (absent ones of older databases are not 'missing')."""
+    if stem == "noise_scale":
+        return tuning or _measured_noise(results)
+    if stem in TUNING_STEMS:
+        return tuning
+    if stem in STEPS_STEMS:
+        return results.has_target and _steps_recorded(results)
+    if stem.endswith("_to_target"):
+        return results.has_target  # the target section says once why these are absent
+    return True
+
+
+def _figures(results: Results, out: Path, tuning: bool = False) -> dict[str, Block]:
+    """Each figure that belongs in this report, by stem, in page order: a picture, or why it is missing."""
+    blocks: dict[str, Block] = {}
     for stem, build in FIGURES:
-        if stem.endswith("_to_target") and not results.has_target:
-            continue  # the target section says once why these are absent
+        if not _applies(stem, results, tuning):
+            continue
         try:
             fig = build(results)
         except NothingToPlot as exc:
-            blocks.append(Missing(f"No figure '{stem}': {exc}."))
+            blocks[stem] = Missing(f"No figure '{stem}': {exc}.")
             continue
-        blocks.append(Picture(stem, save_figure(fig, out, stem), CAPTIONS[stem]))
+        blocks[stem] = Picture(stem, save_figure(fig, out, stem), CAPTIONS[stem])
     return blocks
 
 
@@ -162,9 +226,78 @@ def _remove_stale(out: Path, produced: set[str]) -> None:
                 (out / f"{stem}.{ext}").unlink(missing_ok=True)
 
 
+#: Tables of the tuning sections, written only when the sweep supports them.
+TUNING_TABLES: tuple[str, ...] = ("tuned", "tuned_to_target", "critical_batch_size")
+
+_TUNED_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "base_learning_rate": "chosen base rate",
+    "learning_rate": "effective rate",
+    "rates_tried": "rates tried",
+    "n": "n",
+    "n_diverged": "diverged",
+    "val_rmse_median": "median val RMSE",
+    "test_rmse_mean": "mean test RMSE",
+    "test_rmse_ci_low": "95% CI low",
+    "test_rmse_ci_high": "95% CI high",
+    "vs_best": "vs best batch size (Mann-Whitney)",
+    "note": "note",
+}
+_SCALING_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "target": "target",
+    "rates_tried": "rates tried",
+    "n": "runs",
+    "steps_base_learning_rate": "rate (fewest steps)",
+    "steps_reached": "reached",
+    "steps_median": "median steps",
+    "seconds_base_learning_rate": "rate (least time)",
+    "seconds_median": "median seconds",
+}
+_CRITICAL_NAMES = {
+    "mode": "mode",
+    "target": "target",
+    "batch_sizes": "batch sizes fitted",
+    "s_min": "S_min (steps)",
+    "b_crit": "B_crit",
+    "b_crit_ci_low": "95% CI low",
+    "b_crit_ci_high": "95% CI high",
+    "b_simple_median": "B_simple (median)",
+    "b_simple_q1": "B_simple Q1",
+    "b_simple_q3": "B_simple Q3",
+    "b_simple_n": "runs with B_simple",
+    "disagree": "disagree",
+    "note": "note",
+}
+
+
+def _tuning_tables(results: Results, out: Path, tuning: bool) -> dict[str, pd.DataFrame]:
+    """The tuning tables this sweep supports, each written as CSV; stale ones of an earlier report removed."""
+    tables: dict[str, pd.DataFrame] = {}
+    if tuning and has_validation(results.runs):
+        tables["tuned"] = tuned_table(results.runs, results.facets)
+    if results.has_target and _steps_recorded(results):
+        tables["tuned_to_target"] = target_scaling_table(results.runs, results.facets)
+    if (results.has_target and _steps_recorded(results)) or _measured_noise(results):
+        runs = noise_scale_at_target(results.runs, results.epochs) if results.has_target else results.runs
+        critical = critical_table(runs, results.facets)
+        if not critical.empty:
+            tables["critical_batch_size"] = critical
+    for name in TUNING_TABLES:
+        path = out / f"{name}.csv"
+        if name in tables:
+            tables[name].drop(columns=["tuning_panel"]).to_csv(path, index=False)
+        else:
+            path.unlink(missing_ok=True)
+    return tables
+
+
 def build_blocks(results: Results, out: Path) -> list[Block]:
     """The whole report as blocks; writes the figures and CSV tables into `out` on the way."""
     facets = results.facets
+    tfacets = tuple(f for f in facets if f not in ("base_learning_rate", "learning_rate"))
     blocks: list[Block] = [Heading("Overview"), Bullets(tuple(_overview(results)))]
     if results.runs.empty:
         return blocks + [Missing("The results database holds no runs: nothing to report.")]
@@ -177,14 +310,24 @@ def build_blocks(results: Results, out: Path) -> list[Block]:
     for name, table in (("accuracy", acc), ("speed", speed), ("time_to_target", target), ("problems", problems)):
         table.drop(columns=["config", "panel"], errors="ignore").to_csv(out / f"{name}.csv", index=False)
 
+    tuning = is_tuning_sweep(results.runs, facets)
+    tuning_tables = _tuning_tables(results, out, tuning)
+    empty = pd.DataFrame(columns=["tuning_panel", "mode"])
+
     blocks.append(Heading("Findings"))
     for panel, sentences in findings(results, acc, speed):
         blocks.append(Paragraph((f"{panel}: " if panel else "") + " ".join(sentences)))
+    for label, sentences in tuning_findings(
+        tuning_tables.get("tuned", empty),
+        tuning_tables.get("tuned_to_target", empty),
+        tuning_tables.get("critical_batch_size", empty),
+    ):
+        blocks.append(Paragraph(f"Batch size and learning rate, {label}: " + " ".join(sentences)))
 
     blocks.append(Heading("Figures"))
-    figure_blocks = _figures(results, out)
-    _remove_stale(out, {b.stem for b in figure_blocks if isinstance(b, Picture)})
-    blocks += [b for b in figure_blocks if not (isinstance(b, Picture) and b.stem.endswith("_to_target"))]
+    by_stem = _figures(results, out, tuning)
+    _remove_stale(out, {stem for stem, b in by_stem.items() if isinstance(b, Picture)})
+    blocks += [b for stem, b in by_stem.items() if not stem.endswith("_to_target") and stem not in TUNING_STEMS]
 
     blocks.append(Heading("Accuracy per configuration (test RMSE)"))
     blocks.append(
@@ -199,16 +342,34 @@ def build_blocks(results: Results, out: Path) -> list[Block]:
         else Missing("No successful run recorded a throughput.")
     )
 
+    if tuning:
+        blocks.append(Heading("Learning rate tuned per batch size"))
+        blocks += [by_stem[s] for s in ("tuned_rmse_by_batch_size", "lr_batch_heatmap") if s in by_stem]
+        if "tuned" in tuning_tables and not tuning_tables["tuned"].empty:
+            blocks.append(Table(_display(tuning_tables["tuned"], tfacets, _TUNED_NAMES)))
+        elif "tuned_rmse_by_batch_size" not in by_stem:
+            blocks.append(Missing(f"No tuned accuracy: {NO_VALIDATION}."))
+
     blocks.append(Heading("Time to target"))
     if not results.has_target:
         blocks.append(Missing("No scenario set a target (target: metric and value), so there is no time to target."))
     else:
-        blocks += [b for b in figure_blocks if isinstance(b, Picture) and b.stem.endswith("_to_target")]
+        blocks += [b for stem, b in by_stem.items() if stem.endswith("_to_target") and stem not in STEPS_STEMS]
         blocks.append(
             Table(_display(target, facets, _TARGET_NAMES))
             if not target.empty
             else Missing("A target was set, but no run with it finished (ok or diverged).")
         )
+        blocks += [by_stem[s] for s in STEPS_STEMS if s in by_stem]
+        if "tuned_to_target" in tuning_tables:
+            blocks.append(Table(_display(tuning_tables["tuned_to_target"], tfacets, _SCALING_NAMES)))
+
+    if "critical_batch_size" in tuning_tables or "noise_scale" in by_stem:
+        blocks.append(Heading("Critical batch size"))
+        if "noise_scale" in by_stem:
+            blocks.append(by_stem["noise_scale"])
+        if "critical_batch_size" in tuning_tables:
+            blocks.append(Table(_display(tuning_tables["critical_batch_size"], tfacets, _CRITICAL_NAMES)))
 
     blocks.append(Heading(f"Runs not counted in the statistics ({len(problems)})"))
     blocks.append(

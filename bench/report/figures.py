@@ -23,11 +23,27 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import FixedLocator, MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
+from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, MaxNLocator, NullLocator  # noqa: E402
 
 from bench.report.load import MODE_ORDER, Results  # noqa: E402
-from bench.report.stats import olympic_mean  # noqa: E402
+from bench.report.stats import bootstrap_ci, olympic_mean  # noqa: E402
+from bench.report.tuning import (  # noqa: E402
+    ATTEMPT_STATUSES,
+    NO_VALIDATION,
+    chosen_runs,
+    critical_batch_size,
+    has_validation,
+    rate_scores,
+    select_rates,
+    target_choices,
+    tuned_table,
+    tuning_facets,
+    with_tuning_columns,
+)
 
 #: Most individual runs drawn as points per panel: beyond this they blur into a smear and the
 #: vector output balloons; the boxes still summarise every run.
@@ -388,6 +404,322 @@ def time_to_target(results: Results, measure: str = "seconds") -> Figure:
     return fig
 
 
+def _cells(frame: pd.DataFrame, results: Results) -> tuple[Figure, list[tuple[Axes, str, pd.DataFrame]]]:
+    """One axes per tuning panel (the facets without the learning rate) and mode, for a frame with
+    `tuning_panel` and `mode` columns."""
+    frame = frame.assign(cell=[f"{p}, {m}" if p else m for p, m in zip(frame["tuning_panel"], frame["mode"])])
+    layout = frame[["cell", "mode", *tuning_facets(results.facets)]]
+    fig, panels = _grid(layout, results, key="cell", ncols=min(3, frame["cell"].nunique()))
+    groups = dict(tuple(frame.groupby("cell", sort=False)))
+    return fig, [(ax, label, groups[label]) for ax, label, _ in panels]
+
+
+def _rate(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def tuned_rmse_by_batch_size(results: Results) -> Figure:
+    """Test RMSE per batch size at the base learning rate chosen on validation (lowest median validation
+    RMSE) for that batch size: box over the chosen rate's runs, mean with its bootstrap CI, the chosen rate
+    written above each box. One panel per tuning panel and mode; never chosen on the test set."""
+    if not has_validation(results.runs):
+        raise NothingToPlot(NO_VALIDATION)
+    table = tuned_table(results.runs, results.facets)
+    table = table[table["base_learning_rate"].notna() & (table["n"] > 0)]
+    if table.empty:
+        raise NothingToPlot("no batch size has a learning rate chosen on validation with a successful test RMSE")
+    ok = results.ok[results.ok["test_rmse"].notna()]
+    runs = chosen_runs(ok, results.facets, table)
+    with sns.axes_style("whitegrid"):
+        fig, cells = _cells(table, results)
+        for ax, label, sub in cells:
+            sub = sub.sort_values("batch_size")
+            mode = sub["mode"].iloc[0]
+            color = MODE_COLORS.get(mode, "0.4")
+            in_cell = runs[(runs["tuning_panel"] == sub["tuning_panel"].iloc[0]) & (runs["mode"] == mode)]
+            data = [
+                in_cell.loc[in_cell["batch_size"] == bs, "test_rmse"].to_numpy(dtype=np.float64)
+                for bs in sub["batch_size"]
+            ]
+            pos = np.arange(len(data), dtype=np.float64)
+            ax.boxplot(
+                data,
+                positions=pos,
+                widths=0.5,
+                patch_artist=True,
+                showfliers=False,
+                boxprops={"facecolor": (*color, 0.45), "edgecolor": "0.25"},
+                medianprops={"color": "0.1"},
+            )
+            rng = np.random.default_rng(0)
+            for i, x in enumerate(data):
+                shown = x if len(x) <= MAX_POINTS_PER_PANEL else rng.choice(x, MAX_POINTS_PER_PANEL, replace=False)
+                ax.scatter(
+                    i + rng.uniform(-0.12, 0.12, len(shown)),
+                    shown,
+                    color=color,
+                    s=12,
+                    edgecolor="0.2",
+                    lw=0.4,
+                    zorder=3,
+                )
+                ci = bootstrap_ci(x)
+                if ci:
+                    m = float(x.mean())
+                    ax.errorbar(
+                        i + 0.33, m, yerr=[[m - ci[0]], [ci[1] - m]], fmt="D", color="0.1", ms=4, capsize=3, zorder=4
+                    )
+            for i, (x, rate) in enumerate(zip(data, sub["base_learning_rate"])):
+                ax.annotate(
+                    "lr " + _rate(rate),
+                    (i, float(np.max(x))),
+                    xytext=(0, 5),
+                    textcoords="offset points",
+                    ha="center",
+                    fontsize=8,
+                    zorder=5,
+                )
+            for v in np.unique(in_cell["persistence_rmse"].dropna().round(6))[:3]:
+                ax.axhline(v, color="0.15", ls="--", lw=1.3, zorder=0)
+            ax.margins(y=0.12)
+            ax.set_xticks(pos, [str(int(b)) for b in sub["batch_size"]])
+            ax.set_xlim(-0.6, len(data) - 0.4)
+            ax.set_xlabel("batch size")
+            ax.set_ylabel(RMSE_LABEL)
+            _title(ax, label)
+        handles, labels = _mode_handles(_modes(table))
+        handles.append(Line2D([], [], marker="D", color="0.1", ls="", markersize=5))
+        labels.append("mean, 95% bootstrap CI")
+        if ok["persistence_rmse"].notna().any():
+            handles.append(Line2D([], [], color="0.15", ls="--", lw=1.3))
+            labels.append("persistence forecast")
+        _legend(fig, handles, labels)
+        fig.suptitle(
+            "Test RMSE at the learning rate chosen on validation for each batch size (label: chosen base rate)",
+            fontsize=12,
+        )
+    return fig
+
+
+def lr_batch_heatmap(results: Results) -> Figure:
+    """Median validation RMSE over batch size x base learning rate, cells annotated; the rate chosen per
+    batch size outlined. Without a validation split the test RMSE is shown instead, said so in the title
+    and colour bar, and nothing is outlined (a choice on the test set would be optimistic)."""
+    validation = has_validation(results.runs)
+    metric = "val_rmse" if validation else "test_rmse"
+    scores = rate_scores(results.runs, results.facets, metric)
+    if scores.empty:
+        raise NothingToPlot(f"no successful run recorded a {'validation' if validation else 'test'} RMSE")
+    if scores.groupby(["tuning_panel", "mode"])["base_learning_rate"].nunique().max() < 2:
+        raise NothingToPlot("only one learning rate was tried, so there is no learning rate x batch size grid")
+    what = "median validation RMSE" if validation else "median TEST RMSE (no validation split)"
+    with sns.axes_style("white"):
+        fig, cells = _cells(scores, results)
+        for ax, label, sub in cells:
+            grid = sub.pivot_table(index="base_learning_rate", columns="batch_size", values="median", aggfunc="first")
+            grid = grid.sort_index().sort_index(axis=1)
+            values = grid.to_numpy(dtype=np.float64)
+            finite = values[np.isfinite(values)]
+            if not len(finite):
+                ax.set_axis_off()
+                _title(ax, label + " (every run diverged)")
+                continue
+            lo, hi = float(finite.min()), float(finite.max())
+            norm = LogNorm(lo, hi) if lo > 0 and hi / lo > 10 else Normalize(lo, hi if hi > lo else lo + 1e-12)
+            cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad="0.85")
+            image = ax.imshow(
+                np.ma.masked_invalid(values), cmap=cmap, norm=norm, origin="lower", aspect="auto", interpolation="none"
+            )
+            for (r, c), v in np.ndenumerate(values):
+                if np.isnan(v):
+                    continue
+                if np.isinf(v):
+                    ax.text(c, r, "diverged", ha="center", va="center", fontsize=7.5, color="0.2")
+                    continue
+                rgba = cmap(norm(v))
+                dark = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] < 0.5
+                ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
+            if validation:
+                for c in range(values.shape[1]):
+                    col = np.where(np.isfinite(values[:, c]), values[:, c], np.inf)
+                    if np.isfinite(col).any():
+                        r = int(np.argmin(col))
+                        ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="black", lw=2.2))
+            ax.set_xticks(range(values.shape[1]), [str(int(b)) for b in grid.columns])
+            ax.set_yticks(range(values.shape[0]), [f"{r:g}" for r in grid.index])
+            ax.set_xlabel("batch size")
+            ax.set_ylabel("base learning rate")
+            fig.colorbar(image, ax=ax, label=what)
+            _title(ax, label)
+        title = (
+            "Median validation RMSE by batch size and base learning rate (outlined: the rate chosen per batch size)"
+            if validation
+            else "Median TEST RMSE by batch size and learning rate: no validation split, so no rate is chosen"
+        )
+        fig.suptitle(title, fontsize=12)
+    return fig
+
+
+class _PlainLogFormatter(LogFormatterSciNotation):
+    """Matplotlib's choice of which log ticks to label, written as plain numbers (3, 0.01, 2000)."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def _plain_log_labels(ax: Axes) -> None:
+    ax.yaxis.set_major_formatter(_PlainLogFormatter())
+    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
+def _to_target_scaling(results: Results, column: str) -> Figure:
+    """Median `column` (steps_to_target or seconds_to_target) against batch size, log-log, at the rate
+    with the fewest median per batch size; for steps also perfect scaling and the S(B) fit."""
+    steps = column == "steps_to_target"
+    choices = target_choices(results.runs, results.facets, column)
+    if choices.empty:
+        raise NothingToPlot(f"no run with a target recorded {column}")
+    attempts = results.runs[results.runs["status"].isin(ATTEMPT_STATUSES) & results.runs["target_metric"].notna()]
+    runs = chosen_runs(attempts, results.facets, choices)
+    target = choices["target"].iloc[0] if choices["target"].nunique() == 1 else "the target"
+    unit = "optimizer steps" if steps else "training seconds"
+    with sns.axes_style("whitegrid"):
+        fig, cells = _cells(choices, results)
+        for ax, label, sub in cells:
+            sub = sub.sort_values("batch_size")
+            mode = sub["mode"].iloc[0]
+            color = MODE_COLORS.get(mode, "0.4")
+            hit = sub[sub["median"].notna()]
+            in_cell = runs[(runs["tuning_panel"] == sub["tuning_panel"].iloc[0]) & (runs["mode"] == mode)]
+            reached = in_cell[in_cell[column].notna() & (in_cell[column] > 0)]
+            ax.scatter(reached["batch_size"], reached[column], color=color, s=10, alpha=0.45, lw=0)
+            ax.plot(hit["batch_size"], hit["median"], color=color, marker="o", lw=2, label=f"median {unit}")
+            for _, r in hit.iterrows():
+                ax.annotate(
+                    "lr " + _rate(r["base_learning_rate"]),
+                    (r["batch_size"], r["median"]),
+                    xytext=(5, 5),
+                    textcoords="offset points",
+                    fontsize=7.5,
+                )
+            sizes = sub["batch_size"].to_numpy(dtype=np.float64)
+            if steps and len(hit):
+                b0, s0 = float(hit["batch_size"].iloc[0]), float(hit["median"].iloc[0])
+                xs = sizes[sizes >= b0]
+                ax.plot(xs, s0 * b0 / xs, color="0.35", ls="--", lw=1.2, label="perfect scaling from the smallest")
+                fit = critical_batch_size(in_cell["batch_size"].to_numpy(), in_cell[column].to_numpy(dtype=np.float64))
+                if fit is not None:
+                    xx = np.geomspace(sizes.min(), sizes.max(), 200)
+                    ax.plot(
+                        xx,
+                        fit.steps(xx),
+                        color="0.1",
+                        lw=1.4,
+                        label=f"S_min(1 + B_crit/B): S_min {fit.s_min:,.0f}, {fit.describe()}",
+                    )
+            missed = sub.loc[sub["median"].isna(), "batch_size"]
+            if len(missed):
+                ax.text(
+                    0.02,
+                    0.03,
+                    "not reached at any rate: " + ", ".join(str(int(b)) for b in missed),
+                    transform=ax.transAxes,
+                    fontsize=8,
+                    color="0.25",
+                )
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            log2_batch_ticks(ax, sizes)
+            ax.set_xlim(sizes.min() / 1.4, sizes.max() * 1.4)  # room for the rate labels
+            ax.set_xlabel("batch size (log scale)")
+            ax.set_ylabel(f"median {unit} to target, log scale")
+            _plain_log_labels(ax)
+            ax.legend(fontsize=7.5, loc="best")
+            _title(ax, label)
+        measure = "Steps" if steps else "Time"
+        fig.suptitle(
+            f"{measure} to reach {target} by batch size, at the learning rate fastest for each (label: base rate)",
+            fontsize=12,
+        )
+    return fig
+
+
+def steps_to_target(results: Results) -> Figure:
+    """Median optimizer steps to the target against batch size (log-log) at the base learning rate that
+    gets there in the fewest median steps, with perfect scaling from the smallest batch size and the fit
+    S(B) = S_min (1 + B_crit / B) (McCandlish et al. 2018) with a bootstrap CI of B_crit."""
+    return _to_target_scaling(results, "steps_to_target")
+
+
+def time_to_target_by_batch_size(results: Results) -> Figure:
+    """Median training seconds to the target against batch size (log-log), at the base learning rate that
+    gets there in the least median time for each batch size."""
+    return _to_target_scaling(results, "seconds_to_target")
+
+
+def noise_scale(results: Results) -> Figure:
+    """The gradient noise scale B_simple over training (x: optimizer steps), one line per batch size (median
+    over runs per epoch), with the batch sizes tried as dotted horizontal lines: a batch size below the
+    curve is in the regime where larger batches still cut steps. Runs at the rate chosen on validation when
+    there is a validation split, otherwise every rate pooled."""
+    if "grad_noise_scale" not in results.epochs:
+        raise NothingToPlot("no run measured the gradient noise scale (noise_scale: true)")
+    ep = results.epochs[results.epochs["grad_noise_scale"].notna()]
+    ok = results.ok[results.ok["run_id"].isin(ep["run_id"])]
+    if ep.empty or ok.empty:
+        raise NothingToPlot("no successful run measured the gradient noise scale (noise_scale: true)")
+    pooled = True
+    if has_validation(results.runs):
+        chosen = chosen_runs(ok, results.facets, select_rates(results.runs, results.facets))
+        if not chosen.empty:
+            ok, pooled = chosen, False
+    if pooled:
+        ok = with_tuning_columns(ok, results.facets)
+    frame = ep.merge(ok[["source", "run_id", "tuning_panel", "mode", "batch_size", *tuning_facets(results.facets)]])
+    frame = frame.assign(x=frame["step"].fillna(frame["epoch"]) if "step" in frame else frame["epoch"])
+    agg = (
+        frame.groupby(["tuning_panel", "mode", "batch_size", "epoch"], sort=False)
+        .agg(x=("x", "median"), b=("grad_noise_scale", "median"))
+        .reset_index()
+    )
+    agg = agg.merge(
+        frame.drop_duplicates(["tuning_panel", "mode"])[["tuning_panel", "mode", *tuning_facets(results.facets)]]
+    )
+    agg = agg[(agg["b"] > 0) & (agg["x"] > 0)]
+    if agg.empty:
+        raise NothingToPlot("every recorded gradient noise scale is non-positive (the estimate had not settled)")
+    sizes = sorted(ok["batch_size"].unique())
+    colors = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    with sns.axes_style("whitegrid"):
+        fig, cells = _cells(agg, results)
+        for ax, label, sub in cells:
+            for bs, g in sub.groupby("batch_size"):
+                g = g.sort_values("x")
+                ax.plot(g["x"], g["b"], color=colors[bs], lw=1.8, marker="o" if len(g) < 3 else None, ms=3)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            trans = blended_transform_factory(ax.transAxes, ax.transData)
+            for bs in sizes:
+                ax.axhline(bs, color=colors[bs], ls=":", lw=1.1, zorder=0)
+                ax.text(1.0, bs, f" B={int(bs)}", transform=trans, fontsize=7, va="center", ha="left", color="0.25")
+            ax.set_xlabel("optimizer steps (log scale)")
+            ax.set_ylabel("B_simple (examples), log scale")
+            _title(ax, label)
+        handles = [Line2D([], [], color=colors[b], lw=2.5) for b in sizes]
+        labels = [str(int(b)) for b in sizes]
+        handles.append(Line2D([], [], color="0.4", ls=":", lw=1.1))
+        labels.append("batch sizes tried")
+        _legend(fig, handles, labels, title="batch size")
+        which = "every learning rate pooled" if pooled else "runs at the rate chosen on validation"
+        fig.suptitle(f"Gradient noise scale B_simple over training (median per batch size; {which})", fontsize=12)
+    return fig
+
+
+#: Figures about tuning the learning rate per batch size; `build` shows them only for sweeps that tune.
+TUNING_STEMS: tuple[str, ...] = ("tuned_rmse_by_batch_size", "lr_batch_heatmap", "noise_scale")
+#: Figures that need steps to target, a column older databases lack.
+STEPS_STEMS: tuple[str, ...] = ("steps_to_target", "time_to_target")
+
 #: The report's figures in page order: file stem, builder.
 FIGURES: tuple[tuple[str, Callable[[Results], Figure]], ...] = (
     ("rmse_by_batch_size", rmse_by_batch_size),
@@ -396,4 +728,9 @@ FIGURES: tuple[tuple[str, Callable[[Results], Figure]], ...] = (
     ("learning_curves", learning_curves),
     ("epochs_to_target", lambda r: time_to_target(r, "epochs")),
     ("seconds_to_target", lambda r: time_to_target(r, "seconds")),
+    ("tuned_rmse_by_batch_size", tuned_rmse_by_batch_size),
+    ("lr_batch_heatmap", lr_batch_heatmap),
+    ("steps_to_target", steps_to_target),
+    ("time_to_target", time_to_target_by_batch_size),
+    ("noise_scale", noise_scale),
 )

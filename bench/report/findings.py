@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from bench.report.load import Results
-from bench.report.stats import mann_whitney
+from bench.report.stats import ALPHA, mann_whitney
+from bench.report.tuning import interval_text
 
 #: Panels beyond this many are left to the tables, so the paragraph stays readable.
 MAX_PANELS = 12
@@ -107,4 +108,130 @@ def findings(results: Results, acc: pd.DataFrame, speed: pd.DataFrame) -> list[t
         out.append((panel, sentences))
     if len(panels) > MAX_PANELS:
         out.append(("", [f"{len(panels) - MAX_PANELS} more panels: see the tables."]))
+    return out
+
+
+def _cell(panel: str, mode: str) -> str:
+    return f"{panel}, {mode}" if panel else mode
+
+
+def _tuned_accuracy(tuned: pd.DataFrame) -> list[str]:
+    scored = tuned[tuned["test_rmse_mean"].notna()]
+    if scored.empty:
+        return []
+    best = scored.loc[scored["test_rmse_mean"].idxmin()]
+    ci = (
+        f", 95% CI {best['test_rmse_ci_low']:.4g}-{best['test_rmse_ci_high']:.4g}"
+        if np.isfinite(best["test_rmse_ci_low"])
+        else ", single run, no CI"
+    )
+    head = (
+        f"Tuned on validation: the most accurate batch size at its own learning rate is {int(best['batch_size'])} "
+        f"(base rate {best['base_learning_rate']:.3g}, mean test RMSE {best['test_rmse_mean']:.4g}, "
+        f"n={int(best['n'])}{ci})."
+    )
+    others = scored[scored.index != best.name]
+    if others.empty:
+        return [head + " It is the only batch size with a tuned rate."]
+    tests = "; ".join(f"vs batch size {int(r['batch_size'])}: {r['vs_best']}" for _, r in others.iterrows())
+    beaten = others[others["p_vs_best"] < ALPHA]
+    if len(beaten) == len(others):
+        verdict = "It beats every other batch size significantly."
+    elif beaten.empty:
+        verdict = "It does not demonstrably beat any other batch size."
+    else:
+        sizes = ", ".join(str(int(b)) for b in beaten["batch_size"])
+        rest = ", ".join(str(int(b)) for b in others.loc[~others.index.isin(beaten.index), "batch_size"])
+        verdict = f"It beats batch sizes {sizes} significantly, but not {rest}."
+    return [head, f"Mann-Whitney against the others: {tests}.", verdict]
+
+
+def _fastest_to_target(scaling: pd.DataFrame) -> list[str]:
+    out = []
+    for prefix, what, unit in (("steps", "Fewest steps", "steps"), ("seconds", "Least time", "s")):
+        column = f"{prefix}_median"
+        if column not in scaling:
+            continue
+        hit = scaling[scaling[column].notna()]
+        if hit.empty:
+            out.append(f"{what} to target: no batch size reached {scaling['target'].iloc[0]} with its median run.")
+            continue
+        best = hit.loc[hit[column].idxmin()]
+        value = f"{best[column]:,.0f}" if prefix == "steps" else f"{best[column]:.3g}"
+        out.append(
+            f"{what} to reach {best['target']}: batch size {int(best['batch_size'])}, median {value} {unit} "
+            f"(base rate {best[f'{prefix}_base_learning_rate']:.3g}, the fastest rate for that batch size)."
+        )
+    if "steps_median" in scaling:
+        missed = scaling.loc[scaling["steps_median"].isna(), "batch_size"]
+        if len(missed) and len(missed) < len(scaling):
+            out.append(
+                "Batch sizes whose median run never reached the target at any rate: "
+                + ", ".join(str(int(b)) for b in missed)
+                + "."
+            )
+    return out
+
+
+def _critical(row: pd.Series) -> list[str]:
+    out = []
+    fit = np.isfinite(row["b_crit"])
+    if fit:
+        sizes = [float(b) for b in str(row["batch_sizes"]).split()]
+        ci = (
+            "95% bootstrap CI " + interval_text(row["b_crit_ci_low"], row["b_crit_ci_high"], min(sizes), max(sizes))
+            if np.isfinite(row["b_crit_ci_low"]) and sizes
+            else "no CI"
+        )
+        out.append(
+            f"Critical batch size from steps to target: B_crit {row['b_crit']:.3g} ({ci}), S_min "
+            f"{row['s_min']:,.0f} steps, fitting S(B) = S_min (1 + B_crit / B) over batch sizes "
+            f"{row['batch_sizes'].replace(' ', ', ')}."
+        )
+    noise = row["b_simple_n"] > 0
+    if noise:
+        out.append(
+            f"From the gradient noise scale: B_simple {row['b_simple_median']:.3g} at the end of training "
+            f"(median of {int(row['b_simple_n'])} runs, IQR {row['b_simple_q1']:.3g}-{row['b_simple_q3']:.3g})."
+        )
+    if fit and noise and row["disagree"] is not None and not pd.isna(row["disagree"]):
+        if bool(row["disagree"]):
+            out.append(
+                "The two estimates of the critical batch size disagree "
+                f"({row['b_crit']:.3g} vs {row['b_simple_median']:.3g}): B_simple only approximates it "
+                "(it ignores curvature and is read at the end of training), while steps to target measure it "
+                "directly."
+            )
+        else:
+            out.append(
+                "The two estimates of the critical batch size agree: within 2x, and one lies in the other's interval."
+            )
+    if row["note"] and fit and "edge" in row["note"]:
+        out.append(f"Caveat: {row['note'].split(';')[0]}.")
+    return out
+
+
+def tuning_findings(tuned: pd.DataFrame, scaling: pd.DataFrame, critical: pd.DataFrame) -> list[tuple[str, list[str]]]:
+    """Per tuning panel and mode (`bench.report.tuning`): the most accurate batch size at its validation-tuned
+    rate with Mann-Whitney tests against the others, the batch sizes reaching the target in the fewest steps
+    and the least time, and the critical batch size from steps (B_crit) and from the noise scale (B_simple).
+    Returns (label, sentences); nothing where the tables are empty."""
+    keys: list[tuple[str, str]] = []
+    for table in (tuned, scaling, critical):
+        if not table.empty:
+            keys += list(zip(table["tuning_panel"], table["mode"]))
+    out: list[tuple[str, list[str]]] = []
+    for panel, mode in list(dict.fromkeys(keys))[:MAX_PANELS]:
+        sentences: list[str] = []
+        for table, say in ((tuned, _tuned_accuracy), (scaling, _fastest_to_target)):
+            if not table.empty:
+                sub = table[(table["tuning_panel"] == panel) & (table["mode"] == mode)]
+                if not sub.empty:
+                    sentences += say(sub)
+        if not critical.empty:
+            sub = critical[(critical["tuning_panel"] == panel) & (critical["mode"] == mode)]
+            for _, row in sub.iterrows():
+                sentences += _critical(row)
+        if sentences:
+            out.append((_cell(panel, mode), sentences))
     return out

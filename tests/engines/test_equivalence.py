@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from bench.datasets import DatasetSpec
+from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows, make_windows, prepare
 from runspecs import make_spec
@@ -44,7 +45,7 @@ def data(spec: RunSpec) -> tuple[Prepared, Windows]:
     """A short noisy sine (47 training windows: not a multiple of 2 or 5, so batches get trimmed or padded)."""
     t = np.arange(72)
     y = np.sin(2 * np.pi * t / 12) + 0.1 * np.random.default_rng(3).standard_normal(len(t))
-    prep = prepare(y, spec.test_fraction, spec.difference, spec.scale)  # type: ignore[arg-type]
+    prep = prepare(y, spec.test_fraction, spec.difference, spec.scale, spec.validation_fraction)  # type: ignore[arg-type]
     return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
 
 
@@ -56,8 +57,9 @@ def initial_weights(units: int, layers: int = 1) -> list[np.ndarray]:
     return [rng.uniform(-0.5, 0.5, shape).astype(np.float32) for shape in shapes]
 
 
-def fit_from(spec: RunSpec, weights: list[np.ndarray]) -> tuple[list[float], float]:
-    """(per-epoch losses, test RMSE) of the real fit engine started from `weights` (runs in a worker)."""
+def fit_from(spec: RunSpec, weights: list[np.ndarray], full: bool = False) -> tuple[list[float], float] | RunResult:
+    """(per-epoch losses, test RMSE), or the whole result, of the real fit engine started from `weights`
+    (runs in a worker)."""
     from unittest import mock
 
     from bench.engines import fit
@@ -74,17 +76,17 @@ def fit_from(spec: RunSpec, weights: list[np.ndarray]) -> tuple[list[float], flo
     with mock.patch.object(fit, "build_model", build_with_weights):
         result = fit.run(spec, prep, windows)
     assert result.status == "ok", result.error
-    return [e.loss for e in result.epochs], result.metrics.test_rmse
+    return result if full else ([e.loss for e in result.epochs], result.metrics.test_rmse)
 
 
-def scan_from(spec: RunSpec, weights: list[np.ndarray]) -> tuple[list[float], float]:
-    """(per-epoch losses, test RMSE) of the scan engine from `weights` (runs in a JAX worker)."""
+def scan_from(spec: RunSpec, weights: list[np.ndarray], full: bool = False) -> tuple[list[float], float] | RunResult:
+    """(per-epoch losses, test RMSE), or the whole result, of the scan engine from `weights` (runs in a JAX worker)."""
     from bench.engines import scan
 
     prep, windows = data(spec)
     result = scan.run(spec, prep, windows, initial_weights=weights)
     assert result.status == "ok", result.error
-    return [e.loss for e in result.epochs], result.metrics.test_rmse
+    return result if full else ([e.loss for e in result.epochs], result.metrics.test_rmse)
 
 
 def seeded_weights_agree(spec: RunSpec) -> bool:
@@ -140,3 +142,32 @@ def test_stateful_and_stateless_losses_differ(runs) -> None:
 def test_scan_starts_from_the_fit_engines_seeded_weights(stateful: bool, layers: int, workers) -> None:
     spec = spec_for("jax", "fit", stateful, "streams", 5, layers)
     assert workers["jax"].submit(seeded_weights_agree, spec).result()
+
+
+@pytest.mark.parametrize("stateful,shuffle", [(True, False), (False, True)])
+def test_step_budgets_and_validation_agree_across_engines(stateful: bool, shuffle: bool, workers) -> None:
+    """A budget of 22 steps (the last epoch partial) with a validation part: both engines take exactly those steps,
+    and score the same validation and test parts."""
+    spec = dataclasses.replace(
+        spec_for("tensorflow", "fit", stateful, "streams" if stateful else "none", 5),
+        epochs=None,
+        steps=22,
+        shuffle=shuffle,
+        validation_fraction=0.2,
+    )
+    weights = initial_weights(4)
+    fit_run = workers["tensorflow"].submit(fit_from, spec, weights, True)
+    scan_run = workers["jax"].submit(scan_from, dataclasses.replace(spec, backend="jax", engine="scan"), weights, True)
+    fit_result, scan_result = fit_run.result(), scan_run.result()
+    # 39 training windows before the 10 validation points: stateful keeps 35 (7 batches), stateless has 8 batches
+    spe = 7 if stateful else 8
+    assert fit_result.steps_run == scan_result.steps_run == 22
+    assert [e.step for e in fit_result.epochs] == [min(22, spe * k) for k in range(1, -(-22 // spe) + 1)]
+    assert [e.step for e in scan_result.epochs] == [e.step for e in fit_result.epochs]
+    assert fit_result.metrics.val_rmse is not None
+    if not shuffle:  # the two engines draw different shuffles
+        np.testing.assert_allclose(
+            [e.loss for e in scan_result.epochs], [e.loss for e in fit_result.epochs], rtol=LOSS_RTOL
+        )
+        np.testing.assert_allclose(scan_result.metrics.val_rmse, fit_result.metrics.val_rmse, rtol=RMSE_RTOL)
+        np.testing.assert_allclose(scan_result.metrics.test_rmse, fit_result.metrics.test_rmse, rtol=RMSE_RTOL)

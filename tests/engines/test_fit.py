@@ -57,7 +57,9 @@ def test_target_and_eval_every_record_per_epoch_test_rmse(workers, tmp_path: Pat
     (result,) = workers["tensorflow"].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
     assert all(e.test_rmse is not None for e in result.epochs)
     assert result.epochs_to_target == 1  # any model beats an RMSE of 1000 on a unit sine
-    assert result.seconds_to_target == pytest.approx(result.epochs[0].seconds)
+    # compilation left out: the first epoch counts as long as the median later one
+    later = sorted(e.seconds for e in result.epochs[1:])
+    assert result.seconds_to_target == pytest.approx(min(result.epochs[0].seconds, (later[0] + later[1]) / 2))
     assert result.throughput.compile_seconds == pytest.approx(
         result.epochs[0].seconds
         - sorted(e.seconds for e in result.epochs[1:])[0] / 2

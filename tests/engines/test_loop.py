@@ -52,7 +52,7 @@ def drive(loop: EpochLoop, losses: list[float], seconds: list[float]) -> None:
             break
 
 
-def test_target_reached_at_a_later_epoch_counts_the_training_seconds_up_to_it():
+def test_target_reached_at_a_later_epoch_counts_the_training_seconds_up_to_it_without_compiling():
     quality = itertools.chain([0.5, 0.3], itertools.repeat(0.0))  # an error shrinking epoch by epoch
 
     def predictions():
@@ -63,7 +63,8 @@ def test_target_reached_at_a_later_epoch_counts_the_training_seconds_up_to_it():
     drive(loop, [0.1] * 6, [3.0, 1.0, 1.5, 1.0, 1.0, 1.0])
     result = loop.result()
     assert result.status == "ok"
-    assert result.epochs_to_target == 3 and result.seconds_to_target == pytest.approx(5.5)
+    # the first epoch (3 s: compiling) counts as the median later epoch (1 s)
+    assert result.epochs_to_target == 3 and result.seconds_to_target == pytest.approx(3.5)
     assert [e.test_rmse is not None for e in result.epochs] == [True] * 6
 
 

@@ -70,7 +70,7 @@ def epoch_compiles(specs: list[RunSpec]) -> int:
         scan.run(spec, prep, windows)
         scan.run_many([dataclasses.replace(spec, repeat=r, seed=derive_seed(0, r)) for r in range(3)], prep, windows)
     programs = {id(p): p for p in map(scan.program_for, specs)}.values()
-    return sum(p.epoch._cache_size() + p.vmapped_epoch._cache_size() for p in programs)
+    return sum(fn._cache_size() for p in programs for fn in p._epochs.values())
 
 
 def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
@@ -78,25 +78,70 @@ def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     import jax.numpy as jnp
 
     from bench.engines import scan
-    from bench.model import make_optimizer
 
     prep, windows = data(spec, np.tile([0.0, 1.0, 0.0, -1.0], 30))
     result = scan.run(spec, prep, windows)
     assert result.status == "ok", result.error
     # the carried state after one more epoch from the seeded weights: zero would mean no state flows
-    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec.optimizer, spec.learning_rate))
-    trainable, opt = program.initial_values(scan.seeded_weights(spec))
+    program = scan.Program(spec.look_back, spec.units, spec.layers, spec.optimizer)
+    trainable, opt = program.initial_values(scan.seeded_weights(spec), spec.learning_rate)
     idx, mask = scan._batches(windows.n_train_windows, spec.batch_size, spec.stateful, None)
     *_, state = program.epoch(
         trainable,
         opt,
+        (),
         jnp.asarray(idx),
         jnp.asarray(mask),
+        jnp.int32(len(idx)),
         windows.train_x,
         windows.train_y,
         jnp.asarray(spec.stateful),
     )
     return result.metrics.test_rmse, float(sum(np.abs(np.asarray(s)).sum() for s in state))
+
+
+def rates_together_and_alone(spec: RunSpec, rates: list[float]) -> tuple[list[list[float]], list[list[float]], int]:
+    """Per-epoch losses of runs at `rates` trained as one vmapped program, and each trained alone."""
+    from bench.engines import scan
+
+    specs = [dataclasses.replace(spec, learning_rate=r, base_learning_rate=r) for r in rates]
+    prep, windows = data(spec, sine())
+    together = scan.run_many(specs, prep, windows)
+    alone = [scan.run(s, prep, windows) for s in specs]
+    return [[e.loss for e in r.epochs] for r in together], [[e.loss for e in r.epochs] for r in alone], len(together)
+
+
+def with_and_without_noise_scale(spec: RunSpec) -> tuple[list[float], list[float], list[float | None], float | None]:
+    """Per-epoch losses without and with the noise-scale estimate, its per-epoch values and final value."""
+    from bench.engines import scan
+
+    prep, windows = data(spec, sine())
+    off = scan.run(spec, prep, windows)
+    on = scan.run(dataclasses.replace(spec, noise_scale=True), prep, windows)
+    return (
+        [e.loss for e in off.epochs],
+        [e.loss for e in on.epochs],
+        [e.grad_noise_scale for e in on.epochs],
+        on.grad_noise_scale,
+    )
+
+
+def budget_runs(
+    spec: RunSpec, steps: int
+) -> tuple[tuple[int | None, int, list[float]], tuple[int | None, int, list[float]], int]:
+    """(steps_run, epochs_run, losses) of a run with a budget of `steps` and of one of `spec.epochs` epochs,
+    and the steps per epoch."""
+    from bench.engines import scan
+
+    prep, windows = data(spec, sine())
+    by_steps = scan.run(dataclasses.replace(spec, epochs=None, steps=steps), prep, windows)
+    by_epochs = scan.run(spec, prep, windows)
+    assert by_steps.status == "ok", by_steps.error
+    return (
+        (by_steps.steps_run, len(by_steps.epochs), [e.loss for e in by_steps.epochs]),
+        (by_epochs.steps_run, len(by_epochs.epochs), [e.loss for e in by_epochs.epochs]),
+        windows.steps_per_epoch,
+    )
 
 
 def probe() -> tuple[bool, str]:
@@ -154,3 +199,33 @@ def test_stateful_streams_beats_stateless_on_a_periodic_series(workers) -> None:
     assert state > 0.0
     # stateless can at best predict 0 after 0 (RMSE ~0.7 on this series); stateful can learn the pattern
     assert rmse_stateful < 0.5 * rmse_stateless, (rmse_stateful, rmse_stateless)
+
+
+def test_runs_at_different_learning_rates_train_together_as_if_alone(workers) -> None:
+    together, alone, n = workers["jax"].submit(rates_together_and_alone, spec_for(), [0.001, 0.01, 0.1]).result()
+    np.testing.assert_allclose(together, alone, rtol=VMAP_RTOL)
+    assert n == 3
+    assert len({round(r[-1], 6) for r in alone}) == 3  # each run really trained at its own rate
+
+
+@pytest.mark.parametrize("overrides", [dict(stateful=True, batch_size=1), dict(stateful=False, batch_size=4)])
+def test_the_noise_scale_estimate_does_not_change_training(overrides: dict[str, object], workers) -> None:
+    off, on, per_epoch, final = (
+        workers["jax"].submit(with_and_without_noise_scale, spec_for(epochs=4, **overrides)).result()
+    )
+    # the mean of per-example gradients is the batch gradient: same updates, summed in another order
+    np.testing.assert_allclose(on, off, rtol=1e-4)
+    assert all(v is not None and np.isfinite(v) for v in per_epoch)
+    assert final == per_epoch[-1]
+
+
+def test_a_step_budget_is_exact_and_ends_with_a_partial_epoch(workers) -> None:
+    spec = spec_for(epochs=3, batch_size=4, stateful=True)
+    (steps_run, epochs_run, losses), (steps_full, epochs_full, losses_full), per_epoch = (
+        workers["jax"].submit(budget_runs, spec, 2 * 13 + 5).result()
+    )
+    assert per_epoch == 13  # 53 windows, batch 4, stateful: 52 kept
+    assert (steps_run, epochs_run) == (2 * 13 + 5, 3)
+    assert steps_full == 3 * 13 and epochs_full == 3
+    np.testing.assert_allclose(losses[:2], losses_full[:2], rtol=1e-6)  # the whole epochs are the same
+    assert losses[2] != losses_full[2]  # the partial epoch's loss covers its 5 batches only

@@ -49,6 +49,16 @@ SECONDS_RATIOS = {
         "whole run of 1 repeat(s), compiled",
     ),
     "ratio 10 / 1 repeat, whole run, cold": ("whole run of 10 repeat(s), cold", "whole run of 1 repeat(s), cold"),
+    # tests/perf/test_tuning_perf.py
+    "ratio 5 learning rates / 1, whole sweep, cold cache (target <= 1.5)": (
+        "airline sweep, 5 learning rates, cold cache",
+        "airline sweep, 1 learning rate, cold cache",
+    ),
+    "ratio warm / cold compilation cache, whole sweep": (
+        "airline sweep, 1 learning rate, warm cache",
+        "airline sweep, 1 learning rate, cold cache",
+    ),
+    "ratio noise scale on / off, whole runs": ("whole runs, noise scale on", "whole runs, noise scale off"),
 }
 
 

@@ -118,25 +118,25 @@ def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], in
     import jax.numpy as jnp
 
     from bench.engines import scan
-    from bench.model import make_optimizer
 
     spec = seed_spec(batch_size)
     w = seed_windows(spec)
-    program = scan.Program(spec.look_back, spec.units, spec.layers, make_optimizer(spec.optimizer, spec.learning_rate))
-    trainable, opt = program.initial_values(scan.seeded_weights(spec))
-    fn = program.epoch
+    program = scan.Program(spec.look_back, spec.units, spec.layers, spec.optimizer)
+    trainable, opt = program.initial_values(scan.seeded_weights(spec), spec.learning_rate)
+    fn = program.epoch_fn(vmapped=bool(repeats), noise=False)
     if repeats:
         trainable, opt = scan.stack([trainable] * repeats), scan.stack([opt] * repeats)
-        fn = program.vmapped_epoch
     idx, mask = (jnp.asarray(a) for a in scan._batches(w.n_train_windows, batch_size, True, None))
     if repeats:
         idx = jnp.stack([idx] * repeats)  # each repeat's batch order
     x, y = jax.device_put(w.train_x), jax.device_put(w.train_y)
     stateful = jnp.asarray(True)
+    noise = ()
+    limit = jnp.int32(idx.shape[-2])
     values = [trainable, opt]
 
     def epoch() -> Any:
-        values[0], values[1], loss, _ = fn(values[0], values[1], idx, mask, x, y, stateful)
+        values[0], values[1], _, loss, _ = fn(values[0], values[1], noise, idx, mask, limit, x, y, stateful)
         return jax.block_until_ready((values[0], values[1], loss))
 
     return epoch, w.n_train_windows

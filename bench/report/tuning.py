@@ -1,0 +1,577 @@
+"""Learning-rate tuning per batch size, steps to target and the critical batch size: pure functions over runs.
+
+The learning rate is a tuning axis here, not a panel: every function groups the runs by the report's facets
+minus the rate columns (the "tuning panel"), by stateful mode and by batch size, and picks one base learning
+rate per group.
+
+- Accuracy: the rate with the lowest median **validation** RMSE (`SELECTION_METRIC`); its test RMSE is then
+  reported. Choosing the rate on the test set would make the reported test RMSE optimistic, so without a
+  validation split there is no tuned accuracy at all.
+- Speed to target: the rate that reaches the target in the fewest median steps (or seconds), as Shallue et
+  al. 2019 pick the best trial per batch size. A run that never reached the target counts as infinitely
+  slow, so a rate whose median run missed it has no value.
+- Critical batch size: S(B) = S_min (1 + B_crit / B) (McCandlish et al. 2018, "An Empirical Model of
+  Large-Batch Training", eq. 2.11) fitted to the median steps per batch size by least squares on log S, with
+  a percentile bootstrap CI (runs resampled within each batch size, fixed seed). It is compared with the
+  gradient noise scale B_simple measured while training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from bench.report.load import MODE_ORDER, panel_labels
+from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci, mann_whitney
+
+#: Columns that hold the learning rate: an axis of the tuning figures, never one of their panels.
+RATE_COLUMNS: tuple[str, ...] = ("base_learning_rate", "learning_rate")
+#: The metric the learning rate is chosen on. Validation only: never the test set.
+SELECTION_METRIC = "val_rmse"
+#: Runs that count as attempts when choosing a rate or timing a target (diverged ones as failures).
+ATTEMPT_STATUSES: tuple[str, ...] = ("ok", "diverged")
+#: Fewest batch sizes with a median to fit S(B) (two parameters, and one degree of freedom left).
+MIN_FIT_BATCH_SIZES = 3
+#: B_crit and B_simple "disagree" when they differ by more than this factor.
+DISAGREE_FACTOR = 2.0
+#: The fit searches B_crit over the measured batch sizes widened by this factor on each side.
+_SEARCH_WIDEN = 1.0e3
+_GRID_POINTS = 512
+_CHUNK = 256
+
+GROUP: tuple[str, ...] = ("tuning_panel", "mode", "batch_size")
+
+#: Why there is no tuned accuracy without a validation split.
+NO_VALIDATION = (
+    "no run has a validation split (validation_fraction 0), so no learning rate can be chosen per batch size: "
+    "choosing it on the test set would make the reported test RMSE optimistic"
+)
+
+
+def tuning_facets(facets: tuple[str, ...]) -> tuple[str, ...]:
+    """The report's facets without the learning-rate columns: the panels of the tuning figures."""
+    return tuple(f for f in facets if f not in RATE_COLUMNS)
+
+
+def with_tuning_columns(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
+    """A copy of prepared runs (`prepare_runs`) with `rate` (the base learning rate; the effective
+    rate for rows without one) and `tuning_panel` (the facet values other than the learning rate)."""
+    out = runs.copy()
+    effective = pd.to_numeric(out["learning_rate"], errors="coerce")
+    base = pd.to_numeric(out["base_learning_rate"], errors="coerce") if "base_learning_rate" in out else effective
+    out["rate"] = base.fillna(effective)
+    out["tuning_panel"] = panel_labels(out, tuning_facets(facets))
+    return out
+
+
+def rates_tried(runs: pd.DataFrame, facets: tuple[str, ...]) -> int:
+    """Most base learning rates tried for one batch size of one tuning panel and mode (ok runs)."""
+    ok = runs[runs["status"] == "ok"]
+    if ok.empty:
+        return 0
+    frame = with_tuning_columns(ok, facets)
+    return int(frame.groupby(list(GROUP), sort=False)["rate"].nunique().max())
+
+
+def has_validation(runs: pd.DataFrame) -> bool:
+    """Whether any successful run was scored on a validation split."""
+    if "val_rmse" not in runs:
+        return False
+    return bool(runs.loc[runs["status"] == "ok", "val_rmse"].notna().any())
+
+
+def is_tuning_sweep(runs: pd.DataFrame, facets: tuple[str, ...]) -> bool:
+    """Whether the tuning figures apply: more than one learning rate per batch size, or a validation split."""
+    return rates_tried(runs, facets) > 1 or has_validation(runs)
+
+
+def _label_columns(facets: tuple[str, ...]) -> list[str]:
+    return ["tuning_panel", *tuning_facets(facets), "mode", "batch_size"]
+
+
+def _ordered(table: pd.DataFrame, facets: tuple[str, ...], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    rank = {m: i for i, m in enumerate(MODE_ORDER)}
+    table = table.assign(_rank=table["mode"].map(rank).fillna(len(MODE_ORDER)))
+    keys = [*tuning_facets(facets), "_rank", *(c for c in ("batch_size", *extra) if c in table)]
+    return table.sort_values(keys, kind="stable").drop(columns="_rank").reset_index(drop=True)
+
+
+def _median(values: np.ndarray) -> float:
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+def rate_scores(runs: pd.DataFrame, facets: tuple[str, ...], metric: str = SELECTION_METRIC) -> pd.DataFrame:
+    """Per tuning panel, mode, batch size and base learning rate: the median of `metric` over ok and
+    diverged runs, a diverged run counting as infinitely bad (so a rate that mostly diverges scores inf).
+
+    Groups (panel, mode, batch size) where no ok run recorded `metric` are left out. Columns: the label
+    columns, `base_learning_rate`, `learning_rate` (median effective rate), `n` (ok runs with the metric),
+    `n_diverged`, `median`.
+    """
+    labels = _label_columns(facets)
+    cols = [*labels, "base_learning_rate", "learning_rate", "n", "n_diverged", "median"]
+    frame = runs[runs["status"].isin(ATTEMPT_STATUSES)]
+    if frame.empty or metric not in frame:
+        return pd.DataFrame(columns=cols)
+    frame = with_tuning_columns(frame, facets)
+    diverged = (frame["status"] == "diverged").to_numpy()
+    value = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=np.float64)
+    frame = frame.assign(_value=np.where(diverged, np.inf, value), _diverged=diverged)
+    frame = frame[np.isfinite(frame["_value"]) | frame["_diverged"]]
+    scored = frame[~frame["_diverged"]].groupby(list(GROUP), sort=False).size()
+    if scored.empty:
+        return pd.DataFrame(columns=cols)
+    keep = pd.MultiIndex.from_frame(frame[list(GROUP)]).isin(scored.index)
+    frame = frame[keep]
+    rows = []
+    for keys, g in frame.groupby([*labels, "rate"], dropna=False, sort=False):
+        values = g["_value"].to_numpy(dtype=np.float64)
+        rows.append(
+            {
+                **dict(zip(labels, keys[:-1])),
+                "base_learning_rate": keys[-1],
+                "learning_rate": float(pd.to_numeric(g["learning_rate"], errors="coerce").median()),
+                "n": int((~g["_diverged"]).sum()),
+                "n_diverged": int(g["_diverged"].sum()),
+                "median": _median(values),
+            }
+        )
+    return _ordered(pd.DataFrame(rows, columns=cols), facets, ("base_learning_rate",))
+
+
+def _pick(scores: pd.DataFrame, by: list[str], ascending: list[bool]) -> pd.DataFrame:
+    """The first row per (panel, mode, batch size) after sorting by `by`, with how many rates were tried."""
+    ordered = scores.sort_values(by, ascending=ascending, kind="stable")
+    best = ordered.groupby(list(GROUP), sort=False, dropna=False).head(1)
+    tried = scores.groupby(list(GROUP), sort=False)["base_learning_rate"].nunique().rename("rates_tried")
+    return best.merge(tried.reset_index(), on=list(GROUP))
+
+
+def select_rates(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
+    """Per tuning panel, mode and batch size, the base learning rate with the lowest median validation
+    RMSE (ties: the smaller rate). Selection reads `SELECTION_METRIC` only, never a test metric.
+
+    Columns: the label columns, `base_learning_rate` (NaN when every rate mostly diverged),
+    `learning_rate`, `rates_tried`, `val_rmse_median`, `n_diverged`.
+    """
+    scores = rate_scores(runs, facets, SELECTION_METRIC)
+    labels = _label_columns(facets)
+    cols = [*labels, "base_learning_rate", "learning_rate", "rates_tried", "val_rmse_median", "n_diverged"]
+    if scores.empty:
+        return pd.DataFrame(columns=cols)
+    best = _pick(scores, ["median", "base_learning_rate"], [True, True])
+    lost = ~np.isfinite(best["median"].to_numpy(dtype=np.float64))
+    best.loc[lost, ["base_learning_rate", "learning_rate"]] = np.nan
+    best = best.rename(columns={"median": "val_rmse_median"})
+    best.loc[lost, "val_rmse_median"] = np.nan
+    return _ordered(best[cols], facets)
+
+
+def _match(frame: pd.DataFrame, row: pd.Series) -> pd.Series:
+    mask = frame["rate"] == row["base_learning_rate"]
+    for c in GROUP:
+        mask &= frame[c] == row[c]
+    return mask
+
+
+def tuned_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
+    """The tuned accuracy per tuning panel, mode and batch size: the validation-chosen rate
+    (`select_rates`) and the test RMSE of its ok runs (n, mean, median, bootstrap CI of the mean), with
+    a Mann-Whitney test against the batch size of the same panel and mode with the lowest mean.
+    Empty without a validation split."""
+    labels = _label_columns(facets)
+    cols = [
+        *labels,
+        "base_learning_rate",
+        "learning_rate",
+        "rates_tried",
+        "n",
+        "n_diverged",
+        "val_rmse_median",
+        "test_rmse_mean",
+        "test_rmse_median",
+        "test_rmse_ci_low",
+        "test_rmse_ci_high",
+        "vs_best",
+        "p_vs_best",
+        "note",
+    ]
+    chosen = select_rates(runs, facets)
+    if chosen.empty:
+        return pd.DataFrame(columns=cols)
+    ok = with_tuning_columns(runs[(runs["status"] == "ok") & runs["test_rmse"].notna()], facets)
+    rows, samples = [], []
+    for _, row in chosen.iterrows():
+        x = ok.loc[_match(ok, row), "test_rmse"].to_numpy(dtype=np.float64)
+        ci = bootstrap_ci(x)
+        note = ""
+        if not np.isfinite(row["base_learning_rate"]):
+            note = "most runs diverged at every learning rate"
+        elif not ci:
+            note = "single run: no CI"
+        samples.append(x)
+        rows.append(
+            {
+                **row.to_dict(),
+                "n": len(x),
+                "test_rmse_mean": float(x.mean()) if len(x) else np.nan,
+                "test_rmse_median": _median(x),
+                "test_rmse_ci_low": ci[0] if ci else np.nan,
+                "test_rmse_ci_high": ci[1] if ci else np.nan,
+                "vs_best": "",
+                "p_vs_best": np.nan,
+                "note": note,
+            }
+        )
+    table = pd.DataFrame(rows)
+    for _, g in table.groupby(["tuning_panel", "mode"], sort=False):
+        scored = g[g["test_rmse_mean"].notna()]
+        if scored.empty:
+            continue
+        best = scored["test_rmse_mean"].idxmin()
+        for i in scored.index:
+            if i == best:
+                table.at[i, "vs_best"] = "best"
+                continue
+            test = mann_whitney(samples[i], samples[best])
+            table.at[i, "vs_best"] = test.describe()
+            table.at[i, "p_vs_best"] = test.p if test.p is not None else np.nan
+    return _ordered(table[cols], facets)
+
+
+def target_choices(runs: pd.DataFrame, facets: tuple[str, ...], column: str = "steps_to_target") -> pd.DataFrame:
+    """Per tuning panel, mode and batch size, the base learning rate whose median run reached the target in
+    the fewest `column` (steps_to_target or seconds_to_target). Ok and diverged runs with a target count;
+    one that never reached it counts as infinitely slow. A batch size whose every rate has a median run that
+    missed the target gets NaN rate and median. Ties: more runs reaching the target, then the smaller rate.
+
+    Columns: the label columns, `target`, `base_learning_rate`, `learning_rate`, `rates_tried`, `n`,
+    `reached`, `median`. Empty when no run recorded `column` (databases older than the column).
+    """
+    labels = _label_columns(facets)
+    cols = [*labels, "target", "base_learning_rate", "learning_rate", "rates_tried", "n", "reached", "median"]
+    if column not in runs:
+        return pd.DataFrame(columns=cols)
+    frame = runs[runs["status"].isin(ATTEMPT_STATUSES) & runs["target_metric"].notna()]
+    if frame.empty or not frame[column].notna().any():
+        return pd.DataFrame(columns=cols)
+    frame = with_tuning_columns(frame, facets)
+    rows = []
+    for keys, g in frame.groupby([*labels, "rate"], dropna=False, sort=False):
+        values = pd.to_numeric(g[column], errors="coerce").to_numpy(dtype=np.float64)
+        first = g.iloc[0]
+        rows.append(
+            {
+                **dict(zip(labels, keys[:-1])),
+                "target": f"{first['target_metric']} <= {float(first['target_value']):g}",
+                "base_learning_rate": keys[-1],
+                "learning_rate": float(pd.to_numeric(g["learning_rate"], errors="coerce").median()),
+                "n": len(values),
+                "reached": int(np.isfinite(values).sum()),
+                "median": _median(np.where(np.isnan(values), np.inf, values)),
+            }
+        )
+    scores = pd.DataFrame(rows)
+    best = _pick(scores, ["median", "reached", "base_learning_rate"], [True, False, True])
+    missed = ~np.isfinite(best["median"].to_numpy(dtype=np.float64))
+    best.loc[missed, ["base_learning_rate", "learning_rate", "median"]] = np.nan
+    return _ordered(best[cols], facets)
+
+
+def chosen_runs(runs: pd.DataFrame, facets: tuple[str, ...], choices: pd.DataFrame) -> pd.DataFrame:
+    """The runs (with the tuning columns) of the rate chosen per group in `choices` (`select_rates`,
+    `target_choices`); groups without a chosen rate have none."""
+    frame = with_tuning_columns(runs, facets)
+    pick = choices[[*GROUP, "base_learning_rate"]].dropna(subset=["base_learning_rate"])
+    pick = pick.rename(columns={"base_learning_rate": "rate"})
+    return frame.merge(pick, on=[*GROUP, "rate"])
+
+
+@dataclass(frozen=True)
+class ScalingFit:
+    """S(B) = s_min (1 + b_crit / B) fitted to median steps per batch size, with a bootstrap CI of b_crit."""
+
+    s_min: float
+    b_crit: float
+    ci_low: float
+    ci_high: float
+    batch_sizes: tuple[int, ...]  # those with a median, used by the fit
+    note: str = ""
+
+    def steps(self, batch_size: np.ndarray | float) -> np.ndarray:
+        return self.s_min * (1.0 + self.b_crit / np.asarray(batch_size, dtype=np.float64))
+
+    @property
+    def has_ci(self) -> bool:
+        return bool(np.isfinite(self.ci_low) and np.isfinite(self.ci_high))
+
+    def describe(self) -> str:
+        """'B_crit 64 (95% CI 50-80)'."""
+        if not self.has_ci:
+            return f"B_crit {self.b_crit:.3g} (no CI)"
+        ci = interval_text(self.ci_low, self.ci_high, min(self.batch_sizes), max(self.batch_sizes))
+        return f"B_crit {self.b_crit:.3g} (95% CI {ci})"
+
+
+def interval_text(low: float, high: float, smallest: float, largest: float) -> str:
+    """'50-80'; a bound beyond the batch sizes measured, which the data cannot pin down, reads 'below 1' or
+    'above 32' instead of the edge of the fit's search."""
+    lo = f"below {smallest:g}" if low < smallest else f"{low:.3g}"
+    hi = f"above {largest:g}" if high > largest else f"{high:.3g}"
+    return f"{lo}-{hi}" if low >= smallest and high <= largest else f"{lo} to {hi}"
+
+
+def _grid(batch_sizes: np.ndarray) -> np.ndarray:
+    lo, hi = np.log(batch_sizes.min() / _SEARCH_WIDEN), np.log(batch_sizes.max() * _SEARCH_WIDEN)
+    return np.linspace(lo, hi, _GRID_POINTS)
+
+
+def _sse(log_s: np.ndarray, weights: np.ndarray, log_c: np.ndarray, batch_sizes: np.ndarray) -> np.ndarray:
+    """Weighted residual sum of squares of log S for each row of log_s (R, nB) and each log B_crit (G,),
+    with log S_min at its closed-form optimum (the weighted mean residual). Returns (R, G)."""
+    r = log_s[:, None, :] - np.log1p(np.exp(log_c)[None, :, None] / batch_sizes[None, None, :])
+    w = weights[:, None, :]
+    mean = (w * r).sum(axis=2, keepdims=True) / w.sum(axis=2, keepdims=True)
+    return (w * (r - mean) ** 2).sum(axis=2)
+
+
+def _log_s_min(log_s: np.ndarray, weights: np.ndarray, log_c: np.ndarray, batch_sizes: np.ndarray) -> np.ndarray:
+    r = log_s - np.log1p(np.exp(log_c)[:, None] / batch_sizes[None, :])
+    return (weights * r).sum(axis=1) / weights.sum(axis=1)
+
+
+def _fit_many(batch_sizes: np.ndarray, steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit each row of `steps` (R, nB; inf or NaN: left out) over a log grid of B_crit refined by a
+    parabola. Returns s_min, b_crit (NaN where fewer than MIN_FIT_BATCH_SIZES values) and at_edge."""
+    steps = np.atleast_2d(np.asarray(steps, dtype=np.float64))
+    weights = (np.isfinite(steps) & (steps > 0)).astype(np.float64)
+    log_s = np.log(np.where(weights > 0, steps, 1.0))
+    grid = _grid(batch_sizes)
+    step = grid[1] - grid[0]
+    s_min = np.full(len(steps), np.nan)
+    b_crit = np.full(len(steps), np.nan)
+    edge = np.zeros(len(steps), dtype=bool)
+    usable = weights.sum(axis=1) >= MIN_FIT_BATCH_SIZES
+    for start in range(0, len(steps), _CHUNK):
+        idx = np.flatnonzero(usable[start : start + _CHUNK]) + start
+        if not len(idx):
+            continue
+        sse = _sse(log_s[idx], weights[idx], grid, batch_sizes)
+        k = sse.argmin(axis=1)
+        inner = (k > 0) & (k < len(grid) - 1)
+        kk = np.clip(k, 1, len(grid) - 2)
+        rows = np.arange(len(idx))
+        f0, f1, f2 = sse[rows, kk - 1], sse[rows, kk], sse[rows, kk + 1]
+        curvature = f0 - 2 * f1 + f2
+        shift = np.where(inner & (curvature > 0), 0.5 * (f0 - f2) / np.where(curvature > 0, curvature, 1.0), 0.0)
+        log_c = grid[k] + np.clip(shift, -1.0, 1.0) * step
+        s_min[idx] = np.exp(_log_s_min(log_s[idx], weights[idx], log_c, batch_sizes))
+        b_crit[idx] = np.exp(log_c)
+        edge[idx] = ~inner
+    return s_min, b_crit, edge
+
+
+def fit_scaling(batch_sizes: np.ndarray, steps: np.ndarray) -> tuple[float, float]:
+    """Least-squares fit of S(B) = S_min (1 + B_crit / B) on log S to one value per batch size.
+
+    Returns (S_min, B_crit); NaNs with fewer than MIN_FIT_BATCH_SIZES finite values. B_crit is searched
+    between the smallest batch size / 1000 and the largest x 1000 (the fit pins to those edges when the
+    steps do not fall with batch size at all, or fall in perfect proportion throughout)."""
+    b = np.asarray(batch_sizes, dtype=np.float64)
+    s = np.asarray(steps, dtype=np.float64)
+    s_min, b_crit, edge = _fit_many(b, s[None, :])
+    if not np.isfinite(b_crit[0]) or edge[0]:
+        return float(s_min[0]), float(b_crit[0])
+    ok = np.isfinite(s) & (s > 0)
+    log_s, bb = np.log(s[ok]), b[ok]
+
+    def sse(log_c: float) -> float:
+        r = log_s - np.log1p(np.exp(log_c) / bb)
+        return float(((r - r.mean()) ** 2).sum())
+
+    step = (_grid(b)[1] - _grid(b)[0]) * 2
+    res = optimize.minimize_scalar(sse, bounds=(np.log(b_crit[0]) - step, np.log(b_crit[0]) + step), method="bounded")
+    log_c = float(res.x) if sse(float(res.x)) <= sse(float(np.log(b_crit[0]))) else float(np.log(b_crit[0]))
+    return float(np.exp((log_s - np.log1p(np.exp(log_c) / bb)).mean())), float(np.exp(log_c))
+
+
+def _median_inf(values: np.ndarray) -> float:
+    return _median(np.where(np.isnan(values), np.inf, values))
+
+
+def critical_batch_size(
+    batch_sizes: np.ndarray,
+    steps: np.ndarray,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = 0.95,
+) -> ScalingFit | None:
+    """Fit S(B) = S_min (1 + B_crit / B) to per-run steps to target (NaN: never reached), one median per
+    batch size (a batch size whose median run missed the target is left out). The CI of B_crit is a
+    percentile bootstrap: runs resampled with replacement within each batch size, the medians refitted,
+    with a fixed seed. None with fewer than MIN_FIT_BATCH_SIZES batch sizes with a median."""
+    b = np.asarray(batch_sizes, dtype=np.float64)
+    s = np.asarray(steps, dtype=np.float64)
+    sizes = np.unique(b)
+    groups = [s[b == size] for size in sizes]
+    medians = np.array([_median_inf(g) for g in groups])
+    used = np.isfinite(medians)
+    if used.sum() < MIN_FIT_BATCH_SIZES:
+        return None
+    s_min, b_crit = fit_scaling(sizes, medians)
+    notes = []
+    _, _, edge = _fit_many(sizes, medians[None, :])
+    if edge[0]:
+        notes.append(
+            "B_crit pinned at the edge of the search: steps do not fall with batch size"
+            if b_crit < sizes.min()
+            else "B_crit pinned at the edge of the search: steps fall in proportion to batch size throughout"
+        )
+    elif not sizes[used].min() <= b_crit <= sizes[used].max():
+        notes.append("B_crit lies outside the batch sizes measured (extrapolated)")
+    ci_low = ci_high = float("nan")
+    if max(len(g) for g in groups) < 2:
+        notes.append("one run per batch size: no CI")
+    else:
+        rng = np.random.default_rng(seed)
+        boot = np.empty((resamples, len(sizes)))
+        for j, g in enumerate(groups):
+            draws = np.where(np.isnan(g), np.inf, g)[rng.integers(0, len(g), size=(resamples, len(g)))]
+            boot[:, j] = np.median(draws, axis=1)
+        _, b_boot, _ = _fit_many(sizes, boot)
+        finite = b_boot[np.isfinite(b_boot)]
+        if len(finite) >= resamples / 2:
+            tail = (1.0 - level) / 2.0 * 100.0
+            lo, hi = np.percentile(finite, [tail, 100.0 - tail])
+            ci_low, ci_high = float(lo), float(hi)
+        else:
+            notes.append("too few bootstrap resamples could be fitted: no CI")
+    return ScalingFit(s_min, b_crit, ci_low, ci_high, tuple(int(x) for x in sizes[used]), "; ".join(notes))
+
+
+def noise_scale_at_target(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """`runs` with `grad_noise_scale` as each run's estimate at the epoch it first met the target (NaN
+    when it never did). The noise scale grows as the loss falls, and on a training set fitted to
+    convergence the batch gradient cancels out and the estimate loses meaning, so the final value is
+    a poor summary; at the target it is read at the loss level the steps to target are counted to."""
+    if "grad_noise_scale" not in epochs or "epochs_to_target" not in runs:
+        return runs
+    at = epochs[["run_id", "epoch", "grad_noise_scale"]].rename(columns={"epoch": "epochs_to_target"})
+    keyed = runs[["run_id", "epochs_to_target"]].merge(at, on=["run_id", "epochs_to_target"], how="left")
+    return runs.assign(grad_noise_scale=keyed["grad_noise_scale"].to_numpy())
+
+
+def noise_scale_summary(values: np.ndarray) -> tuple[float, float, float, int]:
+    """Median and interquartile range of final B_simple values (NaN and non-positive ones left out):
+    (median, q1, q3, n)."""
+    x = np.asarray(values, dtype=np.float64)
+    x = x[np.isfinite(x) & (x > 0)]
+    if not len(x):
+        return float("nan"), float("nan"), float("nan"), 0
+    q1, med, q3 = np.percentile(x, [25, 50, 75])
+    return float(med), float(q1), float(q3), len(x)
+
+
+def compare_estimates(
+    b_crit: float, ci: tuple[float, float], b_simple: float, iqr: tuple[float, float]
+) -> tuple[bool, str]:
+    """Whether B_crit (from steps) and B_simple (from the noise scale) disagree, and a sentence saying so.
+    They disagree when they differ by more than DISAGREE_FACTOR, or when neither lies in the other's
+    interval (the CI of B_crit, the IQR of B_simple)."""
+    ratio = max(b_crit, b_simple) / min(b_crit, b_simple)
+    in_ci = bool(np.isfinite(ci[0]) and ci[0] <= b_simple <= ci[1])
+    in_iqr = bool(np.isfinite(iqr[0]) and iqr[0] <= b_crit <= iqr[1])
+    if ratio > DISAGREE_FACTOR:
+        return True, f"they disagree: they differ by {ratio:.1f}x (more than {DISAGREE_FACTOR:g}x)"
+    if not in_ci and not in_iqr:
+        return True, "they disagree: neither lies within the other's interval"
+    return False, f"they agree within {ratio:.1f}x"
+
+
+def critical_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
+    """Per tuning panel and mode: the critical batch size from steps to target (S_min, B_crit and its
+    bootstrap CI, fitted to the rate with the fewest median steps per batch size) and from the gradient
+    noise scale (median and IQR of the final B_simple over ok runs at every rate), and whether they agree."""
+    labels = ["tuning_panel", *tuning_facets(facets), "mode"]
+    cols = [
+        *labels,
+        "target",
+        "batch_sizes",
+        "s_min",
+        "b_crit",
+        "b_crit_ci_low",
+        "b_crit_ci_high",
+        "b_simple_median",
+        "b_simple_q1",
+        "b_simple_q3",
+        "b_simple_n",
+        "disagree",
+        "note",
+    ]
+    choices = target_choices(runs, facets, "steps_to_target")
+    steps = chosen_runs(runs[runs["status"].isin(ATTEMPT_STATUSES)], facets, choices)
+    noise = runs[(runs["status"] == "ok") & runs["grad_noise_scale"].notna()] if "grad_noise_scale" in runs else None
+    noise = with_tuning_columns(noise if noise is not None else runs.iloc[:0], facets)
+    keys = pd.concat([steps[labels], noise[labels]]).drop_duplicates()
+    rows = []
+    for _, key in keys.iterrows():
+        row: dict[str, object] = dict(key)
+        in_group = (steps["tuning_panel"] == key["tuning_panel"]) & (steps["mode"] == key["mode"])
+        g = steps[in_group]
+        fit = (
+            critical_batch_size(g["batch_size"].to_numpy(), g["steps_to_target"].to_numpy(dtype=np.float64))
+            if len(g)
+            else None
+        )
+        target = choices.loc[(choices["tuning_panel"] == key["tuning_panel"]) & (choices["mode"] == key["mode"])]
+        row["target"] = target["target"].iloc[0] if len(target) else ""
+        row["batch_sizes"] = " ".join(str(b) for b in fit.batch_sizes) if fit else ""
+        row["s_min"] = fit.s_min if fit else np.nan
+        row["b_crit"] = fit.b_crit if fit else np.nan
+        row["b_crit_ci_low"] = fit.ci_low if fit else np.nan
+        row["b_crit_ci_high"] = fit.ci_high if fit else np.nan
+        notes = [fit.note] if fit and fit.note else []
+        if len(g) and not fit:
+            notes.append(f"fewer than {MIN_FIT_BATCH_SIZES} batch sizes reached the target: no fit")
+        n_in = noise[(noise["tuning_panel"] == key["tuning_panel"]) & (noise["mode"] == key["mode"])]
+        med, q1, q3, n = noise_scale_summary(pd.to_numeric(n_in["grad_noise_scale"]).to_numpy(dtype=np.float64))
+        row.update(b_simple_median=med, b_simple_q1=q1, b_simple_q3=q3, b_simple_n=n)
+        row["disagree"] = None
+        if fit and n and np.isfinite(fit.b_crit):
+            disagree, sentence = compare_estimates(fit.b_crit, (fit.ci_low, fit.ci_high), med, (q1, q3))
+            row["disagree"] = disagree
+            notes.append(sentence)
+        row["note"] = "; ".join(notes)
+        rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    return _ordered(pd.DataFrame(rows)[cols], facets)
+
+
+def target_scaling_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
+    """Per tuning panel, mode and batch size: the rate reaching the target in the fewest median steps and
+    that median, and the rate reaching it in the least median time and that median (`target_choices`)."""
+    labels = _label_columns(facets)
+    parts = []
+    for column, prefix in (("steps_to_target", "steps"), ("seconds_to_target", "seconds")):
+        c = target_choices(runs, facets, column)
+        if c.empty:
+            continue
+        c = c.rename(
+            columns={
+                "base_learning_rate": f"{prefix}_base_learning_rate",
+                "learning_rate": f"{prefix}_learning_rate",
+                "reached": f"{prefix}_reached",
+                "median": f"{prefix}_median",
+            }
+        )
+        parts.append(c.drop(columns=["rates_tried", "n"]) if parts else c)
+    if not parts:
+        return pd.DataFrame(columns=[*labels, "target"])
+    table = parts[0]
+    for p in parts[1:]:
+        table = table.merge(p, on=[*labels, "target"], how="outer")
+    return _ordered(table, facets)
