@@ -189,9 +189,11 @@ def _critical(row: pd.Series) -> list[str]:
             f"{row['batch_sizes'].replace(' ', ', ')}."
         )
     noise = row["b_simple_n"] > 0
+    # read where each run met the target when there is one (`tuning.noise_scale_at_target`)
+    read_at = f"when each run met {row['target']}" if row["target"] else "at the end of training"
     if noise:
         out.append(
-            f"From the gradient noise scale: B_simple {row['b_simple_median']:.3g} at the end of training "
+            f"From the gradient noise scale: B_simple {row['b_simple_median']:.3g} {read_at} "
             f"(median of {int(row['b_simple_n'])} runs, IQR {row['b_simple_q1']:.3g}-{row['b_simple_q3']:.3g})."
         )
     if fit and noise and row["disagree"] is not None and not pd.isna(row["disagree"]):
@@ -199,13 +201,10 @@ def _critical(row: pd.Series) -> list[str]:
             out.append(
                 "The two estimates of the critical batch size disagree "
                 f"({row['b_crit']:.3g} vs {row['b_simple_median']:.3g}): B_simple only approximates it "
-                "(it ignores curvature and is read at the end of training), while steps to target measure it "
-                "directly."
+                f"(it ignores curvature, and is read {read_at}), while steps to target measure it directly."
             )
         else:
-            out.append(
-                "The two estimates of the critical batch size agree: within 2x, and one lies in the other's interval."
-            )
+            out.append("The two estimates of the critical batch size agree: within 2x, with overlapping intervals.")
     if row["note"] and fit and "edge" in row["note"]:
         out.append(f"Caveat: {row['note'].split(';')[0]}.")
     return out

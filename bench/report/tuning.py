@@ -479,15 +479,14 @@ def compare_estimates(
     b_crit: float, ci: tuple[float, float], b_simple: float, iqr: tuple[float, float]
 ) -> tuple[bool, str]:
     """Whether B_crit (from steps) and B_simple (from the noise scale) disagree, and a sentence saying so.
-    They disagree when they differ by more than DISAGREE_FACTOR, or when neither lies in the other's
-    interval (the CI of B_crit, the IQR of B_simple)."""
+    They disagree when they differ by more than DISAGREE_FACTOR, or when their intervals (the CI of
+    B_crit, the IQR of B_simple) do not overlap."""
     ratio = max(b_crit, b_simple) / min(b_crit, b_simple)
-    in_ci = bool(np.isfinite(ci[0]) and ci[0] <= b_simple <= ci[1])
-    in_iqr = bool(np.isfinite(iqr[0]) and iqr[0] <= b_crit <= iqr[1])
+    known = all(np.isfinite(v) for v in (*ci, *iqr))
     if ratio > DISAGREE_FACTOR:
         return True, f"they disagree: they differ by {ratio:.1f}x (more than {DISAGREE_FACTOR:g}x)"
-    if not in_ci and not in_iqr:
-        return True, "they disagree: neither lies within the other's interval"
+    if known and (ci[1] < iqr[0] or iqr[1] < ci[0]):
+        return True, "they disagree: their intervals do not overlap"
     return False, f"they agree within {ratio:.1f}x"
 
 
