@@ -10,16 +10,20 @@ from bench.runspec import RunSpec
 
 def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = None) -> Any:
     """A compiled-free functional model for `spec`; `batch_size` None makes the batch dimension free."""
+    return lstm_model(
+        spec.look_back, spec.units, spec.layers, batch_size, spec.stateful if stateful is None else stateful
+    )
+
+
+def lstm_model(look_back: int, units: int, layers: int, batch_size: int | None, stateful: bool) -> Any:
+    """`layers` stacked LSTM(`units`) -> Dense(1) over windows of `look_back` values."""
     import keras
 
-    stateful = spec.stateful if stateful is None else stateful
-    inputs = keras.Input(batch_shape=(batch_size, spec.look_back, 1), name="window")
+    inputs = keras.Input(batch_shape=(batch_size, look_back, 1), name="window")
     x = inputs
     extra = registry.backend(keras.backend.backend()).model_options(stateful)[0]
-    for i in range(spec.layers):
-        x = keras.layers.LSTM(
-            spec.units, stateful=stateful, return_sequences=i < spec.layers - 1, name=f"lstm_{i}", **extra
-        )(x)
+    for i in range(layers):
+        x = keras.layers.LSTM(units, stateful=stateful, return_sequences=i < layers - 1, name=f"lstm_{i}", **extra)(x)
     outputs = keras.layers.Dense(1, name="dense")(x)
     return keras.Model(inputs, outputs, name="lstm_bench")
 

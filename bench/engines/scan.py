@@ -25,7 +25,7 @@ import numpy as np
 
 from bench import noise_scale
 from bench.engines.loop import Budget, EpochLoop
-from bench.model import build_model, make_optimizer
+from bench.model import lstm_model, make_optimizer
 from bench.probe import ProbeResult
 from bench.registry import Engine, register_engine
 from bench.results import RunResult
@@ -79,11 +79,22 @@ def explicit_state_model(look_back: int, units: int, layers: int) -> Any:
 
 
 def seeded_weights(spec: RunSpec) -> Weights:
-    """The initial weights the `fit` engine gets for `spec` in this process (same seed, same builder)."""
+    """The initial weights the `fit` engine gets for `spec` in this process (same seed, same builder).
+
+    Runs that differ only in learning rate share a seed: building their model once (about 16 ms)
+    keeps a learning-rate grid from paying for it once per rate."""
+    batch = spec.batch_size if spec.stateful else None
+    return list(_seeded_weights(spec.seed, spec.look_back, spec.units, spec.layers, batch, spec.stateful))
+
+
+@functools.lru_cache(maxsize=512)
+def _seeded_weights(
+    seed: int, look_back: int, units: int, layers: int, batch: int | None, stateful: bool
+) -> tuple[np.ndarray, ...]:
     import keras
 
-    keras.utils.set_random_seed(spec.seed)
-    return build_model(spec, spec.batch_size if spec.stateful else None).get_weights()
+    keras.utils.set_random_seed(seed)
+    return tuple(lstm_model(look_back, units, layers, batch, stateful).get_weights())
 
 
 class Program:
