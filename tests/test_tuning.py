@@ -3,6 +3,7 @@ together, a step budget, steps to a validation target and the gradient noise sca
 
 from __future__ import annotations
 
+import os
 from contextlib import closing
 from pathlib import Path
 
@@ -85,3 +86,20 @@ def test_an_engine_without_the_noise_scale_runs_and_says_so(tmp_path: Path) -> N
     (run,) = pd.read_csv(tmp_path / "out" / "runs.csv").itertuples()
     assert run.status == "ok" and run.steps_run == 5 and pd.isna(run.grad_noise_scale)
     assert "grad_noise_scale: unsupported by engine fit" in run.notes
+
+
+def test_compiled_programs_outlive_the_process(tuned) -> None:
+    # the workers wrote their compiled epochs to the persistent cache (this session's own folder, conftest.py)
+    assert any(Path(os.environ["LSTM_BENCH_CACHE_DIR"]).iterdir())
+
+
+def test_the_compilation_cache_folder_is_per_user_and_can_be_moved_or_turned_off(monkeypatch, tmp_path: Path) -> None:
+    from bench.backends.jax import compilation_cache_dir
+
+    monkeypatch.delenv("LSTM_BENCH_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compilation_cache_dir() == tmp_path / "lstm-bench" / "jax"
+    monkeypatch.setenv("LSTM_BENCH_CACHE_DIR", str(tmp_path / "elsewhere"))
+    assert compilation_cache_dir() == tmp_path / "elsewhere"
+    monkeypatch.setenv("LSTM_BENCH_CACHE_DIR", "off")
+    assert compilation_cache_dir() is None
