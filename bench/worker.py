@@ -97,8 +97,7 @@ def refusal(spec: RunSpec, hostname: str) -> tuple[str, str] | None:
     return ("unsupported", reason) if reason else None
 
 
-def _unsupported_noise_scale(result: RunResult) -> RunResult:
-    note = f"grad_noise_scale: unsupported by engine {result.spec.engine} (use engine: scan)"
+def _noted(result: RunResult, note: str) -> RunResult:
     return dataclasses.replace(result, notes="; ".join(n for n in (result.notes, note) if n))
 
 
@@ -120,13 +119,18 @@ def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]
         refused = refusal(first, env["hostname"])
         if refused:
             return [RunResult(s, refused[0], error=refused[1], finished_at=_now(), **stamp) for s in specs]  # type: ignore[arg-type]
-        values = load_series(first.dataset).values
-        prep = prepare(values, first.test_fraction, first.difference, first.scale, first.validation_fraction)  # type: ignore[arg-type]
+        series = load_series(first.dataset)
+        prep = prepare(series.values, first.test_fraction, first.difference, first.scale, first.validation_fraction)  # type: ignore[arg-type]
         windows = make_windows(prep, first.look_back, first.batch_size, first.stateful, first.layout)  # type: ignore[arg-type]
         engine = registry.engine(first.engine)
         results = engine.run(specs, prep, windows)
         if first.noise_scale and not engine.measures_noise_scale:
-            results = [_unsupported_noise_scale(r) for r in results]
+            results = [
+                _noted(r, f"grad_noise_scale: unsupported by engine {r.spec.engine} (use engine: scan)")
+                for r in results
+            ]
+        if series.notes:
+            results = [_noted(r, series.notes) for r in results]
     except Exception as exc:
         log.debug("runs %s failed", [s.run_id for s in specs], exc_info=True)
         last = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None

@@ -182,7 +182,7 @@ def test_missing_csv_column_names_the_columns(tmp_path: Path):
 
 def test_non_numeric_csv_value_names_the_row(tmp_path: Path):
     (tmp_path / "d.csv").write_text("v\n1\n2\nx\n" + "5\n" * 40)
-    with pytest.raises(UserError, match="non-numeric value at data row 3"):
+    with pytest.raises(UserError, match=r"d.csv: row 3, column 'v': 'x' is not a number"):
         expand(parse_scenario_text("name: t\ndataset: {csv: d.csv, column: v}\n", tmp_path / "s.yaml"))
 
 

@@ -1,4 +1,4 @@
-"""Built-in and user series: a registry of named loaders and a CSV reader.
+"""Built-in and user series: a registry of named loaders, and users' files (`bench.datasets.files`).
 
 Every series is deterministic given its parameters, so a dataset spec (name + parameters,
 plus the content hash of a CSV) identifies the data exactly.
@@ -6,7 +6,6 @@ plus the content hash of a CSV) identifies the data exactly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -17,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from bench.datasets.files import FORMATS, file_format, read_file, resolve_file
 from bench.errors import UserError, closest
 
 
@@ -36,29 +36,31 @@ class DatasetSpec:
         """The parameters that define the data: a CSV is its column and content hash, not its path,
         so the same file elsewhere (another machine, a moved project) gives the same run ids."""
         p = self.params
-        p.pop("csv", None)
+        for fmt in FORMATS:
+            p.pop(fmt, None)
         return json.dumps(p, sort_keys=True)
 
     @property
     def source(self) -> str:
-        """Where the data were read from (a CSV path), or '' for built-in series."""
-        return str(self.params.get("csv", ""))
+        """Where the data were read from (a file's path), or '' for built-in series."""
+        return str(self.params.get(self.name, "")) if self.name in FORMATS else ""
 
     @property
     def label(self) -> str:
-        """Short name for tables and plots: the dataset name, or the CSV file stem."""
+        """Short name for tables and plots: the dataset name, or the file's stem and column."""
         p = self.params
-        if self.name == "csv":
-            return f"{Path(p['csv']).stem}:{p['column']}"
+        if self.name in FORMATS:
+            return f"{Path(p[self.name]).stem}:{p['column']}"
         return self.name
 
 
 @dataclass(frozen=True)
 class Series:
-    """A univariate series in its original units."""
+    """A univariate series in its original units, and what reading it changed (repaired gaps)."""
 
     spec: DatasetSpec
     values: np.ndarray = field(repr=False)
+    notes: str = ""
 
     def __len__(self) -> int:
         return len(self.values)
@@ -217,19 +219,10 @@ def resolve_dataset(ref: str | dict[str, Any], base_dir: Path) -> DatasetSpec:
     if isinstance(ref, str):
         ref = {"name": ref}
     ref = dict(ref)
-    if "csv" in ref:
-        extra = set(ref) - {"csv", "column"}
-        if extra:
-            raise UserError(f"dataset: a CSV dataset takes only 'csv' and 'column', not {', '.join(sorted(extra))}")
-        if "column" not in ref:
-            raise UserError("dataset: a CSV dataset needs 'column: NAME' naming the value column")
-        path = (base_dir / str(ref["csv"])).resolve()
-        if not path.is_file():
-            raise UserError(f"dataset: CSV file not found: {path}; paths are relative to the scenario file")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-        params = {"csv": str(path), "column": str(ref["column"]), "sha256": digest}
-        _read_csv_column(params["csv"], params["column"])  # fail now, before any run starts
-        return DatasetSpec("csv", json.dumps(params, sort_keys=True))
+    fmt = file_format(ref)
+    if fmt is not None:
+        fmt, params = resolve_file(ref, base_dir)
+        return DatasetSpec(fmt, json.dumps(params, sort_keys=True))
     name = ref.pop("name", None)
     if not isinstance(name, str):
         raise UserError("dataset: give a built-in name (e.g. 'airline') or a mapping with 'name' or 'csv'")
@@ -245,30 +238,10 @@ def resolve_dataset(ref: str | dict[str, Any], base_dir: Path) -> DatasetSpec:
     return DatasetSpec(name, json.dumps(params, sort_keys=True))
 
 
-def _read_csv_column(path: str, column: str) -> np.ndarray:
-    try:
-        frame = pd.read_csv(path)
-    except Exception as exc:  # pandas raises many types for malformed files
-        detail = " ".join(str(exc).split())  # pandas messages span lines
-        raise UserError(f"dataset: cannot read CSV {path} ({exc.__class__.__name__}: {detail})") from None
-    if column not in frame.columns:
-        raise UserError(
-            f"dataset: column '{column}' not in {path}; its columns are {', '.join(map(str, frame.columns))}"
-        )
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-    if not np.all(np.isfinite(values)):
-        bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise UserError(
-            f"dataset: column '{column}' of {path} has a missing or non-numeric value at data row {bad + 1}"
-        )
-    return values
-
-
 def load_series(spec: DatasetSpec) -> Series:
     """Load the series a spec names, in its original units."""
     params = spec.params
-    if spec.name == "csv":
-        values = _read_csv_column(params["csv"], params["column"])
-    else:
-        values = _REGISTRY[spec.name].load(**params)
-    return Series(spec, np.asarray(values, dtype=np.float64))
+    if spec.name in FORMATS:
+        read = read_file(spec.name, params)
+        return Series(spec, read.values, read.notes)
+    return Series(spec, np.asarray(_REGISTRY[spec.name].load(**params), dtype=np.float64))
