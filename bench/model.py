@@ -10,16 +10,17 @@ from bench.runspec import RunSpec
 
 def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = None) -> Any:
     """A compiled-free functional model for `spec`; `batch_size` None makes the batch dimension free."""
-    return lstm_model(
-        spec.look_back, spec.units, spec.layers, batch_size, spec.stateful if stateful is None else stateful
-    )
+    stateful = spec.stateful if stateful is None else stateful
+    return lstm_model(spec.look_back, spec.units, spec.layers, batch_size, stateful, spec.dataset.n_features)
 
 
-def lstm_model(look_back: int, units: int, layers: int, batch_size: int | None, stateful: bool) -> Any:
-    """`layers` stacked LSTM(`units`) -> Dense(1) over windows of `look_back` values."""
+def lstm_model(
+    look_back: int, units: int, layers: int, batch_size: int | None, stateful: bool, features: int = 1
+) -> Any:
+    """`layers` stacked LSTM(`units`) -> Dense(1) over windows of `look_back` steps of `features` values."""
     import keras
 
-    inputs = keras.Input(batch_shape=(batch_size, look_back, 1), name="window")
+    inputs = keras.Input(batch_shape=(batch_size, look_back, features), name="window")
     x = inputs
     extra = registry.backend(keras.backend.backend()).model_options(stateful)[0]
     for i in range(layers):

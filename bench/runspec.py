@@ -71,6 +71,9 @@ class RunSpec:
             Column("dataset_name", "config", str, get=lambda d: d.name),
             Column("dataset_params", "config", str, get=lambda d: d.identity_json),
             Column("dataset_source", "provenance", str, in_id=False, get=lambda d: d.source),
+            # the model's inputs; they follow from dataset_params, which is in the run id
+            Column("n_features", "config", int, added=3, default=1, in_id=False, get=lambda d: d.n_features),
+            Column("features", "config", str, added=3, in_id=False, get=lambda d: ",".join(d.features)),
         )
     )
     test_fraction: float = field(metadata=key(float, 0.33, Annotated[float, Field(gt=0, lt=1)], facet=True))

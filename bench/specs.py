@@ -52,12 +52,12 @@ def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> lis
     specs: dict[str, RunSpec] = {}
     for ds in datasets:
         try:
-            values = load_series(ds).values
-            if not np.all(np.isfinite(values)):
+            series = load_series(ds)
+            if not (np.all(np.isfinite(series.values)) and np.all(np.isfinite(series.inputs))):
                 raise UserError(
                     f"dataset '{ds.label}' has non-finite values (an unstable AR process?); change its parameters"
                 )
-            prep = prepare(values, sc.test_fraction, sc.difference, sc.scale, sc.validation_fraction)
+            prep = prepare(series.values, sc.test_fraction, sc.difference, sc.scale, sc.validation_fraction)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
         for combo in itertools.product(*(sc.axis(k) for k in axes)):

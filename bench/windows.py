@@ -52,12 +52,21 @@ class Scaler:
 class Prepared:
     """A split, transformed series and how to map predictions back to original units."""
 
-    y: np.ndarray = field(repr=False)  # original series
-    z: np.ndarray = field(repr=False)  # transformed; NaN where undefined (z[0] when differenced)
+    y: np.ndarray = field(repr=False)  # original series (the target)
+    z: np.ndarray = field(repr=False)  # transformed target; NaN where undefined (z[0] when differenced)
     n_train: int
     difference: bool
-    scaler: Scaler
+    scaler: Scaler  # the target's
     n_val: int = 0  # the last points of the training part, held out as validation
+    x: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]  # transformed inputs (n, features)
+
+    def __post_init__(self) -> None:
+        if self.x is None:  # univariate: the target's own past is the input
+            object.__setattr__(self, "x", self.z[:, None])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x.shape[1])
 
     @property
     def n_fit(self) -> int:
@@ -73,10 +82,16 @@ class Prepared:
 
 
 def prepare(
-    y: np.ndarray, test_fraction: float, difference: bool, scale: ScaleKind, validation_fraction: float = 0.0
+    y: np.ndarray,
+    test_fraction: float,
+    difference: bool,
+    scale: ScaleKind,
+    validation_fraction: float = 0.0,
+    inputs: np.ndarray | None = None,
 ) -> Prepared:
     """Split `y` (last `test_fraction` is test, the last `validation_fraction` of the rest validation),
-    optionally difference at lag 1, and scale on the part the model trains on."""
+    optionally difference at lag 1, and scale on the part the model trains on. `inputs` (n, features),
+    when the model sees more than the target's own past, get the same treatment column by column."""
     y = np.asarray(y, dtype=np.float64)
     n_train = int(len(y) * (1 - test_fraction))
     if n_train < 2 or n_train >= len(y):
@@ -91,14 +106,30 @@ def prepare(
             f"validation and {n_train - n_val} training points; use another validation_fraction or a longer series"
         )
     n_fit = n_train - n_val
-    x = np.full_like(y, np.nan)
+    z, scaler = _transform(y, n_fit, difference, scale)
+    x = None if inputs is None else np.column_stack([_transform(c, n_fit, difference, scale)[0] for c in inputs.T])
+    return Prepared(
+        y=y,
+        z=z,
+        n_train=n_train,
+        difference=difference,
+        scaler=scaler,
+        n_val=n_val,
+        x=x,  # type: ignore[arg-type]
+    )
+
+
+def _transform(v: np.ndarray, n_fit: int, difference: bool, scale: ScaleKind) -> tuple[np.ndarray, Scaler]:
+    """One column differenced (NaN first) and scaled with a scaler fitted on its first `n_fit` points."""
+    v = np.asarray(v, dtype=np.float64)
+    x = np.full_like(v, np.nan)
     if difference:
-        x[1:] = np.diff(y)
+        x[1:] = np.diff(v)
         scaler = Scaler.fit(scale, x[1:n_fit])
     else:
-        x[:] = y
+        x[:] = v
         scaler = Scaler.fit(scale, x[:n_fit])
-    return Prepared(y=y, z=scaler.transform(x), n_train=n_train, difference=difference, scaler=scaler, n_val=n_val)
+    return scaler.transform(x), scaler
 
 
 @dataclass(frozen=True)
@@ -113,7 +144,7 @@ class Windows:
     look_back: int
     batch_size: int
     layout: LayoutKind
-    train_x: np.ndarray = field(repr=False)  # (n, look_back, 1) float32
+    train_x: np.ndarray = field(repr=False)  # (n, look_back, features) float32
     train_y: np.ndarray = field(repr=False)  # (n, 1) float32
     train_t: np.ndarray = field(repr=False)  # (n,) target index into y
     n_dropped: int
@@ -189,7 +220,7 @@ def make_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool
     offsets = np.arange(-look_back, 0)
 
     def windows_for(t: np.ndarray) -> np.ndarray:
-        return prep.z[t[:, None] + offsets[None, :]][..., None].astype(np.float32)
+        return prep.x[t[:, None] + offsets[None, :]].astype(np.float32)
 
     return Windows(
         look_back=look_back,

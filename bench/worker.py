@@ -120,7 +120,14 @@ def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]
         if refused:
             return [RunResult(s, refused[0], error=refused[1], finished_at=_now(), **stamp) for s in specs]  # type: ignore[arg-type]
         series = load_series(first.dataset)
-        prep = prepare(series.values, first.test_fraction, first.difference, first.scale, first.validation_fraction)  # type: ignore[arg-type]
+        prep = prepare(
+            series.values,
+            first.test_fraction,
+            first.difference,
+            first.scale,  # type: ignore[arg-type]
+            first.validation_fraction,
+            series.inputs,
+        )
         windows = make_windows(prep, first.look_back, first.batch_size, first.stateful, first.layout)  # type: ignore[arg-type]
         engine = registry.engine(first.engine)
         results = engine.run(specs, prep, windows)

@@ -64,4 +64,12 @@ def test_csv_column_and_content_hash(tmp_path: Path):
 
 
 def test_list_names_every_dataset():
-    assert [d.name for d in list_datasets()] == ["airline", "shampoo", "sunspots", "sine", "mackey_glass", "ar"]
+    assert [d.name for d in list_datasets()] == [
+        "airline",
+        "shampoo",
+        "sunspots",
+        "sine",
+        "mackey_glass",
+        "lagged_covariate",
+        "ar",
+    ]

@@ -46,6 +46,21 @@ class DatasetSpec:
         return str(self.params.get(self.name, "")) if self.name in FORMATS else ""
 
     @property
+    def features(self) -> tuple[str, ...]:
+        """The input columns, in order: `features` when given, else the series itself (univariate)."""
+        p = self.params
+        if "features" in p:
+            return tuple(p["features"])
+        if self.name in FORMATS:
+            return (p["column"],)
+        entry = _REGISTRY.get(self.name)
+        return entry.columns if entry is not None and entry.columns else (self.name,)
+
+    @property
+    def n_features(self) -> int:
+        return len(self.features)
+
+    @property
     def label(self) -> str:
         """Short name for tables and plots: the dataset name, or the file's stem and column."""
         p = self.params
@@ -56,11 +71,17 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class Series:
-    """A univariate series in its original units, and what reading it changed (repaired gaps)."""
+    """A series in its original units: the target `values` (n,) and the model's `inputs` (n, features),
+    and what reading it changed (repaired gaps)."""
 
     spec: DatasetSpec
     values: np.ndarray = field(repr=False)
     notes: str = ""
+    inputs: np.ndarray = field(default=None, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.inputs is None:  # univariate: the target's own past is the one input
+            object.__setattr__(self, "inputs", self.values[:, None])
 
     def __len__(self) -> int:
         return len(self.values)
@@ -105,6 +126,20 @@ def _mackey_glass(
     return x[lag + 1 + warm :: per_sample][:length].copy()
 
 
+def _lagged_covariate(length: int, lag: int, gain: float, noise: float, seed: int) -> dict[str, np.ndarray]:
+    """A target driven by a covariate's past: y[t] = gain * x[t - lag] + noise, x an AR(1) process.
+
+    The target's own past says little about x[t - lag], so a model that sees x (look_back >= lag)
+    should beat one that sees only y by far: the test that covariates are really used."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros(length + lag)
+    shocks = rng.standard_normal(length + lag)
+    for t in range(1, length + lag):
+        x[t] = 0.3 * x[t - 1] + shocks[t]
+    y = gain * x[:length] + noise * rng.standard_normal(length)
+    return {"y": y, "x": x[lag:]}
+
+
 def _ar(length: int, coefficients: list[float], noise: float, seed: int, burn_in: int = 200) -> np.ndarray:
     coef = np.asarray(coefficients, dtype=np.float64)
     rng = np.random.default_rng(seed)
@@ -119,7 +154,8 @@ def _ar(length: int, coefficients: list[float], noise: float, seed: int, burn_in
 @dataclass(frozen=True)
 class _Loader:
     info: DatasetInfo
-    load: Callable[..., np.ndarray]
+    load: Callable[..., Any]  # an array, or for several columns a dict of them (the target first)
+    columns: tuple[str, ...] = ()  # a multivariate loader's columns; its default features
 
 
 _REGISTRY: dict[str, _Loader] = {
@@ -152,6 +188,16 @@ _REGISTRY: dict[str, _Loader] = {
             None,
         ),
         _mackey_glass,
+    ),
+    "lagged_covariate": _Loader(
+        DatasetInfo(
+            "lagged_covariate",
+            "two columns: y = gain * x[t - lag] + noise, with x an AR(1) process (features y and x)",
+            {"length": 2000, "lag": 3, "gain": 2.0, "noise": 0.1, "seed": 0},
+            None,
+        ),
+        _lagged_covariate,
+        ("y", "x"),
     ),
     "ar": _Loader(
         DatasetInfo(
@@ -234,8 +280,30 @@ def resolve_dataset(ref: str | dict[str, Any], base_dir: Path) -> DatasetSpec:
             else "run 'lstm-bench datasets' to list them, or use {csv: FILE, column: NAME}"
         )
         raise UserError(f"dataset: unknown dataset '{name}'; {hint}")
+    features = ref.pop("features", None)
     params = _check_params(name, ref, _REGISTRY[name].info.defaults)
+    if features is not None:
+        params["features"] = _check_features(features, _REGISTRY[name].columns, name)
     return DatasetSpec(name, json.dumps(params, sort_keys=True))
+
+
+def _check_features(features: Any, columns: tuple[str, ...] | list[str], where: str) -> list[str]:
+    """`features` as a list of distinct column names of `where`."""
+    if not columns:
+        raise UserError(f"dataset '{where}' has one column; 'features' applies to files and multivariate datasets")
+    if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
+        raise UserError(f"dataset '{where}': 'features' must be a non-empty list of column names, got {features!r}")
+    names = [f.strip() for f in features]
+    for name in names:
+        if name not in columns:
+            match = closest(name, list(columns))
+            hint = f"did you mean '{match}'? " if match else ""
+            raise UserError(
+                f"dataset '{where}': no column '{name}' for features; {hint}its columns are {', '.join(columns)}"
+            )
+    if len(set(names)) != len(names):
+        raise UserError(f"dataset '{where}': 'features' names a column twice: {names}")
+    return names
 
 
 def load_series(spec: DatasetSpec) -> Series:
@@ -243,5 +311,11 @@ def load_series(spec: DatasetSpec) -> Series:
     params = spec.params
     if spec.name in FORMATS:
         read = read_file(spec.name, params)
-        return Series(spec, read.values, read.notes)
-    return Series(spec, np.asarray(_REGISTRY[spec.name].load(**params), dtype=np.float64))
+        return Series(spec, read.values, read.notes, read.inputs)
+    entry = _REGISTRY[spec.name]
+    params.pop("features", None)
+    loaded = entry.load(**params)
+    if not entry.columns:
+        return Series(spec, np.asarray(loaded, dtype=np.float64))
+    inputs = np.column_stack([np.asarray(loaded[c], dtype=np.float64) for c in spec.features])
+    return Series(spec, np.asarray(loaded[entry.columns[0]], dtype=np.float64), inputs=inputs)

@@ -1,8 +1,9 @@
 """Users' files as they have them: CSV with any common separator, decimal commas, a byte-order mark,
 CRLF line endings and quoted numbers, or Parquet; an optional time column; a policy for gaps.
 
-A file dataset is `{csv: FILE, column: NAME}` (or `{parquet: FILE, ...}`) with optional `sep` (detected
-by default), `decimal`, `time` and `missing`. Every problem is one line naming the file, the row and
+A file dataset is `{csv: FILE, column: NAME}` (or `{parquet: FILE, ...}`), or with inputs besides the
+target `{csv: FILE, target: NAME, features: [NAME, ...]}`, with optional `sep` (detected by default),
+`decimal`, `time` and `missing`. Every problem is one line naming the file, the row and
 the column. The file's content hash, computed while streaming it, identifies the data, so the same
 file elsewhere gives the same run ids.
 """
@@ -23,7 +24,7 @@ from bench.errors import UserError, closest
 FORMATS = ("csv", "parquet")
 #: What to do with a missing value of the series (an empty cell, NA): refuse, or repair and say how many.
 MISSING = ("error", "drop", "interpolate", "ffill")
-KEYS = (*FORMATS, "column", "sep", "decimal", "time", "missing")
+KEYS = (*FORMATS, "column", "target", "features", "sep", "decimal", "time", "missing")
 #: Separators tried when `sep` is not given.
 SEPARATORS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
@@ -31,10 +32,12 @@ SNIFF_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class FileSeries:
-    """The values read from a file, and what was done to them (for the run's notes)."""
+    """The target read from a file, the inputs when they are more than the target's own past, and what
+    was done to them (for the run's notes)."""
 
     values: np.ndarray
     notes: str = ""
+    inputs: np.ndarray | None = None  # (n, features)
 
 
 def file_format(ref: dict[str, Any]) -> str | None:
@@ -55,12 +58,27 @@ def resolve_file(ref: dict[str, Any], base_dir: Path) -> tuple[str, dict[str, An
             match = closest(key, KEYS)
             hint = f"did you mean '{match}'?" if match else f"its keys are {', '.join(KEYS)}"
             raise UserError(f"dataset: a {fmt} dataset has no key '{key}'; {hint}")
-    if "column" not in ref:
-        raise UserError(f"dataset: a {fmt} dataset needs 'column: NAME' naming the value column")
+    if ("column" in ref) == ("target" in ref):
+        raise UserError(
+            f"dataset: a {fmt} dataset needs 'column: NAME' (one series) or 'target: NAME' with 'features', not "
+            f"{'both' if 'column' in ref else 'neither'}"
+        )
+    if "features" in ref and "target" not in ref:
+        raise UserError("dataset: 'features' goes with 'target: NAME' (the column to forecast), not 'column'")
     path = (base_dir / str(ref[fmt])).resolve()
     if not path.is_file():
         raise UserError(f"dataset: {fmt.upper()} file not found: {path}; paths are relative to the scenario file")
-    params: dict[str, Any] = {fmt: str(path), "column": str(ref["column"]).strip(), "sha256": content_hash(path)}
+    target = str(ref.get("column", ref.get("target"))).strip()
+    # the target is stored as 'column' whichever key named it, so a univariate file keeps its run ids
+    params: dict[str, Any] = {fmt: str(path), "column": target, "sha256": content_hash(path)}
+    if "features" in ref:
+        features = ref["features"]
+        if not isinstance(features, list) or not features or not all(isinstance(f, str) for f in features):
+            raise UserError(f"dataset: 'features' must be a non-empty list of column names, got {features!r}")
+        names = [f.strip() for f in features]
+        if len(set(names)) != len(names):
+            raise UserError(f"dataset: 'features' names a column twice: {names}")
+        params["features"] = names
     if fmt == "parquet":
         for key in ("sep", "decimal"):
             if key in ref:
@@ -160,32 +178,46 @@ def _check_time(raw: pd.Series, name: str, path: str) -> pd.Series:
 
 
 def read_file(fmt: str, params: dict[str, Any]) -> FileSeries:
-    """The series a file dataset names, with its gaps handled by `missing`."""
+    """The target and inputs a file dataset names, with their gaps handled by `missing`."""
     path = params[fmt]
     frame = _frame(fmt, params)
-    name = params["column"]
-    values = _numbers(_column(frame, name, path), name, path, params.get("decimal", "."))
+    target = params["column"]
+    features = params.get("features", [target])
+    names = [target, *(f for f in features if f != target)]
+    columns = {n: _numbers(_column(frame, n, path), n, path, params.get("decimal", ".")) for n in names}
     if "time" in params:
         _check_time(_column(frame, params["time"], path), params["time"], path)
-    gaps = np.isnan(values)
-    policy = params.get("missing", "error")
-    if not gaps.any():
-        return FileSeries(values)
-    n = int(gaps.sum())
-    first = int(np.flatnonzero(gaps)[0])
+    columns, notes = _repair(columns, params.get("missing", "error"), path)
+    inputs = np.column_stack([columns[f] for f in features]) if "features" in params else None
+    return FileSeries(columns[target], notes, inputs)
+
+
+def _repair(columns: dict[str, np.ndarray], policy: str, path: str) -> tuple[dict[str, np.ndarray], str]:
+    """The columns with their gaps handled by `policy`, and a note saying how many values that touched."""
+    gaps = {n: np.isnan(v) for n, v in columns.items()}
+    total = sum(int(g.sum()) for g in gaps.values())
+    if not total:
+        return columns, ""
+    where = ", ".join(f"'{n}'" for n, g in gaps.items() if g.any())
     if policy == "error":
+        row, name = min((int(np.flatnonzero(g)[0]), n) for n, g in gaps.items() if g.any())
         raise UserError(
-            f"dataset: {path}: row {first + 1}, column '{name}': missing value ({n} in all); "
+            f"dataset: {path}: row {row + 1}, column '{name}': missing value ({total} in all); "
             "add missing: drop, interpolate or ffill to the dataset to repair gaps"
         )
     if policy == "drop":
-        return FileSeries(values[~gaps], f"missing: dropped {n} rows with no value in '{name}'")
-    if policy == "ffill" and gaps[0]:
-        raise UserError(
-            f"dataset: {path}: row 1, column '{name}': the first value is missing, so ffill has nothing to "
-            "carry forward; use missing: drop or interpolate"
-        )
-    series = pd.Series(values)
-    filled = series.ffill() if policy == "ffill" else series.interpolate(method="linear", limit_direction="both")
+        keep = ~np.any(np.column_stack(list(gaps.values())), axis=1)
+        dropped = int((~keep).sum())
+        return {n: v[keep] for n, v in columns.items()}, f"missing: dropped {dropped} rows with no value in {where}"
+    out = {}
+    for name, values in columns.items():
+        if policy == "ffill" and gaps[name][0]:
+            raise UserError(
+                f"dataset: {path}: row 1, column '{name}': the first value is missing, so ffill has nothing to "
+                "carry forward; use missing: drop or interpolate"
+            )
+        series = pd.Series(values)
+        filled = series.ffill() if policy == "ffill" else series.interpolate(method="linear", limit_direction="both")
+        out[name] = filled.to_numpy(dtype=np.float64)
     verb = "forward-filled" if policy == "ffill" else "interpolated"
-    return FileSeries(filled.to_numpy(dtype=np.float64), f"missing: {verb} {n} values in '{name}'")
+    return out, f"missing: {verb} {total} values in {where}"

@@ -55,7 +55,7 @@ class Scan(Engine):
         return run_many(specs, prep, windows)
 
 
-def explicit_state_model(look_back: int, units: int, layers: int) -> Any:
+def explicit_state_model(look_back: int, units: int, layers: int, features: int = 1) -> Any:
     """`build_model`'s layers (same names, same weight order) with each LSTM's (h, c) as inputs and outputs.
 
     Inputs: [window, h_0, c_0, h_1, c_1, ...]; outputs: [prediction, h_0, c_0, ...]. The batch
@@ -63,7 +63,7 @@ def explicit_state_model(look_back: int, units: int, layers: int) -> Any:
     """
     import keras
 
-    window = keras.Input(shape=(look_back, 1), name="window")
+    window = keras.Input(shape=(look_back, features), name="window")
     states_in = [keras.Input(shape=(units,), name=f"{kind}_{i}") for i in range(layers) for kind in ("h", "c")]
     # unrolling short windows removes an inner while loop per step (~1.7x faster on CPU); long ones would compile slowly
     unroll = look_back <= UNROLL_MAX_LOOK_BACK
@@ -84,17 +84,18 @@ def seeded_weights(spec: RunSpec) -> Weights:
     Runs that differ only in learning rate share a seed: building their model once (about 16 ms)
     keeps a learning-rate grid from paying for it once per rate."""
     batch = spec.batch_size if spec.stateful else None
-    return list(_seeded_weights(spec.seed, spec.look_back, spec.units, spec.layers, batch, spec.stateful))
+    features = spec.dataset.n_features
+    return list(_seeded_weights(spec.seed, spec.look_back, spec.units, spec.layers, batch, spec.stateful, features))
 
 
 @functools.lru_cache(maxsize=512)
 def _seeded_weights(
-    seed: int, look_back: int, units: int, layers: int, batch: int | None, stateful: bool
+    seed: int, look_back: int, units: int, layers: int, batch: int | None, stateful: bool, features: int
 ) -> tuple[np.ndarray, ...]:
     import keras
 
     keras.utils.set_random_seed(seed)
-    return tuple(lstm_model(look_back, units, layers, batch, stateful).get_weights())
+    return tuple(lstm_model(look_back, units, layers, batch, stateful, features).get_weights())
 
 
 class Program:
@@ -104,12 +105,12 @@ class Program:
     epoch function runs alone or under `jax.vmap` for several repeats.
     """
 
-    def __init__(self, look_back: int, units: int, layers: int, optimizer: str) -> None:
+    def __init__(self, look_back: int, units: int, layers: int, optimizer: str, features: int = 1) -> None:
         import jax
 
         self.units = units
         self.layers = layers
-        self.model = explicit_state_model(look_back, units, layers)
+        self.model = explicit_state_model(look_back, units, layers, features)
         # the rate is a value each run sets (`initial_values`), so one program serves every rate
         self.optimizer = make_optimizer(optimizer, 0.001)
         self.optimizer.build(self.model.trainable_variables)
@@ -252,12 +253,12 @@ def program_for(spec: RunSpec) -> Program:
     """The program for `spec`'s model shape and optimizer, shared by every run in this worker that
     has them: jitted functions compile once per input shape, so the batch-1 walk and repeated batch
     sizes are not compiled again for each configuration of a sweep."""
-    return _program(spec.look_back, spec.units, spec.layers, spec.optimizer)
+    return _program(spec.look_back, spec.units, spec.layers, spec.optimizer, spec.dataset.n_features)
 
 
 @functools.lru_cache(maxsize=64)
-def _program(look_back: int, units: int, layers: int, optimizer: str) -> Program:
-    return Program(look_back, units, layers, optimizer)
+def _program(look_back: int, units: int, layers: int, optimizer: str, features: int) -> Program:
+    return Program(look_back, units, layers, optimizer, features)
 
 
 def _batches(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from concurrent.futures import Future
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,10 +50,12 @@ def data(spec: RunSpec) -> tuple[Prepared, Windows]:
     return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
 
 
-def initial_weights(units: int, layers: int = 1) -> list[np.ndarray]:
+def initial_weights(units: int, layers: int = 1, features: int = 1) -> list[np.ndarray]:
     """Fixed weights in `build_model` order (per LSTM: kernel, recurrent kernel, bias; Dense kernel, bias)."""
     rng = np.random.default_rng(11)
-    shapes = [s for i in range(layers) for s in [(1 if i == 0 else units, 4 * units), (units, 4 * units), (4 * units,)]]
+    shapes = [
+        s for i in range(layers) for s in [(features if i == 0 else units, 4 * units), (units, 4 * units), (4 * units,)]
+    ]
     shapes += [(units, 1), (1,)]
     return [rng.uniform(-0.5, 0.5, shape).astype(np.float32) for shape in shapes]
 
@@ -171,3 +174,53 @@ def test_step_budgets_and_validation_agree_across_engines(stateful: bool, shuffl
         )
         np.testing.assert_allclose(scan_result.metrics.val_rmse, fit_result.metrics.val_rmse, rtol=RMSE_RTOL)
         np.testing.assert_allclose(scan_result.metrics.test_rmse, fit_result.metrics.test_rmse, rtol=RMSE_RTOL)
+
+
+def features_data(spec: RunSpec) -> tuple[Prepared, Windows]:
+    """60 points of the two-column `lagged_covariate` series."""
+    from bench.datasets import load_series
+
+    series = load_series(spec.dataset)
+    prep = prepare(series.values, spec.test_fraction, spec.difference, spec.scale, 0.0, series.inputs)  # type: ignore[arg-type]
+    return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
+
+
+def two_features(spec: RunSpec, weights: list[np.ndarray]) -> tuple[list[float], float]:
+    """(per-epoch losses, test RMSE) of `spec`'s engine on two input features, from `weights`."""
+    from unittest import mock
+
+    from bench.engines import fit, scan
+
+    prep, windows = features_data(spec)
+    assert windows.train_x.shape[2] == 2
+    if spec.engine == "scan":
+        result = scan.run(spec, prep, windows, initial_weights=weights)
+    else:
+        build = fit.build_model
+
+        def build_with_weights(*args: object, **kwargs: object) -> object:
+            model = build(*args, **kwargs)
+            model.set_weights(weights)
+            return model
+
+        with mock.patch.object(fit, "build_model", build_with_weights):
+            result = fit.run(spec, prep, windows)
+    assert result.status == "ok", result.error
+    return [e.loss for e in result.epochs], result.metrics.test_rmse
+
+
+@pytest.mark.parametrize("stateful,layout", [(True, "streams"), (True, "sequential"), (False, "none")])
+def test_two_input_features_train_alike_on_both_engines(stateful: bool, layout: str, workers) -> None:
+    from bench.datasets import resolve_dataset
+
+    spec = dataclasses.replace(
+        spec_for("tensorflow", "fit", stateful, layout, 4),
+        dataset=resolve_dataset({"name": "lagged_covariate", "length": 60}, Path(".")),
+        look_back=4,
+    )
+    weights = initial_weights(4, features=2)
+    fit_run = workers["tensorflow"].submit(two_features, spec, weights)
+    scan_run = workers["jax"].submit(two_features, dataclasses.replace(spec, backend="jax", engine="scan"), weights)
+    (fit_losses, fit_rmse), (scan_losses, scan_rmse) = fit_run.result(), scan_run.result()
+    np.testing.assert_allclose(scan_losses, fit_losses, rtol=LOSS_RTOL)
+    np.testing.assert_allclose(scan_rmse, fit_rmse, rtol=RMSE_RTOL)
