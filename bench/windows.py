@@ -10,6 +10,7 @@ walk-forward goes over training, validation and test targets in that order.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -134,32 +135,55 @@ def _transform(v: np.ndarray, n_fit: int, difference: bool, scale: ScaleKind) ->
 
 @dataclass(frozen=True)
 class Windows:
-    """Training and test windows for one look_back, training rows in the batch layout's order.
+    """The windows of one run as indices into the series, training rows in the batch layout's order.
 
-    `train_x[j]` is the window for target `train_t[j]`; for stateful runs, consecutive chunks of
-    `batch_size` rows are the batches. `walk_*` are every window (train then test) in time order
-    for the batch-1 walk-forward evaluation.
+    Target `t`'s window is `series[t - look_back : t]` (every feature) and its label `targets[t]`.
+    `train_t` lists the training targets (for stateful runs consecutive chunks of `batch_size` are
+    the batches); `walk_t` every target (train, validation, test) in time order for the batch-1
+    walk-forward. Nothing is materialised: memory is O(series x features), not O(windows x
+    look_back x features). An engine gathers windows as it needs them (`gather`; the `scan` engine
+    inside its compiled loop); `train_x`, `train_y` and `walk_x` materialise them for engines that
+    want arrays (`fit`).
     """
 
     look_back: int
     batch_size: int
     layout: LayoutKind
-    train_x: np.ndarray = field(repr=False)  # (n, look_back, features) float32
-    train_y: np.ndarray = field(repr=False)  # (n, 1) float32
-    train_t: np.ndarray = field(repr=False)  # (n,) target index into y
+    series: np.ndarray = field(repr=False)  # (N, features) float32, the transformed inputs
+    targets: np.ndarray = field(repr=False)  # (N,) float32, the transformed target
+    train_t: np.ndarray = field(repr=False)  # (n,) target index into the series
     n_dropped: int
-    walk_x: np.ndarray = field(repr=False)
     walk_t: np.ndarray = field(repr=False)
     n_train_points: int  # how many leading walk rows are training targets
     n_val_points: int = 0  # how many walk rows after those are validation targets
 
+    def gather(self, t: np.ndarray) -> np.ndarray:
+        """The windows for targets `t`: (len(t), look_back, features) float32."""
+        return self.series[np.asarray(t)[:, None] + np.arange(-self.look_back, 0)[None, :]]
+
+    @functools.cached_property
+    def train_x(self) -> np.ndarray:
+        return self.gather(self.train_t)
+
+    @functools.cached_property
+    def train_y(self) -> np.ndarray:
+        return self.targets[self.train_t][:, None]
+
+    @functools.cached_property
+    def walk_x(self) -> np.ndarray:
+        return self.gather(self.walk_t)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.series.shape[1])
+
     @property
     def n_train_windows(self) -> int:
-        return len(self.train_x)
+        return len(self.train_t)
 
     @property
     def steps_per_epoch(self) -> int:
-        return -(-len(self.train_x) // self.batch_size)
+        return -(-len(self.train_t) // self.batch_size)
 
     @property
     def test_t(self) -> np.ndarray:
@@ -217,20 +241,14 @@ def make_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool
     order, dropped = layout_order(len(train_t), batch_size, effective)
     train_t = train_t[order]
     walk_t = np.concatenate([all_train_t, val_t, test_t])
-    offsets = np.arange(-look_back, 0)
-
-    def windows_for(t: np.ndarray) -> np.ndarray:
-        return prep.x[t[:, None] + offsets[None, :]].astype(np.float32)
-
     return Windows(
         look_back=look_back,
         batch_size=batch_size,
         layout=effective,
-        train_x=windows_for(train_t),
-        train_y=prep.z[train_t][:, None].astype(np.float32),
+        series=np.asarray(prep.x, dtype=np.float32),
+        targets=np.asarray(prep.z, dtype=np.float32),
         train_t=train_t,
         n_dropped=dropped,
-        walk_x=windows_for(walk_t),
         walk_t=walk_t,
         n_train_points=len(all_train_t),
         n_val_points=len(val_t),

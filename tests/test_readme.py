@@ -34,10 +34,9 @@ def test_ci_runs_the_readme_test_command_verbatim():
     assert readme_commands()[1] in ci.splitlines()
 
 
-@pytest.mark.parametrize("name", ["seed", "quickstart", "airline_batch_sweep"])
-def test_shipped_scenarios_validate(name: str):
-    specs = expand(load_scenario(ROOT / "scenarios" / f"{name}.yaml"))
-    assert specs
+@pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_scenarios_validate(path: Path):
+    assert expand(load_scenario(path))
 
 
 def test_seed_scenario_is_the_tutorials_configuration():

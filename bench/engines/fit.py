@@ -51,15 +51,69 @@ def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any]:
     return model, evaluator
 
 
+#: Up to this many bytes of training windows `fit` gets arrays (Keras's fastest path); above it, batches
+#: gathered from the series one at a time (`batches`), so memory stays O(series x features).
+MATERIALISE_LIMIT_BYTES = 256 * 2**20
+
+
+def materialise(windows: Windows) -> bool:
+    """Whether this run's windows are small enough to hand Keras as arrays."""
+    return windows.n_train_windows * windows.look_back * windows.n_features * 4 <= MATERIALISE_LIMIT_BYTES
+
+
+def batches(windows: Windows, t: np.ndarray, batch_size: int, labels: bool, shuffle_seed: int | None = None) -> Any:
+    """A `keras.utils.PyDataset` of the windows ending before targets `t`, `batch_size` at a time, in
+    order (or reshuffled each epoch from `shuffle_seed`), gathered from the series as Keras asks."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
+            self.order = self.rng.permutation(len(t)) if self.rng is not None else np.arange(len(t))
+
+        def __len__(self) -> int:
+            return -(-len(t) // batch_size)
+
+        def __getitem__(self, k: int) -> Any:
+            rows = t[self.order[k * batch_size : (k + 1) * batch_size]]
+            x = windows.gather(rows)
+            return (x, windows.targets[rows][:, None]) if labels else (x,)
+
+        def on_epoch_end(self) -> None:
+            if self.rng is not None:
+                self.order = self.rng.permutation(len(t))
+
+    return Batches()
+
+
 def predict_walk(model: Any, evaluator: Any, windows: Windows, stateful: bool) -> np.ndarray:
     """Scaled predictions for every walk window: a batch-1 stateful copy primed by the training part."""
+    small = materialise(windows)
     if not stateful:
-        return model.predict(windows.walk_x, batch_size=max(windows.batch_size, 32), verbose=0)
+        size = max(windows.batch_size, 32)
+        data = windows.walk_x if small else batches(windows, windows.walk_t, size, labels=False)
+        return model.predict(data, batch_size=size if small else None, verbose=0)
     evaluator.set_weights(model.get_weights())
     reset_states(evaluator)
-    out = evaluator.predict(windows.walk_x, batch_size=1, verbose=0)
+    data = windows.walk_x if small else batches(windows, windows.walk_t, 1, labels=False)
+    out = evaluator.predict(data, batch_size=1 if small else None, verbose=0)
     reset_states(evaluator)
     return out
+
+
+def _fit(
+    model: Any, windows: Windows, t: np.ndarray | None, spec: RunSpec, epochs: int, shuffle: bool, callbacks: list
+) -> None:
+    """`model.fit` on the training windows (those ending before targets `t`, in that order, when given)."""
+    if materialise(windows):
+        x = windows.train_x if t is None else windows.gather(t)
+        y = windows.train_y if t is None else windows.targets[t][:, None]
+        model.fit(x, y, batch_size=spec.batch_size, epochs=epochs, shuffle=shuffle, verbose=0, callbacks=callbacks)
+        return
+    data = batches(windows, windows.train_t if t is None else t, spec.batch_size, True, spec.seed if shuffle else None)
+    # shuffle=False: Keras would reorder whole batches of a PyDataset; rows are shuffled inside it instead
+    model.fit(data, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
 
 
 def run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
@@ -81,29 +135,13 @@ def run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
     budget = Budget.of(spec, windows)
     whole = budget.epochs if budget.steps_in(budget.epochs) == budget.steps_per_epoch else budget.epochs - 1
     if whole:
-        model.fit(
-            windows.train_x,
-            windows.train_y,
-            batch_size=spec.batch_size,
-            epochs=whole,
-            shuffle=spec.shuffle,
-            verbose=0,
-            callbacks=[_Epochs()],
-        )
+        _fit(model, windows, None, spec, whole, spec.shuffle, [_Epochs()])
     if whole < budget.epochs and loop.diverged_epoch is None:
         # a step budget's partial last epoch: its first batches (a random sample of rows when shuffling)
         rows = budget.steps_in(budget.epochs) * spec.batch_size
-        order = np.random.default_rng(spec.seed).permutation(len(windows.train_x)) if spec.shuffle else None
-        part = slice(0, rows) if order is None else order[:rows]
-        model.fit(
-            windows.train_x[part],
-            windows.train_y[part],
-            batch_size=spec.batch_size,
-            epochs=1,
-            shuffle=False,
-            verbose=0,
-            callbacks=[_Epochs()],
-        )
+        order = np.random.default_rng(spec.seed).permutation(windows.n_train_windows) if spec.shuffle else None
+        part = windows.train_t[:rows] if order is None else windows.train_t[order[:rows]]
+        _fit(model, windows, part, spec, 1, False, [_Epochs()])
     return loop.result(registry.backend(keras.backend.backend()).model_options(spec.stateful)[1])
 
 

@@ -43,7 +43,7 @@ class Budget:
 
 @dataclass
 class EpochLoop:
-    """Book-keeping for one run's epochs. `predict_walk` returns scaled predictions for `windows.walk_x`."""
+    """Book-keeping for one run's epochs. `predict_walk` returns scaled predictions for `windows.walk_t`."""
 
     spec: RunSpec
     prep: Prepared
@@ -158,7 +158,7 @@ class EpochLoop:
             whole or [r.seconds for r in self.rows],
             samples_per_epoch=w.n_train_windows if whole else min(steps * w.batch_size, w.n_train_windows),
             steps_per_epoch=steps,
-            predict_samples_per_sec=len(w.walk_x) / predict_seconds if predict_seconds > 0 else None,
+            predict_samples_per_sec=len(w.walk_t) / predict_seconds if predict_seconds > 0 else None,
             peak_rss_mb=peak_rss_mb(),
         )
         throughput = dataclasses.replace(throughput, train_seconds=float(sum(r.seconds for r in self.rows)))

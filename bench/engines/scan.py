@@ -35,6 +35,8 @@ from bench.windows import Prepared, Windows
 log = logging.getLogger(__name__)
 
 UNROLL_MAX_LOOK_BACK = 16
+#: Stateless walk-forward windows gathered at once (bounds its memory on long series).
+PREDICT_CHUNK = 4096
 Weights = list[np.ndarray]  # in `build_model(spec, ...).get_weights()` order
 
 
@@ -110,6 +112,7 @@ class Program:
 
         self.units = units
         self.layers = layers
+        self.look_back = look_back
         self.model = explicit_state_model(look_back, units, layers, features)
         # the rate is a value each run sets (`initial_values`), so one program serves every rate
         self.optimizer = make_optimizer(optimizer, 0.001)
@@ -134,7 +137,7 @@ class Program:
         if (vmapped, noise) not in self._epochs:
             fn = functools.partial(self._epoch, noise_on=noise)
             if vmapped:
-                fn = jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None, None, None, None))
+                fn = jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None, None, None, None, None))
             self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
         return self._epochs[vmapped, noise]
 
@@ -177,14 +180,17 @@ class Program:
         idx: Any,
         mask: Any,
         limit: Any,
-        train_x: Any,
-        train_y: Any,
+        series: Any,
+        targets: Any,
+        train_t: Any,
         stateful: Any,
         *,
         noise_on: bool = False,
     ) -> tuple[list[Any], list[Any], Any, Any, list[Any]]:
         """One epoch: batch k holds rows `idx[k]` (`mask` 0 marks padding); at most `limit` batches run.
-        Returns weights, optimizer values, noise state, loss and the final LSTM state.
+        Row j is the window ending before target `train_t[j]`, gathered from `series` inside the loop
+        (nothing is materialised), with label `targets[train_t[j]]`. Returns weights, optimizer
+        values, noise state, loss and the final LSTM state.
 
         Batches with no real rows come last and are not run: the loop's length is a runtime value,
         so it costs nothing per step, and a step budget's partial last epoch is the same program.
@@ -207,7 +213,7 @@ class Program:
         def step(k: Any, carry: tuple) -> tuple:
             tv, ov, ns, state, losses = carry
             ids, m = idx[k], mask[k]
-            x, y = train_x[ids], train_y[ids]
+            x, y = self.gather(series, train_t[ids]), targets[train_t[ids]][:, None]
             if noise_on:
                 per_row = jax.vmap(jax.value_and_grad(row_loss, has_aux=True), in_axes=(None, 0, 0, 0))
                 (row_losses, new_state), per_example = per_row(tv, x, y, state)
@@ -232,21 +238,39 @@ class Program:
         ran = jnp.where(jnp.arange(idx.shape[0]) < steps, sizes, 0.0)
         return trainable, opt, noise, jnp.sum(losses * ran) / jnp.sum(ran), state
 
-    def _walk(self, trainable: list[Any], walk_x: Any) -> Any:
+    def gather(self, series: Any, t: Any) -> Any:
+        """The windows ending before targets `t`: (len(t), look_back, features)."""
+        import jax.numpy as jnp
+
+        return series[t[:, None] + jnp.arange(-self.look_back, 0)[None, :]]
+
+    def _walk(self, trainable: list[Any], series: Any, walk_t: Any) -> Any:
         """Batch-1 walk-forward from a zero state, the state carried window to window: (n, 1)."""
         import jax
 
-        def step(state: list[Any], x: Any) -> tuple[list[Any], Any]:
+        def step(state: list[Any], t: Any) -> tuple[list[Any], Any]:
+            x = jax.lax.dynamic_slice_in_dim(series, t - self.look_back, self.look_back, axis=0)
             pred, state = self.forward(trainable, x[None], state)
             return state, pred[0]
 
-        _, preds = jax.lax.scan(step, self.zero_state(1), walk_x)
+        _, preds = jax.lax.scan(step, self.zero_state(1), walk_t)
         return preds
 
-    def _predict_all(self, trainable: list[Any], walk_x: Any) -> Any:
-        """Stateless prediction: every window from a zero state, in one batch: (n, 1)."""
-        pred, _ = self.forward(trainable, walk_x, self.zero_state(walk_x.shape[0]))
-        return pred
+    def _predict_all(self, trainable: list[Any], series: Any, walk_t: Any) -> Any:
+        """Stateless prediction: every window from a zero state, PREDICT_CHUNK windows at a time: (n, 1)."""
+        import jax
+        import jax.numpy as jnp
+
+        n = walk_t.shape[0]
+        chunk = min(PREDICT_CHUNK, n)
+        chunks = -(-n // chunk)
+        padded = jnp.pad(walk_t, (0, chunks * chunk - n), mode="edge").reshape(chunks, chunk)
+
+        def one(t: Any) -> Any:
+            pred, _ = self.forward(trainable, self.gather(series, t), self.zero_state(chunk))
+            return pred
+
+        return jax.lax.map(one, padded).reshape(-1, 1)[:n]
 
 
 def program_for(spec: RunSpec) -> Program:
@@ -321,9 +345,9 @@ def run_many(
     # a stateless epoch needs (a stateful one may end with a batch of padding, which is skipped)
     rows = n + windows.n_dropped
     steps = -(-rows // first.batch_size)
-    pad = ((0, rows - n),) + ((0, 0),) * (windows.train_x.ndim - 1)
-    train_x, train_y = (jax.device_put(np.pad(a, pad[: a.ndim])) for a in (windows.train_x, windows.train_y))
-    walk_x = jax.device_put(windows.walk_x)
+    # padding rows point at a real target; their mask keeps them out of the loss
+    train_t = jax.device_put(np.pad(windows.train_t, (0, rows - n), mode="edge"))
+    series, targets, walk_t = (jax.device_put(a) for a in (windows.series, windows.targets, windows.walk_t))
     stateful = jnp.asarray(first.stateful)
     walk = program.walk(first.stateful)
     epoch_fn = program.epoch_fn(vmapped=k > 1, noise=first.noise_scale)
@@ -331,11 +355,11 @@ def run_many(
 
     if k == 1:
         (trainable, opt), noise_state = starts[0], noise[0]
-        walk_of: Callable[[int], Any] = lambda r: walk(trainable, walk_x)  # noqa: E731
+        walk_of: Callable[[int], Any] = lambda r: walk(trainable, series, walk_t)  # noqa: E731
     else:
         trainable, opt, noise_state = stack([s[0] for s in starts]), stack([s[1] for s in starts]), stack(noise)
         # slicing device arrays one by one costs ~0.5 ms each; the host copies are tiny
-        walk_of = lambda r: walk([np.asarray(t)[r] for t in trainable], walk_x)  # noqa: E731
+        walk_of = lambda r: walk([np.asarray(t)[r] for t in trainable], series, walk_t)  # noqa: E731
         log.info("scan: training %d runs of %s together (vmap)", k, first.run_id)
 
     loops = [EpochLoop(s, prep, windows, lambda r=r: np.asarray(walk_of(r))) for r, s in enumerate(specs)]
@@ -355,7 +379,7 @@ def run_many(
             idx = batch_orders([_batches(n, first.batch_size, False, rng.permutation(n), steps)[0] for rng in rngs])
         limit = jnp.asarray(budget.steps_in(epoch), jnp.int32)
         trainable, opt, noise_state, loss, _ = epoch_fn(
-            trainable, opt, noise_state, idx, mask, limit, train_x, train_y, stateful
+            trainable, opt, noise_state, idx, mask, limit, series, targets, train_t, stateful
         )
         jax.block_until_ready((trainable, opt))
         losses = np.asarray(loss).reshape(k)
@@ -381,10 +405,11 @@ def probe_scan() -> ProbeResult:
     keras.utils.set_random_seed(0)
     program = Program(look_back=2, units=2, layers=1, optimizer="adam")
     trainable, opt = program.initial_values(program.model.get_weights(), 0.01)
-    x = np.linspace(0.1, 0.8, 8, dtype=np.float32).reshape(4, 2, 1)
+    series = np.linspace(0.1, 0.9, 9, dtype=np.float32)[:, None]
+    x = series[:8].reshape(4, 2, 1)  # the windows ending before targets 2, 4, 6, 8
     idx, mask = _batches(4, 1, True, None)
     trainable, opt, _, _, state = program.epoch(
-        trainable, opt, (), idx, mask, np.int32(4), x, np.ones((4, 1), np.float32), np.bool_(True)
+        trainable, opt, (), idx, mask, np.int32(4), series, np.ones(9, np.float32), np.arange(2, 10, 2), np.bool_(True)
     )
     carried = float(sum(np.abs(np.asarray(s)).sum() for s in state))
     from_state, _ = program.forward(trainable, x[:1], state)

@@ -224,3 +224,25 @@ def test_two_input_features_train_alike_on_both_engines(stateful: bool, layout: 
     (fit_losses, fit_rmse), (scan_losses, scan_rmse) = fit_run.result(), scan_run.result()
     np.testing.assert_allclose(scan_losses, fit_losses, rtol=LOSS_RTOL)
     np.testing.assert_allclose(scan_rmse, fit_rmse, rtol=RMSE_RTOL)
+
+
+def fit_gathered(spec: RunSpec, weights: list[np.ndarray]) -> tuple[list[float], float]:
+    """`fit_from` with every window gathered from the series by a PyDataset (the long-series path)."""
+    from unittest import mock
+
+    from bench.engines import fit
+
+    with mock.patch.object(fit, "MATERIALISE_LIMIT_BYTES", 0):
+        return fit_from(spec, weights)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("stateful,layout", [(True, "streams"), (False, "none")])
+def test_fit_on_gathered_batches_trains_as_on_arrays(stateful: bool, layout: str, workers) -> None:
+    spec = dataclasses.replace(spec_for("tensorflow", "fit", stateful, layout, 5), epochs=None, steps=22)
+    weights = initial_weights(4)
+    arrays = workers["tensorflow"].submit(fit_from, spec, weights)
+    gathered = workers["tensorflow"].submit(fit_gathered, spec, weights)
+    (array_losses, array_rmse), (gathered_losses, gathered_rmse) = arrays.result(), gathered.result()
+    assert len(gathered_losses) == len(array_losses) == 3  # two whole epochs and a partial one
+    np.testing.assert_allclose(gathered_losses, array_losses, rtol=1e-6)
+    np.testing.assert_allclose(gathered_rmse, array_rmse, rtol=1e-6)

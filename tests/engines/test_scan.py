@@ -93,8 +93,9 @@ def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
         jnp.asarray(idx),
         jnp.asarray(mask),
         jnp.int32(len(idx)),
-        windows.train_x,
-        windows.train_y,
+        windows.series,
+        windows.targets,
+        jnp.asarray(windows.train_t),
         jnp.asarray(spec.stateful),
     )
     return result.metrics.test_rmse, float(sum(np.abs(np.asarray(s)).sum() for s in state))

@@ -129,14 +129,16 @@ def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], in
     idx, mask = (jnp.asarray(a) for a in scan._batches(w.n_train_windows, batch_size, True, None))
     if repeats:
         idx = jnp.stack([idx] * repeats)  # each repeat's batch order
-    x, y = jax.device_put(w.train_x), jax.device_put(w.train_y)
+    series, targets, train_t = (jax.device_put(a) for a in (w.series, w.targets, w.train_t))
     stateful = jnp.asarray(True)
     noise = ()
     limit = jnp.int32(idx.shape[-2])
     values = [trainable, opt]
 
     def epoch() -> Any:
-        values[0], values[1], _, loss, _ = fn(values[0], values[1], noise, idx, mask, limit, x, y, stateful)
+        values[0], values[1], _, loss, _ = fn(
+            values[0], values[1], noise, idx, mask, limit, series, targets, train_t, stateful
+        )
         return jax.block_until_ready((values[0], values[1], loss))
 
     return epoch, w.n_train_windows
