@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -74,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit with status 2 unless this machine has an NVIDIA GPU (instead of recording GPU runs unsupported)",
     )
+    r.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="also log each run to MLflow as it finishes (URI: the tracking URI; default MLflow's)",
+    )
+    r.add_argument("--mlflow-experiment", default="lstm-bench", help="the MLflow experiment for --mlflow")
 
     v = sub.add_parser("validate", help="check scenarios without running them")
     v.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.yaml")
@@ -83,8 +92,10 @@ def _parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("export", help="write the runs table as CSV or Parquet")
     e.add_argument("folder", type=Path, metavar="RESULTS_DIR")
-    e.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    e.add_argument("--format", choices=("csv", "parquet", "mlflow"), default="csv")
     e.add_argument("--out", type=Path, help="output file (default RESULTS_DIR/runs.csv or runs.parquet)")
+    e.add_argument("--tracking-uri", help="mlflow: the tracking URI (default: MLflow's, e.g. $MLFLOW_TRACKING_URI)")
+    e.add_argument("--experiment", default="lstm-bench", help="mlflow: the experiment name (default lstm-bench)")
 
     rep = sub.add_parser("report", help="write the report (HTML, Markdown, figures) for results folders")
     rep.add_argument("folders", nargs="+", type=Path, metavar="RESULTS_DIR")
@@ -196,11 +207,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor = make_executor(
         args.executor, args.workers, args.ray_address
     )  # a missing Ray is a user error, before any write
-    terminal = _Terminal(args.quiet, (args.workers or 1) > 1 or args.executor == "ray")
+    terminal: Any = _Terminal(args.quiet, (args.workers or 1) > 1 or args.executor == "ray")
+    events = terminal
+    if args.mlflow is not None:  # checked before any run: a missing MLflow or a bad store is a user error now
+        from bench.mlflow_export import LiveLogger, MlflowSink
+
+        events = LiveLogger(terminal, MlflowSink(args.mlflow or None, args.mlflow_experiment))
     try:
-        outcomes = run_suite(
-            plans, executor, terminal, force=args.force, retries=args.retries, report=not args.no_report
-        )
+        outcomes = run_suite(plans, executor, events, force=args.force, retries=args.retries, report=not args.no_report)
     except KeyboardInterrupt:
         # a second Ctrl-C stops at once; the database stays consistent (every save is one transaction)
         signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_INTERRUPTED))
@@ -337,6 +351,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from bench.store import export_runs
 
+    if args.format == "mlflow":
+        from bench.mlflow_export import export_to_mlflow
+
+        counts = export_to_mlflow(args.folder, args.tracking_uri, args.experiment)
+        out.print(f"mlflow experiment '{args.experiment}': " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        return EXIT_OK
     out.print(str(export_runs(args.folder, args.format, args.out)))
     return EXIT_OK
 
