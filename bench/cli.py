@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("datasets", help="list the built-in datasets")
 
+    d = sub.add_parser("doctor", help="what each backend can do here: version, devices, state-carry probe, advice")
+    d.add_argument("--backend", action="append", choices=backends, help="check only this backend (repeatable)")
+
     e = sub.add_parser("export", help="write the runs table as CSV or Parquet")
     e.add_argument("folder", type=Path, metavar="RESULTS_DIR")
     e.add_argument("--format", choices=("csv", "parquet", "mlflow"), default="csv")
@@ -390,6 +393,27 @@ def cmd_probe(args: argparse.Namespace) -> int:
     return EXIT_OK if result.carries_state else EXIT_FAILED_RUNS
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from bench.doctor import diagnose
+
+    gpu, checks = diagnose(args.backend)
+    out.print(f"nvidia-smi: {gpu or 'no NVIDIA GPU found'}")
+    for check in checks:
+        if not check.version:
+            out.print(f"[bold]{check.backend}[/]: not installed")
+        else:
+            seen = ", ".join(check.gpus) if check.gpus else "no GPU"
+            out.print(f"[bold]{check.backend}[/] {check.version}: sees cpu and {seen}")
+        for line in check.probes:
+            verdict = {True: "[green]carries state[/]", False: "[red]does NOT carry state[/]", None: "[red]failed[/]"}
+            out.print(f"  {line.engine} on {line.device}: {verdict[line.carries_state]} ({escape(line.detail)})")
+        for advice in check.advice:
+            out.print(f"  [yellow]advice:[/] {escape(advice)}")
+    return EXIT_OK
+
+
 COMMANDS = {
     "run": cmd_run,
     "validate": cmd_validate,
@@ -398,4 +422,5 @@ COMMANDS = {
     "report": cmd_report,
     "compare": cmd_compare,
     "probe": cmd_probe,
+    "doctor": cmd_doctor,
 }

@@ -69,6 +69,11 @@ def _gpus() -> str:
         return ""
 
 
+def gpu_description() -> str:
+    """What nvidia-smi reports (name, memory, driver per GPU), or "" without an NVIDIA GPU."""
+    return _gpus()
+
+
 @functools.cache
 def gpu_present() -> bool:
     """Whether this machine has an NVIDIA GPU (as nvidia-smi reports; asked once per process)."""
