@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     r.add_argument("--backend", choices=backends, help="override the scenario's backend")
     r.add_argument("--engine", choices=engines, help="override the scenario's engine")
+    r.add_argument("--device", choices=("cpu", "gpu", "auto"), help="override the scenario's device")
     r.add_argument(
         "--workers",
         type=int,
@@ -203,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError("--retries must be 0 or more")
     if args.ray_address and args.executor != "ray":
         raise UserError("--ray-address needs --executor ray")
-    overrides = {k: v for k, v in (("backend", args.backend), ("engine", args.engine)) if v}
+    overrides = {k: v for k, v in (("backend", args.backend), ("engine", args.engine), ("device", args.device)) if v}
     plans, notes = plan_suite(args.scenarios, args.out, overrides, args.require_gpu)
     for note in notes:
         err.print(f"[yellow]note:[/] {note}")
