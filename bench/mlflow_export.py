@@ -53,10 +53,12 @@ class MlflowSink:
     """Writes lstm-bench runs into one MLflow experiment, matching earlier exports on the run_id tag."""
 
     def __init__(self, tracking_uri: str | None, experiment: str = DEFAULT_EXPERIMENT) -> None:
-        self.client = client(tracking_uri)
         try:
+            self.client = client(tracking_uri)
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        except UserError:  # MLflow is not installed
+            raise
         except Exception as exc:  # MLflow raises its own exception types for unreachable or bad stores
             detail = " ".join(str(exc).split())[:200]
             raise UserError(f"mlflow: cannot use tracking URI {tracking_uri or '(default)'} ({detail})") from None

@@ -103,3 +103,9 @@ def test_without_mlflow_the_export_is_one_line_and_exit_2(results: Path, tmp_pat
     done = run_in_process("export", str(results), "--format", "mlflow", cwd=tmp_path)
     assert done.returncode == 2 and "pip install 'lstm-bench[mlflow]'" in done.stderr
     assert done.stderr.count("\n") <= 1 and "Traceback" not in done.stderr
+
+
+def test_a_tracking_uri_mlflow_cannot_use_is_one_line_and_exit_2(results: Path, tmp_path: Path) -> None:
+    done = run_in_process("export", str(results), "--format", "mlflow", "--tracking-uri", "bogus://x", cwd=tmp_path)
+    assert done.returncode == 2 and "mlflow: cannot use tracking URI bogus://x" in done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0
