@@ -74,7 +74,7 @@ def check_backend(backend: str) -> BackendCheck:
     gpus: list[str] = []
     probes: list[ProbeLine] = []
     advice: list[str] = []
-    cpu_gpus, cpu_lines = _ask(backend, "cpu", engines)
+    _, cpu_lines = _ask(backend, "cpu", engines)
     probes += cpu_lines
     if environment.gpu_present():
         gpus, gpu_lines = _ask(backend, "gpu", engines)

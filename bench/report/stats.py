@@ -93,11 +93,12 @@ def olympic_mean(values: np.ndarray) -> tuple[float, str]:
     return float(ordered.mean()), note
 
 
-def _ordered(table: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
+def _ordered(table: pd.DataFrame, facets: tuple[str, ...], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Rows by facets, then mode (stateful first), then batch size and `extra` where the table has them."""
     mode_rank = {m: i for i, m in enumerate(MODE_ORDER)}
     table = table.assign(_mode_rank=table["mode"].map(mode_rank).fillna(len(MODE_ORDER)))
-    table = table.sort_values([*facets, "_mode_rank", "batch_size"], kind="stable")
-    return table.drop(columns="_mode_rank").reset_index(drop=True)
+    keys = [*facets, "_mode_rank", *(c for c in ("batch_size", *extra) if c in table)]
+    return table.sort_values(keys, kind="stable").drop(columns="_mode_rank").reset_index(drop=True)
 
 
 def _label_columns(facets: tuple[str, ...]) -> list[str]:

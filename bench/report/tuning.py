@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from bench.report.load import MODE_ORDER, panel_labels
+from bench.report.load import panel_labels
+from bench.report import stats
 from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci, mann_whitney
 
 #: Columns that hold the learning rate: an axis of the tuning figures, never one of their panels.
@@ -89,14 +90,11 @@ def is_tuning_sweep(runs: pd.DataFrame, facets: tuple[str, ...]) -> bool:
 
 
 def _label_columns(facets: tuple[str, ...]) -> list[str]:
-    return ["tuning_panel", *tuning_facets(facets), "mode", "batch_size"]
+    return ["tuning_panel", *stats._label_columns(tuning_facets(facets))]
 
 
 def _ordered(table: pd.DataFrame, facets: tuple[str, ...], extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    rank = {m: i for i, m in enumerate(MODE_ORDER)}
-    table = table.assign(_rank=table["mode"].map(rank).fillna(len(MODE_ORDER)))
-    keys = [*tuning_facets(facets), "_rank", *(c for c in ("batch_size", *extra) if c in table)]
-    return table.sort_values(keys, kind="stable").drop(columns="_rank").reset_index(drop=True)
+    return stats._ordered(table, tuning_facets(facets), extra)
 
 
 def _median(values: np.ndarray) -> float:
