@@ -31,7 +31,7 @@ def test_a_files_features_are_the_inputs_in_order_and_the_target_only_when_liste
     with pytest.raises(
         UserError, match=r"column 'tmp' not in .*l.csv; its columns are time, load, temp, hour; did you mean 'temp'"
     ):
-        resolve_dataset({"csv": "l.csv", "target": "load", "features": ["tmp"]}, tmp_path)
+        load_series(resolve_dataset({"csv": "l.csv", "target": "load", "features": ["tmp"]}, tmp_path))
     with pytest.raises(UserError, match="'features' goes with 'target: NAME'"):
         resolve_dataset({"csv": "l.csv", "column": "load", "features": ["temp"]}, tmp_path)
 

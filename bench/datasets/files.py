@@ -50,7 +50,8 @@ def file_format(ref: dict[str, Any]) -> str | None:
 
 def resolve_file(ref: dict[str, Any], base_dir: Path) -> tuple[str, dict[str, Any]]:
     """The format and canonical parameters of a file dataset: absolute path, content hash, and the
-    reading options that were given (defaults are left out, so the run ids of older scenarios stay)."""
+    reading options that were given (defaults are left out, so the run ids of older scenarios stay).
+    The content is read by `read_file` (the sweep's expansion loads every series before any run)."""
     fmt = file_format(ref)
     assert fmt is not None
     for key in ref:
@@ -96,7 +97,6 @@ def resolve_file(ref: dict[str, Any], base_dir: Path) -> tuple[str, dict[str, An
         raise UserError(f"dataset: 'missing' must be one of {', '.join(MISSING)}, got {missing!r}")
     if missing != "error":
         params["missing"] = missing
-    read_file(fmt, params)  # fail now, before any run starts
     return fmt, params
 
 
