@@ -101,6 +101,8 @@ class RunResult:
     steps_to_target: int | None = field(default=None, metadata=column("outcome", int, added=3))
     # McCandlish et al.'s B_simple at the end of training (`noise_scale: true`)
     grad_noise_scale: float | None = field(default=None, metadata=column("outcome", float, added=3))
+    # the LSTM kernel that ran (`bench.kernels`): cudnn, generic, or cudnn+generic
+    kernel: str | None = field(default=None, metadata=column("outcome", str, added=4))
     epochs: tuple[EpochRow, ...] = field(default=(), metadata=columns(Column("epochs_run", "outcome", int, get=len)))
     # adjustments the engine made (use_cudnn=False on torch)
     notes: str = field(default="", metadata=column("outcome", str))

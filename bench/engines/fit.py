@@ -6,13 +6,14 @@ seed's `reset_states()` after each one-epoch `fit`), times the epoch and hands i
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any
 from collections.abc import Sequence
 
 import numpy as np
 
-from bench import registry
+from bench import kernels, registry
 from bench.engines.loop import Budget, EpochLoop
 from bench.model import build_model, make_optimizer, reset_states, state_values
 from bench.probe import ProbeResult
@@ -117,7 +118,14 @@ def _fit(
 
 
 def run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
-    """Train and evaluate one run with `Model.fit`."""
+    """Train and evaluate one run with `Model.fit`, recording the LSTM kernel its model ran."""
+    # a fresh model traces its train and predict functions again, so every run is observed whole
+    with kernels.observed() as seen:
+        result = _run(spec, prep, windows)
+    return dataclasses.replace(result, kernel=kernels.describe(seen))
+
+
+def _run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
     import keras
 
     model, evaluator = build_trained_pair(spec, windows)
@@ -156,10 +164,11 @@ def probe_fit(backend: str) -> ProbeResult:
     model = keras.Model(inputs, keras.layers.Dense(1)(lstm(inputs)))
     model.compile(optimizer="adam", loss="mse")
     x = np.linspace(0.1, 0.8, 8, dtype=np.float32).reshape(4, 2, 1)
-    model.fit(x, np.ones((4, 1), np.float32), batch_size=1, epochs=1, shuffle=False, verbose=0)
-    after_fit = float(sum(np.abs(v).sum() for v in state_values(model)))
-    first = model.predict(x[:1], verbose=0)
-    second = model.predict(x[:1], verbose=0)
+    with kernels.observed() as seen:
+        model.fit(x, np.ones((4, 1), np.float32), batch_size=1, epochs=1, shuffle=False, verbose=0)
+        after_fit = float(sum(np.abs(v).sum() for v in state_values(model)))
+        first = model.predict(x[:1], verbose=0)
+        second = model.predict(x[:1], verbose=0)
     problems = []
     if after_fit == 0.0:
         problems.append("the LSTM state is still zero after a stateful fit")
@@ -168,4 +177,4 @@ def probe_fit(backend: str) -> ProbeResult:
     detail = (
         "; ".join(problems) if problems else f"state after fit |h|+|c| = {after_fit:.4f}; repeated predictions differ"
     )
-    return ProbeResult(backend, "fit", not problems, detail)
+    return ProbeResult(backend, "fit", not problems, f"{detail}; LSTM kernel: {kernels.describe(seen)}")

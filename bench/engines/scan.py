@@ -15,6 +15,7 @@ arrays are padded to the same shapes (see `run_many`).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -23,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bench import noise_scale
+from bench import kernels, noise_scale
 from bench.engines.loop import Budget, EpochLoop
 from bench.model import lstm_model, make_optimizer
 from bench.probe import ProbeResult
@@ -126,7 +127,28 @@ class Program:
         # after (measured on this workload; compiling dominates a sweep of short runs)
         self.compiler_options = {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else {}
         self._epochs: dict[tuple[bool, bool], Any] = {}
-        self._walks = {True: jax.jit(self._walk), False: jax.jit(self._predict_all)}
+        self._walks = {
+            True: jax.jit(self._observing(("walk", True), self._walk)),
+            False: jax.jit(self._observing(("walk", False), self._predict_all)),
+        }
+        self._kernels: dict[tuple, set[str]] = {}
+
+    def _observing(self, key: tuple, fn: Callable) -> Callable:
+        """`fn`, recording under `key` the LSTM kernels its layers choose when JAX traces it (once per
+        shape; later calls reuse the compiled program, so the record stays with the program)."""
+
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            with kernels.observed() as seen:
+                out = fn(*args, **kwargs)
+            self._kernels.setdefault(key, set()).update(seen)
+            return out
+
+        return traced
+
+    def kernel(self, vmapped: bool, noise: bool, stateful: bool) -> str | None:
+        """The kernels a run's epoch and walk-forward ran (`bench.kernels.describe`), once traced."""
+        seen = [self._kernels.get(k) for k in (("epoch", vmapped, noise), ("walk", stateful))]
+        return kernels.describe(set().union(*(s for s in seen if s is not None))) if seen[0] is not None else None
 
     def epoch_fn(self, vmapped: bool, noise: bool) -> Any:
         """The jitted epoch: alone or under `jax.vmap` (weights, optimizer values, noise state and batch
@@ -135,7 +157,7 @@ class Program:
         import jax
 
         if (vmapped, noise) not in self._epochs:
-            fn = functools.partial(self._epoch, noise_on=noise)
+            fn = self._observing(("epoch", vmapped, noise), functools.partial(self._epoch, noise_on=noise))
             if vmapped:
                 fn = jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None, None, None, None, None))
             self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
@@ -390,7 +412,9 @@ def run_many(
                 running.remove(r)
         if not running:
             break
-    return [loop.result(trained_together=k) for loop in loops]
+    results = [loop.result(trained_together=k) for loop in loops]
+    kernel = program.kernel(k > 1, first.noise_scale, first.stateful)
+    return [dataclasses.replace(r, kernel=kernel) for r in results]
 
 
 @functools.cache
@@ -424,4 +448,4 @@ def probe_scan() -> ProbeResult:
         if problems
         else f"carried state |h|+|c| = {carried:.4f}; prediction from it differs from a zero state's"
     )
-    return ProbeResult("jax", "scan", not problems, detail)
+    return ProbeResult("jax", "scan", not problems, f"{detail}; LSTM kernel: {program.kernel(False, False, True)}")

@@ -213,6 +213,8 @@ def compare_tables(
         "rmse_a",
         "rmse_b",
         "rmse_diff",
+        "kernel_a",
+        "kernel_b",
     ]
     if pairs.empty:
         return pd.DataFrame(columns=cols), (), unpaired, (PER_RUN, "")
@@ -235,6 +237,8 @@ def compare_tables(
             rmse_a=("test_rmse_a", "mean"),
             rmse_b=("test_rmse_b", "mean"),
             rmse_diff=("rmse_delta", "mean"),
+            kernel_a=("kernel_a", _kernels),
+            kernel_b=("kernel_b", _kernels),
         )
         .reset_index()
     )
@@ -244,6 +248,11 @@ def compare_tables(
     table = table.sort_values(["_r", "series", "batch_size"]).drop(columns="_r").reset_index(drop=True)[cols]
     crossovers = tuple(_crossover(s, g, label_a, label_b) for s, g in table.groupby("series", sort=False))
     return table, crossovers, unpaired, basis
+
+
+def _kernels(values: pd.Series) -> str:
+    """The LSTM kernels a group of runs recorded (`bench.kernels`); runs before results schema 4 recorded none."""
+    return ", ".join(sorted(set(values.dropna()))) or "not recorded"
 
 
 def speedup_figure(
@@ -347,6 +356,8 @@ def write_comparison(
                 "rmse_a": f"RMSE {label_a}",
                 "rmse_b": f"RMSE {label_b}",
                 "rmse_diff": f"RMSE {label_b} - {label_a}",
+                "kernel_a": f"LSTM kernel {label_a}",
+                "kernel_b": f"LSTM kernel {label_b}",
             }
         )
         blocks += [Heading("Per batch size"), Table(shown)]

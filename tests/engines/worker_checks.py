@@ -42,3 +42,35 @@ def fit_state_checks(batch_size: int) -> dict[str, float | bool]:
     reset_states(model)
     after_reset = float(sum(np.abs(v).sum() for v in state_values(model)))
     return {"state": state, "repeat_differs": not np.array_equal(first, second), "after_reset": after_reset}
+
+
+def fake_cudnn_lstm(
+    inputs, h, c, mask, kernel, recurrent_kernel, bias, activation, recurrent_activation, return_sequences=False, **_
+):
+    """A backend `lstm` that answers as cuDNN does (the same LSTM arithmetic), so a CPU can stand in for a GPU."""
+    from keras import ops
+
+    outputs = []
+    for t in range(inputs.shape[1]):
+        z = ops.matmul(inputs[:, t], kernel) + ops.matmul(h, recurrent_kernel) + bias
+        i, f, g, o = ops.split(z, 4, axis=-1)  # Keras's gate order
+        c = recurrent_activation(f) * c + recurrent_activation(i) * activation(g)
+        h = recurrent_activation(o) * activation(c)
+        outputs.append(h)
+    return h, ops.stack(outputs, axis=1) if return_sequences else h[:, None, :], [h, c]
+
+
+def run_scenario_with_fake_cudnn(text: str, folder: str) -> list[RunResult]:
+    """`run_scenario` with the backend answering every LSTM layer as cuDNN would."""
+    from keras.src import backend
+
+    from bench.engines import scan
+
+    real = backend.lstm
+    backend.lstm = fake_cudnn_lstm
+    scan._program.cache_clear()  # programs traced with the fake must not serve later checks in this worker
+    try:
+        return run_scenario(text, folder)
+    finally:
+        backend.lstm = real
+        scan._program.cache_clear()

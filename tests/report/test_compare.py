@@ -17,11 +17,10 @@ RATIOS = {1: 0.5, 4: 1.0, 32: 4.0}  # B (gpu) relative to A (cpu)
 @pytest.fixture(scope="module")
 def comparison(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("compare")
-    a = save(root / "cpu", synthetic_results(batch_sizes=tuple(RATIOS), device="cpu"))
-    b = save(
-        root / "gpu",
-        synthetic_results(batch_sizes=(*RATIOS, 64), device="gpu", speed=lambda bs: RATIOS.get(bs, 8.0), failed=False),
-    )
+    cpu = synthetic_results(batch_sizes=tuple(RATIOS), device="cpu")
+    gpu = synthetic_results(batch_sizes=(*RATIOS, 64), device="gpu", speed=lambda bs: RATIOS.get(bs, 8.0), failed=False)
+    a = save(root / "cpu", [dataclasses.replace(r, kernel="generic") for r in cpu])
+    b = save(root / "gpu", [dataclasses.replace(r, kernel="cudnn") for r in gpu])
     return write_comparison(a, b, "cpu", "gpu")
 
 
@@ -58,6 +57,9 @@ def test_files_and_terminal_table(comparison) -> None:
     text = comparison.format_table()
     assert "samples/s gpu" in text and "140,800" in text and "stateless: gpu is faster from batch size 32" in text
     assert "9 unpaired runs" in text
+    # which LSTM kernel each side ran, per batch size
+    assert set(csv["kernel_a"]) == {"generic"} and set(csv["kernel_b"]) == {"cudnn"}
+    assert "LSTM kernel gpu" in (out / "summary.md").read_text()
 
 
 def test_b_faster_everywhere_has_no_crossover(tmp_path: Path) -> None:
@@ -69,6 +71,7 @@ def test_b_faster_everywhere_has_no_crossover(tmp_path: Path) -> None:
     c = write_comparison(a, b, out=tmp_path / "out")
     assert c.crossover is None and "faster at every batch size" in c.crossovers[0].verdict
     assert c.table["speedup"].tolist() == pytest.approx([2.0, 2.0, 2.0])
+    assert set(c.table["kernel_a"]) == {"not recorded"}  # runs that predate the kernel column
     assert c.unpaired.empty
 
 
