@@ -15,6 +15,7 @@ from typing import Any
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -43,8 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="rerun runs that are already in the results")
     r.add_argument("--quiet", action="store_true", help="no progress bar or summary table")
     r.add_argument("--no-report", action="store_true", help="do not write the report at the end")
-    r.add_argument("--backend", choices=backends, help="override the scenario's backend")
+    r.add_argument(
+        "--backend", action="append", choices=backends, help="override the scenario's backend (repeat it for several)"
+    )
     r.add_argument("--engine", choices=engines, help="override the scenario's engine")
+    r.add_argument(
+        "--skip-missing-backends",
+        action="store_true",
+        help="leave out runs on backends not installed here (with a note) instead of stopping",
+    )
     r.add_argument("--device", choices=("cpu", "gpu", "auto"), help="override the scenario's device")
     r.add_argument(
         "--workers",
@@ -196,7 +204,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import signal
 
     from bench.executors import make_executor
-    from bench.runner import plan_suite, run_suite, save_interrupted
+    from bench.runner import check_installed, plan_suite, run_suite, save_interrupted
 
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
@@ -204,10 +212,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError("--retries must be 0 or more")
     if args.ray_address and args.executor != "ray":
         raise UserError("--ray-address needs --executor ray")
-    overrides = {k: v for k, v in (("backend", args.backend), ("engine", args.engine), ("device", args.device)) if v}
+    backend = args.backend[0] if args.backend and len(args.backend) == 1 else args.backend
+    overrides = {k: v for k, v in (("backend", backend), ("engine", args.engine), ("device", args.device)) if v}
     plans, notes = plan_suite(args.scenarios, args.out, overrides, args.require_gpu)
+    if args.executor == "local":  # Ray's nodes have installs of their own
+        plans, left_out = check_installed(plans, args.skip_missing_backends)
+        notes += left_out
     for note in notes:
-        err.print(f"[yellow]note:[/] {note}")
+        err.print(f"[yellow]note:[/] {escape(note)}")
     executor = make_executor(
         args.executor, args.workers, args.ray_address
     )  # a missing Ray is a user error, before any write
@@ -324,7 +336,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     plans, notes = plan_suite(args.scenarios)
     for note in notes:
-        err.print(f"[yellow]note:[/] {note}")
+        err.print(f"[yellow]note:[/] {escape(note)}")
     cols = ("run_id", *schema().sweep, "repeat", "seed")
     for plan in plans:
         out.print(f"{plan.scenario}: ok, {len(plan.specs)} runs -> {plan.folder}")
@@ -395,7 +407,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from rich.markup import escape
 
     from bench.doctor import diagnose
 

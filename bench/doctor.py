@@ -9,7 +9,6 @@ when something is missing. It reports; it does not fail: a machine without a GPU
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import metadata
 
 from bench import environment, registry
 
@@ -34,15 +33,6 @@ class BackendCheck:
     advice: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _version(backend: str) -> str:
-    for dist in registry.backend(backend).distributions:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return ""
-
-
 def _ask(backend: str, device: str, engines: list[str]) -> tuple[list[str], list[ProbeLine]]:
     """(GPUs the backend sees, one probe line per engine) from a fresh worker for `device`."""
     from bench.probe import probe
@@ -65,11 +55,11 @@ def _ask(backend: str, device: str, engines: list[str]) -> tuple[list[str], list
 
 def check_backend(backend: str) -> BackendCheck:
     """Installed version, GPUs seen, and the probe on every engine and device of one backend."""
-    version = _version(backend)
+    version = registry.backend(backend).version()
     if not version:
-        extra = {"torch": "torch"}.get(backend)
-        how = f"pip install '.[{extra}]'" if extra else f"pip install {registry.backend(backend).distributions[0]}"
-        return BackendCheck(backend, "", advice=(f"{backend} is not installed: {how}",))
+        return BackendCheck(
+            backend, "", advice=(f"{backend} is not installed: {registry.backend(backend).how_to_install()}",)
+        )
     engines = [e.name for e in registry.engine_registry if backend in e.runs_on()]
     gpus: list[str] = []
     probes: list[ProbeLine] = []

@@ -87,7 +87,7 @@ def capture(backend: str, device: str = "cpu") -> dict[str, str]:
     CPU runs hide the GPUs from their worker, so they record none."""
     from bench import registry
 
-    backend_version = next((v for d in registry.backend(backend).distributions if (v := _version(d))), "")
+    backend_version = registry.backend(backend).version()
     return {
         "python": platform.python_version(),
         "keras": _version("keras"),

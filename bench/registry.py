@@ -78,6 +78,19 @@ class Backend(ABC):
     name: ClassVar[str]  # the KERAS_BACKEND value
     distributions: ClassVar[tuple[str, ...]]  # whose installed version the environment records (first found)
     supports_steps_per_execution: ClassVar[bool] = True
+    install: ClassVar[str] = ""  # the command that installs it ("" : pip install <first distribution>)
+
+    def version(self) -> str:
+        """The installed version of its framework ("" when it is not installed here)."""
+        for dist in self.distributions:
+            try:
+                return metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+        return ""
+
+    def how_to_install(self) -> str:
+        return self.install or f"pip install {self.distributions[0]}"
 
     def environment(self, device: str, threads: int | None) -> dict[str, str]:
         """Variables a worker for `device` needs before Keras is imported."""

@@ -17,11 +17,12 @@ import shutil
 import signal
 import threading
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 from collections.abc import Callable, Iterable, Iterator
 
+from bench import registry
 from bench.claims import Owner
 from bench.errors import UserError
 from bench.executors import Executor
@@ -172,6 +173,26 @@ def plan_suite(
         Plan(sf.path, out_dir if out_dir else Path("results") / sf.scenario.name, expand(sf, on_gpu)) for sf in files
     ]
     return plans, notes
+
+
+def check_installed(plans: list[Plan], leave_out: bool = False) -> tuple[list[Plan], list[str]]:
+    """Refuse, before anything is written, runs on a backend this environment lacks (local workers
+    would die importing it, run after run), or with `leave_out` drop them; returns the plans and a
+    note per backend left out."""
+    named = {s.backend for plan in plans for s in plan.specs}
+    missing = sorted(b for b in named if not registry.backend(b).version())
+    if not missing:
+        return plans, []
+    if not leave_out or set(missing) == named:
+        fixes = "; ".join(registry.backend(b).how_to_install() for b in missing)
+        others = " ".join(f"--backend {b}" for b in sorted(named - set(missing)))
+        rest = f", or run the other backends alone ({others}) or with --skip-missing-backends" if others else ""
+        raise UserError(f"backend {', '.join(missing)} is not installed here: {fixes}{rest}")
+    notes = [
+        f"left out the runs on {b}, which is not installed here ({registry.backend(b).how_to_install()})"
+        for b in missing
+    ]
+    return [replace(plan, specs=[s for s in plan.specs if s.backend not in missing]) for plan in plans], notes
 
 
 def check_writable(folder: Path) -> None:

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# CPU vs GPU crossover, as one command on a GPU machine: runs a scenario (default
-# scenarios/crossover.yaml) once with device: cpu and once with device: gpu, then compares the two.
+# CPU vs GPU crossover, as one command on a GPU machine: runs the scenarios (default
+# scenarios/crossover.yaml, the fit engines, and scenarios/crossover_scan.yaml, the scan engine) once
+# with --device cpu and once with --device gpu into OUT_DIR/cpu and OUT_DIR/gpu, then compares the two.
 #
-#   benchmarks/crossover.sh [SCENARIO.yaml] [OUT_DIR]
+#   benchmarks/crossover.sh [OUT_DIR [SCENARIO.yaml ...]]
 #
 # It installs nothing (GPU machines often have no package index): it needs lstm-bench installed with
 # the GPU builds (pip install '.[gpu]', see the README's GPU section); `lstm-bench doctor`, run first,
-# says what each backend sees and what is missing. Install every backend the scenario names, or take
-# it out of the scenario: a run on a backend that is not installed fails, with the reason; a run a
-# backend cannot do on the GPU is recorded unsupported, with the reason.
-set -euo pipefail
-scenario=${1:-scenarios/crossover.yaml}
-out=${2:-results/crossover}
+# says what each backend sees and what is missing. Runs on a backend that is not installed here are
+# left out, with a note (--skip-missing-backends); a run a backend cannot do on the GPU is recorded
+# unsupported, with the reason. benchmarks/gpu_session.sh wraps this for a GPU machine with no index.
+set -uo pipefail
+out=${1:-results/crossover}
+shift || true
+scenarios=("$@")
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(scenarios/crossover.yaml scenarios/crossover_scan.yaml)
 
-lstm-bench doctor
-lstm-bench run "$scenario" --device cpu --out "$out/cpu" --quiet
-if ! lstm-bench run "$scenario" --device gpu --require-gpu --out "$out/gpu" --quiet; then
-    echo "crossover: no usable GPU here, so only the CPU half was measured ($out/cpu)" >&2
+# exit status of run: 0 all ok, 1 some runs failed (the report lists them: go on), 2 a user error (stop)
+lstm-bench doctor || exit
+lstm-bench run "${scenarios[@]}" --device cpu --out "$out/cpu" --quiet --skip-missing-backends
+rc=$?
+[ "$rc" -le 1 ] || exit "$rc"
+lstm-bench run "${scenarios[@]}" --device gpu --require-gpu --out "$out/gpu" --quiet --skip-missing-backends
+rc=$?
+if [ "$rc" -gt 1 ]; then
+    echo "crossover: the GPU half did not run (the line above says why); only the CPU half was measured ($out/cpu)" >&2
     exit 2
 fi
 lstm-bench compare "$out/cpu" "$out/gpu" --label-a cpu --label-b gpu --out "$out/compare"

@@ -18,15 +18,18 @@ from clitools import write
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_the_crossover_scenario_sweeps_batch_sizes_1_to_1024_on_every_engine() -> None:
-    specs = expand(load_scenario(ROOT / "scenarios" / "crossover.yaml"))
-    assert sorted({s.batch_size for s in specs}) == [2**k for k in range(11)]
-    assert {(s.backend, s.engine) for s in specs} == {
+def test_the_crossover_scenarios_sweep_batch_sizes_1_to_1024_on_every_engine() -> None:
+    fit, scan = (expand(load_scenario(ROOT / "scenarios" / f"{name}.yaml")) for name in ("crossover", "crossover_scan"))
+    for specs in (fit, scan):
+        assert sorted({s.batch_size for s in specs}) == [2**k for k in range(11)]
+        assert {s.stateful for s in specs} == {True, False}
+    assert {(s.backend, s.engine) for s in fit + scan} == {
         ("jax", "scan"),
         ("jax", "fit"),
         ("tensorflow", "fit"),
         ("torch", "fit"),
     }
+    assert {s.dataset.params["length"] for s in scan} == {100_000}  # long enough for large batches on scan
 
 
 @pytest.mark.slow  # about 40 s: lstm-bench doctor starts a worker per backend, then a run
@@ -39,7 +42,7 @@ def test_without_a_gpu_it_measures_the_cpu_half_and_says_why_it_stops(tmp_path: 
     exe = Path(sys.executable).parent  # lstm-bench of this environment first on PATH
     env = {**os.environ, "PATH": f"{exe}{os.pathsep}{os.environ['PATH']}"}
     done = subprocess.run(
-        ["bash", str(ROOT / "benchmarks" / "crossover.sh"), str(tmp_path / "tiny.yaml"), str(tmp_path / "out")],
+        ["bash", str(ROOT / "benchmarks" / "crossover.sh"), str(tmp_path / "out"), str(tmp_path / "tiny.yaml")],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -48,7 +51,8 @@ def test_without_a_gpu_it_measures_the_cpu_half_and_says_why_it_stops(tmp_path: 
     )
     assert done.returncode == 2, done.stderr
     assert "nvidia-smi: no NVIDIA GPU found" in done.stdout  # lstm-bench doctor ran first
-    assert "no usable GPU here, so only the CPU half was measured" in done.stderr
+    assert "--require-gpu: nvidia-smi finds no NVIDIA GPU" in done.stderr
+    assert "the GPU half did not run (the line above says why); only the CPU half was measured" in done.stderr
     runs = pd.read_csv(tmp_path / "out" / "cpu" / "runs.csv")
     assert set(runs.device) == {"cpu"} and set(runs.status) == {"ok"} and len(runs) == 2
     assert not (tmp_path / "out" / "gpu").exists()

@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from bench import doctor
+from bench import doctor, registry
 from clitools import run_cli, run_in_process
 
 
@@ -34,6 +34,6 @@ def test_a_gpu_the_backend_cannot_use_gets_advice(tmp_path: Path) -> None:
 
 
 def test_a_backend_that_is_not_installed_says_what_to_install(monkeypatch) -> None:
-    monkeypatch.setattr(doctor, "_version", lambda backend: "")
+    monkeypatch.setattr(registry.backend("torch"), "version", lambda: "")
     check = doctor.check_backend("torch")
     assert check.version == "" and check.advice == ("torch is not installed: pip install '.[torch]'",)

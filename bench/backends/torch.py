@@ -12,6 +12,7 @@ class Torch(Backend):
     name = "torch"
     distributions = ("torch",)
     supports_steps_per_execution = False
+    install = "pip install '.[torch]'"
 
     def gpu_names(self) -> list[str]:
         import torch

@@ -34,6 +34,23 @@ RATIOS = {
     "ratio same, hand-written JAX LSTM (reference)": (HAND, HAND_VMAP10, 10.0),
     "ratio scan / TF fit engine, batch 1": (SCAN, "TF fit engine, batch 1", 1.0),
     "ratio scan / TF fit engine, batch 32": ("scan engine, batch 32", "TF fit engine, batch 32", 1.0),
+    # tests/perf/test_scan_variants.py: > 1 means the variant is faster
+    **{
+        f"ratio not unrolled / unrolled, scan, batch {b}": (
+            f"scan, sine 20k, batch {b}, not unrolled",
+            f"scan, sine 20k, batch {b}, unrolled",
+            1.0,
+        )
+        for b in (1, 32, 256)
+    },
+    **{
+        f"ratio {k} / 1 runs together, machine samples/s": (
+            f"scan, sine 20k, batch 32, {k} run(s) together, machine samples/s",
+            "scan, sine 20k, batch 32, 1 run(s) together, machine samples/s",
+            1.0,
+        )
+        for k in (8, 64)
+    },
 }
 FIT_ENGINE = "fit engine run (train + eval), TF, batch 1"
 BARE_KERAS = "bare Keras script, same work, TF, batch 1"
@@ -77,6 +94,17 @@ def throughput(pytestconfig: pytest.Config) -> dict[str, float]:
 def seconds(pytestconfig: pytest.Config) -> dict[str, float]:
     """Wall times in seconds by measurement name, for the ratios printed at the end of the session."""
     return pytestconfig.stash[SECONDS]
+
+
+@pytest.fixture(scope="session")
+def jax_backend() -> None:
+    """Skips a benchmark that runs JAX in this process when Keras was imported with another backend."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        pytest.skip(
+            f"Keras was imported with backend {keras.backend.backend()} before tests/perf/conftest.py could pick jax"
+        )
 
 
 def _version(dist: str) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, NamedTuple
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -31,8 +31,9 @@ VMAP10 = "scan engine, 10 vmapped repeats, batch 1"
 HAND_VMAP10 = "hand-written JAX LSTM, 10 vmapped repeats, batch 1"
 
 
-def seed_spec(batch_size: int = 1, backend: str = "jax") -> RunSpec:
-    return make_spec(scenario="perf", batch_size=batch_size, epochs=1, seed=0, backend=backend, engine="scan")
+def seed_spec(batch_size: int = 1, backend: str = "jax", **overrides: object) -> RunSpec:
+    common = dict(scenario="perf", batch_size=batch_size, epochs=1, seed=0, backend=backend, engine="scan")
+    return make_spec(**{**common, **overrides})
 
 
 def seed_windows(spec: RunSpec) -> Windows:
@@ -99,34 +100,27 @@ def test_seed_loop_on_tensorflow(
 # --- (b) the scan engine and (c) the hand-written JAX LSTM -------------------------------------
 
 
-@pytest.fixture(scope="module")
-def jax_backend() -> None:
-    import keras
-
-    if keras.backend.backend() != "jax":
-        pytest.skip(
-            f"Keras was imported with backend {keras.backend.backend()} before tests/perf/conftest.py could pick jax"
-        )
+class ScanEpoch(NamedTuple):
+    run: Callable[[], Any]  # one epoch; the first call compiles (benchmarks take it as a warm-up round)
+    samples: int  # training windows per epoch (per repeat)
+    program: Any  # the engine's `Program`, whose `kernel` says which LSTM kernel the epoch traced
 
 
-def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], int]:
-    """(one scan-engine epoch on the seed configuration, samples per epoch); repeats > 0: vmapped.
-
-    The first call compiles: benchmarks take it as a warm-up round.
-    """
+def scan_epoch(batch_size: int, repeats: int = 0, spec: RunSpec | None = None) -> ScanEpoch:
+    """One scan-engine epoch, stateful, on the seed configuration (or `spec`); repeats > 0: vmapped."""
     import jax
     import jax.numpy as jnp
 
     from bench.engines import scan
 
-    spec = seed_spec(batch_size)
+    spec = spec or seed_spec(batch_size)
     w = seed_windows(spec)
     program = scan.Program(spec.look_back, spec.units, spec.layers, spec.optimizer)
     trainable, opt = program.initial_values(scan.seeded_weights(spec), spec.learning_rate)
     fn = program.epoch_fn(vmapped=bool(repeats), noise=False)
     if repeats:
         trainable, opt = scan.stack([trainable] * repeats), scan.stack([opt] * repeats)
-    idx, mask = (jnp.asarray(a) for a in scan._batches(w.n_train_windows, batch_size, True, None))
+    idx, mask = (jnp.asarray(a) for a in scan._batches(w.n_train_windows, spec.batch_size, True, None))
     if repeats:
         idx = jnp.stack([idx] * repeats)  # each repeat's batch order
     series, targets, train_t = (jax.device_put(a) for a in (w.series, w.targets, w.train_t))
@@ -141,11 +135,11 @@ def scan_epoch(batch_size: int, repeats: int = 0) -> tuple[Callable[[], Any], in
         )
         return jax.block_until_ready((values[0], values[1], loss))
 
-    return epoch, w.n_train_windows
+    return ScanEpoch(epoch, w.n_train_windows, program)
 
 
 def test_scan_engine(benchmark: Any, throughput: dict[str, float], jax_backend: None) -> None:
-    epoch, n = scan_epoch(1)
+    epoch, n, _ = scan_epoch(1)
     benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
     record(benchmark, throughput, SCAN, n)
 
@@ -222,7 +216,7 @@ def hand_written(repeats: int = 0) -> tuple[Callable[[], Any], int]:
 def test_hand_written_jax_lstm(benchmark: Any, throughput: dict[str, float], jax_backend: None) -> None:
     epoch, n = hand_written()
     # same math: from the same weights, the first epoch's loss equals the scan engine's
-    engine_epoch, _ = scan_epoch(1)
+    engine_epoch, _, _ = scan_epoch(1)
     np.testing.assert_allclose(float(engine_epoch()[2]), float(epoch()), rtol=1e-4)
     benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
     record(benchmark, throughput, HAND, n)
@@ -232,13 +226,13 @@ def test_hand_written_jax_lstm(benchmark: Any, throughput: dict[str, float], jax
 def test_scan_batch_size_sweep(
     batch_size: int, benchmark: Any, throughput: dict[str, float], jax_backend: None
 ) -> None:
-    epoch, n = scan_epoch(batch_size)
+    epoch, n, _ = scan_epoch(batch_size)
     benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
     record(benchmark, throughput, f"scan engine, batch {batch_size}", n)
 
 
 def test_ten_vmapped_repeats(benchmark: Any, throughput: dict[str, float], jax_backend: None) -> None:
-    epoch, n = scan_epoch(1, repeats=10)
+    epoch, n, _ = scan_epoch(1, repeats=10)
     benchmark.pedantic(epoch, rounds=ROUNDS, iterations=20, warmup_rounds=2)
     record(benchmark, throughput, VMAP10, 10 * n)
 

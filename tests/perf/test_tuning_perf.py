@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,14 +74,6 @@ def test_learning_rate_grid_against_one_rate_cold_and_warm(
     seconds["airline sweep, 5 learning rates, cold cache"] = median["grid"]
     seconds["airline sweep, 1 learning rate, cold cache"] = median["one"]
     seconds["airline sweep, 1 learning rate, warm cache"] = median["warm"]
-
-
-@pytest.fixture(scope="module")
-def jax_backend() -> None:
-    import keras
-
-    if keras.backend.backend() != "jax":
-        pytest.skip(f"Keras was imported with backend {keras.backend.backend()}, this benchmark needs jax")
 
 
 def test_noise_scale_overhead(benchmark: Any, seconds: dict[str, float], jax_backend: None) -> None:
