@@ -407,7 +407,6 @@ def cmd_probe(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-
     from bench.doctor import diagnose
 
     gpu, checks = diagnose(args.backend)

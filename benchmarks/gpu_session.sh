@@ -3,14 +3,17 @@
 #
 #   benchmarks/gpu_wheels.sh               here, where pip can download: the wheels that machine lacks, into .whl/
 #   benchmarks/gpu_session.sh OUT [PART]   there: installs .whl/ and this checkout into /tmp/lstm-bench-site
-#                                          (offline), then PART: crossover, scan, or all (default)
+#                                          (offline), then PART: scan, variants, fit, or all (the default)
 #
-# crossover: benchmarks/crossover.sh into results/crossover (doctor, CPU half, GPU half, compare),
-#            packed as OUT/crossover.tar.gz, its log in OUT/crossover.log;
-# scan:      tests/perf/test_scan_variants.py on the GPU and on the CPU (unrolled or not, runs trained
-#            together, the LSTM kernel each traced): OUT/scan_variants_{gpu,cpu}.json and .log.
+# scan:     benchmarks/crossover.sh with scenarios/crossover_scan.yaml (the scan engine, CPU and GPU, compare)
+# fit:      the same with scenarios/crossover.yaml (fit on every backend installed; the slow part: its CPU
+#           half took 20 minutes on a 2-core VM)
+#           Both write results/crossover (runs already there are kept: a part cut short resumes when
+#           run again) and pack it as OUT/crossover.tar.gz, the log in OUT/crossover_PART.log.
+# variants: tests/perf/test_scan_variants.py on the GPU and on the CPU (unrolled or not, runs trained
+#           together, the LSTM kernel each traced): OUT/scan_variants_{gpu,cpu}.json and .log.
 set -uo pipefail
-out=${1:?usage: benchmarks/gpu_session.sh OUT_DIR [crossover|scan|all]}
+out=${1:?usage: benchmarks/gpu_session.sh OUT_DIR [scan|variants|fit|all]}
 part=${2:-all}
 mkdir -p "$out"
 site=/tmp/lstm-bench-site
@@ -22,13 +25,16 @@ export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PATH="$site/bin:$PATH" PYTH
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$out/machine.txt"
 echo "$(nproc) CPU cores; $(python3 --version)" | tee -a "$out/machine.txt"
 
-if [ "$part" = crossover ] || [ "$part" = all ]; then
-    start=$SECONDS
-    benchmarks/crossover.sh results/crossover 2>&1 | tee "$out/crossover.log"
-    echo "crossover.sh: exit ${PIPESTATUS[0]} after $((SECONDS - start)) s" | tee -a "$out/crossover.log"
+crossover() {  # crossover PART SCENARIO
+    local start=$SECONDS
+    benchmarks/crossover.sh results/crossover "$2" 2>&1 | tee "$out/crossover_$1.log"
+    echo "crossover.sh $2: exit ${PIPESTATUS[0]} after $((SECONDS - start)) s" | tee -a "$out/crossover_$1.log"
     tar czf "$out/crossover.tar.gz" results/crossover
-fi
+}
 if [ "$part" = scan ] || [ "$part" = all ]; then
+    crossover scan scenarios/crossover_scan.yaml
+fi
+if [ "$part" = variants ] || [ "$part" = all ]; then
     for device in gpu cpu; do
         (
             [ "$device" = gpu ] || export JAX_PLATFORMS=cpu
@@ -36,4 +42,7 @@ if [ "$part" = scan ] || [ "$part" = all ]; then
                 --benchmark-json "$out/scan_variants_$device.json" 2>&1 | tee "$out/scan_variants_$device.log"
         )
     done
+fi
+if [ "$part" = fit ] || [ "$part" = all ]; then
+    crossover fit scenarios/crossover.yaml
 fi
