@@ -56,3 +56,14 @@ def test_without_a_gpu_it_measures_the_cpu_half_and_says_why_it_stops(tmp_path: 
     runs = pd.read_csv(tmp_path / "out" / "cpu" / "runs.csv")
     assert set(runs.device) == {"cpu"} and set(runs.status) == {"ok"} and len(runs) == 2
     assert not (tmp_path / "out" / "gpu").exists()
+
+
+def test_the_reference_cpu_half_is_a_readable_results_folder() -> None:
+    """results/reference/crossover-cpu: the crossover's CPU half as measured, read as every command reads it."""
+    from bench.report import load_results
+
+    runs = load_results(ROOT / "results" / "reference" / "crossover-cpu").runs
+    assert len(runs) == 88 and set(runs.device) == {"cpu"}
+    ok = runs[runs.status == "ok"]
+    assert len(ok) == 77 and set(ok.kernel) == {"generic"}
+    assert set(runs[runs.status != "ok"].backend) == {"jax"}  # stateful fit on JAX: unsupported
