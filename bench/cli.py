@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -201,10 +200,8 @@ class _Terminal:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    import signal
-
     from bench.executors import make_executor
-    from bench.runner import check_installed, plan_suite, run_suite, save_interrupted
+    from bench.runner import check_installed, plan_suite, run_suite, save_interrupted, second_interrupt_exits
 
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
@@ -229,29 +226,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         from bench.mlflow_export import LiveLogger, MlflowSink
 
         events = LiveLogger(terminal, MlflowSink(args.mlflow or None, args.mlflow_experiment))
-    try:
-        outcomes = run_suite(plans, executor, events, force=args.force, retries=args.retries, report=not args.no_report)
-    except KeyboardInterrupt:
-        # a second Ctrl-C stops at once; the database stays consistent (every save is one transaction)
-        signal.signal(signal.SIGINT, lambda *_: os._exit(EXIT_INTERRUPTED))
-        terminal.close()
-        executor.shutdown(kill=True)
-        save_interrupted(plans)
-        resume = f"lstm-bench run {' '.join(map(str, args.scenarios))}" + (f" --out {args.out}" if args.out else "")
-        if args.executor != "local":
-            resume += f" --executor {args.executor}" + (
-                f" --ray-address {args.ray_address}" if args.ray_address else ""
+    # a second Ctrl-C stops at once; the database stays consistent (every save is one transaction)
+    with second_interrupt_exits(EXIT_INTERRUPTED):
+        try:
+            outcomes = run_suite(
+                plans, executor, events, force=args.force, retries=args.retries, report=not args.no_report
             )
-        where = ", ".join(str(p.folder) for p in plans)
-        err.print(
-            f"interrupted: {terminal.finished} finished runs are saved in {where}; resume with: {resume}",
-            markup=False,
-            soft_wrap=True,
-        )
-        return EXIT_INTERRUPTED
-    finally:
-        terminal.close()
-        executor.shutdown()
+        except KeyboardInterrupt:
+            terminal.close()
+            executor.shutdown(kill=True)
+            save_interrupted(plans)
+            resume = f"lstm-bench run {' '.join(map(str, args.scenarios))}" + (f" --out {args.out}" if args.out else "")
+            if args.executor != "local":
+                resume += f" --executor {args.executor}" + (
+                    f" --ray-address {args.ray_address}" if args.ray_address else ""
+                )
+            where = ", ".join(str(p.folder) for p in plans)
+            err.print(
+                f"interrupted: {terminal.finished} finished runs are saved in {where}; resume with: {resume}",
+                markup=False,
+                soft_wrap=True,
+            )
+            return EXIT_INTERRUPTED
+        finally:
+            terminal.close()
+            executor.shutdown()
     return EXIT_FAILED_RUNS if any(o.failed for o in outcomes) else EXIT_OK
 
 

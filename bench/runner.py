@@ -52,7 +52,29 @@ def sigint_deferred() -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, previous)
         if caught:
+            if callable(previous):  # as if it had arrived now (`second_interrupt_exits` counts it)
+                previous(signal.SIGINT, None)
             raise KeyboardInterrupt
+
+
+@contextmanager
+def second_interrupt_exits(code: int) -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt once; a second one ends the process at once with `code`,
+    whenever it comes. Raising it again while the first still unwinds can land inside a lock's
+    release and surface as an unrelated error with a traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def first(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, lambda *_: os._exit(code))
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @dataclass
