@@ -1,11 +1,16 @@
 """A `RunSpec` for tests: the scenario defaults (read off RunSpec's field metadata, as a scenario gets
-them), look_back 3 on the airline series, and the test's overrides."""
+them), look_back 3 on the airline series, and the test's overrides; and a scenario run in this
+process (a test submits `run_scenario` to a warm backend worker, the `workers` fixture)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bench.datasets import DatasetSpec
+from bench.results import RunResult
 from bench.runspec import RunSpec, spec_columns
-from bench.specs import derive_seed
+from bench.scenario import parse_scenario_text
+from bench.specs import derive_seed, expand
 
 
 def make_spec(**overrides: object) -> RunSpec:
@@ -18,3 +23,10 @@ def make_spec(**overrides: object) -> RunSpec:
         fields["layout"] = "none"
     fields.setdefault("seed", derive_seed(int(fields["base_seed"]), int(fields["repeat"])))  # type: ignore[call-overload]
     return RunSpec(**fields)  # type: ignore[arg-type]
+
+
+def run_scenario(text: str, folder: str) -> list[RunResult]:
+    """Expand a scenario (CSV paths relative to `folder`) and execute every run here."""
+    from bench.worker import execute
+
+    return [execute(spec) for spec in expand(parse_scenario_text(text, Path(folder) / "s.yaml"))]

@@ -11,7 +11,8 @@ import pytest
 
 from bench.datasets import load_series, resolve_dataset
 from bench.errors import UserError
-from clitools import run_in_process, write
+from clitools import write
+from runspecs import run_scenario
 
 VALUES = [1.5, 2.25, 3.0, 4.75, 5.5]
 
@@ -95,16 +96,13 @@ def test_each_bad_file_is_one_line(tmp_path: Path, case: str) -> None:
     assert "\n" not in str(info.value)
 
 
-def test_a_repaired_gap_is_in_the_runs_notes(tmp_path: Path) -> None:
+def test_a_repaired_gap_is_in_the_runs_notes(tmp_path: Path, workers) -> None:
     rows = "".join(f"{i};{'' if i in (7, 30) else f'{np.sin(i / 3):.4f}'.replace('.', ',')}\n" for i in range(80))
     write(tmp_path / "s.csv", "i;v\n" + rows)
-    write(
-        tmp_path / "s.yaml",
+    text = (
         "name: s\ndataset: {csv: s.csv, column: v, decimal: ',', missing: interpolate}\nepochs: 2\n"
-        "backend: jax\nengine: scan\n",
+        "backend: jax\nengine: scan\n"
     )
-    done = run_in_process("run", "s.yaml", "--out", "out", "--no-report", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    (run,) = pd.read_csv(tmp_path / "out" / "runs.csv").itertuples()
+    (run,) = workers["jax"].submit(run_scenario, text, str(tmp_path)).result()
     assert run.status == "ok" and run.notes == "missing: interpolated 2 values in 'v'"
-    assert "'missing': 'interpolate'" in run.dataset_params.replace('"', "'")
+    assert "'missing': 'interpolate'" in run.spec.as_flat()["dataset_params"].replace('"', "'")

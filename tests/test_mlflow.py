@@ -85,6 +85,7 @@ def test_a_rerun_run_replaces_its_mlflow_run(results: Path, tmp_path: Path) -> N
     assert len(mlflow_runs(uri)) == 5  # 4 runs and the parent, the replaced one deleted
 
 
+@pytest.mark.slow  # about 13 s; the export above runs by default
 def test_run_logs_each_run_to_mlflow_as_it_finishes(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     write(tmp_path / "s.yaml", SCENARIO.replace("engine: [scan, fit]", "engine: scan"))

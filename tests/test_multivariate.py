@@ -13,7 +13,8 @@ from bench.errors import UserError
 from bench.specs import expand
 from bench.scenario import parse_scenario_text
 from bench.windows import make_windows, prepare
-from clitools import run_in_process, write
+from clitools import write
+from runspecs import run_scenario
 
 
 def test_a_files_features_are_the_inputs_in_order_and_the_target_only_when_listed(tmp_path: Path) -> None:
@@ -61,19 +62,21 @@ def test_the_feature_names_are_part_of_the_dataset_and_the_run_id(tmp_path: Path
 
 # fit needs 60 epochs here (about 50 s), so it is slow; test_equivalence.py shows it trains two features as scan does
 @pytest.mark.parametrize("engine,backend", [("scan", "jax"), pytest.param("fit", "tensorflow", marks=pytest.mark.slow)])
-def test_a_lagged_covariate_is_really_used(tmp_path: Path, engine: str, backend: str) -> None:
+def test_a_lagged_covariate_is_really_used(tmp_path: Path, engine: str, backend: str, workers) -> None:
     """y[t] = 2 x[t-3] + noise: with x among the inputs the forecast is far better than from y alone."""
-    write(
-        tmp_path / "m.yaml",
+    text = (
         "name: m\ndataset: [{name: lagged_covariate, length: 400}, "
         "{name: lagged_covariate, length: 400, features: [y]}]\n"
         f"look_back: 4\nbatch_size: 8\nstateful: [true, false]\nunits: 8\nepochs: {150 if engine == 'scan' else 60}\n"
-        f"learning_rate: 0.01\nbackend: {backend}\nengine: {engine}\n",
+        f"learning_rate: 0.01\nbackend: {backend}\nengine: {engine}\n"
     )
-    done = run_in_process("run", "m.yaml", "--out", "out", "--no-report", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    results = workers[backend].submit(run_scenario, text, str(tmp_path)).result()
+    runs = pd.DataFrame(
+        {"status": r.status, "n_features": r.spec.dataset.n_features, "stateful": r.spec.stateful}
+        | ({"test_rmse": r.metrics.test_rmse} if r.metrics else {})
+        for r in results
+    )
     assert set(runs.status) == {"ok"} and sorted(runs.n_features) == [1, 1, 2, 2]
-    rmse = runs.assign(stateful=runs.stateful.astype(bool)).groupby(["n_features", "stateful"]).test_rmse.first()
+    rmse = runs.groupby(["n_features", "stateful"]).test_rmse.first()
     for stateful in (False, True):
         assert rmse[(2, stateful)] < 0.5 * rmse[(1, stateful)], rmse

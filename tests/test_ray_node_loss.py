@@ -14,9 +14,13 @@ import pytest
 
 from clitools import run_in_process, write
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'lstm-bench[ray]')"
-)
+# about 25 s (a two-node cluster): with -m slow, next to the Ray actor killed mid-run (test_executors.py)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("ray") is None, reason="ray is not installed (pip install 'lstm-bench[ray]')"
+    ),
+]
 
 # three groups of work for two one-CPU nodes
 SCENARIO = (

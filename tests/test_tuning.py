@@ -13,6 +13,7 @@ import pytest
 
 from bench.store import Store
 from clitools import run_in_process, write
+from runspecs import run_scenario
 
 TUNED = """
 name: tuned
@@ -79,12 +80,10 @@ def test_the_gradient_noise_scale_is_recorded_per_epoch_and_per_run(tuned) -> No
     assert epochs.grad_noise_scale.notna().all()
 
 
-def test_an_engine_without_the_noise_scale_runs_and_says_so(tmp_path: Path) -> None:
-    write(tmp_path / "fit.yaml", "name: f\ndataset: {name: sine, length: 60}\nsteps: 5\nnoise_scale: true\n")
-    done = run_in_process("run", "fit.yaml", "--out", "out", "--no-report", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    (run,) = pd.read_csv(tmp_path / "out" / "runs.csv").itertuples()
-    assert run.status == "ok" and run.steps_run == 5 and pd.isna(run.grad_noise_scale)
+def test_an_engine_without_the_noise_scale_runs_and_says_so(tmp_path: Path, workers) -> None:
+    text = "name: f\ndataset: {name: sine, length: 60}\nsteps: 5\nnoise_scale: true\n"
+    (run,) = workers["tensorflow"].submit(run_scenario, text, str(tmp_path)).result()
+    assert run.status == "ok" and run.steps_run == 5 and run.grad_noise_scale is None
     assert "grad_noise_scale: unsupported by engine fit" in run.notes
 
 

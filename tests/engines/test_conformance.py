@@ -13,6 +13,7 @@ import pytest
 
 import worker_checks
 from bench import registry
+from runspecs import run_scenario
 
 PAIRS = registry.stateful_pairs()
 
@@ -55,7 +56,7 @@ def test_probe_confirms_state_carries(backend: str, engine: str, workers):
 )
 def test_stateful_streams_beats_stateless_on_a_periodic_series(backend: str, engine: str, workers, periodic_dir: Path):
     text = PERIODIC.format(backend=backend, engine=engine)
-    stateful, stateless = workers[backend].submit(worker_checks.run_scenario, text, str(periodic_dir)).result()
+    stateful, stateless = workers[backend].submit(run_scenario, text, str(periodic_dir)).result()
     assert stateful.spec.stateful and not stateless.spec.stateful
     assert stateful.status == stateless.status == "ok", (stateful.error, stateless.error)
     # stateless can do no better than predicting 0 after a 0: RMSE about 0.71
@@ -70,7 +71,7 @@ FAILING = [(b, e.name) for e in registry.engine_registry for b in e.fails_state_
 @pytest.mark.parametrize("backend,engine", FAILING)
 def test_a_pair_that_drops_the_state_is_reported_unsupported(backend: str, engine: str, workers, periodic_dir: Path):
     text = PERIODIC.format(backend=backend, engine=engine)
-    stateful, stateless = workers[backend].submit(worker_checks.run_scenario, text, str(periodic_dir)).result()
+    stateful, stateless = workers[backend].submit(run_scenario, text, str(periodic_dir)).result()
     assert stateful.status == "unsupported"
     assert "does not carry state" in stateful.error and "use engine: " in stateful.error
     assert stateless.status == "ok"

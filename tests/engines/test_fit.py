@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-import worker_checks
 from bench.scenario import parse_scenario_text
 from bench.specs import expand
+from runspecs import run_scenario
 
 SPE = """
 name: spe
@@ -31,7 +31,7 @@ def test_steps_per_execution_gives_identical_losses(backend: str, stateful: bool
     losses = {}
     for spe in ("1", "8", "auto"):
         text = SPE.format(backend=backend, stateful=str(stateful).lower(), spe=spe)
-        (result,) = workers[backend].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
+        (result,) = workers[backend].submit(run_scenario, text, str(tmp_path)).result()
         assert result.status == "ok", result.error
         losses[spe] = [e.loss for e in result.epochs]
     assert losses["1"] == losses["8"] == losses["auto"]
@@ -40,7 +40,7 @@ def test_steps_per_execution_gives_identical_losses(backend: str, stateful: bool
 
 def test_a_gpu_run_without_a_gpu_is_unsupported_with_the_reason(workers, tmp_path: Path):
     text = SPE.format(backend="tensorflow", stateful="false", spe="1") + "device: gpu\n"
-    (result,) = workers["tensorflow"].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
+    (result,) = workers["tensorflow"].submit(run_scenario, text, str(tmp_path)).result()
     assert result.status == "unsupported"
     assert "sees no GPU" in result.error and "device: cpu or auto" in result.error
 
@@ -54,7 +54,7 @@ def test_device_auto_picks_the_gpu_for_backends_that_can_use_one(gpu_backends: s
 
 def test_target_and_eval_every_record_per_epoch_test_rmse(workers, tmp_path: Path):
     text = SPE.format(backend="tensorflow", stateful="true", spe="1") + "target: {metric: test_rmse, value: 1000.0}\n"
-    (result,) = workers["tensorflow"].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
+    (result,) = workers["tensorflow"].submit(run_scenario, text, str(tmp_path)).result()
     assert all(e.test_rmse is not None for e in result.epochs)
     assert result.epochs_to_target == 1  # any model beats an RMSE of 1000 on a unit sine
     # compilation left out: the first epoch counts as long as the median later one
@@ -72,6 +72,6 @@ def test_non_finite_loss_is_recorded_as_diverged(workers, tmp_path: Path):
         SPE.format(backend="tensorflow", stateful="false", spe="1").replace("epochs: 3", "epochs: 4")
         + "learning_rate: 1.0e+30\noptimizer: sgd\n"
     )
-    (result,) = workers["tensorflow"].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
+    (result,) = workers["tensorflow"].submit(run_scenario, text, str(tmp_path)).result()
     assert result.status == "diverged" and result.diverged_epoch is not None
     assert len(result.epochs) == result.diverged_epoch and result.metrics is None

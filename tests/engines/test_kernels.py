@@ -8,6 +8,7 @@ import pytest
 
 import worker_checks
 from bench import registry
+from runspecs import run_scenario
 
 SCENARIO = """
 name: kernels
@@ -28,7 +29,7 @@ PAIRS = [pytest.param(*p, marks=pytest.mark.slow) if p[0] == "torch" else p for 
 @pytest.mark.parametrize("backend,engine", PAIRS)
 def test_runs_on_a_cpu_record_the_generic_kernel(backend: str, engine: str, workers, tmp_path: Path):
     text = SCENARIO.format(backend=backend, engine=engine)
-    results = workers[backend].submit(worker_checks.run_scenario, text, str(tmp_path)).result()
+    results = workers[backend].submit(run_scenario, text, str(tmp_path)).result()
     assert [r.status for r in results] == ["ok", "ok"], [r.error for r in results]
     assert [r.kernel for r in results] == ["generic", "generic"]
 

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from bench.results import RunResult
-from bench.scenario import parse_scenario_text
-from bench.specs import expand
-from bench.worker import execute
-
-
-def run_scenario(text: str, folder: str) -> list[RunResult]:
-    """Expand a scenario (CSV paths relative to `folder`) and execute every run here."""
-    return [execute(spec) for spec in expand(parse_scenario_text(text, Path(folder) / "s.yaml"))]
+from runspecs import run_scenario
 
 
 def fit_state_checks(batch_size: int) -> dict[str, float | bool]:
