@@ -51,18 +51,20 @@ def sigint_deferred() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-        if caught:
-            if callable(previous):  # as if it had arrived now (`second_interrupt_exits` counts it)
+        if caught:  # delivered as if it arrived now: to the handler (`second_interrupt_exits` counts it)
+            if callable(previous):
                 previous(signal.SIGINT, None)
-            raise KeyboardInterrupt
+            elif previous == signal.SIG_DFL:
+                raise KeyboardInterrupt
 
 
 @contextmanager
 def second_interrupt_exits(code: int) -> Iterator[None]:
     """Ctrl-C raises KeyboardInterrupt once; a second one ends the process at once with `code`,
     whenever it comes. Raising it again while the first still unwinds can land inside a lock's
-    release and surface as an unrelated error with a traceback."""
-    if threading.current_thread() is not threading.main_thread():
+    release and surface as an unrelated error with a traceback. An ignored Ctrl-C (a job a script
+    started in the background) stays ignored."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         yield
         return
 

@@ -13,7 +13,7 @@ import pytest
 
 from bench.results import RunResult
 from bench.executors import execution_groups
-from bench.runner import drive, sigint_deferred
+from bench.runner import drive, second_interrupt_exits, sigint_deferred
 from bench.scenario import load_scenario
 from bench.runspec import RunSpec
 from bench.specs import expand
@@ -128,7 +128,15 @@ def test_heartbeat_refreshes_claims(tmp_path: Path, specs):
         assert store.claims.table().heartbeat[0] > before
 
 
-def test_sigint_is_deferred_until_the_block_ends():
+@pytest.fixture
+def sigint_restored() -> Iterator[None]:
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_sigint_is_deferred_until_the_block_ends(sigint_restored):
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts in a terminal
     reached = False
     with pytest.raises(KeyboardInterrupt):
         with sigint_deferred():
@@ -136,6 +144,15 @@ def test_sigint_is_deferred_until_the_block_ends():
             time.sleep(0.05)
             reached = True
     assert reached and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_sigint_stays_ignored(sigint_restored):
+    """A job a script starts in the background inherits an ignored Ctrl-C; lstm-bench leaves it so."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with second_interrupt_exits(130), sigint_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
 
 def test_ctrl_c_during_a_save_commits_it_whole(tmp_path: Path, specs):
