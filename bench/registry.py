@@ -90,6 +90,7 @@ class Backend(ABC):
         return ""
 
     def how_to_install(self) -> str:
+        """The command that installs its framework, for messages that say what is missing."""
         return self.install or f"pip install {self.distributions[0]}"
 
     def environment(self, device: str, threads: int | None) -> dict[str, str]:
