@@ -54,7 +54,8 @@ def _git_commit() -> str:
         return ""
 
 
-def _gpus() -> str:
+def gpu_description() -> str:
+    """What nvidia-smi reports (name, memory, driver per GPU), or "" without an NVIDIA GPU."""
     try:
         out = subprocess.run(
             ["nvidia-smi", "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
@@ -69,15 +70,10 @@ def _gpus() -> str:
         return ""
 
 
-def gpu_description() -> str:
-    """What nvidia-smi reports (name, memory, driver per GPU), or "" without an NVIDIA GPU."""
-    return _gpus()
-
-
 @functools.cache
 def gpu_present() -> bool:
     """Whether this machine has an NVIDIA GPU (as nvidia-smi reports; asked once per process)."""
-    return bool(_gpus())
+    return bool(gpu_description())
 
 
 @functools.cache
@@ -96,7 +92,7 @@ def capture(backend: str, device: str = "cpu") -> dict[str, str]:
         "numpy": _version("numpy"),
         "cpu": _cpu_model(),
         "cpu_cores": str(os.cpu_count() or 0),
-        "gpus": _gpus() if device != "cpu" else "",
+        "gpus": gpu_description() if device != "cpu" else "",
         "os": f"{platform.system()} {platform.release()}",
         "hostname": socket.gethostname(),
         "harness_version": bench.__version__,
