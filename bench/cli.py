@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also log each run to MLflow as it finishes (URI: the tracking URI; default MLflow's)",
     )
     r.add_argument("--mlflow-experiment", default="lstm-bench", help="the MLflow experiment for --mlflow")
+    _margin_argument(r)
 
     v = sub.add_parser("validate", help="check scenarios without running them")
     v.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.yaml")
@@ -111,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write the report (HTML, Markdown, figures) for results folders")
     rep.add_argument("folders", nargs="+", type=Path, metavar="RESULTS_DIR")
     rep.add_argument("--out", type=Path, help="report folder (default FIRST_RESULTS_DIR/report)")
+    _margin_argument(rep)
 
     c = sub.add_parser("compare", help="compare two results folders (e.g. CPU vs GPU)")
     c.add_argument("folder_a", type=Path, metavar="DIR_A")
@@ -123,6 +125,34 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--backend", choices=backends, default="tensorflow")
     pr.add_argument("--engine", choices=engines, default="fit")
     return p
+
+
+def _margin_argument(p: argparse.ArgumentParser) -> None:
+    from bench.report.answer import MARGIN
+
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=MARGIN,
+        metavar="FRACTION",
+        help=f"the recommendation's accuracy margin, a fraction of the best RMSE (default {MARGIN:g}: 2%%)",
+    )
+
+
+def _check_margin(margin: float) -> None:
+    if not 0.0 <= margin < 1.0:
+        raise UserError(f"--margin {margin:g}: give a fraction of the best RMSE from 0 to below 1, e.g. 0.02 for 2%")
+
+
+def print_answer(written) -> None:  # noqa: ANN001 (bench.report.build.Written; imported lazily)
+    """The report's Recommendation block on the terminal, then where the report is."""
+    ans = written.answer
+    out.print("[bold]Recommendation[/]")
+    for line in ans.lines():
+        style = "yellow" if line.lstrip().startswith("warning:") else None
+        out.print(line, style=style, markup=False, soft_wrap=True)
+    out.print(ans.rule, style="dim", markup=False, soft_wrap=True)
+    err.print(f"report: {written.index}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -189,9 +219,9 @@ class _Terminal:
         if not self.quiet:
             _summary(store)
 
-    def report_written(self, index: Path) -> None:
+    def report_written(self, written) -> None:  # noqa: ANN001 (bench.report.build.Written)
         if not self.quiet:
-            err.print(f"report: {index}")
+            print_answer(written)
 
     def close(self) -> None:
         if self._progress is not None:
@@ -207,6 +237,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError("--workers must be at least 1")
     if args.retries < 0:
         raise UserError("--retries must be 0 or more")
+    _check_margin(args.margin)
     if args.ray_address and args.executor != "ray":
         raise UserError("--ray-address needs --executor ray")
     backend = args.backend[0] if args.backend and len(args.backend) == 1 else args.backend
@@ -230,7 +261,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     with second_interrupt_exits(EXIT_INTERRUPTED):
         try:
             outcomes = run_suite(
-                plans, executor, events, force=args.force, retries=args.retries, report=not args.no_report
+                plans,
+                executor,
+                events,
+                force=args.force,
+                retries=args.retries,
+                report=not args.no_report,
+                margin=args.margin,
             )
         except KeyboardInterrupt:
             terminal.close()
@@ -379,8 +416,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import write_report
 
+    _check_margin(args.margin)
     # a folder without an intact results.db is refused by Store.open before anything is written
-    err.print(f"report: {write_report(args.folders, args.out or args.folders[0] / 'report')}")
+    print_answer(write_report(args.folders, args.out or args.folders[0] / "report", args.margin))
     return EXIT_OK
 
 

@@ -1,5 +1,5 @@
-"""What machine and software a run executed on, captured in the process that ran it, and the
-process's own peak memory."""
+"""What machine and software a run executed on, captured in the process that ran it, the
+process's own peak memory, and how busy the machine was meanwhile."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bench
+
+if TYPE_CHECKING:
+    from bench.results import Conditions
 
 
 def _version(dist: str) -> str:
@@ -125,3 +129,48 @@ def peak_rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+class LoadMeter:
+    """How busy the machine was between entering and leaving: the load average per core, the share of
+    CPU time stolen by a hypervisor (where the kernel reports it) and the share other processes used
+    (the machine's busy CPU time minus this process's own, over all cores)."""
+
+    def __enter__(self) -> LoadMeter:
+        import psutil
+
+        self._machine = psutil.cpu_times()
+        self._own = psutil.Process().cpu_times()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import psutil
+
+        self._machine_end = psutil.cpu_times()
+        self._own_end = psutil.Process().cpu_times()
+
+    def conditions(self) -> Conditions:
+        from bench.results import Conditions
+
+        before, after = self._machine, self._machine_end
+        total = _cpu_total(after) - _cpu_total(before)
+        if total <= 0:
+            return Conditions()
+        idle = (after.idle - before.idle) + (getattr(after, "iowait", 0.0) - getattr(before, "iowait", 0.0))
+        own = (self._own_end.user - self._own.user) + (self._own_end.system - self._own.system)
+        steal = getattr(after, "steal", None)
+        try:
+            load = os.getloadavg()[0] / (os.cpu_count() or 1)
+        except OSError:
+            load = None
+        return Conditions(
+            load_per_core=load,
+            cpu_steal=(steal - before.steal) / total if steal is not None else None,
+            other_cpu_share=min(1.0, max(0.0, (total - idle - own) / total)),
+        )
+
+
+def _cpu_total(times: object) -> float:
+    # Linux counts guest time inside user and nice as well
+    guest = getattr(times, "guest", 0.0) + getattr(times, "guest_nice", 0.0)
+    return float(sum(times)) - guest  # type: ignore[arg-type]

@@ -29,4 +29,15 @@ def walk_metrics(prep: Prepared, windows: Windows, z_pred: np.ndarray) -> Metric
         persistence_rmse=persistence_rmse(prep, windows.test_t),
         val_rmse=rmse(pred[k:v], truth[k:v]) if v > k else None,
         val_mae=float(np.mean(np.abs(pred[k:v] - truth[k:v]))) if v > k else None,
+        test_out_of_range=out_of_range(prep.y[: prep.n_train], prep.y[windows.test_t]),
     )
+
+
+def out_of_range(train: np.ndarray, test: np.ndarray) -> float:
+    """Share of `test` values outside the range of `train` (a trend carries the test part beyond what the
+    model was trained on)."""
+    train, test = np.asarray(train, dtype=np.float64), np.asarray(test, dtype=np.float64)
+    if not len(test) or not len(train):
+        return float("nan")
+    lo, hi = np.nanmin(train), np.nanmax(train)
+    return float(np.mean((test < lo) | (test > hi)))

@@ -189,7 +189,7 @@ class LiveLogger:
     def scenario_finished(self, plan: Any, store: Any) -> None:
         self.inner.scenario_finished(plan, store)
 
-    def report_written(self, index: Path) -> None:
-        self.inner.report_written(index)
+    def report_written(self, written: Any) -> None:
+        self.inner.report_written(written)
         if self.scenario:
-            self.sink.log_report(self.scenario, index.parent)
+            self.sink.log_report(self.scenario, written.index.parent)

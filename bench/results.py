@@ -27,6 +27,8 @@ class EpochRow:
     val_rmse: float | None = field(default=None, metadata=column("outcome", float, added=3))
     step: int | None = field(default=None, metadata=column("outcome", int, added=3))  # optimizer updates so far
     grad_noise_scale: float | None = field(default=None, metadata=column("outcome", float, added=3))
+    # the step the row's metrics were evaluated at (inside the epoch with a step budget's eval_every)
+    eval_step: int | None = field(default=None, metadata=column("outcome", int, added=5))
 
 
 @dataclass(frozen=True)
@@ -42,45 +44,103 @@ class Metrics:
     # on the validation part (None without one)
     val_rmse: float | None = field(default=None, metadata=column("outcome", float, added=3))
     val_mae: float | None = field(default=None, metadata=column("outcome", float, added=3))
+    # share of test targets outside the training targets' range (a trend the model never saw)
+    test_out_of_range: float | None = field(default=None, metadata=column("outcome", float, added=5))
 
     def __post_init__(self) -> None:
         skill = 1.0 - self.test_rmse / self.persistence_rmse if self.persistence_rmse > 0 else float("nan")
         object.__setattr__(self, "skill", skill)
 
 
+#: Calibration (pytest-benchmark style): a run's throughput rests on at least this many timed rounds ...
+MIN_ROUNDS = 5
+#: ... adding up to at least this many seconds; extra rounds stop at MAX_CALIBRATION_SECONDS.
+MIN_TIMED_SECONDS = 0.2
+MAX_CALIBRATION_SECONDS = 2.0
+
+
 @dataclass(frozen=True)
 class Throughput:
-    """Training speed from per-epoch wall times (timers around training only)."""
+    """Training speed from steady-state timed rounds (whole epochs after the first, compiling one, plus any
+    calibration rounds), with the distribution behind it."""
 
     samples_per_sec: float = field(metadata=column("outcome", float))
     steps_per_sec: float = field(metadata=column("outcome", float))
-    compile_seconds: float = field(metadata=column("outcome", float))
+    # None: unknown (the first epoch was not measurably slower than the others)
+    compile_seconds: float | None = field(metadata=column("outcome", float))
     train_seconds: float = field(metadata=column("outcome", float))
     predict_samples_per_sec: float | None = field(metadata=column("outcome", float))
     peak_rss_mb: float = field(metadata=column("outcome", float))
+    # samples/s per timed round: how many rounds, and their min, quartiles and max
+    timed_rounds: int | None = field(default=None, metadata=column("outcome", int, added=5))
+    calibration_rounds: int | None = field(default=None, metadata=column("outcome", int, added=5))
+    sps_min: float | None = field(default=None, metadata=column("outcome", float, added=5))
+    sps_q1: float | None = field(default=None, metadata=column("outcome", float, added=5))
+    sps_median: float | None = field(default=None, metadata=column("outcome", float, added=5))
+    sps_q3: float | None = field(default=None, metadata=column("outcome", float, added=5))
+    sps_max: float | None = field(default=None, metadata=column("outcome", float, added=5))
+    # runs trained together share the machine: samples of all of them per second (samples_per_sec is each one's share)
+    machine_samples_per_sec: float | None = field(default=None, metadata=column("outcome", float, added=5))
 
     @classmethod
-    def from_epoch_times(
+    def from_rounds(
         cls,
         seconds: list[float],
-        samples_per_epoch: int,
-        steps_per_epoch: int,
+        samples_per_round: int,
+        steps_per_round: int,
+        compile_seconds: float | None,
+        train_seconds: float,
         predict_samples_per_sec: float | None,
         peak_rss_mb: float,
+        calibration_rounds: int = 0,
+        trained_together: int = 1,
     ) -> Throughput:
-        """Rates over the epochs after the first (the first pays for tracing and compilation)."""
+        """Rates over steady-state rounds of `samples_per_round` samples each (never a compiling call)."""
         t = np.asarray(seconds, dtype=np.float64)
-        steady = t[1:] if len(t) > 1 else t
-        total = float(steady.sum())
-        compile_s = float(t[0] - np.median(t[1:])) if len(t) > 1 else float("nan")
+        t = t[np.isfinite(t) & (t > 0)]
+        if not len(t):
+            nan = float("nan")
+            return cls(nan, nan, compile_seconds, train_seconds, predict_samples_per_sec, peak_rss_mb, 0, 0)
+        rates = samples_per_round / t
+        q = np.percentile(rates, [0, 25, 50, 75, 100])
+        sps = samples_per_round * len(t) / float(t.sum())
         return cls(
-            samples_per_sec=samples_per_epoch * len(steady) / total if total > 0 else float("nan"),
-            steps_per_sec=steps_per_epoch * len(steady) / total if total > 0 else float("nan"),
-            compile_seconds=compile_s,
-            train_seconds=float(t.sum()),
+            samples_per_sec=sps,
+            steps_per_sec=steps_per_round * len(t) / float(t.sum()),
+            compile_seconds=compile_seconds,
+            train_seconds=train_seconds,
             predict_samples_per_sec=predict_samples_per_sec,
             peak_rss_mb=peak_rss_mb,
+            timed_rounds=len(t),
+            calibration_rounds=calibration_rounds,
+            sps_min=float(q[0]),
+            sps_q1=float(q[1]),
+            sps_median=float(q[2]),
+            sps_q3=float(q[3]),
+            sps_max=float(q[4]),
+            machine_samples_per_sec=sps * trained_together,
         )
+
+
+def compile_estimate(first: float, steady: list[float]) -> float | None:
+    """Seconds the first (compiling) epoch took beyond a steady one; None (unknown) when that is not
+    positive, as when the program was already compiled or the machine's noise hides it."""
+    if not steady:
+        return None
+    extra = first - float(np.median(steady))
+    return extra if extra > 0 else None
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """How busy the machine was while the runs were timed (`bench.environment.LoadMeter`)."""
+
+    # 1-minute load average over the cores
+    load_per_core: float | None = field(default=None, metadata=column("outcome", float, added=5))
+    # share of the machine's CPU time stolen by the hypervisor (None where the kernel does not report it)
+    cpu_steal: float | None = field(default=None, metadata=column("outcome", float, added=5))
+    # share of the machine's CPU time other processes used
+    other_cpu_share: float | None = field(default=None, metadata=column("outcome", float, added=5))
 
 
 @dataclass(frozen=True)
@@ -103,6 +163,11 @@ class RunResult:
     grad_noise_scale: float | None = field(default=None, metadata=column("outcome", float, added=3))
     # the LSTM kernel that ran (`bench.kernels`): cudnn, generic, or cudnn+generic
     kernel: str | None = field(default=None, metadata=column("outcome", str, added=4))
+    # steps between evaluations: steps_to_target is known to this many optimizer steps
+    target_resolution: int | None = field(default=None, metadata=column("outcome", int, added=5))
+    # the best value of the target metric over the run's evaluations (what a harder target could ask)
+    target_best: float | None = field(default=None, metadata=column("outcome", float, added=5))
+    conditions: Conditions | None = field(default=None, metadata=flatten())
     epochs: tuple[EpochRow, ...] = field(default=(), metadata=columns(Column("epochs_run", "outcome", int, get=len)))
     # adjustments the engine made (use_cudnn=False on torch)
     notes: str = field(default="", metadata=column("outcome", str))

@@ -19,7 +19,7 @@ import threading
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from collections.abc import Callable, Iterable, Iterator
 
 from bench import registry
@@ -240,7 +240,7 @@ class SuiteEvents(Protocol):
     def result(self, result: RunResult, attempt: int, retry: bool) -> None: ...
     def skipped(self, specs: list[RunSpec]) -> None: ...
     def scenario_finished(self, plan: Plan, store: Store) -> None: ...
-    def report_written(self, index: Path) -> None: ...
+    def report_written(self, written: Any) -> None: ...  # bench.report.build.Written
 
 
 def run_suite(
@@ -251,6 +251,7 @@ def run_suite(
     force: bool = False,
     retries: int = 0,
     report: bool = True,
+    margin: float | None = None,
 ) -> list[Outcome]:
     """Run every plan's pending runs (all with `force`), then write its runs.csv and (with `report`) its report.
 
@@ -276,7 +277,8 @@ def run_suite(
             if report:
                 from bench.report import write_report
 
-                events.report_written(write_report([plan.folder], plan.folder / "report"))
+                kw = {} if margin is None else {"margin": margin}
+                events.report_written(write_report([plan.folder], plan.folder / "report", **kw))
     return outcomes
 
 

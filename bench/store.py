@@ -32,9 +32,9 @@ from bench.schema import Column, flat_values, schema
 log = logging.getLogger(__name__)
 
 DB_NAME = "results.db"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: The lstm-bench release that introduced each schema version (what a reader of that version needs).
-INTRODUCED_BY = {1: "0.1.0", 2: "0.2.0", 3: "0.3.0", 4: "0.4.0"}
+INTRODUCED_BY = {1: "0.1.0", 2: "0.2.0", 3: "0.3.0", 4: "0.4.0", 5: "0.5.0"}
 DONE_STATUSES = ("ok", "diverged", "unsupported")
 SQLITE_HEADER = b"SQLite format 3\x00"
 

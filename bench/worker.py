@@ -130,7 +130,9 @@ def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]
         )
         windows = make_windows(prep, first.look_back, first.batch_size, first.stateful, first.layout)  # type: ignore[arg-type]
         engine = registry.engine(first.engine)
-        results = engine.run(specs, prep, windows)
+        with environment.LoadMeter() as meter:
+            results = engine.run(specs, prep, windows)
+        results = [dataclasses.replace(r, conditions=meter.conditions()) for r in results]
         if first.noise_scale and not engine.measures_noise_scale:
             results = [
                 _noted(r, f"grad_noise_scale: unsupported by engine {r.spec.engine} (use engine: scan)")

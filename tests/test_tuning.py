@@ -60,11 +60,8 @@ def test_validation_metrics_and_steps_to_a_validation_target_are_recorded(tuned)
     assert runs.val_rmse.notna().all() and runs.val_mae.notna().all()
     assert (runs.val_rmse != runs.test_rmse).all()
     assert set(runs.target_metric) == {"val_rmse"}
-    # a target this loose is met at the first evaluation: the end of the first epoch that reaches 10 steps
-    first = runs.batch_size.map({1: 58, 4: 0}) + runs.stateful.astype(bool).map({True: 14, False: 15}) * (
-        runs.batch_size == 4
-    )
-    assert list(runs.steps_to_target) == list(first)
+    # a target this loose is met at the first evaluation, 10 steps into the first epoch (58, 14 or 15 steps long)
+    assert set(runs.steps_to_target) == {10} and set(runs.target_resolution) == {10}
     assert runs.epochs_to_target.eq(1).all()
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
+import time
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from bench import kernels, registry
-from bench.engines.loop import Budget, EpochLoop
+from bench.engines.loop import Budget, EpochLoop, calibration_rounds
 from bench.model import build_model, make_optimizer, reset_states, state_values
 from bench.probe import ProbeResult
 from bench.registry import Engine, register_engine
@@ -38,13 +40,23 @@ class Fit(Engine):
         return [run(s, prep, windows) for s in specs]
 
 
+def steps_per_execution(spec: RunSpec, windows: Windows) -> int:
+    """Keras's steps_per_execution for `spec`: the whole epoch by default, and a divisor of `eval_every`
+    and the epoch when a step budget evaluates inside epochs (callbacks see only execution ends)."""
+    per_epoch = windows.steps_per_epoch
+    spe = per_epoch if spec.steps_per_execution == "auto" else int(spec.steps_per_execution)
+    if spec.steps is not None and spec.eval_every > 0 and per_epoch % spec.eval_every:
+        spe = math.gcd(spe, spec.eval_every, per_epoch)
+    return spe
+
+
 def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any]:
     """The training model (compiled, seeded) and a batch-1 evaluation copy of it."""
     import keras
 
     keras.utils.set_random_seed(spec.seed)
     model = build_model(spec, spec.batch_size if spec.stateful else None)
-    spe = windows.steps_per_epoch if spec.steps_per_execution == "auto" else int(spec.steps_per_execution)
+    spe = steps_per_execution(spec, windows)
     model.compile(
         optimizer=make_optimizer(spec.optimizer, spec.learning_rate), loss="mean_squared_error", steps_per_execution=spe
     )
@@ -130,11 +142,19 @@ def _run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
 
     model, evaluator = build_trained_pair(spec, windows)
     loop = EpochLoop(spec, prep, windows, lambda: predict_walk(model, evaluator, windows, spec.stateful))
+    spe = steps_per_execution(spec, windows)
 
     class _Epochs(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             reset_states(model)
+            self.points = set(loop.eval_points(len(loop.rows) + 1))
             loop.begin_epoch()
+
+        def on_train_batch_end(self, end_step: int, logs: dict | None = None) -> None:
+            if end_step + 1 in self.points:  # `end_step`: the last batch this execution ran, 0-based
+                if hasattr(model, "jax_state_sync"):  # the JAX trainer keeps weights aside until asked
+                    model.jax_state_sync()
+                loop.mid_epoch(end_step + 1)
 
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             if loop.end_epoch(float((logs or {}).get("loss", float("nan")))):
@@ -150,7 +170,39 @@ def _run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
         order = np.random.default_rng(spec.seed).permutation(windows.n_train_windows) if spec.shuffle else None
         part = windows.train_t[:rows] if order is None else windows.train_t[order[:rows]]
         _fit(model, windows, part, spec, 1, False, [_Epochs()])
-    return loop.result(registry.backend(keras.backend.backend()).model_options(spec.stateful)[1])
+    extra = calibration_rounds(loop.steady_rounds(), _rounds(model, spec, windows)) if not loop.diverged_epoch else []
+    notes = [registry.backend(keras.backend.backend()).model_options(spec.stateful)[1]]
+    if spe < (windows.steps_per_epoch if spec.steps_per_execution == "auto" else int(spec.steps_per_execution)):
+        notes.append(f"steps_per_execution {spe}, so that evaluation falls every eval_every steps")
+    notes = "; ".join(n for n in notes if n)
+    return loop.result(notes, extra_rounds=extra)
+
+
+def _rounds(model: Any, spec: RunSpec, windows: Windows) -> Callable[[], float]:
+    """Times one more whole epoch of the compiled model, then puts every variable (weights, LSTM state,
+    optimizer moments and step count) back as it was, so the run's results do not change."""
+    import keras
+
+    class _Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+            reset_states(model)
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            self.seconds = time.perf_counter() - self.t0
+
+    def one_round() -> float:
+        variables = [*model.variables, *model.optimizer.variables]
+        saved = [np.array(v.numpy()) for v in variables]
+        clock = _Clock()
+        try:
+            _fit(model, windows, None, spec, 1, spec.shuffle, [clock])
+        finally:
+            for v, value in zip(variables, saved):
+                v.assign(value)
+        return clock.seconds
+
+    return one_round
 
 
 @functools.cache

@@ -1,12 +1,12 @@
 """The engine-independent part of a run: epoch timing, divergence, evaluation and time-to-target.
 
-An engine trains; `EpochLoop` is told when each epoch begins and ends and decides whether to go
-on. Timers cover training only: evaluation happens after an epoch's clock has stopped.
+An engine trains; `EpochLoop` is told when each epoch begins and ends (and where it pauses to
+evaluate) and decides whether to go on. Timers cover training only: evaluation happens while the
+epoch's clock is stopped, and throughput comes from steady-state rounds, never a compiling call.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -16,7 +16,16 @@ import numpy as np
 
 from bench.environment import peak_rss_mb
 from bench.evaluate import walk_metrics
-from bench.results import EpochRow, Metrics, RunResult, Throughput
+from bench.results import (
+    MAX_CALIBRATION_SECONDS,
+    MIN_ROUNDS,
+    MIN_TIMED_SECONDS,
+    EpochRow,
+    Metrics,
+    RunResult,
+    Throughput,
+    compile_estimate,
+)
 from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows
 
@@ -41,9 +50,34 @@ class Budget:
         return min(self.steps_per_epoch, self.total_steps - (epoch - 1) * self.steps_per_epoch)
 
 
+TimeRound = Callable[[], float]
+
+
+def calibration_rounds(steady: list[float], time_round: TimeRound | None) -> list[float]:
+    """Extra timed rounds (seconds each) so a run's throughput rests on at least MIN_ROUNDS rounds and
+    MIN_TIMED_SECONDS, as pytest-benchmark calibrates; at most MAX_CALIBRATION_SECONDS are spent.
+    `time_round` trains one whole epoch of the already-compiled program on a throwaway copy of the
+    state and returns its seconds; None: the engine cannot, and the rounds are what training gave."""
+    extra: list[float] = []
+    if time_round is None:
+        return extra
+    spent = 0.0
+    while len(steady) + len(extra) < MIN_ROUNDS or sum(steady) + sum(extra) < MIN_TIMED_SECONDS:
+        if spent >= MAX_CALIBRATION_SECONDS:
+            break
+        seconds = time_round()
+        extra.append(seconds)
+        spent += seconds
+    return extra
+
+
 @dataclass
 class EpochLoop:
-    """Book-keeping for one run's epochs. `predict_walk` returns scaled predictions for `windows.walk_t`."""
+    """Book-keeping for one run's epochs. `predict_walk` returns scaled predictions for `windows.walk_t`.
+
+    With a step budget and `eval_every`, evaluation happens every `eval_every` optimizer steps, inside
+    an epoch too: the engine asks `eval_points` where to stop an epoch and calls `mid_epoch` there.
+    """
 
     spec: RunSpec
     prep: Prepared
@@ -53,41 +87,92 @@ class EpochLoop:
     diverged_epoch: int | None = None
     epochs_to_target: int | None = None
     steps_to_target: int | None = None
+    _target_trained: float = 0.0  # training seconds into epochs_to_target when the target was met
+    target_best: float | None = None
     steps: int = 0
     _t0: float = 0.0
+    _trained: float = 0.0  # training seconds of this epoch before the last mid-epoch evaluation
+    _last_eval: Metrics | None = None
+    _last_eval_step: int | None = None
 
     @property
     def budget(self) -> Budget:
         return Budget.of(self.spec, self.windows)
 
+    @property
+    def resolution(self) -> int | None:
+        """Optimizer steps between evaluations: steps to target are known to this many steps."""
+        every = self.spec.eval_every
+        if every <= 0:
+            return None
+        return every if self.spec.steps is not None else every * self.budget.steps_per_epoch
+
+    def eval_points(self, epoch: int) -> list[int]:
+        """Steps into 1-based `epoch` (exclusive of its end) after which to evaluate: with a step budget,
+        where the run's step count reaches a multiple of `eval_every`."""
+        every = self.spec.eval_every
+        if self.spec.steps is None or every <= 0:
+            return []
+        before = (epoch - 1) * self.budget.steps_per_epoch
+        n = self.budget.steps_in(epoch)
+        return [k for k in range(1, n) if (before + k) % every == 0]
+
     def begin_epoch(self) -> None:
+        self._trained = 0.0
         self._t0 = time.perf_counter()
+
+    def _seconds(self, seconds: float | None) -> float:
+        return time.perf_counter() - self._t0 if seconds is None else seconds
+
+    def mid_epoch(self, step_in_epoch: int, seconds: float | None = None) -> None:
+        """Evaluate `step_in_epoch` steps into the current epoch (the engine has synchronised); the
+        evaluation is left out of the epoch's training time. `seconds` overrides the clock for the
+        training since the epoch began or the last call (runs trained together share one wall time)."""
+        self._trained += self._seconds(seconds)
+        step = self.steps + step_in_epoch
+        self._record(self.evaluate(), step, len(self.rows) + 1, self._trained)
+        self._t0 = time.perf_counter()
+
+    def _record(self, m: Metrics, step: int, epoch: int, trained_in_epoch: float) -> None:
+        self._last_eval, self._last_eval_step = m, step
+        if not self.spec.target_metric:
+            return
+        value = getattr(m, self.spec.target_metric)
+        if value is not None and math.isfinite(value):
+            self.target_best = value if self.target_best is None else min(self.target_best, value)
+        if self.epochs_to_target is None and value is not None and value <= self.spec.target_value:
+            self.epochs_to_target, self.steps_to_target = epoch, step
+            self._target_trained = trained_in_epoch
 
     def end_epoch(self, loss: float, seconds: float | None = None, noise_scale: float | None = None) -> bool:
         """Record the epoch that just finished (the engine must have synchronised); True means stop.
 
-        `seconds` overrides the clock, for repeats trained together that share one wall time.
-        Evaluation runs every `eval_every` epochs, or steps when the budget is in steps (at the end of
-        the epoch that reaches a multiple), and always after the last epoch of the budget.
+        `seconds` overrides the clock for the training since the epoch began or the last mid-epoch
+        evaluation. Evaluation runs every `eval_every` epochs, or every `eval_every` steps with a step
+        budget (at the epoch's end when that is where a multiple falls), and after the budget's last epoch.
         """
-        seconds = time.perf_counter() - self._t0 if seconds is None else seconds
+        seconds = self._trained + self._seconds(seconds)
         epoch = len(self.rows) + 1
         budget = self.budget
-        before, self.steps = self.steps, self.steps + budget.steps_in(epoch)
+        self.steps += budget.steps_in(epoch)
         noise = float(noise_scale) if noise_scale is not None and math.isfinite(noise_scale) else None
         if not math.isfinite(loss):
             self.rows.append(EpochRow(epoch, float(loss), seconds, step=self.steps, grad_noise_scale=noise))
             self.diverged_epoch = epoch
             return True
         every = self.spec.eval_every
-        # eval_every counts the budget's unit: epochs, or steps (then at the end of the epoch that reaches a multiple)
         if every <= 0:
             evaluate = False
         elif self.spec.steps is None:
             evaluate = epoch % every == 0 or epoch == budget.epochs
         else:
-            evaluate = self.steps // every > before // every or epoch == budget.epochs
-        m = self.evaluate() if evaluate else None
+            evaluate = self.steps % every == 0 or epoch == budget.epochs
+        if evaluate:
+            # the epoch's clock has stopped: sum(previous rows) + this epoch's training
+            self._record(self.evaluate(), self.steps, epoch, seconds)
+        elif self._last_eval_step is not None and self._last_eval_step <= (epoch - 1) * budget.steps_per_epoch:
+            self._last_eval = None  # no evaluation in this epoch
+        m = self._last_eval
         self.rows.append(
             EpochRow(
                 epoch,
@@ -99,29 +184,45 @@ class EpochLoop:
                 m.val_rmse if m else None,
                 step=self.steps,
                 grad_noise_scale=noise,
+                eval_step=self._last_eval_step if m else None,
             )
         )
-        if m is not None and self.spec.target_metric and self.epochs_to_target is None:
-            if getattr(m, self.spec.target_metric) <= self.spec.target_value:
-                self.epochs_to_target = epoch
-                self.steps_to_target = self.steps
+        self._last_eval = None
         return False
 
     def seconds_to_target(self) -> float | None:
-        """Training seconds up to the epoch that met the target, compilation left out: the first epoch
-        counts as long as the median later epoch, so a run whose program another run compiled (the
-        stateless runs of a batch size on `scan`) is not faster to the target for that reason."""
+        """Training seconds up to the evaluation that met the target, evaluation and compilation left out:
+        the first epoch counts as long as the median later epoch, so a run whose program another run
+        compiled (the stateless runs of a batch size on `scan`) is not faster to the target for that reason."""
         if self.epochs_to_target is None:
             return None
         times = [r.seconds for r in self.rows]
-        first = min(times[0], float(np.median(times[1:]))) if len(times) > 1 else times[0]
-        return float(first + sum(times[1 : self.epochs_to_target]))
+        cap = float(np.median(times[1:])) if len(times) > 1 else float("inf")
+        before = times[: self.epochs_to_target - 1]
+        if before:
+            return float(min(before[0], cap) + sum(before[1:]) + self._target_trained)
+        return float(min(self._target_trained, cap))
 
     def evaluate(self) -> Metrics:
         return walk_metrics(self.prep, self.windows, self.predict_walk())
 
-    def result(self, notes: str = "", trained_together: int = 1) -> RunResult:
-        """The run's result after training stopped: final metrics (timed prediction) and throughput."""
+    def steady_rounds(self) -> list[float]:
+        """Seconds of the whole epochs after the first: the steady-state timed rounds training gave."""
+        full = self.budget.steps_per_epoch
+        return [r.seconds for r in self.rows[1:] if self.budget.steps_in(r.epoch) == full]
+
+    def result(
+        self,
+        notes: str = "",
+        trained_together: int = 1,
+        extra_rounds: list[float] | None = None,
+        compiled_here: bool | None = None,
+    ) -> RunResult:
+        """The run's result after training stopped: final metrics (timed prediction) and throughput.
+
+        Throughput comes from steady-state rounds only: whole epochs after the first plus `extra_rounds`
+        (`calibration_rounds`). `compiled_here` False says the first epoch reused a compiled program,
+        so compile_seconds is 0."""
         w = self.windows
         common = dict(
             spec=self.spec,
@@ -133,6 +234,8 @@ class EpochLoop:
             epochs_to_target=self.epochs_to_target,
             seconds_to_target=self.seconds_to_target(),
             steps_to_target=self.steps_to_target,
+            target_resolution=self.resolution,
+            target_best=self.target_best,
             steps_run=self.steps,
             grad_noise_scale=self.rows[-1].grad_noise_scale if self.rows else None,
         )
@@ -150,16 +253,23 @@ class EpochLoop:
         metrics = walk_metrics(self.prep, w, z_pred)
         if not math.isfinite(metrics.test_rmse):
             return RunResult(status="diverged", error="non-finite predictions after training", metrics=None, **common)
-        # a partial last epoch would skew the per-epoch rates: whole epochs count, or the one partial epoch
         budget = self.budget
-        whole = [r.seconds for r in self.rows if budget.steps_in(r.epoch) == budget.steps_per_epoch]
-        steps = budget.steps_per_epoch if whole else budget.total_steps
-        throughput = Throughput.from_epoch_times(
-            whole or [r.seconds for r in self.rows],
-            samples_per_epoch=w.n_train_windows if whole else min(steps * w.batch_size, w.n_train_windows),
-            steps_per_epoch=steps,
+        steady, extra = self.steady_rounds(), list(extra_rounds or [])
+        rounds = steady + extra
+        first_whole = bool(self.rows) and budget.steps_in(1) == budget.steps_per_epoch
+        if compiled_here is False:
+            compile_s: float | None = 0.0
+        else:
+            compile_s = compile_estimate(self.rows[0].seconds, rounds) if first_whole else None
+        throughput = Throughput.from_rounds(
+            rounds,
+            samples_per_round=w.n_train_windows,
+            steps_per_round=budget.steps_per_epoch,
+            compile_seconds=compile_s,
+            train_seconds=float(sum(r.seconds for r in self.rows)),
             predict_samples_per_sec=len(w.walk_t) / predict_seconds if predict_seconds > 0 else None,
             peak_rss_mb=peak_rss_mb(),
+            calibration_rounds=len(extra),
+            trained_together=trained_together,
         )
-        throughput = dataclasses.replace(throughput, train_seconds=float(sum(r.seconds for r in self.rows)))
         return RunResult(status="ok", metrics=metrics, throughput=throughput, **common)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from bench import kernels, noise_scale
-from bench.engines.loop import Budget, EpochLoop
+from bench.engines.loop import Budget, EpochLoop, calibration_rounds
 from bench.model import lstm_model, make_optimizer
 from bench.probe import ProbeResult
 from bench.registry import Engine, register_engine
@@ -159,7 +159,7 @@ class Program:
         if (vmapped, noise) not in self._epochs:
             fn = self._observing(("epoch", vmapped, noise), functools.partial(self._epoch, noise_on=noise))
             if vmapped:
-                fn = jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None, None, None, None, None))
+                fn = jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None, None, None, None, None, None, 0))
             self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
         return self._epochs[vmapped, noise]
 
@@ -206,10 +206,13 @@ class Program:
         targets: Any,
         train_t: Any,
         stateful: Any,
+        first: Any = 0,
+        state: list[Any] | None = None,
         *,
         noise_on: bool = False,
     ) -> tuple[list[Any], list[Any], Any, Any, list[Any]]:
-        """One epoch: batch k holds rows `idx[k]` (`mask` 0 marks padding); at most `limit` batches run.
+        """One epoch, or the part of it from batch `first` (with the LSTM state `state` it left off at;
+        zeros at the epoch start) to batch `limit`: batch k holds rows `idx[k]` (`mask` 0 marks padding).
         Row j is the window ending before target `train_t[j]`, gathered from `series` inside the loop
         (nothing is materialised), with label `targets[train_t[j]]`. Returns weights, optimizer
         values, noise state, loss and the final LSTM state.
@@ -255,9 +258,11 @@ class Program:
             return tv, ov, ns, state, losses.at[k].set(loss)
 
         steps = jnp.minimum(jnp.sum(sizes > 0), limit)
-        init = (trainable, opt, noise, self.zero_state(batch), jnp.zeros(idx.shape[0], jnp.float32))
-        trainable, opt, noise, state, losses = jax.lax.fori_loop(0, steps, step, init)
-        ran = jnp.where(jnp.arange(idx.shape[0]) < steps, sizes, 0.0)
+        state = self.zero_state(batch) if state is None else state
+        init = (trainable, opt, noise, state, jnp.zeros(idx.shape[0], jnp.float32))
+        trainable, opt, noise, state, losses = jax.lax.fori_loop(first, steps, step, init)
+        k = jnp.arange(idx.shape[0])
+        ran = jnp.where((k >= first) & (k < steps), sizes, 0.0)
         return trainable, opt, noise, jnp.sum(losses * ran) / jnp.sum(ran), state
 
     def gather(self, series: Any, t: Any) -> Any:
@@ -394,27 +399,65 @@ def run_many(
 
     idx = batch_orders([idx_np] * k)
     budget = Budget.of(first, windows)
+    zeros = program.zero_state(first.batch_size)
+    zeros = zeros if k == 1 else stack([zeros] * k)
+    compiled_before = _compiled(epoch_fn)
+    compiled_here: bool | None = None
     running = list(range(k))
     for epoch in range(1, budget.epochs + 1):
-        t0 = time.perf_counter()
         if first.shuffle:
             idx = batch_orders([_batches(n, first.batch_size, False, rng.permutation(n), steps)[0] for rng in rngs])
-        limit = jnp.asarray(budget.steps_in(epoch), jnp.int32)
-        trainable, opt, noise_state, loss, _ = epoch_fn(
-            trainable, opt, noise_state, idx, mask, limit, series, targets, train_t, stateful
-        )
-        jax.block_until_ready((trainable, opt))
-        losses = np.asarray(loss).reshape(k)
-        seconds = time.perf_counter() - t0
+        # the epoch runs in parts ending where a run evaluates (every `eval_every` steps), clocks stopped there
+        bounds = [*loops[0].eval_points(epoch), budget.steps_in(epoch)]
+        state, begin, total, weight = zeros, 0, np.zeros(k), 0.0
+        t0 = time.perf_counter()
+        for end in bounds:
+            trainable, opt, noise_state, loss, state = epoch_fn(
+                trainable, opt, noise_state, idx, mask, jnp.int32(end), series, targets, train_t, stateful,
+                jnp.int32(begin), state,
+            )  # fmt: skip
+            jax.block_until_ready((trainable, opt))
+            seconds = time.perf_counter() - t0
+            rows_run = float(mask_np[begin:end].sum())
+            total, weight = total + np.asarray(loss, np.float64).reshape(k) * rows_run, weight + rows_run
+            if end < bounds[-1]:
+                for r in running:
+                    loops[r].mid_epoch(end, seconds=seconds)
+                t0 = time.perf_counter()
+            begin = end
+        if compiled_here is None:
+            after = _compiled(epoch_fn)
+            compiled_here = None if after is None or compiled_before is None else after > compiled_before
+        losses = total / weight if weight else total
         scales = np.asarray(noise_scale.value(noise_state)).reshape(k) if first.noise_scale else [None] * k
         for r in list(running):
             if loops[r].end_epoch(float(losses[r]), seconds=seconds, noise_scale=scales[r]):
                 running.remove(r)
         if not running:
             break
-    results = [loop.result(trained_together=k) for loop in loops]
+
+    def time_round() -> float:
+        """One whole epoch of the compiled program from the trained values; its outputs are dropped, so
+        nothing a run recorded changes (JAX arrays are immutable)."""
+        t = time.perf_counter()
+        out = epoch_fn(
+            trainable, opt, noise_state, idx, mask, jnp.int32(budget.steps_per_epoch), series, targets, train_t,
+            stateful, jnp.int32(0), zeros,
+        )  # fmt: skip
+        jax.block_until_ready(out)
+        return time.perf_counter() - t
+
+    ok = [r for r in range(k) if loops[r].diverged_epoch is None]
+    extra = calibration_rounds(loops[ok[0]].steady_rounds(), time_round) if ok else []
+    results = [loop.result(trained_together=k, extra_rounds=extra, compiled_here=compiled_here) for loop in loops]
     kernel = program.kernel(k > 1, first.noise_scale, first.stateful)
     return [dataclasses.replace(r, kernel=kernel) for r in results]
+
+
+def _compiled(fn: Any) -> int | None:
+    """How many programs a jitted function holds (None where JAX does not say)."""
+    size = getattr(fn, "_cache_size", None)
+    return size() if callable(size) else None
 
 
 @functools.cache

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from bench.report.answer import MARGIN, Answer, answer
 from bench.report.figures import FIGURES, STEPS_STEMS, TUNING_STEMS, NothingToPlot
 from bench.report.findings import findings, tuning_findings
 from bench.report.load import Results, load_results
 from bench.report.render import (
     Block,
     Bullets,
+    Callout,
     Heading,
     Missing,
     Paragraph,
@@ -49,8 +52,10 @@ CAPTIONS: dict[str, str] = {
     "rmse_by_batch_size": "Test RMSE by batch size. Boxes span the repeats of one configuration (whiskers 1.5 IQR), "
     "dots are individual runs (at most 300 per panel, a fixed random sample), the dashed line is the persistence "
     "forecast (predict the last value).",
-    "throughput_by_batch_size": "Training samples per second by batch size, log-log. Line: median over repeats; "
-    "band: min to max; dots: individual runs.",
+    "throughput_by_batch_size": "Training samples per second by batch size, log-log, from steady-state timed rounds "
+    "(never the first, compiling epoch). Line: median over runs of each run's median round; band: the interquartile "
+    "range of the rounds, widened to the 95% bootstrap interval over repeats; dots: individual runs. Runs trained "
+    "together (trained_together > 1) show each run's share of the machine's throughput.",
     "tradeoff": "Mean test RMSE against mean throughput per configuration, labelled with the batch size. Ringed and "
     "joined: Pareto-optimal configurations, for which no other is both faster and more accurate.",
     "learning_curves": "Training loss by epoch for successful runs: mean over repeats per batch size, band from "
@@ -97,6 +102,11 @@ _ACCURACY_NAMES = {
     "vs_best": "vs best batch size (Mann-Whitney)",
     "note": "note",
 }
+SPEED_CAPTION = (
+    "Samples/s from steady-state timed rounds (whole epochs after the first, plus calibration rounds of the compiled "
+    "epoch where training gave too few). For runs trained together each run's share of the machine; 'machine "
+    "samples/s' is all of them together. 'busy' counts runs timed while other processes used the CPU."
+)
 _SPEED_NAMES = {
     "mode": "mode",
     "batch_size": "batch size",
@@ -106,6 +116,11 @@ _SPEED_NAMES = {
     "sps_median": "median",
     "sps_min": "min",
     "sps_max": "max",
+    "sps_low": "interval low",
+    "sps_high": "interval high",
+    "machine_sps_median": "machine samples/s",
+    "rounds_median": "timed rounds (median)",
+    "busy": "busy",
     "train_seconds_mean": "mean train s",
     "compile_seconds_median": "median compile s",
 }
@@ -120,6 +135,7 @@ _TARGET_NAMES = {
     "note": "note",
 }
 _PROBLEM_NAMES = {
+    "kind": "kind",
     "run_id": "run id",
     "source": "source",
     "mode": "mode",
@@ -294,104 +310,166 @@ def _tuning_tables(results: Results, out: Path, tuning: bool) -> dict[str, pd.Da
     return tables
 
 
-def build_blocks(results: Results, out: Path) -> list[Block]:
-    """The whole report as blocks; writes the figures and CSV tables into `out` on the way."""
+def _findings(results: Results, acc: pd.DataFrame, speed: pd.DataFrame, tuning_tables: dict, ans: Answer) -> list[str]:
+    """The findings as a short list: the warnings first, then each panel's sentences, a sentence that every
+    panel repeats said once."""
+    empty = pd.DataFrame(columns=["tuning_panel", "mode"])
+    per_panel = findings(results, acc, speed)
+    per_panel += [
+        (f"batch size and learning rate, {label}", sentences)
+        for label, sentences in tuning_findings(
+            tuning_tables.get("tuned", empty),
+            tuning_tables.get("tuned_to_target", empty),
+            tuning_tables.get("critical_batch_size", empty),
+        )
+    ]
+    items = [f"warning ({d.scope}): {d.message}" if d.scope else f"warning: {d.message}" for d in ans.diagnostics]
+    counts: dict[str, int] = {}
+    for _, sentences in per_panel:
+        for sentence in dict.fromkeys(sentences):
+            counts[sentence] = counts.get(sentence, 0) + 1
+    said: set[str] = set()
+    for panel, sentences in per_panel:
+        for sentence in sentences:
+            if counts[sentence] > 1 and len(per_panel) > 1:
+                if sentence not in said:
+                    items.append(f"every panel: {sentence}" if counts[sentence] == len(per_panel) else sentence)
+                    said.add(sentence)
+                continue
+            items.append(f"{panel}: {sentence}" if panel else sentence)
+    return items
+
+
+def answer_block(ans: Answer) -> Callout:
+    """The Recommendation box: one item per panel and mode, the report-wide warnings, the rule."""
+    items = [(r.headline(), tuple(r.details())) for r in ans.recommendations]
+    items += [(f"warning: {d.message}", ()) for d in ans.general]
+    return Callout("Recommendation", tuple(items), ans.rule)
+
+
+def build_blocks(results: Results, out: Path, margin: float = MARGIN) -> tuple[list[Block], Answer]:
+    """The whole report as blocks, and its answer; writes the figures and CSV tables into `out` on the way."""
     facets = results.facets
     tfacets = tuple(f for f in facets if f not in ("base_learning_rate", "learning_rate"))
-    blocks: list[Block] = [Heading("Overview"), Bullets(tuple(_overview(results)))]
+    overview: list[Block] = [Heading("Overview"), Bullets(tuple(_overview(results)))]
     if results.runs.empty:
-        return blocks + [Missing("The results database holds no runs: nothing to report.")]
+        ans = answer(results, margin=margin)
+        return [answer_block(ans), *overview, Missing("The results database holds no runs: nothing to report.")], ans
     acc, speed, target, problems = (
         accuracy_table(results),
         speed_table(results),
         target_table(results),
         problem_table(results),
     )
+    tuning = is_tuning_sweep(results.runs, facets)
+    tuning_tables = _tuning_tables(results, out, tuning)
+    ans = answer(results, tuning_tables.get("critical_batch_size"), margin)
+    problems = with_diagnostics(problems, ans)
     for name, table in (("accuracy", acc), ("speed", speed), ("time_to_target", target), ("problems", problems)):
         table.drop(columns=["config", "panel"], errors="ignore").to_csv(out / f"{name}.csv", index=False)
 
-    tuning = is_tuning_sweep(results.runs, facets)
-    tuning_tables = _tuning_tables(results, out, tuning)
-    empty = pd.DataFrame(columns=["tuning_panel", "mode"])
-
-    blocks.append(Heading("Findings"))
-    for panel, sentences in findings(results, acc, speed):
-        blocks.append(Paragraph((f"{panel}: " if panel else "") + " ".join(sentences)))
-    for label, sentences in tuning_findings(
-        tuning_tables.get("tuned", empty),
-        tuning_tables.get("tuned_to_target", empty),
-        tuning_tables.get("critical_batch_size", empty),
-    ):
-        blocks.append(Paragraph(f"Batch size and learning rate, {label}: " + " ".join(sentences)))
-
-    blocks.append(Heading("Figures"))
+    blocks: list[Block] = [
+        answer_block(ans),
+        Heading("Findings"),
+        Bullets(tuple(_findings(results, acc, speed, tuning_tables, ans))),
+    ]
+    blocks += overview
     by_stem = _figures(results, out, tuning)
     _remove_stale(out, {stem for stem, b in by_stem.items() if isinstance(b, Picture)})
-    blocks += [b for stem, b in by_stem.items() if not stem.endswith("_to_target") and stem not in TUNING_STEMS]
 
-    blocks.append(Heading("Accuracy per configuration (test RMSE)"))
-    blocks.append(
-        Table(_display(acc, facets, _ACCURACY_NAMES))
-        if not acc.empty
-        else Missing("No successful run recorded a test RMSE.")
-    )
-    blocks.append(Heading("Training throughput per configuration"))
-    blocks.append(
-        Table(_display(speed, facets, _SPEED_NAMES))
-        if not speed.empty
-        else Missing("No successful run recorded a throughput.")
-    )
-
+    tuned_sections: list[Block] = []
     if tuning:
-        blocks.append(Heading("Learning rate tuned per batch size"))
-        blocks += [by_stem[s] for s in ("tuned_rmse_by_batch_size", "lr_batch_heatmap") if s in by_stem]
+        tuned_sections.append(Heading("Learning rate tuned per batch size"))
+        tuned_sections += [by_stem[s] for s in ("tuned_rmse_by_batch_size", "lr_batch_heatmap") if s in by_stem]
         if "tuned" in tuning_tables and not tuning_tables["tuned"].empty:
-            blocks.append(Table(_display(tuning_tables["tuned"], tfacets, _TUNED_NAMES)))
+            tuned_sections.append(Table(_display(tuning_tables["tuned"], tfacets, _TUNED_NAMES)))
         elif "tuned_rmse_by_batch_size" not in by_stem:
-            blocks.append(Missing(f"No tuned accuracy: {NO_VALIDATION}."))
+            tuned_sections.append(Missing(f"No tuned accuracy: {NO_VALIDATION}."))
 
-    blocks.append(Heading("Time to target"))
+    target_section: list[Block] = [Heading("Time to target")]
     if not results.has_target:
-        blocks.append(Missing("No scenario set a target (target: metric and value), so there is no time to target."))
+        target_section.append(
+            Missing("No scenario set a target (target: metric and value), so there is no time to target.")
+        )
     else:
-        blocks += [b for stem, b in by_stem.items() if stem.endswith("_to_target") and stem not in STEPS_STEMS]
-        blocks.append(
+        target_section += [by_stem[s] for s in STEPS_STEMS if s in by_stem]
+        if "tuned_to_target" in tuning_tables:
+            target_section.append(Table(_display(tuning_tables["tuned_to_target"], tfacets, _SCALING_NAMES)))
+        target_section += [b for stem, b in by_stem.items() if stem.endswith("_to_target") and stem not in STEPS_STEMS]
+        target_section.append(
             Table(_display(target, facets, _TARGET_NAMES))
             if not target.empty
             else Missing("A target was set, but no run with it finished (ok or diverged).")
         )
-        blocks += [by_stem[s] for s in STEPS_STEMS if s in by_stem]
-        if "tuned_to_target" in tuning_tables:
-            blocks.append(Table(_display(tuning_tables["tuned_to_target"], tfacets, _SCALING_NAMES)))
-
+    critical_section: list[Block] = []
     if "critical_batch_size" in tuning_tables or "noise_scale" in by_stem:
-        blocks.append(Heading("Critical batch size"))
+        critical_section.append(Heading("Critical batch size"))
         if "noise_scale" in by_stem:
-            blocks.append(by_stem["noise_scale"])
+            critical_section.append(by_stem["noise_scale"])
         if "critical_batch_size" in tuning_tables:
-            blocks.append(Table(_display(tuning_tables["critical_batch_size"], tfacets, _CRITICAL_NAMES)))
+            critical_section.append(Table(_display(tuning_tables["critical_batch_size"], tfacets, _CRITICAL_NAMES)))
 
-    blocks.append(Heading(f"Runs not counted in the statistics ({len(problems)})"))
+    detail: list[Block] = [Heading("Figures per configuration" if tuning else "Figures")]
+    detail += [b for stem, b in by_stem.items() if not stem.endswith("_to_target") and stem not in TUNING_STEMS]
+    detail.append(Heading("Accuracy per configuration (test RMSE)"))
+    detail.append(
+        Table(_display(acc, facets, _ACCURACY_NAMES))
+        if not acc.empty
+        else Missing("No successful run recorded a test RMSE.")
+    )
+    detail.append(Heading("Training throughput per configuration"))
+    detail.append(
+        Table(_display(speed, facets, _SPEED_NAMES), SPEED_CAPTION)
+        if not speed.empty
+        else Missing("No successful run recorded a throughput.")
+    )
+    # a tuned sweep's answer comes before the per-rate detail
+    blocks += (
+        (tuned_sections + target_section + critical_section + detail)
+        if tuning
+        else (detail + target_section + critical_section)
+    )
+    runs_problems = problems[problems["kind"] == "run"]
+    blocks.append(Heading(f"Runs not counted in the statistics ({len(runs_problems)})"))
     blocks.append(
-        Table(_display(problems, facets, _PROBLEM_NAMES))
-        if not problems.empty
+        Table(_display(runs_problems, facets, _PROBLEM_NAMES))
+        if not runs_problems.empty
         else Paragraph("Every run finished with status 'ok'.")
     )
     blocks.append(Heading("Method"))
     blocks.append(Paragraph(METHODS, note=True))
-    return blocks
+    return blocks, ans
 
 
-def write_report(folders: list[Path], out: Path) -> Path:
+def with_diagnostics(problems: pd.DataFrame, ans: Answer) -> pd.DataFrame:
+    """problems.csv: the runs not counted (kind 'run') and then each diagnostic (kind: its code, `scope`)."""
+    runs = problems.assign(kind="run", scope="")
+    rows = pd.DataFrame(
+        {"kind": [d.code for d in ans.diagnostics], "scope": [d.scope for d in ans.diagnostics],
+         "status": "warning", "error": [d.message for d in ans.diagnostics]}
+    )  # fmt: skip
+    return pd.concat([runs, rows], ignore_index=True) if len(rows) else runs
+
+
+@dataclass(frozen=True)
+class Written:
+    """What `write_report` wrote: the page, and the answer it opens with."""
+
+    index: Path
+    answer: Answer
+
+
+def write_report(folders: list[Path], out: Path, margin: float = MARGIN) -> Written:
     """Write the report for the results in `folders` into `out`: index.html (self-contained),
-    summary.md, each figure as PNG and SVG, and the tables as CSV. Returns the index.html path."""
+    summary.md, each figure as PNG and SVG, and the tables as CSV. `margin`: the accuracy margin of the
+    recommendation (a fraction of the best RMSE)."""
     results = load_results(*folders)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    blocks = build_blocks(results, out)
+    blocks, ans = build_blocks(results, out, margin)
     title = "lstm-bench report: " + ", ".join(Path(f).name or str(f) for f in folders)
     write_text(out / "summary.md", render_markdown(title, blocks))
     index = out / "index.html"
     write_text(index, render_html(title, blocks))
     log.info("report written to %s", index)
-    return index
+    return Written(index, ans)

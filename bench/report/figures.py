@@ -30,12 +30,13 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, MaxNLocator, NullLocator  # noqa: E402
 
 from bench.report.load import MODE_ORDER, Results  # noqa: E402
-from bench.report.stats import bootstrap_ci, olympic_mean  # noqa: E402
+from bench.report.stats import bootstrap_ci, olympic_mean, speed_table  # noqa: E402
 from bench.report.tuning import (  # noqa: E402
     ATTEMPT_STATUSES,
     NO_VALIDATION,
     chosen_runs,
     critical_batch_size,
+    met_at_first_evaluation,
     has_validation,
     rate_scores,
     select_rates,
@@ -195,22 +196,24 @@ def rmse_by_batch_size(results: Results) -> Figure:
 
 
 def throughput_by_batch_size(results: Results) -> Figure:
-    """Training samples per second against batch size on log-log axes: median line, min-max band
-    over repeats, individual runs as dots."""
+    """Training samples per second against batch size on log-log axes: the speed table's median and its
+    interval (`stats.speed_interval`) as line and band, individual runs as dots."""
     ok = _ok_with(results, "samples_per_sec", "a throughput")
     ok = ok[ok["samples_per_sec"] > 0]
     if ok.empty:
         raise NothingToPlot("no successful run recorded a positive throughput")
     modes = _modes(ok)
+    table = speed_table(results)
     with sns.axes_style("whitegrid"):
         fig, panels = _grid(ok, results)
         for ax, label, sub in panels:
             for mode, g in sub.groupby("mode", sort=False):
                 color = MODE_COLORS.get(mode, "0.4")
-                agg = g.groupby("batch_size")["samples_per_sec"].agg(["median", "min", "max"]).sort_index()
+                rows = table[(table["panel"] == g["panel"].iloc[0]) & (table["mode"] == mode)]
+                agg = rows.groupby("batch_size")[["sps_median", "sps_low", "sps_high"]].median().sort_index()
                 x = agg.index.to_numpy(dtype=np.float64)
-                ax.fill_between(x, agg["min"], agg["max"], color=color, alpha=0.2, lw=0)
-                ax.plot(x, agg["median"], color=color, marker="o", lw=2)
+                ax.fill_between(x, agg["sps_low"], agg["sps_high"], color=color, alpha=0.2, lw=0)
+                ax.plot(x, agg["sps_median"], color=color, marker="o", lw=2)
                 pts = _cap(g)
                 ax.scatter(pts["batch_size"], pts["samples_per_sec"], color=color, s=9, alpha=0.45, lw=0)
             ax.set_xscale("log", base=2)
@@ -221,7 +224,10 @@ def throughput_by_batch_size(results: Results) -> Figure:
             _title(ax, label)
         handles, labels = _mode_handles(modes)
         _legend(fig, handles, labels)
-        fig.suptitle("Training throughput by batch size (line: median; band: min-max over repeats)", fontsize=12)
+        fig.suptitle(
+            "Training throughput by batch size (line: median; band: interval over timed rounds and repeats)",
+            fontsize=12,
+        )
     return fig
 
 
@@ -607,7 +613,11 @@ def _to_target_scaling(results: Results, column: str) -> Figure:
                 b0, s0 = float(hit["batch_size"].iloc[0]), float(hit["median"].iloc[0])
                 xs = sizes[sizes >= b0]
                 ax.plot(xs, s0 * b0 / xs, color="0.35", ls="--", lw=1.2, label="perfect scaling from the smallest")
-                fit = critical_batch_size(in_cell["batch_size"].to_numpy(), in_cell[column].to_numpy(dtype=np.float64))
+                fit = critical_batch_size(
+                    in_cell["batch_size"].to_numpy(),
+                    in_cell[column].to_numpy(dtype=np.float64),
+                    at_first=met_at_first_evaluation(in_cell),
+                )
                 if fit is not None:
                     xx = np.geomspace(sizes.min(), sizes.max(), 200)
                     ax.plot(

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from bench.report.load import Results
-from bench.report.stats import ALPHA, mann_whitney
-from bench.report.tuning import interval_text
+from bench.report.stats import ALPHA, Interval, mann_whitney
+from bench.report.tuning import interval_text, unbounded
 
 #: Panels beyond this many are left to the tables, so the paragraph stays readable.
 MAX_PANELS = 12
@@ -31,20 +31,25 @@ def _speed_vs_accuracy(ok: pd.DataFrame, acc: pd.DataFrame, speed: pd.DataFrame)
     out = [f"Most accurate: {_name(best)}, mean test RMSE {best['rmse_mean']:.4g} (n={int(best['n'])}{ci})."]
     if speed.empty:
         return out + ["No throughput was recorded, so there is no fastest configuration."]
-    fast = speed.loc[speed["sps_mean"].idxmax()]
-    out.append(f"Fastest: {_name(fast)}, {fast['sps_mean']:,.0f} samples/s.")
+    fast = speed.loc[speed["sps_median"].idxmax()]
+    fast_speed = Interval(fast["sps_median"], fast["sps_low"], fast["sps_high"])
+    out.append(f"Fastest: {_name(fast)}, median {fast_speed.text(',.0f', ' samples/s')}.")
     if fast["config"] == best["config"]:
         out.append("The most accurate configuration is also the fastest.")
         return out
-    best_speed = speed.loc[speed["config"] == best["config"], "sps_mean"]
+    best_row = speed.loc[speed["config"] == best["config"]]
     fast_acc = acc.loc[acc["config"] == fast["config"], "rmse_mean"]
-    if best_speed.empty or fast_acc.empty:
+    if best_row.empty or fast_acc.empty:
         return out
-    speedup = fast["sps_mean"] / best_speed.iloc[0]
+    b = best_row.iloc[0]
+    speedup = Interval(
+        fast["sps_median"] / b["sps_median"], fast["sps_low"] / b["sps_high"], fast["sps_high"] / b["sps_low"]
+    )
+    same = " (indistinguishable: the intervals overlap)" if speedup.low <= 1.0 <= speedup.high else ""
     cost = fast_acc.iloc[0] - best["rmse_mean"]
     test = mann_whitney(_samples(ok, fast["config"], "test_rmse"), _samples(ok, best["config"], "test_rmse"))
     out.append(
-        f"The fastest trains {speedup:.1f}x faster than the most accurate, at an accuracy cost of "
+        f"The fastest trains {speedup.text('.2f', 'x')} as fast as the most accurate{same}, at an accuracy cost of "
         f"{cost:+.4g} RMSE ({cost / best['rmse_mean']:+.1%}); the RMSE difference is {test.describe()}."
     )
     return out
@@ -183,8 +188,12 @@ def _critical(row: pd.Series) -> list[str]:
             if np.isfinite(row["b_crit_ci_low"]) and sizes
             else "no CI"
         )
+        if unbounded(row["b_crit"], row["b_crit_ci_high"], max(sizes)):
+            head = f"B_crit at least {max(sizes):g} (its interval runs past the largest batch size tried)"
+        else:
+            head = f"B_crit {row['b_crit']:.3g} ({ci})"
         out.append(
-            f"Critical batch size from steps to target: B_crit {row['b_crit']:.3g} ({ci}), S_min "
+            f"Critical batch size from steps to target: {head}, S_min "
             f"{row['s_min']:,.0f} steps, fitting S(B) = S_min (1 + B_crit / B) over batch sizes "
             f"{row['batch_sizes'].replace(' ', ', ')}."
         )

@@ -174,4 +174,32 @@ def load_results(*folders: str | Path) -> Results:
     for col in _NUMERIC_EPOCH_COLUMNS:
         epochs[col] = pd.to_numeric(epochs[col], errors="coerce")
     runs, facets = prepare_runs(runs)
-    return Results(runs=runs, epochs=epochs, facets=facets)
+    return Results(runs=evaluation_columns(runs, epochs), epochs=epochs, facets=facets)
+
+
+def evaluation_columns(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
+    """`runs` with `first_eval_step` (the step of each run's first evaluation: `eval_every` steps with a step
+    budget, else the first evaluated epoch's step) and `target_best` filled in for rows older than that
+    column (the best value of the target metric in the epochs table)."""
+    runs = runs.copy()
+    runs["first_eval_step"] = pd.to_numeric(runs.get("target_resolution"), errors="coerce")
+    metrics = [m for m in runs["target_metric"].dropna().unique() if m in epochs]
+    if not metrics or epochs.empty:
+        return runs
+    per_run = []
+    for metric in metrics:
+        ids = runs.loc[runs["target_metric"] == metric, ["source", "run_id"]]
+        e = epochs.merge(ids, on=["source", "run_id"])
+        e = e[e[metric].notna()]
+        if e.empty:
+            continue
+        at = e["eval_step"].fillna(e["step"]) if "eval_step" in e else e["step"]
+        per_run.append(e.assign(_at=at).groupby(["source", "run_id"]).agg(_first=("_at", "min"), _best=(metric, "min")))
+    if not per_run:
+        return runs
+    found = pd.concat(per_run).reset_index()
+    merged = runs[["source", "run_id"]].merge(found, on=["source", "run_id"], how="left")
+    runs["first_eval_step"] = runs["first_eval_step"].fillna(pd.Series(merged["_first"].to_numpy(), index=runs.index))
+    best = pd.to_numeric(runs.get("target_best"), errors="coerce")
+    runs["target_best"] = best.fillna(pd.Series(merged["_best"].to_numpy(), index=runs.index))
+    return runs

@@ -30,6 +30,10 @@ figure { margin: 1rem 0 2rem; } figure img { max-width: 100%; height: auto; bord
 figcaption { font-size: 0.9rem; color: #444; max-width: 60rem; }
 .missing { background: #fff6e0; border-left: 4px solid #e0a000; padding: 0.5rem 0.8rem; }
 .note { color: #555; font-size: 0.9rem; }
+h1 { margin: 0.2rem 0 0.6rem; }
+.answer { border: 2px solid #2a7a4b; background: #f3faf5; padding: 0.3rem 1rem 0.5rem; border-radius: 6px; }
+.answer h2 { margin-top: 0.4rem; border: none; } .answer ul { margin: 0.2rem 0; padding-left: 1.2rem; }
+.answer li { margin: 0.1rem 0; } .answer li.warning { color: #8a4b00; }
 """
 
 
@@ -69,7 +73,16 @@ class Missing:
     text: str
 
 
-Block = Heading | Paragraph | Bullets | Table | Picture | Missing
+@dataclass(frozen=True)
+class Callout:
+    """The answer: a titled box of headed items, each with its detail lines, and a closing note."""
+
+    title: str
+    items: tuple[tuple[str, tuple[str, ...]], ...]
+    note: str = ""
+
+
+Block = Heading | Paragraph | Bullets | Table | Picture | Missing | Callout
 
 
 def fmt(value: object) -> str:
@@ -148,6 +161,18 @@ def render_html(title: str, blocks: list[Block]) -> str:
             )
         elif isinstance(b, Missing):
             parts.append(f'<p class="missing">{html.escape(b.text)}</p>')
+        elif isinstance(b, Callout):
+            items = []
+            for head, details in b.items:
+                sub = "".join(
+                    f"<li{' class=warning' if d.startswith('warning:') else ''}>{html.escape(d)}</li>" for d in details
+                )
+                items.append(f"<li><b>{html.escape(head)}</b>" + (f"<ul>{sub}</ul>" if sub else "") + "</li>")
+            note = f'<p class="note">{html.escape(b.note)}</p>' if b.note else ""
+            parts.append(
+                f'<section class="answer" id="recommendation"><h2>{html.escape(b.title)}</h2>'
+                f"<ul>{''.join(items)}</ul>{note}</section>"
+            )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -173,6 +198,12 @@ def render_markdown(title: str, blocks: list[Block]) -> str:
             parts.append(f"![{b.caption}]({b.stem}.png)")
         elif isinstance(b, Missing):
             parts.append(f"> **Missing:** {b.text}")
+        elif isinstance(b, Callout):
+            lines = [f"## {b.title}", ""]
+            for head, details in b.items:
+                lines.append(f"- **{head}**")
+                lines += [f"  - {d}" for d in details]
+            parts.append("\n".join(lines) + (f"\n\n_{b.note}_" if b.note else ""))
     return "\n\n".join(parts) + "\n"
 
 

@@ -21,6 +21,69 @@ MIN_REPEATS = 3
 ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20261128
+#: A run was timed on a busy machine when other processes used more than this share of the CPU ...
+BUSY_OTHER_SHARE = 0.2
+#: ... or the hypervisor stole more than this share.
+BUSY_STEAL = 0.05
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with an interval (low == high == value when there is none)."""
+
+    value: float
+    low: float
+    high: float
+
+    @property
+    def known(self) -> bool:
+        return bool(np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low)
+
+    def overlaps(self, other: Interval) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def text(self, spec: str = ".4g", unit: str = "") -> str:
+        value = f"{self.value:{spec}}"
+        if not self.known:
+            return f"{value}{unit} (no interval)"
+        return f"{value} ({self.low:{spec}} to {self.high:{spec}}){unit}"
+
+
+def speed_interval(runs: pd.DataFrame) -> Interval:
+    """Median samples/s over runs (each run's median timed round where recorded), with an interval: the
+    interquartile range of the timed rounds (median of the runs' quartiles), widened to the 95% bootstrap
+    interval of the median over repeats where that is wider. Runs trained together share their rounds."""
+    sps = pd.to_numeric(runs["samples_per_sec"], errors="coerce")
+    if "sps_median" in runs:
+        sps = pd.to_numeric(runs["sps_median"], errors="coerce").fillna(sps)
+    values = sps.to_numpy(dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return Interval(float("nan"), float("nan"), float("nan"))
+    median = float(np.median(values))
+    lows, highs = [median], [median]
+    if "sps_q1" in runs:
+        q1 = pd.to_numeric(runs["sps_q1"], errors="coerce").dropna()
+        q3 = pd.to_numeric(runs["sps_q3"], errors="coerce").dropna()
+        if len(q1) and len(q3):
+            lows.append(float(np.median(q1)))
+            highs.append(float(np.median(q3)))
+    if len(values) >= 2 and np.ptp(values) > 0:
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+        boot = np.median(values[rng.integers(0, len(values), size=(BOOTSTRAP_RESAMPLES, len(values)))], axis=1)
+        lo, hi = np.percentile(boot, [2.5, 97.5])
+        lows.append(float(lo))
+        highs.append(float(hi))
+    return Interval(median, min(lows), max(highs))
+
+
+def busy_runs(runs: pd.DataFrame) -> pd.Series:
+    """Per run, whether it was timed on a busy machine (`busy_machine`'s rule)."""
+    other = pd.to_numeric(runs.get("other_cpu_share"), errors="coerce") if "other_cpu_share" in runs else None
+    if other is None:
+        return pd.Series(False, index=runs.index)
+    steal = pd.to_numeric(runs.get("cpu_steal"), errors="coerce").fillna(0.0)
+    return (other > BUSY_OTHER_SHARE) | (steal > BUSY_STEAL)
 
 
 @dataclass(frozen=True)
@@ -35,11 +98,12 @@ class TestResult:
         return self.p is not None and self.p < ALPHA
 
     def describe(self) -> str:
-        """'significant (p=0.012)', 'not significant (p=0.40)' or the reason there is no test."""
+        """'significant (p=0.012)', 'not significant (p=0.40)' or the reason there is no test. That too few
+        repeats cannot reach ALPHA is said once, by the report's diagnostics, not in every comparison."""
         if self.p is None:
             return self.note
         verdict = "significant" if self.significant else "not significant"
-        return f"{verdict} (p={self.p:.2g}{'; ' + self.note if self.note else ''})"
+        return f"{verdict} (p={self.p:.2g})"
 
 
 def bootstrap_ci(
@@ -172,37 +236,59 @@ def accuracy_table(results: Results) -> pd.DataFrame:
 
 
 def speed_table(results: Results) -> pd.DataFrame:
-    """Training throughput per configuration (ok runs): samples/s statistics and time spent."""
+    """Training throughput per configuration (ok runs): samples/s over runs (mean, std, min, max), the
+    median with its interval (`speed_interval`), the machine's throughput for runs trained together, the
+    timed rounds behind each run, runs timed on a busy machine, and time spent."""
     facets = results.facets
     cols = [
         *_label_columns(facets),
         "n",
+        "sps_median",
+        "sps_low",
+        "sps_high",
         "sps_mean",
         "sps_std",
-        "sps_median",
         "sps_min",
         "sps_max",
+        "machine_sps_median",
+        "rounds_median",
+        "busy",
         "train_seconds_mean",
         "compile_seconds_median",
     ]
     ok = results.ok[results.ok["samples_per_sec"].notna()]
     if ok.empty:
         return pd.DataFrame(columns=["config", "panel", *cols])
-    agg = (
-        _per_config(ok, facets)
-        .agg(
-            n=("samples_per_sec", "size"),
-            sps_mean=("samples_per_sec", "mean"),
-            sps_std=("samples_per_sec", "std"),
-            sps_median=("samples_per_sec", "median"),
-            sps_min=("samples_per_sec", "min"),
-            sps_max=("samples_per_sec", "max"),
-            train_seconds_mean=("train_seconds", "mean"),
-            compile_seconds_median=("compile_seconds", "median"),
+    rows = []
+    busy = busy_runs(ok)
+    for keys, g in _per_config(ok, facets):
+        sps = g["samples_per_sec"]
+        interval = speed_interval(g)
+        machine = (
+            pd.to_numeric(g["machine_samples_per_sec"], errors="coerce") if "machine_samples_per_sec" in g else sps
         )
-        .reset_index()
-    )
-    return _ordered(agg[["config", "panel", *cols]], facets)
+        rounds = pd.to_numeric(g["timed_rounds"], errors="coerce") if "timed_rounds" in g else pd.Series(dtype=float)
+        rows.append(
+            {
+                "config": keys[0],
+                "panel": keys[1],
+                **dict(zip(_label_columns(facets), keys[2:])),
+                "n": len(g),
+                "sps_median": interval.value,
+                "sps_low": interval.low,
+                "sps_high": interval.high,
+                "sps_mean": sps.mean(),
+                "sps_std": sps.std(),
+                "sps_min": sps.min(),
+                "sps_max": sps.max(),
+                "machine_sps_median": machine.median(),
+                "rounds_median": rounds.median() if len(rounds.dropna()) else np.nan,
+                "busy": int(busy.loc[g.index].sum()),
+                "train_seconds_mean": g["train_seconds"].mean(),
+                "compile_seconds_median": pd.to_numeric(g["compile_seconds"], errors="coerce").median(),
+            }
+        )
+    return _ordered(pd.DataFrame(rows)[["config", "panel", *cols]], facets)
 
 
 def target_table(results: Results) -> pd.DataFrame:

@@ -298,6 +298,8 @@ class ScalingFit:
     ci_high: float
     batch_sizes: tuple[int, ...]  # those with a median, used by the fit
     note: str = ""
+    # batch sizes left out because most of their runs met the target at the first evaluation
+    too_easy: tuple[int, ...] = ()
 
     def steps(self, batch_size: np.ndarray | float) -> np.ndarray:
         return self.s_min * (1.0 + self.b_crit / np.asarray(batch_size, dtype=np.float64))
@@ -306,12 +308,24 @@ class ScalingFit:
     def has_ci(self) -> bool:
         return bool(np.isfinite(self.ci_low) and np.isfinite(self.ci_high))
 
+    @property
+    def unbounded(self) -> bool:
+        """Whether the data only bound B_crit from below: it, or its interval, runs past the largest batch size."""
+        return unbounded(self.b_crit, self.ci_high, max(self.batch_sizes))
+
     def describe(self) -> str:
-        """'B_crit 64 (95% CI 50-80)'."""
+        """'B_crit 64 (95% CI 50-80)', or 'B_crit at least 32' when the interval runs past the largest batch size."""
+        if self.unbounded:
+            return f"B_crit at least {max(self.batch_sizes)}"
         if not self.has_ci:
             return f"B_crit {self.b_crit:.3g} (no CI)"
         ci = interval_text(self.ci_low, self.ci_high, min(self.batch_sizes), max(self.batch_sizes))
         return f"B_crit {self.b_crit:.3g} (95% CI {ci})"
+
+
+def unbounded(b_crit: float, ci_high: float, largest: float) -> bool:
+    """A critical batch size past the largest batch size tried, or whose CI runs past it, is only a lower bound."""
+    return bool(np.isfinite(b_crit) and (b_crit > largest or (np.isfinite(ci_high) and ci_high > largest)))
 
 
 def interval_text(low: float, high: float, smallest: float, largest: float) -> str:
@@ -400,19 +414,42 @@ def _median_inf(values: np.ndarray) -> float:
     return _median(np.where(np.isnan(values), np.inf, values))
 
 
+def met_at_first_evaluation(runs: pd.DataFrame) -> np.ndarray:
+    """Per run, whether it met the target at its first evaluation: its steps to target say only that
+    the target is at most that easy, not how many steps it takes (`first_eval_step`, `bench.report.load`)."""
+    if "first_eval_step" not in runs or "steps_to_target" not in runs:
+        return np.zeros(len(runs), dtype=bool)
+    s = pd.to_numeric(runs["steps_to_target"], errors="coerce").to_numpy(dtype=np.float64)
+    first = pd.to_numeric(runs["first_eval_step"], errors="coerce").to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(s) & np.isfinite(first) & (s <= first)
+
+
+def too_easy_sizes(batch_sizes: np.ndarray, at_first: np.ndarray) -> np.ndarray:
+    """The batch sizes most of whose runs met the target at the first evaluation."""
+    b = np.asarray(batch_sizes, dtype=np.float64)
+    flags = np.asarray(at_first, dtype=bool)
+    return np.array([size for size in np.unique(b) if flags[b == size].mean() > 0.5])
+
+
 def critical_batch_size(
     batch_sizes: np.ndarray,
     steps: np.ndarray,
     resamples: int = BOOTSTRAP_RESAMPLES,
     seed: int = BOOTSTRAP_SEED,
     level: float = 0.95,
+    at_first: np.ndarray | None = None,
 ) -> ScalingFit | None:
     """Fit S(B) = S_min (1 + B_crit / B) to per-run steps to target (NaN: never reached), one median per
-    batch size (a batch size whose median run missed the target is left out). The CI of B_crit is a
-    percentile bootstrap: runs resampled with replacement within each batch size, the medians refitted,
-    with a fixed seed. None with fewer than MIN_FIT_BATCH_SIZES batch sizes with a median."""
+    batch size (a batch size whose median run missed the target is left out, and so is one most of whose
+    runs met it at the first evaluation, `at_first`: its steps are an upper bound, not a measurement).
+    The CI of B_crit is a percentile bootstrap: runs resampled with replacement within each batch size,
+    the medians refitted, with a fixed seed. None with fewer than MIN_FIT_BATCH_SIZES batch sizes left."""
     b = np.asarray(batch_sizes, dtype=np.float64)
     s = np.asarray(steps, dtype=np.float64)
+    easy = too_easy_sizes(b, at_first) if at_first is not None else np.array([])
+    keep = ~np.isin(b, easy)
+    b, s = b[keep], s[keep]
     sizes = np.unique(b)
     groups = [s[b == size] for size in sizes]
     medians = np.array([_median_inf(g) for g in groups])
@@ -421,6 +458,11 @@ def critical_batch_size(
         return None
     s_min, b_crit = fit_scaling(sizes, medians)
     notes = []
+    if len(easy):
+        notes.append(
+            "left out of the fit, as most of their runs met the target at the first evaluation: batch sizes "
+            + ", ".join(f"{x:g}" for x in easy)
+        )
     _, _, edge = _fit_many(sizes, medians[None, :])
     if edge[0]:
         notes.append(
@@ -447,7 +489,15 @@ def critical_batch_size(
             ci_low, ci_high = float(lo), float(hi)
         else:
             notes.append("too few bootstrap resamples could be fitted: no CI")
-    return ScalingFit(s_min, b_crit, ci_low, ci_high, tuple(int(x) for x in sizes[used]), "; ".join(notes))
+    return ScalingFit(
+        s_min,
+        b_crit,
+        ci_low,
+        ci_high,
+        tuple(int(x) for x in sizes[used]),
+        "; ".join(notes),
+        tuple(int(x) for x in easy),
+    )
 
 
 def noise_scale_at_target(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:
@@ -506,6 +556,7 @@ def critical_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
         "b_simple_q3",
         "b_simple_n",
         "disagree",
+        "too_easy",
         "note",
     ]
     choices = target_choices(runs, facets, "steps_to_target")
@@ -518,11 +569,15 @@ def critical_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
         row: dict[str, object] = dict(key)
         in_group = (steps["tuning_panel"] == key["tuning_panel"]) & (steps["mode"] == key["mode"])
         g = steps[in_group]
+        at_first = met_at_first_evaluation(g)
         fit = (
-            critical_batch_size(g["batch_size"].to_numpy(), g["steps_to_target"].to_numpy(dtype=np.float64))
+            critical_batch_size(
+                g["batch_size"].to_numpy(), g["steps_to_target"].to_numpy(dtype=np.float64), at_first=at_first
+            )
             if len(g)
             else None
         )
+        easy = too_easy_sizes(g["batch_size"].to_numpy(), at_first) if len(g) else np.array([])
         target = choices.loc[(choices["tuning_panel"] == key["tuning_panel"]) & (choices["mode"] == key["mode"])]
         row["target"] = target["target"].iloc[0] if len(target) else ""
         row["batch_sizes"] = " ".join(str(b) for b in fit.batch_sizes) if fit else ""
@@ -532,7 +587,12 @@ def critical_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
         row["b_crit_ci_high"] = fit.ci_high if fit else np.nan
         notes = [fit.note] if fit and fit.note else []
         if len(g) and not fit:
-            notes.append(f"fewer than {MIN_FIT_BATCH_SIZES} batch sizes reached the target: no fit")
+            notes.append(
+                f"fewer than {MIN_FIT_BATCH_SIZES} batch sizes reached the target"
+                + (" after the first evaluation" if len(easy) else "")
+                + ": no fit"
+            )
+        row["too_easy"] = " ".join(f"{x:g}" for x in easy)
         n_in = noise[(noise["tuning_panel"] == key["tuning_panel"]) & (noise["mode"] == key["mode"])]
         med, q1, q3, n = noise_scale_summary(pd.to_numeric(n_in["grad_noise_scale"]).to_numpy(dtype=np.float64))
         row.update(b_simple_median=med, b_simple_q1=q1, b_simple_q3=q3, b_simple_n=n)

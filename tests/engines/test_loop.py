@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from pathlib import Path
 
 import numpy as np
@@ -11,34 +10,64 @@ import pytest
 
 from bench.engines import loop as loop_module
 from bench.engines.loop import EpochLoop
-from bench.results import Throughput
+from bench.results import Throughput, compile_estimate
 from bench.scenario import parse_scenario_text
 from bench.specs import expand
 from bench.datasets import load_series
 from bench.windows import make_windows, prepare
 
 
-def test_rates_use_the_epochs_after_the_first():
-    t = Throughput.from_epoch_times(
-        [5.0, 1.0, 2.0, 1.0], samples_per_epoch=100, steps_per_epoch=10, predict_samples_per_sec=None, peak_rss_mb=1.0
+def test_rates_come_from_the_timed_rounds_with_their_distribution():
+    t = Throughput.from_rounds(
+        [1.0, 2.0, 1.0, 0.5],
+        samples_per_round=100,
+        steps_per_round=10,
+        compile_seconds=4.0,
+        train_seconds=9.0,
+        predict_samples_per_sec=None,
+        peak_rss_mb=1.0,
+        trained_together=3,
     )
-    assert t.samples_per_sec == pytest.approx(300 / 4)
-    assert t.steps_per_sec == pytest.approx(30 / 4)
-    assert t.compile_seconds == pytest.approx(4.0)  # first epoch minus the median of the rest
-    assert t.train_seconds == pytest.approx(9.0)
+    assert t.samples_per_sec == pytest.approx(400 / 4.5)
+    assert t.steps_per_sec == pytest.approx(40 / 4.5)
+    assert t.timed_rounds == 4 and t.sps_min == pytest.approx(50) and t.sps_max == pytest.approx(200)
+    assert t.sps_median == pytest.approx(100) and t.sps_q1 == pytest.approx(87.5) and t.sps_q3 == pytest.approx(125)
+    assert t.machine_samples_per_sec == pytest.approx(3 * 400 / 4.5)
 
 
-def test_a_single_epoch_has_no_compile_estimate():
-    t = Throughput.from_epoch_times(
-        [2.0], samples_per_epoch=100, steps_per_epoch=10, predict_samples_per_sec=None, peak_rss_mb=1.0
-    )
-    assert math.isnan(t.compile_seconds) and t.samples_per_sec == pytest.approx(50.0)
+def test_compile_time_is_the_first_epoch_beyond_a_steady_one_or_unknown():
+    assert compile_estimate(5.0, [1.0, 2.0, 1.0]) == pytest.approx(4.0)
+    # a first epoch no slower than the rest (an already compiled program, or noise): unknown, never negative
+    assert compile_estimate(0.9, [1.0, 2.0, 1.0]) is None
+    assert compile_estimate(5.0, []) is None
+
+
+def test_calibration_adds_rounds_until_the_minimum_rounds_and_time():
+    timed = []
+
+    def time_round() -> float:
+        timed.append(0.01)
+        return 0.01
+
+    extra = loop_module.calibration_rounds([0.01, 0.01], time_round)
+    # five rounds are not yet 0.2 s: rounds continue until both minimums are met
+    assert len(extra) == len(timed) == 18 and sum(extra) + 0.02 >= loop_module.MIN_TIMED_SECONDS
+    assert loop_module.calibration_rounds([0.1] * 5, time_round) == []
+    assert loop_module.calibration_rounds([], None) == []
+
+
+def test_calibration_stops_at_its_time_cap():
+    extra = loop_module.calibration_rounds([], lambda: 1.5)
+    assert extra == [1.5, 1.5]  # the cap (2 s) is checked before each round
 
 
 def make_loop(extra: str, predictions):
     """An EpochLoop on airline whose 'model' predicts `predictions()` (scaled units) for the walk."""
     (spec,) = expand(
-        parse_scenario_text("name: l\ndataset: airline\nlook_back: 3\nepochs: 6\n" + extra, Path("s.yaml"))
+        parse_scenario_text(
+            "name: l\ndataset: airline\nlook_back: 3\n" + ("" if "steps:" in extra else "epochs: 6\n") + extra,
+            Path("s.yaml"),
+        )
     )
     prep = prepare(load_series(spec.dataset).values, spec.test_fraction, spec.difference, spec.scale)
     w = make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)
@@ -98,3 +127,18 @@ def test_final_prediction_speed_excludes_a_first_call_compile(monkeypatch):
     assert len(calls) == 2  # one untimed warm-up call, then the timed one
     assert result.throughput.predict_samples_per_sec == pytest.approx(len(w.walk_t) / 0.5)
     assert result.n_train_windows == len(w.train_t) and result.n_dropped == 0
+
+
+def test_a_step_budget_evaluates_every_eval_every_steps_inside_epochs():
+    evaluated = []
+
+    def predictions():
+        evaluated.append(loop.steps)
+        return loop.prep.z[loop.windows.walk_t][:, None]
+
+    loop, prep, w = make_loop("steps: 200\neval_every: 30\n", predictions)
+    per_epoch = w.steps_per_epoch
+    assert loop.eval_points(1) == [k for k in range(30, per_epoch, 30)]
+    assert loop.resolution == 30
+    # the second epoch's points continue the count of steps across the epoch boundary
+    assert all((per_epoch + k) % 30 == 0 for k in loop.eval_points(2))

@@ -65,3 +65,26 @@ def run_scenario_with_fake_cudnn(text: str, folder: str) -> list[RunResult]:
     finally:
         backend.lstm = real
         scan._program.cache_clear()
+
+
+def run_scenario_calibrated(text: str, folder: str, min_rounds: int) -> list[RunResult]:
+    """`run_scenario` with calibration asking for `min_rounds` timed rounds (0: none beyond training's)."""
+    from bench.engines import loop
+
+    saved = loop.MIN_ROUNDS, loop.MIN_TIMED_SECONDS
+    loop.MIN_ROUNDS, loop.MIN_TIMED_SECONDS = min_rounds, 0.0 if min_rounds == 0 else saved[1]
+    try:
+        return run_scenario(text, folder)
+    finally:
+        loop.MIN_ROUNDS, loop.MIN_TIMED_SECONDS = saved
+
+
+def run_scenario_together(text: str, folder: str) -> list[RunResult]:
+    """A scenario's runs executed as one group (repeats of one configuration: the scan engine vmaps them)."""
+    from pathlib import Path
+
+    from bench.scenario import parse_scenario_text
+    from bench.specs import expand
+    from bench.worker import execute_group
+
+    return execute_group(expand(parse_scenario_text(text, Path(folder) / "s.yaml")))

@@ -27,4 +27,4 @@ def target_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     from bench.report import write_report
 
     folder = save(tmp_path_factory.mktemp("target") / "results", synthetic_results(target=True))
-    return folder, write_report([folder], folder / "report")
+    return folder, write_report([folder], folder / "report").index

@@ -34,10 +34,17 @@ def test_index_html_renders_in_chromium(target_report: tuple[Path, Path], tmp_pa
             page.goto(index.as_uri(), wait_until="load")
             widths = page.evaluate("Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0)")
             shot = page.screenshot(path=str(tmp_path / "report.png"), full_page=False)
+            # the answer first: the whole Recommendation block within a 1400 x 1000 viewport, unscrolled
+            first = browser.new_page(viewport={"width": 1400, "height": 1000})
+            first.goto(index.as_uri(), wait_until="load")
+            box = first.evaluate("(() => { const r = document.getElementById('recommendation')"
+                                 ".getBoundingClientRect(); return [r.top, r.bottom]; })()")  # fmt: skip
+            first.screenshot(path=str(tmp_path / "first_screen.png"))
         finally:
             browser.close()
     assert len(widths) == 6 and all(w > 0 for w in widths), widths
     assert errors == []
+    assert 0 <= box[0] < box[1] <= 1000, box
     assert all(u.startswith(("file:", "data:")) for u in requests), requests  # nothing fetched from outside
     import matplotlib.image
 

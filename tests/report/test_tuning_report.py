@@ -39,7 +39,7 @@ def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(results folder, index.html) of the tuning sweep: validation split, target, steps, noise scale. Two
     rates (the validation's best and the test set's best) keep the per-rate panels of the other figures few."""
     folder = save(tmp_path_factory.mktemp("tuned") / "results", tuning_results(rates=(VAL_BEST_RATE, TEST_BEST_RATE)))
-    return folder, write_report([folder], folder / "report")
+    return folder, write_report([folder], folder / "report").index
 
 
 def _annotations(fig) -> list[str]:  # type: ignore[no-untyped-def]
@@ -78,7 +78,7 @@ def test_no_validation_split_says_why(tmp_path: Path) -> None:
         batch_sizes=(1, 4, 16), rates=(0.01, 0.1), repeats=2, validation=False, noise=False, target=False
     )
     folder = save(tmp_path / "noval", runs)
-    index = write_report([folder], tmp_path / "report")
+    index = write_report([folder], tmp_path / "report").index
     summary = (index.parent / "summary.md").read_text()
     assert f"**Missing:** No figure 'tuned_rmse_by_batch_size': {NO_VALIDATION}." in summary
     assert "would make the reported test RMSE optimistic" in summary

@@ -1,0 +1,537 @@
+"""The answer first: a recommended batch size per mode and panel, by a stated rule, and the diagnostics
+that say when the design cannot answer. Pure functions over the runs (pandas, numpy, scipy); the report,
+`summary.md` and the terminal only render what `answer` returns.
+
+The rule: among the batch sizes whose accuracy (mean test RMSE at their own tuned rate, or at the one rate
+of an untuned sweep) is equivalent to the most accurate one's within a margin (default 2% of the best
+RMSE), recommend the fastest. Equivalence is shown, not assumed from a missing significance: the upper
+end of the 90% bootstrap interval of the relative RMSE difference (two one-sided tests at 5%) must lie
+below the margin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from bench.report.load import Results
+from bench.report.stats import (
+    ALPHA,
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    Interval,
+    bootstrap_ci,
+    busy_runs,
+    speed_interval,
+)
+from bench.report.tuning import (
+    ATTEMPT_STATUSES,
+    chosen_runs,
+    has_validation,
+    is_tuning_sweep,
+    met_at_first_evaluation,
+    rate_scores,
+    select_rates,
+    target_choices,
+    unbounded,
+    with_tuning_columns,
+)
+
+#: The default accuracy margin: a batch size within 2% of the best RMSE counts as accurate enough.
+MARGIN = 0.02
+#: Two one-sided tests at 5% each: the 90% interval of the difference.
+EQUIVALENCE_LEVEL = 0.90
+#: Power the repeats estimate aims for.
+POWER = 0.8
+#: Test targets outside the training range above this share suggest a trend the model cannot follow.
+OUT_OF_RANGE_SHARE = 0.2
+
+
+@dataclass(frozen=True)
+class Option:
+    """One batch size of a recommendation's comparison."""
+
+    batch_size: int
+    n: int
+    rmse: Interval  # mean test RMSE, 95% bootstrap CI
+    speed: Interval  # median samples/s per run, interval over rounds and repeats
+    base_learning_rate: float | None
+    worse_by: Interval | None  # (mean RMSE - best) / best, 90% bootstrap interval; None for the best itself
+    within_margin: bool
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """A warning about the design or the data: `scope` is a panel and mode, or "" for the whole report."""
+
+    code: str
+    scope: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The answer for one panel and mode: a batch size, or None with the reason."""
+
+    scope: str
+    batch_size: int | None
+    reason: str  # why there is none; "" when there is one
+    options: tuple[Option, ...] = ()
+    most_accurate: int | None = None
+    speedup: Interval | None = None  # the recommended batch size's throughput over the most accurate one's
+    persistence_rmse: float = float("nan")
+    tuned: bool = False
+    warnings: tuple[Diagnostic, ...] = ()
+
+    def option(self, batch_size: int | None) -> Option | None:
+        return next((o for o in self.options if o.batch_size == batch_size), None)
+
+    def headline(self) -> str:
+        head = f"{self.scope}: " if self.scope else ""
+        if self.batch_size is None:
+            return f"{head}no recommendation"
+        rec = self.option(self.batch_size)
+        assert rec is not None
+        rate = f" at base learning rate {rec.base_learning_rate:.3g}" if rec.base_learning_rate is not None else ""
+        tuned = " (chosen on validation)" if self.tuned and rate else ""
+        return f"{head}use batch size {self.batch_size}{rate}{tuned}"
+
+    def lines(self) -> list[str]:
+        """The headline, then its details indented (`details`)."""
+        return [self.headline(), *(f"  {d}" for d in self.details())]
+
+    def details(self) -> list[str]:
+        """The figures behind the headline (or why there is none), then the warnings."""
+        warnings = [f"warning: {w.message}" for w in self.warnings]
+        if self.batch_size is None:
+            return [self.reason, *warnings]
+        rec = self.option(self.batch_size)
+        assert rec is not None
+        out = [
+            f"test RMSE {rec.rmse.text()} (mean, 95% CI; persistence {self.persistence_rmse:.4g})",
+            f"throughput {rec.speed.text(',.0f', ' samples/s')} (median per run, interval over rounds and repeats)",
+        ]
+        if self.most_accurate is not None and self.most_accurate != self.batch_size and self.speedup is not None:
+            best = self.option(self.most_accurate)
+            assert best is not None
+            same = " (indistinguishable)" if self.speedup.low <= 1.0 <= self.speedup.high else ""
+            worse = rec.worse_by.text("+.1%") if rec.worse_by is not None else "?"
+            out.append(
+                f"{self.speedup.text('.2f', 'x')} the speed of the most accurate, batch size {self.most_accurate}"
+                f"{same}, at {worse} RMSE"
+            )
+        elif self.most_accurate == self.batch_size:
+            others = [o for o in self.options if o.batch_size != self.batch_size]
+            faster = [o for o in others if o.speed.value > rec.speed.value]
+            if faster:
+                out.append(
+                    "it is also the most accurate; faster batch sizes ("
+                    + ", ".join(str(o.batch_size) for o in faster)
+                    + ") are not shown to be within the margin"
+                )
+            else:
+                out.append("it is also the most accurate")
+        return out + warnings
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The report's opening: the rule, one recommendation per panel and mode, and every diagnostic."""
+
+    margin: float
+    recommendations: tuple[Recommendation, ...]
+    diagnostics: tuple[Diagnostic, ...] = field(default=())
+
+    @property
+    def rule(self) -> str:
+        return (
+            f"Rule: the fastest batch size (median samples/s) whose mean test RMSE at its own "
+            f"{'tuned ' if any(r.tuned for r in self.recommendations) else ''}learning rate is shown to be within "
+            f"{self.margin:.0%} of the most accurate batch size's: the upper end of the {EQUIVALENCE_LEVEL:.0%} "
+            f"bootstrap interval of the relative RMSE difference (two one-sided tests at 5%) lies below "
+            f"{self.margin:.0%}. Not significantly worse is not enough."
+        )
+
+    @property
+    def general(self) -> tuple[Diagnostic, ...]:
+        """Diagnostics about the whole report (not one panel and mode)."""
+        return tuple(d for d in self.diagnostics if not d.scope)
+
+    def lines(self) -> list[str]:
+        out = [line for r in self.recommendations for line in r.lines()]
+        out += [f"warning: {d.message}" for d in self.general]
+        return out
+
+    def text(self) -> str:
+        return "\n".join(["Recommendation", *self.lines(), self.rule])
+
+
+# --- the pieces -------------------------------------------------------------------------------
+
+
+def _scope(panel: str, mode: str) -> str:
+    return f"{panel}, {mode}" if panel else mode
+
+
+def relative_difference(a: np.ndarray, best: np.ndarray, level: float = EQUIVALENCE_LEVEL) -> Interval | None:
+    """(mean(a) - mean(best)) / mean(best) with a percentile bootstrap interval (both samples resampled,
+    fixed seed); None with fewer than 2 runs on a side."""
+    a, best = np.asarray(a, np.float64), np.asarray(best, np.float64)
+    a, best = a[np.isfinite(a)], best[np.isfinite(best)]
+    if len(a) < 2 or len(best) < 2:
+        return None
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    ma = a[rng.integers(0, len(a), size=(BOOTSTRAP_RESAMPLES, len(a)))].mean(axis=1)
+    mb = best[rng.integers(0, len(best), size=(BOOTSTRAP_RESAMPLES, len(best)))].mean(axis=1)
+    diff = (ma - mb) / mb
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(diff, [tail, 100 - tail])
+    return Interval(float((a.mean() - best.mean()) / best.mean()), float(lo), float(hi))
+
+
+def smallest_p(n_a: int, n_b: int) -> float:
+    """The smallest two-sided Mann-Whitney p possible with samples of these sizes (perfect separation)."""
+    return 2.0 / math.comb(n_a + n_b, n_a)
+
+
+def repeats_that_can_reach(alpha: float = ALPHA) -> int:
+    """The fewest repeats per side with which a two-sided Mann-Whitney test can reach `alpha`."""
+    n = 2
+    while smallest_p(n, n) >= alpha:
+        n += 1
+    return n
+
+
+def repeats_needed(sd: float, difference: float, alpha: float = ALPHA, power: float = POWER) -> int | None:
+    """Repeats per configuration for a two-sided Mann-Whitney test to detect `difference` in mean with
+    `power`, from the normal approximation inflated by the test's efficiency (pi/3 relative to the t test)."""
+    if not (np.isfinite(sd) and np.isfinite(difference)) or difference <= 0 or sd <= 0:
+        return None
+    z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
+    n = 2 * (z * sd / difference) ** 2 * math.pi / 3
+    return max(repeats_that_can_reach(alpha), math.ceil(n))
+
+
+def _candidate_runs(results: Results) -> tuple[pd.DataFrame, bool]:
+    """The ok runs each batch size is judged by, with `scope`: at the rate chosen on validation in a
+    tuned sweep, else every ok run of its panel (an untuned sweep has one configuration per batch size)."""
+    ok = results.ok[results.ok["test_rmse"].notna()]
+    tuned = is_tuning_sweep(results.runs, results.facets) and has_validation(results.runs)
+    if tuned:
+        chosen = chosen_runs(ok, results.facets, select_rates(results.runs, results.facets))
+        return chosen.assign(scope=[_scope(p, m) for p, m in zip(chosen["tuning_panel"], chosen["mode"])]), True
+    return ok.assign(scope=[_scope(p, m) for p, m in zip(ok["panel"], ok["mode"])], rate=np.nan), False
+
+
+def _options(group: pd.DataFrame, margin: float) -> tuple[Option, ...]:
+    by_size = {int(b): g for b, g in group.groupby("batch_size", sort=True)}
+    means = {b: float(g["test_rmse"].mean()) for b, g in by_size.items()}
+    best = min(means, key=means.__getitem__)
+    best_rmse = by_size[best]["test_rmse"].to_numpy(np.float64)
+    out = []
+    for b, g in by_size.items():
+        x = g["test_rmse"].to_numpy(np.float64)
+        ci = bootstrap_ci(x)
+        worse = None if b == best else relative_difference(x, best_rmse)
+        rate = pd.to_numeric(g["rate"], errors="coerce").dropna()
+        out.append(
+            Option(
+                batch_size=b,
+                n=len(x),
+                rmse=Interval(float(x.mean()), *(ci if ci else (float("nan"), float("nan")))),
+                speed=speed_interval(g),
+                base_learning_rate=float(rate.iloc[0]) if len(rate) else None,
+                worse_by=worse,
+                within_margin=b == best or (worse is not None and worse.high <= margin),
+            )
+        )
+    return tuple(out)
+
+
+def recommend(group: pd.DataFrame, scope: str, margin: float, tuned: bool) -> Recommendation:
+    """The recommendation for one panel and mode from its candidate runs (`_candidate_runs`)."""
+    persistence = float(group["persistence_rmse"].mean())
+    common = dict(scope=scope, persistence_rmse=persistence, tuned=tuned)
+    options = _options(group, margin)
+    best = min(options, key=lambda o: o.rmse.value)
+    common.update(options=options, most_accurate=best.batch_size)
+    if len(options) < 2:
+        return Recommendation(batch_size=None, reason="only one batch size was run", **common)
+    if best.n < 2:
+        return Recommendation(batch_size=None, reason="single runs have no interval: set repeats (5 or more)", **common)
+    beats = [o for o in options if o.rmse.known and o.rmse.high < persistence]
+    if not beats:
+        return Recommendation(
+            batch_size=None,
+            reason=f"no batch size beats the persistence forecast (RMSE {persistence:.4g}): the 95% CI of every "
+            f"mean test RMSE reaches it (best: batch size {best.batch_size}, {best.rmse.text()})",
+            **common,
+        )
+    eligible = [o for o in options if o.within_margin and np.isfinite(o.speed.value)]
+    if not eligible:
+        return Recommendation(batch_size=None, reason="no throughput was recorded", **common)
+    pick = max(eligible, key=lambda o: o.speed.value)
+    speedup = None
+    if pick.batch_size != best.batch_size and best.speed.value > 0:
+        speedup = Interval(
+            pick.speed.value / best.speed.value,
+            pick.speed.low / best.speed.high if best.speed.high > 0 else float("nan"),
+            pick.speed.high / best.speed.low if best.speed.low > 0 else float("inf"),
+        )
+    return Recommendation(batch_size=pick.batch_size, reason="", speedup=speedup, **common)
+
+
+# --- diagnostics ------------------------------------------------------------------------------
+
+
+def too_few_repeats(candidates: pd.DataFrame, margin: float) -> list[Diagnostic]:
+    """Once for the report: repeats with which no comparison can be significant; per scope: the repeats
+    the observed spread needs to detect the margin and the observed difference."""
+    if candidates.empty:
+        return []
+    counts = candidates.groupby(["scope", "batch_size"]).size()
+    n = int(counts.min())
+    out = []
+    floor = smallest_p(n, n)
+    if floor >= ALPHA:
+        out.append(
+            Diagnostic(
+                "too_few_repeats",
+                "",
+                f"with {n} repeats per configuration no Mann-Whitney comparison can reach p < {ALPHA:g} (the "
+                f"smallest p possible is {floor:.2g}), so 'not significant' says nothing: use at least "
+                f"{repeats_that_can_reach()} repeats ({max(5, repeats_that_can_reach())} or more for power); "
+                f"repeats are cheap on engine: scan, where they train together",
+            )
+        )
+    for scope, g in candidates.groupby("scope", sort=False):
+        means = g.groupby("batch_size")["test_rmse"].mean().sort_values()
+        if len(means) < 2:
+            continue
+        sd = float(np.sqrt(g.groupby("batch_size")["test_rmse"].var(ddof=1).mean()))
+        have = int(g.groupby("batch_size").size().min())
+        for_margin = repeats_needed(sd, margin * float(means.iloc[0]))
+        observed = float(means.iloc[1] - means.iloc[0])
+        for_observed = repeats_needed(sd, observed)
+        if for_margin is not None and for_margin > have:
+            tail = (
+                f"; the observed gap between batch sizes {int(means.index[0])} and {int(means.index[1])} "
+                f"({observed:.3g}) needs about {for_observed}"
+                if for_observed is not None
+                else ""
+            )
+            out.append(
+                Diagnostic(
+                    "repeats_for_power",
+                    str(scope),
+                    f"to detect a {margin:.0%} RMSE difference ({margin * means.iloc[0]:.3g}) with "
+                    f"{POWER:.0%} power at the observed spread (sd {sd:.3g}) needs about {for_margin} repeats "
+                    f"per batch size (you have {have}){tail}",
+                )
+            )
+    return out
+
+
+def rates_at_edge(results: Results) -> list[Diagnostic]:
+    """The batch sizes whose rate chosen on validation is the smallest or largest one tried: the best rate
+    may lie beyond the grid (the tuning playbook's red flag)."""
+    if not (is_tuning_sweep(results.runs, results.facets) and has_validation(results.runs)):
+        return []
+    scores = rate_scores(results.runs, results.facets)
+    chosen = select_rates(results.runs, results.facets)
+    out = []
+    for (panel, mode), g in chosen.groupby(["tuning_panel", "mode"], sort=False):
+        low, high = [], []
+        for _, row in g.iterrows():
+            tried = scores.loc[
+                (scores["tuning_panel"] == panel)
+                & (scores["mode"] == mode)
+                & (scores["batch_size"] == row["batch_size"]),
+                "base_learning_rate",
+            ]
+            if tried.nunique() < 2 or not np.isfinite(row["base_learning_rate"]):
+                continue
+            if row["base_learning_rate"] <= tried.min():
+                low.append((int(row["batch_size"]), float(tried.min())))
+            elif row["base_learning_rate"] >= tried.max():
+                high.append((int(row["batch_size"]), float(tried.max())))
+        parts = []
+        for found, word in ((low, "lowest"), (high, "highest")):
+            if found:
+                sizes = ", ".join(str(b) for b, _ in found)
+                rate = found[0][1]
+                extra = ", ".join(f"{rate * f:.3g}" for f in ((1 / 3, 1 / 10) if word == "lowest" else (3, 10)))
+                parts.append(f"batch size {sizes} chose the {word} rate tried ({rate:.3g}): add {extra}")
+        if parts:
+            out.append(
+                Diagnostic(
+                    "rate_at_edge",
+                    _scope(panel, mode),
+                    "; ".join(parts) + " (the best rate may lie beyond the grid)",
+                )
+            )
+    return out
+
+
+def _suggested_target(attempts: pd.DataFrame) -> float | None:
+    """A target every batch size's median run reaches at its best rate: the largest, over batch sizes, of the
+    smallest (over rates) median best value of the target metric."""
+    if "target_best" not in attempts or attempts["target_best"].isna().all():
+        return None
+    per_rate = attempts.groupby(["batch_size", "rate"])["target_best"].median()
+    per_size = per_rate.groupby(level=0).min()
+    return float(per_size.max()) if len(per_size) else None
+
+
+def target_difficulty(results: Results) -> list[Diagnostic]:
+    """Per scope: a target met at the first evaluation by most runs of a batch size (its steps to target are
+    only a bound), or never met at all, with a target the runs' own best values suggest instead."""
+    runs = results.runs
+    attempts = runs[runs["status"].isin(ATTEMPT_STATUSES) & runs["target_metric"].notna()]
+    if attempts.empty:
+        return []
+    frame = with_tuning_columns(attempts, results.facets)
+    choices = target_choices(attempts, results.facets, "steps_to_target")
+    out = []
+    for (panel, mode), g in frame.groupby(["tuning_panel", "mode"], sort=False):
+        scope = _scope(panel, mode)
+        metric, value = g["target_metric"].iloc[0], float(g["target_value"].iloc[0])
+        suggestion = _suggested_target(g)
+        reached = g["steps_to_target"].notna() | g["epochs_to_target"].notna()
+        if not reached.any():
+            hint = f"; the runs' best {metric} suggests a target of about {suggestion:.3g}" if suggestion else ""
+            out.append(
+                Diagnostic(
+                    "target_too_hard",
+                    scope,
+                    f"no run reached the target {metric} <= {value:g}, so there are no steps to target{hint}",
+                )
+            )
+            continue
+        picked = choices[(choices["tuning_panel"] == panel) & (choices["mode"] == mode)]
+        chosen = chosen_runs(attempts, results.facets, picked) if len(picked) else g.iloc[:0]
+        chosen = chosen[(chosen["tuning_panel"] == panel) & (chosen["mode"] == mode)]
+        first = met_at_first_evaluation(chosen)
+        easy = sorted(
+            int(b) for b in chosen["batch_size"].unique() if first[(chosen["batch_size"] == b).to_numpy()].mean() > 0.5
+        )
+        if easy:
+            harder = ""
+            if suggestion is not None and suggestion < value:
+                harder = f"; a harder target every batch size's median run still reaches: about {suggestion:.3g}"
+            out.append(
+                Diagnostic(
+                    "target_too_easy",
+                    scope,
+                    f"most runs of batch size {', '.join(map(str, easy))} met {metric} <= {value:g} at the first "
+                    f"evaluation, so their steps to target are only an upper bound and are left out of the "
+                    f"critical batch size{harder}",
+                )
+            )
+    return out
+
+
+def critical_unbounded(critical: pd.DataFrame) -> list[Diagnostic]:
+    """A critical batch size whose interval runs past the largest batch size tried is only a lower bound."""
+    out = []
+    for _, row in critical.iterrows():
+        sizes = [int(b) for b in str(row.get("batch_sizes", "")).split()]
+        if sizes and unbounded(row["b_crit"], row["b_crit_ci_high"], max(sizes)):
+            out.append(
+                Diagnostic(
+                    "b_crit_unbounded",
+                    _scope(row["tuning_panel"], row["mode"]),
+                    f"the critical batch size is at least {max(sizes)}: its interval runs past the largest batch "
+                    f"size tried; add larger batch sizes to measure it",
+                )
+            )
+    return out
+
+
+def persistence_and_trend(candidates: pd.DataFrame, results: Results) -> list[Diagnostic]:
+    """No batch size beats persistence (said first); with a trend carrying the test part outside the training
+    range on an undifferenced series, suggest `difference: true`."""
+    out = []
+    for scope, g in candidates.groupby("scope", sort=False):
+        persistence = float(g["persistence_rmse"].mean())
+        means = g.groupby("batch_size")["test_rmse"].mean()
+        if not (means < persistence).any():
+            message = (
+                f"no batch size beats the persistence forecast (RMSE {persistence:.4g}; best mean {means.min():.4g})"
+            )
+            outside = pd.to_numeric(g.get("test_out_of_range"), errors="coerce")
+            differenced = g["difference"].astype(bool).all() if "difference" in g else False
+            if outside is not None and outside.median() > OUT_OF_RANGE_SHARE and not differenced:
+                message += (
+                    f": {outside.median():.0%} of the test points lie outside the training part's range (a trend); "
+                    "set difference: true so the model learns changes instead of levels"
+                )
+            out.append(Diagnostic("no_skill", str(scope), message))
+    return out
+
+
+def busy_machine(runs: pd.DataFrame) -> list[Diagnostic]:
+    """Runs timed while other processes (or a hypervisor) took a share of the CPU: their speed is suspect."""
+    if "other_cpu_share" not in runs:
+        return []
+    ok = runs[runs["status"] == "ok"]
+    other = pd.to_numeric(ok["other_cpu_share"], errors="coerce")
+    steal = pd.to_numeric(ok["cpu_steal"], errors="coerce").fillna(0.0)
+    busy = busy_runs(ok)
+    if not busy.any():
+        return []
+    return [
+        Diagnostic(
+            "busy_machine",
+            "",
+            f"{int(busy.sum())} of {len(ok)} runs were timed on a busy machine (other processes used up to "
+            f"{other.max():.0%} of the CPU, the hypervisor stole up to {steal.max():.0%}): their throughput is not "
+            "trustworthy; rerun them on an idle machine (lstm-bench run SCENARIO --force)",
+        )
+    ]
+
+
+def answer(results: Results, critical: pd.DataFrame | None = None, margin: float = MARGIN) -> Answer:
+    """The recommendation per panel and mode, and every diagnostic (`critical`: the critical batch size table)."""
+    if results.runs.empty or results.ok.empty:
+        return Answer(margin, (Recommendation("", None, "no run finished with status ok"),))
+    candidates, tuned = _candidate_runs(results)
+    diagnostics = [
+        *persistence_and_trend(candidates, results),
+        *busy_machine(results.runs),
+        *too_few_repeats(candidates, margin),
+        *rates_at_edge(results),
+        *target_difficulty(results),
+        *(critical_unbounded(critical) if critical is not None and not critical.empty else []),
+    ]
+    recs = []
+    for scope, g in candidates.groupby("scope", sort=False):
+        rec = recommend(g, str(scope), margin, tuned)
+        mine = [d for d in diagnostics if d.scope == scope]
+        no_skill = [d for d in mine if d.code == "no_skill"]
+        if rec.batch_size is None and no_skill:  # said once: as the reason, with its hint
+            rec = dataclasses.replace(rec, reason=no_skill[0].message)
+            mine = [d for d in mine if d.code != "no_skill"]
+        recs.append(dataclasses.replace(rec, warnings=tuple(mine)))
+    if not recs:
+        recs.append(Recommendation("", None, "no successful run has a test RMSE"))
+    return Answer(margin, tuple(recs), tuple(diagnostics))
+
+
+__all__ = [
+    "MARGIN",
+    "Answer",
+    "Diagnostic",
+    "Option",
+    "Recommendation",
+    "answer",
+    "recommend",
+    "relative_difference",
+    "repeats_needed",
+    "repeats_that_can_reach",
+]

@@ -1,0 +1,134 @@
+"""The answer first: the recommendation rule on constructed data with a known answer, and each diagnostic."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.report.answer import (
+    Answer,
+    critical_unbounded,
+    busy_machine,
+    persistence_and_trend,
+    recommend,
+    relative_difference,
+    repeats_needed,
+    repeats_that_can_reach,
+    too_few_repeats,
+)
+from bench.report.stats import speed_interval
+
+# batch size -> (test RMSE of 5 repeats, samples/s): 4 is 0.5% worse than 1 and 4x as fast; 16 is 10% worse
+SWEEP = {
+    1: ([10.0, 10.1, 9.9, 10.05, 9.95], 100.0),
+    4: ([10.05, 10.1, 10.0, 10.08, 10.02], 400.0),
+    16: ([10.9, 11.1, 11.0, 10.95, 11.05], 1600.0),
+}
+
+
+def candidates(sweep=SWEEP, persistence: float = 12.0, scope: str = "stateful/streams") -> pd.DataFrame:
+    rows = []
+    for b, (rmses, sps) in sweep.items():
+        for i, r in enumerate(rmses):
+            speed = sps * (1 + 0.01 * i)
+            rows.append(
+                dict(
+                    scope=scope, batch_size=b, test_rmse=r, persistence_rmse=persistence, samples_per_sec=speed,
+                    sps_median=speed, sps_q1=0.95 * speed, sps_q3=1.05 * speed, rate=0.01,
+                )
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_recommends_the_fastest_batch_size_shown_to_be_within_the_margin():
+    rec = recommend(candidates(), "stateful/streams", margin=0.02, tuned=True)
+    assert rec.batch_size == 4 and rec.most_accurate == 1
+    assert rec.option(4).within_margin and not rec.option(16).within_margin
+    assert rec.speedup.value == pytest.approx(4.0, rel=0.05) and rec.speedup.low > 1.0
+    assert rec.headline() == "stateful/streams: use batch size 4 at base learning rate 0.01 (chosen on validation)"
+    # a wider margin admits batch size 16, which is fastest
+    assert recommend(candidates(), "s", margin=0.15, tuned=True).batch_size == 16
+    # a zero margin leaves only the most accurate
+    assert recommend(candidates(), "s", margin=0.0, tuned=True).batch_size == 1
+
+
+def test_not_significantly_worse_is_not_enough():
+    # batch size 4 is no worse on average but so noisy that equivalence within 2% cannot be shown
+    noisy = {1: SWEEP[1], 4: ([8.0, 12.0, 9.0, 11.0, 10.2], 400.0)}
+    rec = recommend(candidates(noisy), "s", margin=0.02, tuned=False)
+    assert rec.batch_size == 1 and not rec.option(4).within_margin
+
+
+def test_no_recommendation_when_nothing_beats_persistence_or_there_are_no_intervals():
+    none = recommend(candidates(persistence=9.5), "s", margin=0.02, tuned=False)
+    assert none.batch_size is None and "persistence" in none.reason
+    single = {b: (r[:1], s) for b, (r, s) in SWEEP.items()}
+    lone = recommend(candidates(single), "s", margin=0.02, tuned=False)
+    assert lone.batch_size is None and "repeats" in lone.reason
+    one_size = recommend(candidates({1: SWEEP[1]}), "s", margin=0.02, tuned=False)
+    assert one_size.batch_size is None and "only one batch size" in one_size.reason
+    assert "no recommendation" in Answer(0.02, (none,)).text()
+
+
+def test_relative_difference_interval_covers_the_truth():
+    rng = np.random.default_rng(0)
+    a, b = 10.5 + rng.normal(0, 0.1, 30), 10.0 + rng.normal(0, 0.1, 30)
+    d = relative_difference(a, b)
+    assert d.low < d.value < d.high and d.value == pytest.approx(0.05, abs=0.01)
+    assert d.high - d.low < 0.02  # 30 runs a side pin it down
+    assert relative_difference(a[:1], b) is None
+
+
+def test_speed_interval_has_a_band_for_runs_that_share_one_timing():
+    # repeats trained together record the same rounds: the band comes from the rounds' spread
+    shared = pd.DataFrame(
+        dict(samples_per_sec=[100.0] * 3, sps_median=[100.0] * 3, sps_q1=[90.0] * 3, sps_q3=[120.0] * 3)
+    )
+    interval = speed_interval(shared)
+    assert (interval.value, interval.low, interval.high) == (100.0, 90.0, 120.0) and interval.known
+    # rows without rounds (older databases): the bootstrap over repeats
+    old = speed_interval(pd.DataFrame(dict(samples_per_sec=[90.0, 100.0, 110.0, 120.0])))
+    assert old.low < old.value < old.high
+
+
+def test_too_few_repeats_is_said_once_with_the_repeats_that_can_reach_significance():
+    three = {b: (r[:3], s) for b, (r, s) in SWEEP.items()}
+    frame = pd.concat([candidates(three), candidates(three, scope="stateless")])
+    found = too_few_repeats(frame, margin=0.02)
+    once = [d for d in found if d.code == "too_few_repeats"]
+    assert len(once) == 1 and once[0].scope == "" and "use at least 4 repeats" in once[0].message
+    assert repeats_that_can_reach() == 4  # 2 / C(8, 4) = 0.029 < 0.05; with 3: 2 / C(6, 3) = 0.1
+    assert not [d for d in too_few_repeats(candidates(), 0.02) if d.code == "too_few_repeats"]
+    power = [d for d in found if d.code == "repeats_for_power"]
+    assert {d.scope for d in power} == {"stateful/streams", "stateless"}
+
+
+def test_repeats_needed_grows_as_the_difference_shrinks():
+    assert repeats_needed(1.0, 2.0) < repeats_needed(1.0, 1.0) < repeats_needed(1.0, 0.5)
+    # the normal approximation: 2 (1.96 + 0.84)^2 / 1 x pi/3 = 16.4 -> 17 for a difference of one sd
+    assert repeats_needed(1.0, 1.0) == 17
+    assert repeats_needed(0.0, 1.0) is None
+
+
+def test_no_skill_is_said_and_a_trend_suggests_differencing():
+    frame = candidates(persistence=9.0).assign(test_out_of_range=0.6, difference=False)
+    (d,) = persistence_and_trend(frame, None)
+    assert d.code == "no_skill" and "difference: true" in d.message
+    differenced = candidates(persistence=9.0).assign(test_out_of_range=0.6, difference=True)
+    assert "difference: true" not in persistence_and_trend(differenced, None)[0].message
+    assert persistence_and_trend(candidates(), None) == []
+
+
+def test_a_busy_machine_is_flagged():
+    runs = pd.DataFrame(dict(status="ok", other_cpu_share=[0.01, 0.02, 0.6], cpu_steal=[0.0, 0.0, 0.0]))
+    (d,) = busy_machine(runs)
+    assert d.code == "busy_machine" and d.message.startswith("1 of 3 runs")
+    assert busy_machine(runs.iloc[:2]) == []
+
+
+def test_a_critical_batch_size_past_the_largest_batch_size_is_a_lower_bound():
+    row = dict(tuning_panel="", mode="stateless", batch_sizes="1 2 4 8", b_crit=6.0, b_crit_ci_low=3.0)
+    (d,) = critical_unbounded(pd.DataFrame([{**row, "b_crit_ci_high": 40.0}]))
+    assert "at least 8" in d.message
+    assert critical_unbounded(pd.DataFrame([{**row, "b_crit_ci_high": 7.0}])) == []
