@@ -152,6 +152,7 @@ class EpochLoop:
         budget (at the epoch's end when that is where a multiple falls), and after the budget's last epoch.
         """
         seconds = self._trained + self._seconds(seconds)
+        self._trained = 0.0
         epoch = len(self.rows) + 1
         budget = self.budget
         self.steps += budget.steps_in(epoch)

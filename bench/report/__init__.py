@@ -2,14 +2,19 @@
 
 Usable from the CLI (`lstm-bench report`) and from notebooks::
 
-    from bench.report import load_results, tradeoff
-    results = load_results("results/cpu", "results/gpu")
-    tradeoff(results)
+    from bench.report import analyse, load_results, tradeoff
+    analysis = analyse(load_results("results/cpu", "results/gpu"))
+    tradeoff(analysis)                       # any figure draws from the analysis
+    print(analysis.answer.text())            # the recommendation and its warnings
+    analysis.speed                           # and every table
 """
 
 from __future__ import annotations
 
-from bench.report.build import write_report
+from bench.report.analysis import Analysis, analyse
+from bench.report.answer import Answer, answer
+from bench.report.build import Written, write_report
+from bench.report.catalog import CATALOG, FigureEntry, TableEntry
 from bench.report.figures import (
     NothingToPlot,
     learning_curves,
@@ -36,7 +41,15 @@ from bench.report.tuning import (
 )
 
 __all__ = [
+    "CATALOG",
     "CONFIG_COLUMNS",
+    "Analysis",
+    "Answer",
+    "FigureEntry",
+    "TableEntry",
+    "Written",
+    "analyse",
+    "answer",
     "NothingToPlot",
     "Results",
     "accuracy_table",

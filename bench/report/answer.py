@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from statistics import NormalDist
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from bench.report.load import Results
 from bench.report.stats import (
@@ -212,18 +212,19 @@ def repeats_needed(sd: float, difference: float, alpha: float = ALPHA, power: fl
     `power`, from the normal approximation inflated by the test's efficiency (pi/3 relative to the t test)."""
     if not (np.isfinite(sd) and np.isfinite(difference)) or difference <= 0 or sd <= 0:
         return None
-    z = sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
     n = 2 * (z * sd / difference) ** 2 * math.pi / 3
     return max(repeats_that_can_reach(alpha), math.ceil(n))
 
 
-def _candidate_runs(results: Results) -> tuple[pd.DataFrame, bool]:
+def _candidate_runs(results: Results, rates: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
     """The ok runs each batch size is judged by, with `scope`: at the rate chosen on validation in a
-    tuned sweep, else every ok run of its panel (an untuned sweep has one configuration per batch size)."""
+    tuned sweep (`rates`: `select_rates`), else every ok run of its panel (an untuned sweep has one
+    configuration per batch size)."""
     ok = results.ok[results.ok["test_rmse"].notna()]
     tuned = is_tuning_sweep(results.runs, results.facets) and has_validation(results.runs)
     if tuned:
-        chosen = chosen_runs(ok, results.facets, select_rates(results.runs, results.facets))
+        chosen = chosen_runs(ok, results.facets, rates)
         return chosen.assign(scope=[_scope(p, m) for p, m in zip(chosen["tuning_panel"], chosen["mode"])]), True
     return ok.assign(scope=[_scope(p, m) for p, m in zip(ok["panel"], ok["mode"])], rate=np.nan), False
 
@@ -321,7 +322,7 @@ def too_few_repeats(candidates: pd.DataFrame, margin: float) -> list[Diagnostic]
         if for_margin is not None and for_margin > have:
             tail = (
                 f"; the observed gap between batch sizes {int(means.index[0])} and {int(means.index[1])} "
-                f"({observed:.3g}) needs about {for_observed}"
+                f"({observed:.3g}) needs {_about(for_observed)}"
                 if for_observed is not None
                 else ""
             )
@@ -330,20 +331,23 @@ def too_few_repeats(candidates: pd.DataFrame, margin: float) -> list[Diagnostic]
                     "repeats_for_power",
                     str(scope),
                     f"to detect a {margin:.0%} RMSE difference ({margin * means.iloc[0]:.3g}) with "
-                    f"{POWER:.0%} power at the observed spread (sd {sd:.3g}) needs about {for_margin} repeats "
+                    f"{POWER:.0%} power at the observed spread (sd {sd:.3g}) needs {_about(for_margin)} repeats "
                     f"per batch size (you have {have}){tail}",
                 )
             )
     return out
 
 
-def rates_at_edge(results: Results) -> list[Diagnostic]:
-    """The batch sizes whose rate chosen on validation is the smallest or largest one tried: the best rate
-    may lie beyond the grid (the tuning playbook's red flag)."""
+def _about(n: int) -> str:
+    # beyond this many repeats the exact figure is noise: the spread swamps the difference
+    return f"about {n}" if n <= 1000 else "more than 1,000"
+
+
+def rates_at_edge(results: Results, scores: pd.DataFrame, chosen: pd.DataFrame) -> list[Diagnostic]:
+    """The batch sizes whose rate chosen on validation (`chosen`: `select_rates`, from `scores`: `rate_scores`)
+    is the smallest or largest one tried: the best rate may lie beyond the grid (the tuning playbook's red flag)."""
     if not (is_tuning_sweep(results.runs, results.facets) and has_validation(results.runs)):
         return []
-    scores = rate_scores(results.runs, results.facets)
-    chosen = select_rates(results.runs, results.facets)
     out = []
     for (panel, mode), g in chosen.groupby(["tuning_panel", "mode"], sort=False):
         low, high = [], []
@@ -388,15 +392,15 @@ def _suggested_target(attempts: pd.DataFrame) -> float | None:
     return float(per_size.max()) if len(per_size) else None
 
 
-def target_difficulty(results: Results) -> list[Diagnostic]:
+def target_difficulty(results: Results, choices: pd.DataFrame) -> list[Diagnostic]:
     """Per scope: a target met at the first evaluation by most runs of a batch size (its steps to target are
-    only a bound), or never met at all, with a target the runs' own best values suggest instead."""
+    only a bound), or never met at all, with a target the runs' own best values suggest instead.
+    `choices`: the rate per batch size with the fewest median steps (`target_choices`)."""
     runs = results.runs
     attempts = runs[runs["status"].isin(ATTEMPT_STATUSES) & runs["target_metric"].notna()]
     if attempts.empty:
         return []
     frame = with_tuning_columns(attempts, results.facets)
-    choices = target_choices(attempts, results.facets, "steps_to_target")
     out = []
     for (panel, mode), g in frame.groupby(["tuning_panel", "mode"], sort=False):
         scope = _scope(panel, mode)
@@ -413,7 +417,7 @@ def target_difficulty(results: Results) -> list[Diagnostic]:
                 )
             )
             continue
-        picked = choices[(choices["tuning_panel"] == panel) & (choices["mode"] == mode)]
+        picked = choices[(choices["tuning_panel"] == panel) & (choices["mode"] == mode)] if len(choices) else choices
         chosen = chosen_runs(attempts, results.facets, picked) if len(picked) else g.iloc[:0]
         chosen = chosen[(chosen["tuning_panel"] == panel) & (chosen["mode"] == mode)]
         first = met_at_first_evaluation(chosen)
@@ -496,17 +500,32 @@ def busy_machine(runs: pd.DataFrame) -> list[Diagnostic]:
     ]
 
 
-def answer(results: Results, critical: pd.DataFrame | None = None, margin: float = MARGIN) -> Answer:
-    """The recommendation per panel and mode, and every diagnostic (`critical`: the critical batch size table)."""
+def answer(
+    results: Results,
+    critical: pd.DataFrame | None = None,
+    margin: float = MARGIN,
+    rates: pd.DataFrame | None = None,
+    scores: pd.DataFrame | None = None,
+    steps_choices: pd.DataFrame | None = None,
+) -> Answer:
+    """The recommendation per panel and mode, and every diagnostic. The tables the analysis already has
+    are passed in (`critical`: `critical_table`; `rates`: `select_rates`; `scores`: `rate_scores` on
+    validation; `steps_choices`: `target_choices` of steps), else computed here."""
     if results.runs.empty or results.ok.empty:
         return Answer(margin, (Recommendation("", None, "no run finished with status ok"),))
-    candidates, tuned = _candidate_runs(results)
+    runs, facets = results.runs, results.facets
+    validated = has_validation(runs)
+    rates = rates if rates is not None else select_rates(runs, facets) if validated else pd.DataFrame()
+    scores = scores if scores is not None else rate_scores(runs, facets) if validated else pd.DataFrame()
+    if steps_choices is None:
+        steps_choices = target_choices(runs, facets, "steps_to_target") if results.has_target else pd.DataFrame()
+    candidates, tuned = _candidate_runs(results, rates)
     diagnostics = [
         *persistence_and_trend(candidates, results),
-        *busy_machine(results.runs),
+        *busy_machine(runs),
         *too_few_repeats(candidates, margin),
-        *rates_at_edge(results),
-        *target_difficulty(results),
+        *rates_at_edge(results, scores, rates),
+        *target_difficulty(results, steps_choices),
         *(critical_unbounded(critical) if critical is not None and not critical.empty else []),
     ]
     recs = []

@@ -1,15 +1,24 @@
-"""`write_report`: results folders in, a report folder out (index.html, summary.md, figures, CSV tables)."""
+"""`write_report`: results folders in, a report folder out (index.html, summary.md, figures, CSV tables).
+
+The layers: `load` reads the folders, `analysis` computes every table once, `catalog` declares the figures
+and tables, `figures` draws, `render` writes HTML and Markdown; this module lays the page out and draws the
+figures side by side in worker processes.
+"""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from bench.report.answer import MARGIN, Answer, answer
-from bench.report.figures import FIGURES, STEPS_STEMS, TUNING_STEMS, NothingToPlot
+from bench.report.analysis import Analysis, analyse
+from bench.report.answer import MARGIN, Answer
+from bench.report.catalog import CATALOG, FIGURES, SECTIONS, TABLES, FigureEntry, TableEntry, _PROBLEM_NAMES, figure
 from bench.report.findings import findings, tuning_findings
 from bench.report.load import Results, load_results
 from bench.report.render import (
@@ -26,124 +35,13 @@ from bench.report.render import (
     save_figure,
     write_text,
 )
-from bench.report.stats import (
-    ALPHA,
-    BOOTSTRAP_RESAMPLES,
-    MIN_REPEATS,
-    accuracy_table,
-    problem_table,
-    speed_table,
-    status_counts,
-    target_table,
-)
-from bench.report.tuning import (
-    NO_VALIDATION,
-    critical_table,
-    noise_scale_at_target,
-    has_validation,
-    is_tuning_sweep,
-    target_scaling_table,
-    tuned_table,
-)
+from bench.report.stats import ALPHA, BOOTSTRAP_RESAMPLES, MIN_REPEATS, status_counts
+from bench.report.tuning import tuning_facets
 
 log = logging.getLogger(__name__)
 
-CAPTIONS: dict[str, str] = {
-    "rmse_by_batch_size": "Test RMSE by batch size. Boxes span the repeats of one configuration (whiskers 1.5 IQR), "
-    "dots are individual runs (at most 300 per panel, a fixed random sample), the dashed line is the persistence "
-    "forecast (predict the last value).",
-    "throughput_by_batch_size": "Training samples per second by batch size, log-log, from steady-state timed rounds "
-    "(never the first, compiling epoch). Line: median over runs of each run's median round; band: the interquartile "
-    "range of the rounds, widened to the 95% bootstrap interval over repeats; dots: individual runs. Runs trained "
-    "together (trained_together > 1) show each run's share of the machine's throughput.",
-    "tradeoff": "Mean test RMSE against mean throughput per configuration, labelled with the batch size. Ringed and "
-    "joined: Pareto-optimal configurations, for which no other is both faster and more accurate.",
-    "learning_curves": "Training loss by epoch for successful runs: mean over repeats per batch size, band from "
-    "min to max.",
-    "epochs_to_target": "Epochs each run needed to reach the target. Crosses on the top line never reached it; "
-    "bars are olympic means (fastest and slowest run dropped).",
-    "seconds_to_target": "Training seconds each run needed to reach the target. Crosses on the top line never reached "
-    "it; bars are olympic means (fastest and slowest run dropped).",
-    "tuned_rmse_by_batch_size": "Test RMSE per batch size at the base learning rate chosen for that batch size on the "
-    "validation split (lowest median validation RMSE; the test set plays no part in the choice), written above each "
-    "box. Boxes span that rate's runs, dots are individual runs, diamonds the mean with its 95% bootstrap CI, the "
-    "dashed line the persistence forecast. One panel per mode and per value of the other varying axes.",
-    "lr_batch_heatmap": "Median validation RMSE of each batch size x base learning rate (diverged runs count as worst; "
-    "grey: not run or mostly diverged), outlined: the rate chosen for each batch size. Without a validation split "
-    "the cells show the test RMSE instead, as the title and colour bar say, and no rate is outlined.",
-    "steps_to_target": "Median optimizer steps to reach the target by batch size, log-log, at the base learning rate "
-    "that needs the fewest median steps for that batch size (label); a run that never reached the target counts as "
-    "slowest, so a rate whose median run missed it has no value. Faint dots: runs of the chosen rate. Dashed: "
-    "perfect scaling from the smallest batch size (S_0 B_0 / B). Solid: the fit S(B) = S_min (1 + B_crit / B) "
-    "(McCandlish et al. 2018) with the bootstrap 95% CI of B_crit (runs resampled within each batch size).",
-    "time_to_target": "Median training seconds to reach the target by batch size, log-log, at the base learning rate "
-    "that needs the least median time for that batch size (label); runs that never reached the target count as "
-    "slowest. Faint dots: runs of the chosen rate.",
-    "noise_scale": "The gradient noise scale B_simple (McCandlish et al. 2018) over training, against optimizer steps: "
-    "per batch size, the median over runs at each epoch, of runs at the rate chosen on validation (every rate pooled "
-    "without a validation split, as the title says). Dotted: the batch sizes tried. A batch size well below the "
-    "curve is where larger batches still cut the steps needed; well above it they mostly add cost. Non-positive "
-    "early estimates are not drawn (log scale).",
-}
-
-_ACCURACY_NAMES = {
-    "mode": "mode",
-    "batch_size": "batch size",
-    "n": "n",
-    "rmse_mean": "mean RMSE",
-    "rmse_std": "std",
-    "rmse_median": "median",
-    "rmse_min": "min",
-    "rmse_max": "max",
-    "rmse_ci_low": "95% CI low",
-    "rmse_ci_high": "95% CI high",
-    "persistence_rmse": "persistence RMSE",
-    "skill_mean": "mean skill",
-    "vs_best": "vs best batch size (Mann-Whitney)",
-    "note": "note",
-}
-SPEED_CAPTION = (
-    "Samples/s from steady-state timed rounds (whole epochs after the first, plus calibration rounds of the compiled "
-    "epoch where training gave too few). For runs trained together each run's share of the machine; 'machine "
-    "samples/s' is all of them together. 'busy' counts runs timed while other processes used the CPU."
-)
-_SPEED_NAMES = {
-    "mode": "mode",
-    "batch_size": "batch size",
-    "n": "n",
-    "sps_mean": "mean samples/s",
-    "sps_std": "std",
-    "sps_median": "median",
-    "sps_min": "min",
-    "sps_max": "max",
-    "sps_low": "interval low",
-    "sps_high": "interval high",
-    "machine_sps_median": "machine samples/s",
-    "rounds_median": "timed rounds (median)",
-    "busy": "busy",
-    "train_seconds_mean": "mean train s",
-    "compile_seconds_median": "median compile s",
-}
-_TARGET_NAMES = {
-    "mode": "mode",
-    "batch_size": "batch size",
-    "target": "target",
-    "n": "runs",
-    "reached": "reached",
-    "epochs_olympic": "epochs (olympic mean)",
-    "seconds_olympic": "seconds (olympic mean)",
-    "note": "note",
-}
-_PROBLEM_NAMES = {
-    "kind": "kind",
-    "run_id": "run id",
-    "source": "source",
-    "mode": "mode",
-    "batch_size": "batch size",
-    "repeat": "repeat",
-    "status": "status",
-    "error": "error",
-}
+#: Draw figures in worker processes when there are at least this many (starting one costs about a second).
+PARALLEL_FROM = 4
 
 METHODS = (
     f"Statistics use runs with status 'ok'; diverged, failed and unsupported runs are listed below, not dropped. "
@@ -170,7 +68,8 @@ def _display(table: pd.DataFrame, facets: tuple[str, ...], names: dict[str, str]
     cols = [c for c in (*facets, *names) if c in table.columns]
     out = table[cols].copy()
     # Alignment follows dtype: text columns get left-aligned, and the mode name is text.
-    for c in ("mode", "vs_best", "note", "target", "error", "run_id", "source", "status", "batch_sizes", "disagree"):
+    for c in ("mode", "vs_best", "note", "target", "error", "run_id", "source", "status", "batch_sizes", "disagree",
+              "kind", "too_easy"):  # fmt: skip
         if c in out:
             out[c] = out[c].astype(object)
     return out.rename(columns=names)
@@ -195,145 +94,38 @@ def _overview(results: Results) -> list[str]:
     return items
 
 
-def _measured_noise(results: Results) -> bool:
-    runs = results.runs
-    measured = runs["grad_noise_scale"].notna().any() if "grad_noise_scale" in runs else False
-    asked = runs["noise_scale"].fillna(False).astype(bool).any() if "noise_scale" in runs else False
-    return bool(measured or asked)
-
-
-def _steps_recorded(results: Results) -> bool:
-    return "steps_to_target" in results.runs and bool(results.runs["steps_to_target"].notna().any())
-
-
-def _applies(stem: str, results: Results, tuning: bool) -> bool:
-    """Whether a figure belongs in this report at all (absent ones of older databases are not 'missing')."""
-    if stem == "noise_scale":
-        return tuning or _measured_noise(results)
-    if stem in TUNING_STEMS:
-        return tuning
-    if stem in STEPS_STEMS:
-        return results.has_target and _steps_recorded(results)
-    if stem.endswith("_to_target"):
-        return results.has_target  # the target section says once why these are absent
-    return True
-
-
-def _figures(results: Results, out: Path, tuning: bool = False) -> dict[str, Block]:
-    """Each figure that belongs in this report, by stem, in page order: a picture, or why it is missing."""
-    blocks: dict[str, Block] = {}
-    for stem, build in FIGURES:
-        if not _applies(stem, results, tuning):
-            continue
-        try:
-            fig = build(results)
-        except NothingToPlot as exc:
-            blocks[stem] = Missing(f"No figure '{stem}': {exc}.")
-            continue
-        blocks[stem] = Picture(stem, save_figure(fig, out, stem), CAPTIONS[stem])
-    return blocks
-
-
-def _remove_stale(out: Path, produced: set[str]) -> None:
-    # A folder reused from an earlier report must not keep a figure this data cannot support.
-    for stem, _ in FIGURES:
-        if stem not in produced:
-            for ext in ("png", "svg"):
-                (out / f"{stem}.{ext}").unlink(missing_ok=True)
-
-
-#: Tables of the tuning sections, written only when the sweep supports them.
-TUNING_TABLES: tuple[str, ...] = ("tuned", "tuned_to_target", "critical_batch_size")
-
-_TUNED_NAMES = {
-    "mode": "mode",
-    "batch_size": "batch size",
-    "base_learning_rate": "chosen base rate",
-    "learning_rate": "effective rate",
-    "rates_tried": "rates tried",
-    "n": "n",
-    "n_diverged": "diverged",
-    "val_rmse_median": "median val RMSE",
-    "test_rmse_mean": "mean test RMSE",
-    "test_rmse_ci_low": "95% CI low",
-    "test_rmse_ci_high": "95% CI high",
-    "vs_best": "vs best batch size (Mann-Whitney)",
-    "note": "note",
-}
-_SCALING_NAMES = {
-    "mode": "mode",
-    "batch_size": "batch size",
-    "target": "target",
-    "rates_tried": "rates tried",
-    "n": "runs",
-    "steps_base_learning_rate": "rate (fewest steps)",
-    "steps_reached": "reached",
-    "steps_median": "median steps",
-    "seconds_base_learning_rate": "rate (least time)",
-    "seconds_median": "median seconds",
-}
-_CRITICAL_NAMES = {
-    "mode": "mode",
-    "target": "target",
-    "batch_sizes": "batch sizes fitted",
-    "s_min": "S_min (steps)",
-    "b_crit": "B_crit",
-    "b_crit_ci_low": "95% CI low",
-    "b_crit_ci_high": "95% CI high",
-    "b_simple_median": "B_simple (median)",
-    "b_simple_q1": "B_simple Q1",
-    "b_simple_q3": "B_simple Q3",
-    "b_simple_n": "runs with B_simple",
-    "disagree": "disagree",
-    "note": "note",
-}
-
-
-def _tuning_tables(results: Results, out: Path, tuning: bool) -> dict[str, pd.DataFrame]:
-    """The tuning tables this sweep supports, each written as CSV; stale ones of an earlier report removed."""
-    tables: dict[str, pd.DataFrame] = {}
-    if tuning and has_validation(results.runs):
-        tables["tuned"] = tuned_table(results.runs, results.facets)
-    if results.has_target and _steps_recorded(results):
-        tables["tuned_to_target"] = target_scaling_table(results.runs, results.facets)
-    if (results.has_target and _steps_recorded(results)) or _measured_noise(results):
-        runs = noise_scale_at_target(results.runs, results.epochs) if results.has_target else results.runs
-        critical = critical_table(runs, results.facets)
-        if not critical.empty:
-            tables["critical_batch_size"] = critical
-    for name in TUNING_TABLES:
-        path = out / f"{name}.csv"
-        if name in tables:
-            tables[name].drop(columns=["tuning_panel"]).to_csv(path, index=False)
-        else:
-            path.unlink(missing_ok=True)
-    return tables
-
-
-def _findings(results: Results, acc: pd.DataFrame, speed: pd.DataFrame, tuning_tables: dict, ans: Answer) -> list[str]:
-    """The findings as a short list: the warnings first, then each panel's sentences, a sentence that every
-    panel repeats said once."""
+def _findings(a: Analysis) -> list[str]:
+    """The findings as a short list: the warnings first, then each panel's sentences, a sentence that several
+    panels repeat said once (naming them). A tuned sweep's findings are the tuned ones: the per-rate panels
+    are left to the tables."""
     empty = pd.DataFrame(columns=["tuning_panel", "mode"])
-    per_panel = findings(results, acc, speed)
+    per_panel = [] if a.tuning else findings(a.results, a.accuracy, a.speed)
     per_panel += [
-        (f"batch size and learning rate, {label}", sentences)
+        (label, sentences)
         for label, sentences in tuning_findings(
-            tuning_tables.get("tuned", empty),
-            tuning_tables.get("tuned_to_target", empty),
-            tuning_tables.get("critical_batch_size", empty),
+            a.tuned if not a.tuned.empty else empty,
+            a.scaling if not a.scaling.empty else empty,
+            a.critical if not a.critical.empty else empty,
         )
     ]
-    items = [f"warning ({d.scope}): {d.message}" if d.scope else f"warning: {d.message}" for d in ans.diagnostics]
+    assert a.answer is not None
+    items = [f"warning ({d.scope}): {d.message}" if d.scope else f"warning: {d.message}" for d in a.answer.diagnostics]
     counts: dict[str, int] = {}
     for _, sentences in per_panel:
         for sentence in dict.fromkeys(sentences):
             counts[sentence] = counts.get(sentence, 0) + 1
+    where: dict[str, list[str]] = {}
+    for panel, sentences in per_panel:
+        for sentence in dict.fromkeys(sentences):
+            where.setdefault(sentence, []).append(panel)
     said: set[str] = set()
     for panel, sentences in per_panel:
         for sentence in sentences:
-            if counts[sentence] > 1 and len(per_panel) > 1:
+            panels = where[sentence]
+            if len(panels) > 1:
                 if sentence not in said:
-                    items.append(f"every panel: {sentence}" if counts[sentence] == len(per_panel) else sentence)
+                    scope = "every panel" if len(panels) == len(per_panel) else "; ".join(p for p in panels if p)
+                    items.append(f"{scope}: {sentence}" if scope else sentence)
                     said.add(sentence)
                 continue
             items.append(f"{panel}: {sentence}" if panel else sentence)
@@ -347,108 +139,133 @@ def answer_block(ans: Answer) -> Callout:
     return Callout("Recommendation", tuple(items), ans.rule)
 
 
+def _draw(entry: FigureEntry, a: Analysis, out: Path) -> Block:
+    """One figure drawn and saved, or why it is missing."""
+    from bench.report.figures import NothingToPlot
+
+    try:
+        fig = entry.draw(a)
+    except NothingToPlot as exc:
+        return Missing(f"No figure '{entry.stem}': {exc}.")
+    return Picture(entry.stem, save_figure(fig, out, entry.stem), entry.caption)
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(a: Analysis, out: Path) -> None:
+    _WORKER.update(analysis=a, out=out)
+
+
+def _draw_in_worker(stem: str) -> Block:
+    return _draw(figure(stem), _WORKER["analysis"], _WORKER["out"])  # type: ignore[arg-type]
+
+
+def draw_figures(a: Analysis, out: Path, entries: list[FigureEntry]) -> dict[str, Block]:
+    """Each entry drawn into `out`, by stem: in worker processes side by side when there are enough of them
+    and cores to share (figures draw independently; saving them dominates a report's time)."""
+    workers = min(len(entries), os.cpu_count() or 1, 4)
+    if workers < 2 or len(entries) < PARALLEL_FROM or os.environ.get("LSTM_BENCH_REPORT_WORKERS") == "1":
+        return {e.stem: _draw(e, a, out) for e in entries}
+    context = multiprocessing.get_context(_start_method())
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(a, out)) as pool:
+        # the slowest figures (most panels) first, so the last one to finish is a quick one
+        order = sorted(entries, key=lambda e: -_panels(a, e))
+        futures = {e.stem: pool.submit(_draw_in_worker, e.stem) for e in order}
+        return {e.stem: futures[e.stem].result() for e in entries}
+
+
+def _start_method() -> str:
+    """Fork where it is safe (a fork starts at once and shares the analysis without pickling it): on Linux,
+    with no other thread running and no JAX in this process, whose threads a fork would copy mid-state."""
+    import sys
+    import threading
+
+    safe = sys.platform == "linux" and threading.active_count() == 1 and "jax" not in sys.modules
+    return "fork" if safe else "spawn"
+
+
+def _panels(a: Analysis, e: FigureEntry) -> int:
+    return a.results.runs["panel"].nunique() * (2 if e.stem == "learning_curves" else 1) if e.section == "detail" else 1
+
+
+def _remove_stale(out: Path, produced: set[str], written: set[str]) -> None:
+    # A folder reused from an earlier report must not keep a figure or table this data cannot support.
+    for e in FIGURES:
+        if e.stem not in produced:
+            for ext in ("png", "svg"):
+                (out / f"{e.stem}.{ext}").unlink(missing_ok=True)
+    for t in TABLES:
+        if t.csv and t.csv not in written:
+            (out / f"{t.csv}.csv").unlink(missing_ok=True)
+
+
+def _table_block(t: TableEntry, a: Analysis) -> list[Block]:
+    frame = t.frame(a)
+    facets = tuning_facets(a.results.facets) if t.tuning_facets else a.results.facets
+    head: list[Block] = [Heading(t.heading)] if t.heading else []
+    if frame.empty:
+        return head + ([Missing(t.empty.format(no_validation=a.no_validation))] if t.empty else [])
+    return head + [Table(_display(frame, facets, t.names), t.caption)]
+
+
+def _sections(a: Analysis, pictures: dict[str, Block]) -> list[Block]:
+    """The catalog's entries by section; a tuned sweep's tuning sections come before the per-rate detail."""
+    order = ["tuned", "target", "critical", "detail"] if a.tuning else ["detail", "target", "critical"]
+    blocks: list[Block] = []
+    for section in order:
+        entries = [e for e in CATALOG if e.section == section and e.applies(a)]
+        if section == "target" and not a.results.has_target:
+            blocks += [Heading(SECTIONS[section]), Missing(NO_TARGET)]
+            continue
+        if not entries:
+            continue
+        heading = "Figures per configuration" if section == "detail" and a.tuning else SECTIONS[section]
+        blocks.append(Heading(heading))
+        for e in entries:
+            if isinstance(e, FigureEntry):
+                blocks.append(pictures[e.stem])
+            else:
+                blocks += _table_block(e, a)
+    return blocks
+
+
+NO_TARGET = "No scenario set a target (target: metric and value), so there is no time to target."
+
+
 def build_blocks(results: Results, out: Path, margin: float = MARGIN) -> tuple[list[Block], Answer]:
     """The whole report as blocks, and its answer; writes the figures and CSV tables into `out` on the way."""
-    facets = results.facets
-    tfacets = tuple(f for f in facets if f not in ("base_learning_rate", "learning_rate"))
+    a = analyse(results, margin)
+    assert a.answer is not None
     overview: list[Block] = [Heading("Overview"), Bullets(tuple(_overview(results)))]
     if results.runs.empty:
-        ans = answer(results, margin=margin)
-        return [answer_block(ans), *overview, Missing("The results database holds no runs: nothing to report.")], ans
-    acc, speed, target, problems = (
-        accuracy_table(results),
-        speed_table(results),
-        target_table(results),
-        problem_table(results),
-    )
-    tuning = is_tuning_sweep(results.runs, facets)
-    tuning_tables = _tuning_tables(results, out, tuning)
-    ans = answer(results, tuning_tables.get("critical_batch_size"), margin)
-    problems = with_diagnostics(problems, ans)
-    for name, table in (("accuracy", acc), ("speed", speed), ("time_to_target", target), ("problems", problems)):
-        table.drop(columns=["config", "panel"], errors="ignore").to_csv(out / f"{name}.csv", index=False)
+        blocks = [answer_block(a.answer), *overview, Missing("The results database holds no runs: nothing to report.")]
+        return blocks, a.answer
+    written = set()
+    for t in TABLES:
+        # the tuning tables exist only where the sweep supports them; the others always (perhaps empty)
+        if t.csv and (not t.tuning_facets or (t.applies(a) and not t.frame(a).empty)):
+            t.frame(a).drop(columns=["config", "panel", "tuning_panel"], errors="ignore").to_csv(
+                out / f"{t.csv}.csv", index=False
+            )
+            written.add(t.csv)
+    a.problems.drop(columns=["config", "panel"], errors="ignore").to_csv(out / "problems.csv", index=False)
+    pictures = draw_figures(a, out, [e for e in FIGURES if e.applies(a)])
+    _remove_stale(out, {s for s, b in pictures.items() if isinstance(b, Picture)}, written)
 
-    blocks: list[Block] = [
-        answer_block(ans),
-        Heading("Findings"),
-        Bullets(tuple(_findings(results, acc, speed, tuning_tables, ans))),
-    ]
+    blocks: list[Block] = [answer_block(a.answer), Heading("Findings"), Bullets(tuple(_findings(a)))]
     blocks += overview
-    by_stem = _figures(results, out, tuning)
-    _remove_stale(out, {stem for stem, b in by_stem.items() if isinstance(b, Picture)})
-
-    tuned_sections: list[Block] = []
-    if tuning:
-        tuned_sections.append(Heading("Learning rate tuned per batch size"))
-        tuned_sections += [by_stem[s] for s in ("tuned_rmse_by_batch_size", "lr_batch_heatmap") if s in by_stem]
-        if "tuned" in tuning_tables and not tuning_tables["tuned"].empty:
-            tuned_sections.append(Table(_display(tuning_tables["tuned"], tfacets, _TUNED_NAMES)))
-        elif "tuned_rmse_by_batch_size" not in by_stem:
-            tuned_sections.append(Missing(f"No tuned accuracy: {NO_VALIDATION}."))
-
-    target_section: list[Block] = [Heading("Time to target")]
-    if not results.has_target:
-        target_section.append(
-            Missing("No scenario set a target (target: metric and value), so there is no time to target.")
-        )
-    else:
-        target_section += [by_stem[s] for s in STEPS_STEMS if s in by_stem]
-        if "tuned_to_target" in tuning_tables:
-            target_section.append(Table(_display(tuning_tables["tuned_to_target"], tfacets, _SCALING_NAMES)))
-        target_section += [b for stem, b in by_stem.items() if stem.endswith("_to_target") and stem not in STEPS_STEMS]
-        target_section.append(
-            Table(_display(target, facets, _TARGET_NAMES))
-            if not target.empty
-            else Missing("A target was set, but no run with it finished (ok or diverged).")
-        )
-    critical_section: list[Block] = []
-    if "critical_batch_size" in tuning_tables or "noise_scale" in by_stem:
-        critical_section.append(Heading("Critical batch size"))
-        if "noise_scale" in by_stem:
-            critical_section.append(by_stem["noise_scale"])
-        if "critical_batch_size" in tuning_tables:
-            critical_section.append(Table(_display(tuning_tables["critical_batch_size"], tfacets, _CRITICAL_NAMES)))
-
-    detail: list[Block] = [Heading("Figures per configuration" if tuning else "Figures")]
-    detail += [b for stem, b in by_stem.items() if not stem.endswith("_to_target") and stem not in TUNING_STEMS]
-    detail.append(Heading("Accuracy per configuration (test RMSE)"))
-    detail.append(
-        Table(_display(acc, facets, _ACCURACY_NAMES))
-        if not acc.empty
-        else Missing("No successful run recorded a test RMSE.")
-    )
-    detail.append(Heading("Training throughput per configuration"))
-    detail.append(
-        Table(_display(speed, facets, _SPEED_NAMES), SPEED_CAPTION)
-        if not speed.empty
-        else Missing("No successful run recorded a throughput.")
-    )
-    # a tuned sweep's answer comes before the per-rate detail
-    blocks += (
-        (tuned_sections + target_section + critical_section + detail)
-        if tuning
-        else (detail + target_section + critical_section)
-    )
-    runs_problems = problems[problems["kind"] == "run"]
+    blocks += _sections(a, pictures)
+    runs_problems = a.problems[a.problems["kind"] == "run"]
     blocks.append(Heading(f"Runs not counted in the statistics ({len(runs_problems)})"))
     blocks.append(
-        Table(_display(runs_problems, facets, _PROBLEM_NAMES))
+        Table(_display(runs_problems, results.facets, _PROBLEM_NAMES))
         if not runs_problems.empty
         else Paragraph("Every run finished with status 'ok'.")
     )
     blocks.append(Heading("Method"))
     blocks.append(Paragraph(METHODS, note=True))
-    return blocks, ans
-
-
-def with_diagnostics(problems: pd.DataFrame, ans: Answer) -> pd.DataFrame:
-    """problems.csv: the runs not counted (kind 'run') and then each diagnostic (kind: its code, `scope`)."""
-    runs = problems.assign(kind="run", scope="")
-    rows = pd.DataFrame(
-        {"kind": [d.code for d in ans.diagnostics], "scope": [d.scope for d in ans.diagnostics],
-         "status": "warning", "error": [d.message for d in ans.diagnostics]}
-    )  # fmt: skip
-    return pd.concat([runs, rows], ignore_index=True) if len(rows) else runs
+    return blocks, a.answer
 
 
 @dataclass(frozen=True)

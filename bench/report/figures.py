@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable
 
 import matplotlib
 
@@ -29,19 +28,12 @@ from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, MaxNLocator, NullLocator  # noqa: E402
 
+from bench.report.analysis import Analysis, as_analysis  # noqa: E402
 from bench.report.load import MODE_ORDER, Results  # noqa: E402
-from bench.report.stats import bootstrap_ci, olympic_mean, speed_table  # noqa: E402
 from bench.report.tuning import (  # noqa: E402
     ATTEMPT_STATUSES,
     NO_VALIDATION,
     chosen_runs,
-    critical_batch_size,
-    met_at_first_evaluation,
-    has_validation,
-    rate_scores,
-    select_rates,
-    target_choices,
-    tuned_table,
     tuning_facets,
     with_tuning_columns,
 )
@@ -96,8 +88,10 @@ def _grid(
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
     # At least MIN_WIDTH wide so a one-panel figure still has room for its title and legend.
-    fig = Figure(figsize=(max(PANEL_W * ncols, MIN_WIDTH), PANEL_H * nrows + 1.2), layout="constrained")
+    width, height = max(PANEL_W * ncols, MIN_WIDTH), PANEL_H * nrows + 1.2
+    fig = Figure(figsize=(width, height))
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    fixed_layout(fig, nrows, ncols)
     for ax in axes[n:]:
         ax.set_visible(False)
     groups = dict(tuple(frame.groupby(key, sort=False)))
@@ -114,10 +108,35 @@ def _title(ax: Axes, label: str) -> None:
         ax.set_title(label, fontsize=10)
 
 
+#: Margins of a figure's grid of panels, in inches: fixed, so saving a figure lays it out once, without the
+#: extra pass (a whole draw) constrained layout costs in every save.
+MARGIN_IN = {"left": 1.0, "right": 0.3, "top": 0.95, "bottom": 1.05, "between_x": 1.1, "between_y": 0.95}
+
+
+def fixed_layout(fig: Figure, nrows: int, ncols: int) -> None:
+    """Place `fig`'s grid of panels within fixed margins (MARGIN_IN): room for the suptitle above, the axis
+    labels between and the legend below."""
+    width, height = fig.get_size_inches()
+    m = MARGIN_IN
+    panel_w = (width - m["left"] - m["right"] - m["between_x"] * (ncols - 1)) / ncols
+    panel_h = (height - m["top"] - m["bottom"] - m["between_y"] * (nrows - 1)) / nrows
+    fig.subplots_adjust(
+        left=m["left"] / width,
+        right=1 - m["right"] / width,
+        top=1 - m["top"] / height,
+        bottom=m["bottom"] / height,
+        wspace=m["between_x"] / panel_w,
+        hspace=m["between_y"] / panel_h,
+    )
+
+
 def _legend(fig: Figure, handles: list, labels: list[str], title: str | None = None) -> None:
     if handles:
         # Below the panels: above them it would collide with the figure title.
-        fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 6), frameon=False, title=title)
+        fig.legend(
+            handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.005), ncols=min(len(handles), 6),
+            frameon=False, title=title, fontsize=9,
+        )  # fmt: skip
 
 
 def _ok_with(results: Results, column: str, what: str) -> pd.DataFrame:
@@ -140,9 +159,11 @@ def log2_batch_ticks(ax: Axes, values: np.ndarray) -> None:
     ax.set_xticklabels([f"{int(t)}" for t in ticks])
 
 
-def rmse_by_batch_size(results: Results) -> Figure:
+def rmse_by_batch_size(data: Analysis | Results) -> Figure:
     """Test RMSE per batch size: boxes over repeats, every run as a point, stateful and stateless
     side by side, and the persistence forecast's RMSE as the baseline to beat."""
+    a = as_analysis(data)
+    results = a.results
     ok = _ok_with(results, "test_rmse", "a test RMSE")
     modes = _modes(ok)
     with sns.axes_style("whitegrid"):
@@ -195,15 +216,17 @@ def rmse_by_batch_size(results: Results) -> Figure:
     return fig
 
 
-def throughput_by_batch_size(results: Results) -> Figure:
+def throughput_by_batch_size(data: Analysis | Results) -> Figure:
     """Training samples per second against batch size on log-log axes: the speed table's median and its
     interval (`stats.speed_interval`) as line and band, individual runs as dots."""
+    a = as_analysis(data)
+    results = a.results
     ok = _ok_with(results, "samples_per_sec", "a throughput")
     ok = ok[ok["samples_per_sec"] > 0]
     if ok.empty:
         raise NothingToPlot("no successful run recorded a positive throughput")
     modes = _modes(ok)
-    table = speed_table(results)
+    table = a.speed
     with sns.axes_style("whitegrid"):
         fig, panels = _grid(ok, results)
         for ax, label, sub in panels:
@@ -240,20 +263,20 @@ def pareto_mask(speed: np.ndarray, error: np.ndarray) -> np.ndarray:
     return ~(better_eq & strictly).any(axis=1)
 
 
-def config_means(results: Results) -> pd.DataFrame:
-    """Mean test RMSE and mean samples/s per configuration (ok runs with both)."""
-    ok = results.ok[results.ok["test_rmse"].notna() & results.ok["samples_per_sec"].notna()]
-    return (
-        ok.groupby(["config", "panel", "mode", "batch_size"], sort=False)
-        .agg(rmse=("test_rmse", "mean"), sps=("samples_per_sec", "mean"), n=("test_rmse", "size"))
-        .reset_index()
+def config_means(a: Analysis) -> pd.DataFrame:
+    """Mean test RMSE (accuracy table) and median samples/s (speed table) per configuration with both."""
+    acc = a.accuracy[["config", "panel", "mode", "batch_size", "rmse_mean", "n"]]
+    return acc.merge(a.speed[["config", "sps_median"]], on="config").rename(
+        columns={"rmse_mean": "rmse", "sps_median": "sps"}
     )
 
 
-def tradeoff(results: Results) -> Figure:
-    """Mean test RMSE against mean throughput, one point per configuration labelled with its batch
+def tradeoff(data: Analysis | Results) -> Figure:
+    """Mean test RMSE against median throughput, one point per configuration labelled with its batch
     size; Pareto-optimal configurations (nothing both faster and more accurate) ringed and joined."""
-    means = config_means(results)
+    a = as_analysis(data)
+    results = a.results
+    means = config_means(a) if not a.accuracy.empty and not a.speed.empty else pd.DataFrame()
     if means.empty:
         raise NothingToPlot("no successful run recorded both a test RMSE and a throughput")
     frame = means.merge(results.ok.drop_duplicates("config")[["config", *results.facets]], on="config")
@@ -280,7 +303,7 @@ def tradeoff(results: Results) -> Figure:
                     zorder=5,
                 )
             ax.set_xscale("log")
-            ax.set_xlabel("mean " + SPS_LABEL + ", log scale")
+            ax.set_xlabel("median " + SPS_LABEL + ", log scale")
             ax.set_ylabel("mean " + RMSE_LABEL)
             ax.annotate(
                 "better",
@@ -301,9 +324,11 @@ def tradeoff(results: Results) -> Figure:
     return fig
 
 
-def learning_curves(results: Results) -> Figure:
+def learning_curves(data: Analysis | Results) -> Figure:
     """Training loss by epoch, one line per batch size (mean over repeats, band: min-max),
     one panel per stateful mode (and per value of the other varying axes). Successful runs only."""
+    a = as_analysis(data)
+    results = a.results
     ok = results.ok[["source", "run_id", "panel", "mode", "batch_size", *results.facets]]
     ep = results.epochs[results.epochs["loss"].notna()].merge(ok, on=["source", "run_id"])
     if ep.empty:
@@ -338,10 +363,12 @@ def learning_curves(results: Results) -> Figure:
     return fig
 
 
-def time_to_target(results: Results, measure: str = "seconds") -> Figure:
+def time_to_target(data: Analysis | Results, measure: str = "seconds") -> Figure:
     """Epochs or seconds (`measure`) each run needed to reach the scenario's target, by batch size.
     Runs that never reached it are drawn as crosses on a "not reached" line at the top; the bar
     is the olympic mean (fastest and slowest dropped). Ok and diverged runs both count."""
+    a = as_analysis(data)
+    results = a.results
     if measure not in ("epochs", "seconds"):
         raise ValueError(f"measure must be 'epochs' or 'seconds', not {measure!r}")
     column = f"{measure}_to_target"
@@ -354,6 +381,9 @@ def time_to_target(results: Results, measure: str = "seconds") -> Figure:
         f"{first['target_metric']} <= {first['target_value']:g}" if runs["target_value"].nunique() == 1 else "target"
     )
     rng = np.random.default_rng(0)
+    olympic = {
+        (r.panel, r.mode, r.batch_size): getattr(r, f"{measure}_olympic") for r in a.target.itertuples(index=False)
+    }
     with sns.axes_style("whitegrid"):
         fig, panels = _grid(runs, results)
         for ax, label, sub in panels:
@@ -387,7 +417,7 @@ def time_to_target(results: Results, measure: str = "seconds") -> Figure:
                             lw=0.6,
                             zorder=3,
                         )
-                    score, _ = olympic_mean(values)
+                    score = olympic.get((sub["panel"].iloc[0], mode, bs), np.nan)
                     if np.isfinite(score):
                         ax.hlines(score, x - width * 0.4, x + width * 0.4, color="0.1", lw=2.2, zorder=4)
             ax.set_ylim(0, top * 1.1)
@@ -424,14 +454,16 @@ def _rate(value: float) -> str:
     return f"{value:.3g}"
 
 
-def tuned_rmse_by_batch_size(results: Results) -> Figure:
+def tuned_rmse_by_batch_size(data: Analysis | Results) -> Figure:
     """Test RMSE per batch size at the base learning rate chosen on validation (lowest median validation
     RMSE) for that batch size: box over the chosen rate's runs, mean with its bootstrap CI, the chosen rate
     written above each box. One panel per tuning panel and mode; never chosen on the test set."""
-    if not has_validation(results.runs):
+    a = as_analysis(data)
+    results = a.results
+    if not a.validation:
         raise NothingToPlot(NO_VALIDATION)
-    table = tuned_table(results.runs, results.facets)
-    table = table[table["base_learning_rate"].notna() & (table["n"] > 0)]
+    table = a.tuned
+    table = table[table["base_learning_rate"].notna() & (table["n"] > 0)] if not table.empty else table
     if table.empty:
         raise NothingToPlot("no batch size has a learning rate chosen on validation with a successful test RMSE")
     ok = results.ok[results.ok["test_rmse"].notna()]
@@ -469,12 +501,10 @@ def tuned_rmse_by_batch_size(results: Results) -> Figure:
                     lw=0.4,
                     zorder=3,
                 )
-                ci = bootstrap_ci(x)
-                if ci:
-                    m = float(x.mean())
-                    ax.errorbar(
-                        i + 0.33, m, yerr=[[m - ci[0]], [ci[1] - m]], fmt="D", color="0.1", ms=4, capsize=3, zorder=4
-                    )
+            for i, row in enumerate(sub.itertuples(index=False)):
+                if np.isfinite(row.test_rmse_ci_low):
+                    m, lo, hi = row.test_rmse_mean, row.test_rmse_ci_low, row.test_rmse_ci_high
+                    ax.errorbar(i + 0.33, m, yerr=[[m - lo], [hi - m]], fmt="D", color="0.1", ms=4, capsize=3, zorder=4)
             for i, (x, rate) in enumerate(zip(data, sub["base_learning_rate"])):
                 ax.annotate(
                     "lr " + _rate(rate),
@@ -507,13 +537,14 @@ def tuned_rmse_by_batch_size(results: Results) -> Figure:
     return fig
 
 
-def lr_batch_heatmap(results: Results) -> Figure:
+def lr_batch_heatmap(data: Analysis | Results) -> Figure:
     """Median validation RMSE over batch size x base learning rate, cells annotated; the rate chosen per
     batch size outlined. Without a validation split the test RMSE is shown instead, said so in the title
     and colour bar, and nothing is outlined (a choice on the test set would be optimistic)."""
-    validation = has_validation(results.runs)
-    metric = "val_rmse" if validation else "test_rmse"
-    scores = rate_scores(results.runs, results.facets, metric)
+    a = as_analysis(data)
+    results = a.results
+    validation = a.validation
+    scores = a.rate_grid
     if scores.empty:
         raise NothingToPlot(f"no successful run recorded a {'validation' if validation else 'test'} RMSE")
     if scores.groupby(["tuning_panel", "mode"])["base_learning_rate"].nunique().max() < 2:
@@ -546,10 +577,12 @@ def lr_batch_heatmap(results: Results) -> Figure:
                 dark = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2] < 0.5
                 ax.text(c, r, f"{v:.3g}", ha="center", va="center", fontsize=8, color="white" if dark else "black")
             if validation:
-                for c in range(values.shape[1]):
-                    col = np.where(np.isfinite(values[:, c]), values[:, c], np.inf)
-                    if np.isfinite(col).any():
-                        r = int(np.argmin(col))
+                cell = a.rates[
+                    (a.rates["tuning_panel"] == sub["tuning_panel"].iloc[0]) & (a.rates["mode"] == sub["mode"].iloc[0])
+                ]
+                for rate, bs in zip(cell["base_learning_rate"], cell["batch_size"]):
+                    if np.isfinite(rate) and bs in grid.columns and rate in grid.index:
+                        c, r = list(grid.columns).index(bs), list(grid.index).index(rate)
                         ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="black", lw=2.2))
             ax.set_xticks(range(values.shape[1]), [str(int(b)) for b in grid.columns])
             ax.set_yticks(range(values.shape[0]), [f"{r:g}" for r in grid.index])
@@ -578,11 +611,12 @@ def _plain_log_labels(ax: Axes) -> None:
     ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
-def _to_target_scaling(results: Results, column: str) -> Figure:
+def _to_target_scaling(a: Analysis, column: str) -> Figure:
     """Median `column` (steps_to_target or seconds_to_target) against batch size, log-log, at the rate
     with the fewest median per batch size; for steps also perfect scaling and the S(B) fit."""
     steps = column == "steps_to_target"
-    choices = target_choices(results.runs, results.facets, column)
+    results = a.results
+    choices = a.steps_choices if steps else a.seconds_choices
     if choices.empty:
         raise NothingToPlot(f"no run with a target recorded {column}")
     attempts = results.runs[results.runs["status"].isin(ATTEMPT_STATUSES) & results.runs["target_metric"].notna()]
@@ -613,11 +647,7 @@ def _to_target_scaling(results: Results, column: str) -> Figure:
                 b0, s0 = float(hit["batch_size"].iloc[0]), float(hit["median"].iloc[0])
                 xs = sizes[sizes >= b0]
                 ax.plot(xs, s0 * b0 / xs, color="0.35", ls="--", lw=1.2, label="perfect scaling from the smallest")
-                fit = critical_batch_size(
-                    in_cell["batch_size"].to_numpy(),
-                    in_cell[column].to_numpy(dtype=np.float64),
-                    at_first=met_at_first_evaluation(in_cell),
-                )
+                fit = a.fits.get((sub["tuning_panel"].iloc[0], mode))
                 if fit is not None:
                     xx = np.geomspace(sizes.min(), sizes.max(), 200)
                     ax.plot(
@@ -654,24 +684,26 @@ def _to_target_scaling(results: Results, column: str) -> Figure:
     return fig
 
 
-def steps_to_target(results: Results) -> Figure:
+def steps_to_target(data: Analysis | Results) -> Figure:
     """Median optimizer steps to the target against batch size (log-log) at the base learning rate that
     gets there in the fewest median steps, with perfect scaling from the smallest batch size and the fit
     S(B) = S_min (1 + B_crit / B) (McCandlish et al. 2018) with a bootstrap CI of B_crit."""
-    return _to_target_scaling(results, "steps_to_target")
+    return _to_target_scaling(as_analysis(data), "steps_to_target")
 
 
-def time_to_target_by_batch_size(results: Results) -> Figure:
+def time_to_target_by_batch_size(data: Analysis | Results) -> Figure:
     """Median training seconds to the target against batch size (log-log), at the base learning rate that
     gets there in the least median time for each batch size."""
-    return _to_target_scaling(results, "seconds_to_target")
+    return _to_target_scaling(as_analysis(data), "seconds_to_target")
 
 
-def noise_scale(results: Results) -> Figure:
+def noise_scale(data: Analysis | Results) -> Figure:
     """The gradient noise scale B_simple over training (x: optimizer steps), one line per batch size (median
     over runs per epoch), with the batch sizes tried as dotted horizontal lines: a batch size below the
     curve is in the regime where larger batches still cut steps. Runs at the rate chosen on validation when
     there is a validation split, otherwise every rate pooled."""
+    a = as_analysis(data)
+    results = a.results
     if "grad_noise_scale" not in results.epochs:
         raise NothingToPlot("no run measured the gradient noise scale (noise_scale: true)")
     ep = results.epochs[results.epochs["grad_noise_scale"].notna()]
@@ -679,8 +711,8 @@ def noise_scale(results: Results) -> Figure:
     if ep.empty or ok.empty:
         raise NothingToPlot("no successful run measured the gradient noise scale (noise_scale: true)")
     pooled = True
-    if has_validation(results.runs):
-        chosen = chosen_runs(ok, results.facets, select_rates(results.runs, results.facets))
+    if a.validation:
+        chosen = chosen_runs(ok, results.facets, a.rates)
         if not chosen.empty:
             ok, pooled = chosen, False
     if pooled:
@@ -723,24 +755,3 @@ def noise_scale(results: Results) -> Figure:
         which = "every learning rate pooled" if pooled else "runs at the rate chosen on validation"
         fig.suptitle(f"Gradient noise scale B_simple over training (median per batch size; {which})", fontsize=12)
     return fig
-
-
-#: Figures about tuning the learning rate per batch size; `build` shows them only for sweeps that tune.
-TUNING_STEMS: tuple[str, ...] = ("tuned_rmse_by_batch_size", "lr_batch_heatmap", "noise_scale")
-#: Figures that need steps to target, a column older databases lack.
-STEPS_STEMS: tuple[str, ...] = ("steps_to_target", "time_to_target")
-
-#: The report's figures in page order: file stem, builder.
-FIGURES: tuple[tuple[str, Callable[[Results], Figure]], ...] = (
-    ("rmse_by_batch_size", rmse_by_batch_size),
-    ("throughput_by_batch_size", throughput_by_batch_size),
-    ("tradeoff", tradeoff),
-    ("learning_curves", learning_curves),
-    ("epochs_to_target", lambda r: time_to_target(r, "epochs")),
-    ("seconds_to_target", lambda r: time_to_target(r, "seconds")),
-    ("tuned_rmse_by_batch_size", tuned_rmse_by_batch_size),
-    ("lr_batch_heatmap", lr_batch_heatmap),
-    ("steps_to_target", steps_to_target),
-    ("time_to_target", time_to_target_by_batch_size),
-    ("noise_scale", noise_scale),
-)

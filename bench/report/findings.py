@@ -138,17 +138,19 @@ def _tuned_accuracy(tuned: pd.DataFrame) -> list[str]:
     others = scored[scored.index != best.name]
     if others.empty:
         return [head + " It is the only batch size with a tuned rate."]
-    tests = "; ".join(f"vs batch size {int(r['batch_size'])}: {r['vs_best']}" for _, r in others.iterrows())
     beaten = others[others["p_vs_best"] < ALPHA]
+    p = others["p_vs_best"].dropna()
+    low, high = (f"{p.min():.2g}", f"{p.max():.2g}") if len(p) else ("", "")
+    span = "" if not low else f" (Mann-Whitney, p {low})" if low == high else f" (Mann-Whitney, p {low} to {high})"
     if len(beaten) == len(others):
-        verdict = "It beats every other batch size significantly."
+        verdict = f"It beats every other batch size significantly{span}."
     elif beaten.empty:
-        verdict = "It does not demonstrably beat any other batch size."
+        verdict = f"It does not demonstrably beat any other batch size{span}."
     else:
         sizes = ", ".join(str(int(b)) for b in beaten["batch_size"])
         rest = ", ".join(str(int(b)) for b in others.loc[~others.index.isin(beaten.index), "batch_size"])
-        verdict = f"It beats batch sizes {sizes} significantly, but not {rest}."
-    return [head, f"Mann-Whitney against the others: {tests}.", verdict]
+        verdict = f"It beats batch sizes {sizes} significantly, but not {rest}{span}."
+    return [head + " " + verdict]
 
 
 def _fastest_to_target(scaling: pd.DataFrame) -> list[str]:

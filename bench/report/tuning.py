@@ -538,10 +538,14 @@ def compare_estimates(
     return False, f"they agree within {ratio:.1f}x"
 
 
-def critical_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
+def critical_table(
+    runs: pd.DataFrame, facets: tuple[str, ...], choices: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, dict[tuple[str, str], ScalingFit]]:
     """Per tuning panel and mode: the critical batch size from steps to target (S_min, B_crit and its
     bootstrap CI, fitted to the rate with the fewest median steps per batch size) and from the gradient
-    noise scale (median and IQR of the final B_simple over ok runs at every rate), and whether they agree."""
+    noise scale (median and IQR of the final B_simple over ok runs at every rate), and whether they agree.
+    Also returns each fit by (tuning panel, mode), for the figure that draws it. `choices`: `target_choices`
+    of steps, where already computed."""
     labels = ["tuning_panel", *tuning_facets(facets), "mode"]
     cols = [
         *labels,
@@ -559,12 +563,15 @@ def critical_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
         "too_easy",
         "note",
     ]
-    choices = target_choices(runs, facets, "steps_to_target")
+    choices = target_choices(runs, facets, "steps_to_target") if choices is None else choices
+    if choices.empty:
+        choices = pd.DataFrame(columns=[*GROUP, "base_learning_rate", "target"])
     steps = chosen_runs(runs[runs["status"].isin(ATTEMPT_STATUSES)], facets, choices)
     noise = runs[(runs["status"] == "ok") & runs["grad_noise_scale"].notna()] if "grad_noise_scale" in runs else None
     noise = with_tuning_columns(noise if noise is not None else runs.iloc[:0], facets)
     keys = pd.concat([steps[labels], noise[labels]]).drop_duplicates()
     rows = []
+    fits: dict[tuple[str, str], ScalingFit] = {}
     for _, key in keys.iterrows():
         row: dict[str, object] = dict(key)
         in_group = (steps["tuning_panel"] == key["tuning_panel"]) & (steps["mode"] == key["mode"])
@@ -578,6 +585,8 @@ def critical_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
             else None
         )
         easy = too_easy_sizes(g["batch_size"].to_numpy(), at_first) if len(g) else np.array([])
+        if fit is not None:
+            fits[key["tuning_panel"], key["mode"]] = fit
         target = choices.loc[(choices["tuning_panel"] == key["tuning_panel"]) & (choices["mode"] == key["mode"])]
         row["target"] = target["target"].iloc[0] if len(target) else ""
         row["batch_sizes"] = " ".join(str(b) for b in fit.batch_sizes) if fit else ""
@@ -604,17 +613,21 @@ def critical_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
         row["note"] = "; ".join(notes)
         rows.append(row)
     if not rows:
-        return pd.DataFrame(columns=cols)
-    return _ordered(pd.DataFrame(rows)[cols], facets)
+        return pd.DataFrame(columns=cols), fits
+    return _ordered(pd.DataFrame(rows)[cols], facets), fits
 
 
-def target_scaling_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
+def target_scaling_table(
+    runs: pd.DataFrame, facets: tuple[str, ...], choices: dict[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
     """Per tuning panel, mode and batch size: the rate reaching the target in the fewest median steps and
-    that median, and the rate reaching it in the least median time and that median (`target_choices`)."""
+    that median, and the rate reaching it in the least median time and that median (`target_choices`,
+    or `choices` by column where already computed)."""
     labels = _label_columns(facets)
     parts = []
     for column, prefix in (("steps_to_target", "steps"), ("seconds_to_target", "seconds")):
-        c = target_choices(runs, facets, column)
+        c = (choices or {}).get(column)
+        c = target_choices(runs, facets, column) if c is None else c
         if c.empty:
             continue
         c = c.rename(

@@ -142,3 +142,18 @@ def test_a_step_budget_evaluates_every_eval_every_steps_inside_epochs():
     assert loop.resolution == 30
     # the second epoch's points continue the count of steps across the epoch boundary
     assert all((per_epoch + k) % 30 == 0 for k in loop.eval_points(2))
+
+
+def test_an_epochs_time_is_its_own_segments_without_the_evaluations():
+    loop, prep, w = make_loop("steps: 200\neval_every: 30\n", lambda: loop.prep.z[loop.windows.walk_t][:, None])
+    per_epoch = w.steps_per_epoch
+    for epoch, (first, rest) in enumerate([(2.0, 0.5), (0.25, 0.5)], start=1):
+        points = loop.eval_points(epoch)
+        assert points, "the test needs an evaluation inside each epoch"
+        loop.mid_epoch(points[0], seconds=first)
+        for p in points[1:]:
+            loop.mid_epoch(p, seconds=0.0)
+        loop.end_epoch(0.1, seconds=rest)
+    # each epoch counts its own segments: the first epoch's (compiling) segment does not leak into the second
+    assert [r.seconds for r in loop.rows] == [2.5, 0.75]
+    assert loop.rows[0].step == per_epoch

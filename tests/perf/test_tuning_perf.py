@@ -8,6 +8,8 @@
 3. The gradient noise scale's overhead: whole scan-engine runs (airline, batch 1 and 32, 10 repeats)
    with `noise_scale` on against off, compiled, rounds interleaved in this process.
 4. `scenarios/airline_tuned.yaml` end to end (runs and report, cold cache). Bar: under 2 minutes.
+5. The report against the sweep it reports on (`airline_tuned.yaml`): `lstm-bench run --no-report` and
+   `lstm-bench report`, each a fresh process, rounds interleaved. Bar (issue 18): at most 0.15x.
 
 Measurements, not timed assertions: the ratios print at the end (tests/perf/conftest.py).
 """
@@ -41,7 +43,8 @@ def lstm_bench(*args: str | Path, cache: Path) -> float:
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}  # as from a user's shell
     env["LSTM_BENCH_CACHE_DIR"] = str(cache)
     t0 = time.perf_counter()
-    subprocess.run([*cmd, *map(str, args), "--quiet"], cwd=ROOT, env=env, check=True, timeout=1800)
+    quiet = ["--quiet"] if args[0] == "run" else []
+    subprocess.run([*cmd, *map(str, args), *quiet], cwd=ROOT, env=env, check=True, timeout=1800, capture_output=True)
     return time.perf_counter() - t0
 
 
@@ -127,3 +130,24 @@ def test_tuned_airline_sweep_end_to_end(benchmark: Any, seconds: dict[str, float
     assert (out / "report" / "index.html").is_file()
     benchmark.extra_info.update(wall_seconds=walls[0])
     seconds["airline_tuned.yaml, runs + report, cold cache"] = walls[0]
+
+
+REPORT_ROUNDS = 2
+
+
+def test_report_against_its_sweep(benchmark: Any, seconds: dict[str, float], tmp_path: Path) -> None:
+    out, cache = tmp_path / "tuned", tmp_path / "cache"
+    lstm_bench("run", TUNED, "--out", out, "--no-report", cache=cache)  # the compilation cache warm for every round
+    walls: dict[str, list[float]] = {"sweep": [], "report": []}
+
+    def rounds() -> None:
+        for _ in range(REPORT_ROUNDS):
+            walls["sweep"].append(lstm_bench("run", TUNED, "--out", out, "--no-report", "--force", cache=cache))
+            walls["report"].append(lstm_bench("report", out, cache=cache))
+
+    benchmark.pedantic(rounds, rounds=1, iterations=1)
+    ratios = [r / s for r, s in zip(walls["report"], walls["sweep"])]
+    benchmark.extra_info.update(**walls, ratios=ratios)
+    print(f"\nreport / sweep (airline_tuned): {', '.join(f'{x:.2f}' for x in ratios)} (bar 0.15)")
+    seconds["airline_tuned.yaml, sweep alone (warm cache)"] = statistics.median(walls["sweep"])
+    seconds["airline_tuned.yaml, its report"] = statistics.median(walls["report"])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.cli import comparison_table, comparison_text
 from bench.report.compare import write_comparison
 from report_fixtures import save, synthetic_results
 
@@ -53,8 +54,8 @@ def test_files_and_terminal_table(comparison) -> None:
     csv = pd.read_csv(out / "comparison.csv")
     assert len(csv) == 6
     assert "faster from batch size 32" in (out / "summary.md").read_text()
-    assert comparison.to_rich_table().row_count == 6
-    text = comparison.format_table()
+    assert comparison_table(comparison).row_count == 6
+    text = comparison_text(comparison)
     assert "samples/s gpu" in text and "140,800" in text and "stateless: gpu is faster from batch size 32" in text
     assert "9 unpaired runs" in text
     # which LSTM kernel each side ran, per batch size
@@ -99,6 +100,33 @@ def test_backends_that_trained_repeats_differently_pair_on_machine_throughput(tm
     assert c.basis.startswith("machine throughput") and "tf: 1 at a time, torch: 3" in c.basis_note
     assert c.table["speedup"].tolist() == pytest.approx([3.0] * 6)  # the same per-run samples/s, 3 runs at once
     assert (
-        "machine throughput" in c.format_table()
+        "machine throughput" in comparison_text(c)
         and "machine samples/s" in (tmp_path / "out" / "summary.md").read_text()
     )
+
+
+def test_each_speedup_has_an_interval_and_overlapping_ones_are_indistinguishable(comparison) -> None:
+    rows = comparison.table[comparison.table["series"] == "stateless"].set_index("batch_size")
+    # the repeats' speeds spread +-10%: 0.5x is slower, 1x cannot be told apart, 4x is faster
+    assert rows.loc[1, "verdict"] == "slower" and rows.loc[32, "verdict"] == "faster"
+    assert rows.loc[4, "verdict"] == "indistinguishable"
+    assert rows.loc[4, "speedup_low"] < 1.0 < rows.loc[4, "speedup_high"]
+    assert "indistinguishable" in comparison_text(comparison)
+
+
+def test_a_busy_side_and_different_conditions_are_warned_about(tmp_path: Path) -> None:
+    from bench.results import Conditions
+
+    def timed(results, other: float):
+        return [dataclasses.replace(r, conditions=Conditions(0.5, 0.0, other)) for r in results]
+
+    plain = dict(failed=False, diverged=False)
+    a = save(tmp_path / "a", timed(synthetic_results(**plain), 0.02))
+    b = save(tmp_path / "b", timed(synthetic_results(**plain, engine="scan"), 0.6))
+    c = write_comparison(a, b, out=tmp_path / "out")
+    assert len(c.warnings) == 2
+    assert c.warnings[0].startswith("B: 18 of 18 runs were timed on a busy machine")
+    assert "different conditions" in c.warnings[1] and "warning: B: 18 of 18" in comparison_text(c)
+    assert "warning: the sides ran under different conditions" in (tmp_path / "out" / "summary.md").read_text()
+    quiet = write_comparison(a, save(tmp_path / "c", timed(synthetic_results(**plain, engine="scan"), 0.03)))
+    assert quiet.warnings == ()

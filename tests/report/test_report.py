@@ -13,14 +13,16 @@ import pytest
 from scipy import stats as sps
 
 from bench.report import accuracy_table, load_results, speed_table, write_report
-from bench.report.figures import FIGURES, STEPS_STEMS, TUNING_STEMS, pareto_mask
+from bench.report.catalog import FIGURES
+from bench.report.figures import pareto_mask
 from bench.report.findings import findings
 from bench.report.stats import bootstrap_ci, mann_whitney, olympic_mean
 from bench.store import Store
 from report_fixtures import DIVERGED_RMSE, expected_epochs_to_target, save, synthetic_results
 
 # the figures of a sweep that tunes nothing and records no steps to target (test_tuning_report.py has the others)
-STEMS = [stem for stem, _ in FIGURES if stem not in (*TUNING_STEMS, *STEPS_STEMS)]
+# the figures of a plain sweep: every one but those of tuning and of steps to target
+STEMS = [e.stem for e in FIGURES if e.section == "detail"] + ["epochs_to_target", "seconds_to_target"]
 
 
 def _mode(stateful: bool) -> str:

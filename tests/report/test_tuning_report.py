@@ -11,7 +11,7 @@ import pytest
 
 from bench.report import load_results, write_report
 from bench.report.load import prepare_runs
-from bench.report.figures import STEPS_STEMS, TUNING_STEMS, lr_batch_heatmap, steps_to_target, tuned_rmse_by_batch_size
+from bench.report.figures import lr_batch_heatmap, steps_to_target, tuned_rmse_by_batch_size
 from bench.report.tuning import (
     NO_VALIDATION,
     compare_estimates,
@@ -22,6 +22,7 @@ from bench.report.tuning import (
     tuning_facets,
 )
 from bench.store import Store
+
 from report_fixtures import (
     B_CRIT,
     S_MIN,
@@ -32,6 +33,9 @@ from report_fixtures import (
     tuning_results,
     tuning_steps_to_target,
 )
+
+TUNING_STEMS = ("tuned_rmse_by_batch_size", "lr_batch_heatmap", "noise_scale")
+STEPS_STEMS = ("steps_to_target", "time_to_target")
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +162,7 @@ def test_findings_name_tuned_batch_size_and_critical_batch_size(tuned: tuple[Pat
     summary = (index.parent / "summary.md").read_text()
     findings = summary.split("## Findings")[1].split("## Figures")[0]
     assert "the most accurate batch size at its own learning rate is 4 (base rate 0.01" in findings
-    assert "vs batch size 1: significant (p=0.029)" in findings
+    assert "It beats every other batch size significantly (Mann-Whitney, p 0.029)" in findings
     assert "Fewest steps to reach test_rmse <= 45: batch size 64" in findings
     assert "Least time to reach test_rmse <= 45: batch size 64" in findings
     assert "Critical batch size from steps to target: B_crit 16" in findings

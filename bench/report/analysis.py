@@ -1,0 +1,127 @@
+"""The report's analysis layer: every table and statistic the report shows, computed once from the results
+(pandas, numpy and scipy only; nothing is drawn here). Figures only draw what `analyse` returns, and the
+pages only lay it out, so a figure and a table cannot disagree when a rule changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from bench.report.answer import MARGIN, Answer, answer
+from bench.report.load import Results
+from bench.report.stats import accuracy_table, problem_table, speed_table, target_table
+from bench.report.tuning import (
+    NO_VALIDATION,
+    ScalingFit,
+    critical_table,
+    has_validation,
+    is_tuning_sweep,
+    noise_scale_at_target,
+    rate_scores,
+    select_rates,
+    target_choices,
+    target_scaling_table,
+    tuned_table,
+)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the report says, as tables (empty where the data cannot support one) and the answer."""
+
+    results: Results
+    accuracy: pd.DataFrame
+    speed: pd.DataFrame
+    target: pd.DataFrame  # time to target per configuration (olympic means)
+    problems: pd.DataFrame  # runs not counted (kind "run") and the diagnostics (kind: their code)
+    tuning: bool  # several learning rates per batch size, or a validation split
+    validation: bool
+    rates: pd.DataFrame  # the base rate chosen on validation per tuning panel, mode and batch size
+    tuned: pd.DataFrame  # test RMSE at the chosen rates
+    rate_grid: pd.DataFrame  # median validation (or, without a split, test) RMSE per batch size x rate
+    steps_choices: pd.DataFrame  # the rate fewest in median steps to target, and that median
+    seconds_choices: pd.DataFrame
+    scaling: pd.DataFrame  # both of those side by side (tuned_to_target.csv)
+    critical: pd.DataFrame  # the critical batch size from steps and from the noise scale
+    fits: dict[tuple[str, str], ScalingFit] = field(default_factory=dict)  # S(B) per (tuning panel, mode)
+    answer: Answer | None = None
+
+    @property
+    def steps_recorded(self) -> bool:
+        runs = self.results.runs
+        return "steps_to_target" in runs and bool(runs["steps_to_target"].notna().any())
+
+    @property
+    def noise_measured(self) -> bool:
+        runs = self.results.runs
+        measured = runs["grad_noise_scale"].notna().any() if "grad_noise_scale" in runs else False
+        asked = runs["noise_scale"].fillna(False).astype(bool).any() if "noise_scale" in runs else False
+        return bool(measured or asked)
+
+    @property
+    def no_validation(self) -> str:
+        return NO_VALIDATION
+
+
+def analyse(results: Results, margin: float = MARGIN) -> Analysis:
+    """Every table the report needs, once."""
+    runs, facets = results.runs, results.facets
+    empty = pd.DataFrame()
+    if runs.empty:
+        return Analysis(
+            results, empty, empty, empty, problem_table(results), False, False, empty, empty, empty, empty, empty,
+            empty, empty, {}, answer(results, margin=margin),
+        )  # fmt: skip
+    tuning = is_tuning_sweep(runs, facets)
+    validation = has_validation(runs)
+    steps = results.has_target and "steps_to_target" in runs and bool(runs["steps_to_target"].notna().any())
+    rates = select_rates(runs, facets) if validation else empty
+    grid = rate_scores(runs, facets, "val_rmse" if validation else "test_rmse") if tuning or validation else empty
+    steps_choices = target_choices(runs, facets, "steps_to_target") if results.has_target else empty
+    seconds_choices = target_choices(runs, facets, "seconds_to_target") if steps else empty
+    critical, fits = empty, {}
+    noise = ("grad_noise_scale" in runs and runs["grad_noise_scale"].notna().any()) or (
+        "noise_scale" in runs and runs["noise_scale"].fillna(False).astype(bool).any()
+    )
+    if steps or noise:
+        with_noise = noise_scale_at_target(runs, results.epochs) if results.has_target else runs
+        critical, fits = critical_table(with_noise, facets, steps_choices if steps else None)
+    ans = answer(results, critical, margin, rates, grid if validation else empty, steps_choices)
+    return Analysis(
+        results=results,
+        accuracy=accuracy_table(results),
+        speed=speed_table(results),
+        target=target_table(results),
+        problems=with_diagnostics(problem_table(results), ans),
+        tuning=tuning,
+        validation=validation,
+        rates=rates,
+        tuned=tuned_table(runs, facets) if tuning and validation else empty,
+        rate_grid=grid,
+        steps_choices=steps_choices if steps else empty,
+        seconds_choices=seconds_choices,
+        scaling=target_scaling_table(
+            runs, facets, {"steps_to_target": steps_choices, "seconds_to_target": seconds_choices}
+        )
+        if steps
+        else empty,
+        critical=critical,
+        fits=fits,
+        answer=ans,
+    )
+
+
+def with_diagnostics(problems: pd.DataFrame, ans: Answer) -> pd.DataFrame:
+    """problems.csv: the runs not counted (kind 'run') and then each diagnostic (kind: its code, `scope`)."""
+    runs = problems.assign(kind="run", scope="")
+    rows = pd.DataFrame(
+        {"kind": [d.code for d in ans.diagnostics], "scope": [d.scope for d in ans.diagnostics],
+         "status": "warning", "error": [d.message for d in ans.diagnostics]}
+    )  # fmt: skip
+    return pd.concat([runs, rows], ignore_index=True) if len(rows) else runs
+
+
+def as_analysis(data: Analysis | Results) -> Analysis:
+    """An analysis of `data` (a figure called from a notebook with plain results analyses them first)."""
+    return data if isinstance(data, Analysis) else analyse(data)

@@ -1,0 +1,237 @@
+"""The report's catalog: the one place each figure and table is declared, with its file stem, the
+section it appears in, its caption, when it applies, and the function that draws it (figures) or the
+analysis table it shows (tables). A new figure is one draw function (`bench.report.figures`) and one
+entry here; `bench.report.build` lays the sections out in `SECTIONS` order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from bench.report import figures as f
+from bench.report.analysis import Analysis
+
+CAPTIONS: dict[str, str] = {
+    "rmse_by_batch_size": "Test RMSE by batch size. Boxes span the repeats of one configuration (whiskers 1.5 IQR), "
+    "dots are individual runs (at most 300 per panel, a fixed random sample), the dashed line is the persistence "
+    "forecast (predict the last value).",
+    "throughput_by_batch_size": "Training samples per second by batch size, log-log, from steady-state timed rounds "
+    "(never the first, compiling epoch). Line: median over runs of each run's median round; band: the interquartile "
+    "range of the rounds, widened to the 95% bootstrap interval over repeats; dots: individual runs. Runs trained "
+    "together (trained_together > 1) show each run's share of the machine's throughput.",
+    "tradeoff": "Mean test RMSE against mean throughput per configuration, labelled with the batch size. Ringed and "
+    "joined: Pareto-optimal configurations, for which no other is both faster and more accurate.",
+    "learning_curves": "Training loss by epoch for successful runs: mean over repeats per batch size, band from "
+    "min to max.",
+    "epochs_to_target": "Epochs each run needed to reach the target. Crosses on the top line never reached it; "
+    "bars are olympic means (fastest and slowest run dropped).",
+    "seconds_to_target": "Training seconds each run needed to reach the target. Crosses on the top line never reached "
+    "it; bars are olympic means (fastest and slowest run dropped).",
+    "tuned_rmse_by_batch_size": "Test RMSE per batch size at the base learning rate chosen for that batch size on the "
+    "validation split (lowest median validation RMSE; the test set plays no part in the choice), written above each "
+    "box. Boxes span that rate's runs, dots are individual runs, diamonds the mean with its 95% bootstrap CI, the "
+    "dashed line the persistence forecast. One panel per mode and per value of the other varying axes.",
+    "lr_batch_heatmap": "Median validation RMSE of each batch size x base learning rate (diverged runs count as worst; "
+    "grey: not run or mostly diverged), outlined: the rate chosen for each batch size. Without a validation split "
+    "the cells show the test RMSE instead, as the title and colour bar say, and no rate is outlined.",
+    "steps_to_target": "Median optimizer steps to reach the target by batch size, log-log, at the base learning rate "
+    "that needs the fewest median steps for that batch size (label); a run that never reached the target counts as "
+    "slowest, so a rate whose median run missed it has no value. Faint dots: runs of the chosen rate. Dashed: "
+    "perfect scaling from the smallest batch size (S_0 B_0 / B). Solid: the fit S(B) = S_min (1 + B_crit / B) "
+    "(McCandlish et al. 2018) with the bootstrap 95% CI of B_crit (runs resampled within each batch size).",
+    "time_to_target": "Median training seconds to reach the target by batch size, log-log, at the base learning rate "
+    "that needs the least median time for that batch size (label); runs that never reached the target count as "
+    "slowest. Faint dots: runs of the chosen rate.",
+    "noise_scale": "The gradient noise scale B_simple (McCandlish et al. 2018) over training, against optimizer steps: "
+    "per batch size, the median over runs at each epoch, of runs at the rate chosen on validation (every rate pooled "
+    "without a validation split, as the title says). Dotted: the batch sizes tried. A batch size well below the "
+    "curve is where larger batches still cut the steps needed; well above it they mostly add cost. Non-positive "
+    "early estimates are not drawn (log scale).",
+}
+
+_ACCURACY_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "n": "n",
+    "rmse_mean": "mean RMSE",
+    "rmse_std": "std",
+    "rmse_median": "median",
+    "rmse_min": "min",
+    "rmse_max": "max",
+    "rmse_ci_low": "95% CI low",
+    "rmse_ci_high": "95% CI high",
+    "persistence_rmse": "persistence RMSE",
+    "skill_mean": "mean skill",
+    "vs_best": "vs best batch size (Mann-Whitney)",
+    "note": "note",
+}
+SPEED_CAPTION = (
+    "Samples/s from steady-state timed rounds (whole epochs after the first, plus calibration rounds of the compiled "
+    "epoch where training gave too few). For runs trained together each run's share of the machine; 'machine "
+    "samples/s' is all of them together. 'busy' counts runs timed while other processes used the CPU."
+)
+_SPEED_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "n": "n",
+    "sps_mean": "mean samples/s",
+    "sps_std": "std",
+    "sps_median": "median",
+    "sps_min": "min",
+    "sps_max": "max",
+    "sps_low": "interval low",
+    "sps_high": "interval high",
+    "machine_sps_median": "machine samples/s",
+    "rounds_median": "timed rounds (median)",
+    "busy": "busy",
+    "train_seconds_mean": "mean train s",
+    "compile_seconds_median": "median compile s",
+}
+_TARGET_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "target": "target",
+    "n": "runs",
+    "reached": "reached",
+    "epochs_olympic": "epochs (olympic mean)",
+    "seconds_olympic": "seconds (olympic mean)",
+    "note": "note",
+}
+_PROBLEM_NAMES = {
+    "kind": "kind",
+    "run_id": "run id",
+    "source": "source",
+    "mode": "mode",
+    "batch_size": "batch size",
+    "repeat": "repeat",
+    "status": "status",
+    "error": "error",
+}
+
+_TUNED_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "base_learning_rate": "chosen base rate",
+    "learning_rate": "effective rate",
+    "rates_tried": "rates tried",
+    "n": "n",
+    "n_diverged": "diverged",
+    "val_rmse_median": "median val RMSE",
+    "test_rmse_mean": "mean test RMSE",
+    "test_rmse_ci_low": "95% CI low",
+    "test_rmse_ci_high": "95% CI high",
+    "vs_best": "vs best batch size (Mann-Whitney)",
+    "note": "note",
+}
+_SCALING_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "target": "target",
+    "rates_tried": "rates tried",
+    "n": "runs",
+    "steps_base_learning_rate": "rate (fewest steps)",
+    "steps_reached": "reached",
+    "steps_median": "median steps",
+    "seconds_base_learning_rate": "rate (least time)",
+    "seconds_median": "median seconds",
+}
+_CRITICAL_NAMES = {
+    "mode": "mode",
+    "target": "target",
+    "batch_sizes": "batch sizes fitted",
+    "s_min": "S_min (steps)",
+    "b_crit": "B_crit",
+    "b_crit_ci_low": "95% CI low",
+    "b_crit_ci_high": "95% CI high",
+    "b_simple_median": "B_simple (median)",
+    "b_simple_q1": "B_simple Q1",
+    "b_simple_q3": "B_simple Q3",
+    "b_simple_n": "runs with B_simple",
+    "disagree": "disagree",
+    "note": "note",
+}
+
+
+@dataclass(frozen=True)
+class FigureEntry:
+    """A figure: drawn into `stem`.png and `stem`.svg when `applies`, else left out of the page."""
+
+    stem: str
+    section: str
+    caption: str
+    draw: Callable[[Analysis], Figure]
+    applies: Callable[[Analysis], bool] = lambda a: True
+
+
+@dataclass(frozen=True)
+class TableEntry:
+    """A table of the analysis: shown under `heading` (with `names` as its column headers) and written as
+    `csv`.csv when `applies`; `empty` says why when it has no rows."""
+
+    name: str
+    section: str
+    frame: Callable[[Analysis], pd.DataFrame]
+    names: dict[str, str]
+    heading: str = ""
+    caption: str = ""
+    empty: str = ""
+    csv: str | None = None
+    applies: Callable[[Analysis], bool] = lambda a: True
+    tuning_facets: bool = False  # the tuning tables: panels without the learning rate columns
+
+
+#: Sections in page order (a tuned sweep's answer first: `build` moves "detail" after the tuning ones).
+SECTIONS: dict[str, str] = {
+    "tuned": "Learning rate tuned per batch size",
+    "target": "Time to target",
+    "critical": "Critical batch size",
+    "detail": "Figures",
+}
+
+
+def _steps(a: Analysis) -> bool:
+    return a.results.has_target and a.steps_recorded
+
+
+CATALOG: tuple[FigureEntry | TableEntry, ...] = (
+    FigureEntry("tuned_rmse_by_batch_size", "tuned", CAPTIONS["tuned_rmse_by_batch_size"],
+                f.tuned_rmse_by_batch_size, lambda a: a.tuning),
+    FigureEntry("lr_batch_heatmap", "tuned", CAPTIONS["lr_batch_heatmap"], f.lr_batch_heatmap, lambda a: a.tuning),
+    TableEntry("tuned", "tuned", lambda a: a.tuned, _TUNED_NAMES, csv="tuned", tuning_facets=True,
+               empty="No tuned accuracy: {no_validation}.", applies=lambda a: a.tuning),
+    FigureEntry("steps_to_target", "target", CAPTIONS["steps_to_target"], f.steps_to_target, _steps),
+    FigureEntry("time_to_target", "target", CAPTIONS["time_to_target"], f.time_to_target_by_batch_size, _steps),
+    TableEntry("tuned_to_target", "target", lambda a: a.scaling, _SCALING_NAMES, csv="tuned_to_target",
+               tuning_facets=True, applies=_steps),
+    FigureEntry("epochs_to_target", "target", CAPTIONS["epochs_to_target"],
+                lambda a: f.time_to_target(a, "epochs"), lambda a: a.results.has_target),
+    FigureEntry("seconds_to_target", "target", CAPTIONS["seconds_to_target"],
+                lambda a: f.time_to_target(a, "seconds"), lambda a: a.results.has_target),
+    TableEntry("time_to_target", "target", lambda a: a.target, _TARGET_NAMES, csv="time_to_target",
+               empty="A target was set, but no run with it finished (ok or diverged).",
+               applies=lambda a: a.results.has_target),
+    FigureEntry("noise_scale", "critical", CAPTIONS["noise_scale"], f.noise_scale,
+                lambda a: a.tuning or a.noise_measured),
+    TableEntry("critical_batch_size", "critical", lambda a: a.critical, _CRITICAL_NAMES, csv="critical_batch_size",
+               tuning_facets=True, applies=lambda a: not a.critical.empty),
+    FigureEntry("rmse_by_batch_size", "detail", CAPTIONS["rmse_by_batch_size"], f.rmse_by_batch_size),
+    FigureEntry("throughput_by_batch_size", "detail", CAPTIONS["throughput_by_batch_size"], f.throughput_by_batch_size),
+    FigureEntry("tradeoff", "detail", CAPTIONS["tradeoff"], f.tradeoff),
+    FigureEntry("learning_curves", "detail", CAPTIONS["learning_curves"], f.learning_curves),
+    TableEntry("accuracy", "detail", lambda a: a.accuracy, _ACCURACY_NAMES, csv="accuracy",
+               heading="Accuracy per configuration (test RMSE)", empty="No successful run recorded a test RMSE."),
+    TableEntry("speed", "detail", lambda a: a.speed, _SPEED_NAMES, csv="speed", caption=SPEED_CAPTION,
+               heading="Training throughput per configuration", empty="No successful run recorded a throughput."),
+)  # fmt: skip
+
+FIGURES: tuple[FigureEntry, ...] = tuple(e for e in CATALOG if isinstance(e, FigureEntry))
+TABLES: tuple[TableEntry, ...] = tuple(e for e in CATALOG if isinstance(e, TableEntry))
+
+
+def figure(stem: str) -> FigureEntry:
+    """The catalog entry of figure `stem`."""
+    return next(e for e in FIGURES if e.stem == stem)
