@@ -55,8 +55,8 @@ class Metrics:
 #: Calibration (pytest-benchmark style): a run's throughput rests on at least this many timed rounds ...
 MIN_ROUNDS = 5
 #: ... adding up to at least this many seconds; extra rounds stop at MAX_CALIBRATION_SECONDS.
-MIN_TIMED_SECONDS = 0.2
-MAX_CALIBRATION_SECONDS = 2.0
+MIN_TIMED_SECONDS = 0.1
+MAX_CALIBRATION_SECONDS = 1.0
 
 
 @dataclass(frozen=True)

@@ -52,10 +52,9 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     fit = run_in_process("run", "tiny.yaml", "--out", "fit", "--no-report", cwd=root)
     assert fit.returncode == 0, fit.stderr
     (root / "fit.stdout").write_text(fit.stdout)
-    scan = run_in_process(
-        "run", "tiny.yaml", "--out", "scan", "--backend", "jax", "--engine", "scan", "--no-report", cwd=root
-    )
+    scan = run_in_process("run", "tiny.yaml", "--out", "scan", "--backend", "jax", "--engine", "scan", cwd=root)
     assert scan.returncode == 0, scan.stderr
+    (root / "scan.stdout").write_text(scan.stdout)
     return root
 
 
@@ -102,6 +101,13 @@ def test_compare_and_report_on_real_fit_and_scan_runs(tiny: Path, tmp_path: Path
         and "backend=jax" in summary
         and "backend=tensorflow" in summary
     )
+    # the answer first: summary.md opens with the Recommendation, one per backend and mode, which the
+    # terminal shows too, with the rule behind it
+    assert summary.split("\n## ")[1].startswith("Recommendation")
+    assert rep.stdout.startswith("Recommendation") and "Rule: the fastest batch size" in rep.stdout
+    assert rep.stdout.count("backend=jax, stateful/streams:") == 1 and "backend=tensorflow, stateless:" in rep.stdout
+    bad = run_in_process("report", "fit", "--margin", "2", "--out", tmp_path / "r2", cwd=tiny)
+    assert bad.returncode == 2 and "--margin 2: give a fraction" in bad.stderr and not (tmp_path / "r2").exists()
 
 
 def test_export_parquet_matches_csv_and_force_reruns_everything_to_identical_metrics(tiny: Path, tmp_path: Path, cli):
@@ -308,3 +314,12 @@ def test_validate_expand_and_datasets(tmp_path: Path, cli):
     assert r.returncode == 0
     for name in ("airline", "shampoo", "sunspots", "sine", "mackey_glass", "ar"):
         assert name in r.stdout
+
+
+
+def test_run_ends_with_the_recommendation(tiny: Path):
+    # after the summary table: the block the report opens with, its warnings and its rule
+    tail = (tiny / "scan.stdout").read_text().split("Recommendation\n", 1)[1]
+    assert tail.startswith("stateful/streams: ") and "Rule: the fastest batch size" in tail
+    assert "warning: with 2 repeats per configuration no Mann-Whitney comparison can reach" in tail
+    assert (tiny / "scan" / "report" / "index.html").is_file()

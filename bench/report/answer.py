@@ -129,13 +129,10 @@ class Recommendation:
             others = [o for o in self.options if o.batch_size != self.batch_size]
             faster = [o for o in others if o.speed.value > rec.speed.value]
             if faster:
-                out.append(
-                    "it is also the most accurate; faster batch sizes ("
-                    + ", ".join(str(o.batch_size) for o in faster)
-                    + ") are not shown to be within the margin"
-                )
+                sizes = ", ".join(str(o.batch_size) for o in faster)
+                out.append(f"the most accurate; no faster batch size ({sizes}) is shown to be within the margin of it")
             else:
-                out.append("it is also the most accurate")
+                out.append("the most accurate, and the fastest")
         return out + warnings
 
 

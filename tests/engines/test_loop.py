@@ -50,15 +50,15 @@ def test_calibration_adds_rounds_until_the_minimum_rounds_and_time():
         return 0.01
 
     extra = loop_module.calibration_rounds([0.01, 0.01], time_round)
-    # five rounds are not yet 0.2 s: rounds continue until both minimums are met
-    assert len(extra) == len(timed) == 18 and sum(extra) + 0.02 >= loop_module.MIN_TIMED_SECONDS
+    # five rounds are not yet 0.1 s: rounds continue until both minimums are met
+    assert len(extra) == len(timed) == 8 and sum(extra) + 0.02 >= loop_module.MIN_TIMED_SECONDS
     assert loop_module.calibration_rounds([0.1] * 5, time_round) == []
     assert loop_module.calibration_rounds([], None) == []
 
 
 def test_calibration_stops_at_its_time_cap():
-    extra = loop_module.calibration_rounds([], lambda: 1.5)
-    assert extra == [1.5, 1.5]  # the cap (2 s) is checked before each round
+    extra = loop_module.calibration_rounds([], lambda: 0.6)
+    assert extra == [0.6, 0.6]  # the cap (1 s) is checked before each round
 
 
 def make_loop(extra: str, predictions):

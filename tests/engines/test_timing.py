@@ -24,7 +24,11 @@ MID_EPOCH = (
 )
 
 
-@pytest.mark.parametrize("backend,engine", [("jax", "scan"), ("tensorflow", "fit")])
+# TensorFlow `fit` takes about 15 s a check here: behind -m slow, which CI runs too
+ENGINES = [("jax", "scan"), pytest.param("tensorflow", "fit", marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("backend,engine", ENGINES)
 def test_a_step_budget_evaluates_inside_the_epoch(backend: str, engine: str, workers, tmp_path: Path) -> None:
     # airline at batch 1 with a validation split: 74 steps an epoch; evaluation every 10 steps
     text = MID_EPOCH.format(value=1.0e9, backend=backend, engine=engine)
@@ -41,7 +45,7 @@ def test_a_step_budget_evaluates_inside_the_epoch(backend: str, engine: str, wor
         assert later.steps_to_target % 10 == 0
 
 
-@pytest.mark.parametrize("backend,engine", [("jax", "scan"), ("tensorflow", "fit")])
+@pytest.mark.parametrize("backend,engine", ENGINES)
 def test_calibration_times_more_rounds_without_changing_what_the_run_learned(
     backend: str, engine: str, workers, tmp_path: Path
 ) -> None:

@@ -132,3 +132,61 @@ def test_a_critical_batch_size_past_the_largest_batch_size_is_a_lower_bound():
     (d,) = critical_unbounded(pd.DataFrame([{**row, "b_crit_ci_high": 40.0}]))
     assert "at least 8" in d.message
     assert critical_unbounded(pd.DataFrame([{**row, "b_crit_ci_high": 7.0}])) == []
+
+
+def _with_steps(results, steps: dict[int, int | None], best: float = 30.0):
+    """Synthetic runs whose steps to target (by batch size; None: never met) are known, evaluated every 10 steps."""
+    import dataclasses
+
+    return [
+        dataclasses.replace(
+            r,
+            steps_to_target=steps[r.spec.batch_size],
+            epochs_to_target=None if steps[r.spec.batch_size] is None else 1,
+            target_resolution=10,
+            target_best=best + 0.1 * r.spec.batch_size,
+        )
+        for r in results
+        if r.status == "ok"
+    ]
+
+
+def test_a_target_met_at_the_first_evaluation_is_too_easy_and_fits_no_critical_batch_size(tmp_path):
+    from bench.report import analyse, load_results
+    from report_fixtures import save, synthetic_results
+
+    runs = synthetic_results(batch_sizes=(1, 4, 16, 64), repeats=5, stateful=(True,), target=True)
+    a = analyse(load_results(save(tmp_path / "easy", _with_steps(runs, {1: 10, 4: 10, 16: 40, 64: 30}))))
+    (easy,) = [d for d in a.answer.diagnostics if d.code == "target_too_easy"]
+    assert "most runs of batch size 1, 4 met test_rmse <= 45 at the first evaluation" in easy.message
+    # the largest median best test RMSE over batch sizes (64: 30 + 6.4): a target every batch size still reaches
+    assert "a harder target every batch size's median run still reaches: about 36.4" in easy.message
+    # two batch sizes left: no S(B) fit, rather than one that passes through the first evaluations
+    assert a.fits == {} and "after the first evaluation: no fit" in a.critical["note"].iloc[0]
+    assert a.critical["too_easy"].iloc[0] == "1 4"
+
+
+def test_a_target_never_met_is_too_hard_and_an_easier_one_is_suggested(tmp_path):
+    from bench.report import analyse, load_results
+    from report_fixtures import save, synthetic_results
+
+    runs = synthetic_results(batch_sizes=(1, 4), repeats=5, stateful=(True,), target=True)
+    a = analyse(load_results(save(tmp_path / "hard", _with_steps(runs, {1: None, 4: None}, best=50.0))))
+    (hard,) = [d for d in a.answer.diagnostics if d.code == "target_too_hard"]
+    assert "no run reached the target test_rmse <= 45" in hard.message and "about 50.4" in hard.message
+    assert not [d for d in a.answer.diagnostics if d.code == "target_too_easy"]
+
+
+def test_a_rate_chosen_at_the_edge_of_the_grid_names_the_rates_to_add(tmp_path):
+    from bench.report import analyse, load_results
+    from report_fixtures import VAL_BEST_RATE, save, tuning_results
+
+    # the validation's best rate, 0.01, is the lowest of the two tried
+    a = analyse(load_results(save(tmp_path / "edge", tuning_results(rates=(VAL_BEST_RATE, 0.1)))))
+    edges = [d for d in a.answer.diagnostics if d.code == "rate_at_edge"]
+    assert len(edges) == 1 and edges[0].scope == "stateful/streams"
+    assert "chose the lowest rate tried (0.01): add 0.00333, 0.001" in edges[0].message
+    assert "rate_at_edge" in set(a.problems["kind"])
+    # the full grid has the best rate inside it: no warning
+    b = analyse(load_results(save(tmp_path / "inside", tuning_results())))
+    assert not [d for d in b.answer.diagnostics if d.code == "rate_at_edge"]
