@@ -316,7 +316,6 @@ def test_validate_expand_and_datasets(tmp_path: Path, cli):
         assert name in r.stdout
 
 
-
 def test_run_ends_with_the_recommendation(tiny: Path):
     # after the summary table: the block the report opens with, its warnings and its rule
     tail = (tiny / "scan.stdout").read_text().split("Recommendation\n", 1)[1]

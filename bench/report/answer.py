@@ -1,5 +1,5 @@
 """The answer first: a recommended batch size per mode and panel, by a stated rule, and the diagnostics
-that say when the design cannot answer. Pure functions over the runs (pandas, numpy, scipy); the report,
+that say when the design cannot answer. Pure functions over the runs (pandas and numpy); the report,
 `summary.md` and the terminal only render what `answer` returns.
 
 The rule: among the batch sizes whose accuracy (mean test RMSE at their own tuned rate, or at the one rate
@@ -97,7 +97,8 @@ class Recommendation:
             return f"{head}no recommendation"
         rec = self.option(self.batch_size)
         assert rec is not None
-        rate = f" at base learning rate {rec.base_learning_rate:.3g}" if rec.base_learning_rate is not None else ""
+        which = "base learning rate" if self.tuned else "learning rate"
+        rate = f" at {which} {rec.base_learning_rate:.3g}" if rec.base_learning_rate is not None else ""
         tuned = " (chosen on validation)" if self.tuned and rate else ""
         return f"{head}use batch size {self.batch_size}{rate}{tuned}"
 
@@ -223,7 +224,8 @@ def _candidate_runs(results: Results, rates: pd.DataFrame) -> tuple[pd.DataFrame
     if tuned:
         chosen = chosen_runs(ok, results.facets, rates)
         return chosen.assign(scope=[_scope(p, m) for p, m in zip(chosen["tuning_panel"], chosen["mode"])]), True
-    return ok.assign(scope=[_scope(p, m) for p, m in zip(ok["panel"], ok["mode"])], rate=np.nan), False
+    rate = pd.to_numeric(ok["learning_rate"], errors="coerce")
+    return ok.assign(scope=[_scope(p, m) for p, m in zip(ok["panel"], ok["mode"])], rate=rate), False
 
 
 def _options(group: pd.DataFrame, margin: float) -> tuple[Option, ...]:

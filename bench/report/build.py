@@ -162,12 +162,14 @@ def _draw_in_worker(stem: str) -> Block:
 
 
 def draw_figures(a: Analysis, out: Path, entries: list[FigureEntry]) -> dict[str, Block]:
-    """Each entry drawn into `out`, by stem: in worker processes side by side when there are enough of them
-    and cores to share (figures draw independently; saving them dominates a report's time)."""
+    """Each entry drawn into `out`, by stem: in forked worker processes side by side when there are enough
+    of them, cores to share and a fork is safe (figures draw independently; saving them dominates a
+    report's time), else one after another (a spawned worker would first spend seconds importing)."""
     workers = min(len(entries), os.cpu_count() or 1, 4)
-    if workers < 2 or len(entries) < PARALLEL_FROM or os.environ.get("LSTM_BENCH_REPORT_WORKERS") == "1":
+    serial = workers < 2 or len(entries) < PARALLEL_FROM or os.environ.get("LSTM_BENCH_REPORT_WORKERS") == "1"
+    if serial or not _fork_is_safe():
         return {e.stem: _draw(e, a, out) for e in entries}
-    context = multiprocessing.get_context(_start_method())
+    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(a, out)) as pool:
         # the slowest figures (most panels) first, so the last one to finish is a quick one
         order = sorted(entries, key=lambda e: -_panels(a, e))
@@ -175,14 +177,13 @@ def draw_figures(a: Analysis, out: Path, entries: list[FigureEntry]) -> dict[str
         return {e.stem: futures[e.stem].result() for e in entries}
 
 
-def _start_method() -> str:
-    """Fork where it is safe (a fork starts at once and shares the analysis without pickling it): on Linux,
-    with no other thread running and no JAX in this process, whose threads a fork would copy mid-state."""
+def _fork_is_safe() -> bool:
+    """A fork starts at once and shares the analysis without pickling it, but copies other threads
+    mid-state: only on Linux, with no other thread running and no JAX (which runs threads) in this process."""
     import sys
     import threading
 
-    safe = sys.platform == "linux" and threading.active_count() == 1 and "jax" not in sys.modules
-    return "fork" if safe else "spawn"
+    return sys.platform == "linux" and threading.active_count() == 1 and "jax" not in sys.modules
 
 
 def _panels(a: Analysis, e: FigureEntry) -> int:

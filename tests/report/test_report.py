@@ -224,3 +224,27 @@ def test_bootstrap_ci_of_the_mean() -> None:
     se = x.std(ddof=1) / np.sqrt(len(x))
     assert (lo95 + hi95) / 2 == pytest.approx(x.mean(), abs=0.2 * se)
     assert hi95 - lo95 == pytest.approx(2 * 1.96 * se, rel=0.15)
+
+
+def test_figures_drawn_side_by_side_in_forked_workers_give_the_same_report(
+    target_report: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The same report from a fresh process (no JAX: its figures are drawn by forked workers) as from this
+    one (JAX imported: drawn one after another)."""
+    import subprocess
+    import sys
+
+    folder, index = target_report
+    code = (
+        "from pathlib import Path; import bench.report.build as b\n"
+        "assert b._fork_is_safe(), 'the fork path must be the one under test'\n"
+        f"b.write_report([Path({str(folder)!r})], Path({str(tmp_path / 'forked')!r}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    forked, serial = tmp_path / "forked", index.parent
+    assert sorted(p.name for p in forked.iterdir()) == sorted(p.name for p in serial.iterdir())
+    assert (forked / "summary.md").read_text() == (serial / "summary.md").read_text().replace(
+        "report: results", "report: results"
+    )
+    assert all((forked / f"{stem}.png").stat().st_size > 10_000 for stem in STEMS)

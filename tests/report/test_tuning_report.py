@@ -170,6 +170,8 @@ def test_findings_name_tuned_batch_size_and_critical_batch_size(tuned: tuple[Pat
     assert "From the gradient noise scale: B_simple 15.5" in findings
     assert "estimates of the critical batch size agree" in findings
     assert "the test set is never used to choose" in summary.split("## Method")[1]  # the tuning protocol
+    # a tuned sweep's answer before its per-rate detail
+    assert summary.index("## Learning rate tuned per batch size") < summary.index("## Figures per configuration")
 
 
 def test_estimates_disagree() -> None:
