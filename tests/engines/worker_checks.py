@@ -71,12 +71,15 @@ def run_scenario_calibrated(text: str, folder: str, min_rounds: int) -> list[Run
     """`run_scenario` with calibration asking for `min_rounds` timed rounds (0: none beyond training's)."""
     from bench.engines import loop
 
-    saved = loop.MIN_ROUNDS, loop.MIN_TIMED_SECONDS
-    loop.MIN_ROUNDS, loop.MIN_TIMED_SECONDS = min_rounds, 0.0 if min_rounds == 0 else saved[1]
+    saved = loop.MIN_ROUNDS, loop.MIN_TIMED_SECONDS, loop.MAX_CALIBRATION_SECONDS
+    # forced rounds must not stop at the time cap (a TensorFlow epoch here takes about 0.1 s)
+    loop.MIN_ROUNDS, loop.MIN_TIMED_SECONDS, loop.MAX_CALIBRATION_SECONDS = (
+        (0, 0.0, saved[2]) if min_rounds == 0 else (min_rounds, saved[1], 60.0)
+    )
     try:
         return run_scenario(text, folder)
     finally:
-        loop.MIN_ROUNDS, loop.MIN_TIMED_SECONDS = saved
+        loop.MIN_ROUNDS, loop.MIN_TIMED_SECONDS, loop.MAX_CALIBRATION_SECONDS = saved
 
 
 def run_scenario_together(text: str, folder: str) -> list[RunResult]:
