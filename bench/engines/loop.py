@@ -94,6 +94,7 @@ class EpochLoop:
     _trained: float = 0.0  # training seconds of this epoch before the last mid-epoch evaluation
     _last_eval: Metrics | None = None
     _last_eval_step: int | None = None
+    _epoch_resolution: bool = False  # the engine skipped evaluation points inside an epoch
 
     @property
     def budget(self) -> Budget:
@@ -105,7 +106,9 @@ class EpochLoop:
         every = self.spec.eval_every
         if every <= 0:
             return None
-        return every if self.spec.steps is not None else every * self.budget.steps_per_epoch
+        if self.spec.steps is None:
+            return every * self.budget.steps_per_epoch
+        return max(every, self.budget.steps_per_epoch) if self._epoch_resolution else every
 
     def eval_points(self, epoch: int) -> list[int]:
         """Steps into 1-based `epoch` (exclusive of its end) after which to evaluate: with a step budget,
@@ -167,7 +170,12 @@ class EpochLoop:
         elif self.spec.steps is None:
             evaluate = epoch % every == 0 or epoch == budget.epochs
         else:
-            evaluate = self.steps % every == 0 or epoch == budget.epochs
+            # an engine that does not stop inside epochs (`mid_epoch`) is evaluated at the end of the epoch
+            # that reached a multiple, and its steps to target are then known to an epoch
+            points = self.eval_points(epoch)
+            skipped = bool(points) and (self._last_eval_step or 0) < (epoch - 1) * budget.steps_per_epoch + points[-1]
+            self._epoch_resolution = self._epoch_resolution or skipped
+            evaluate = self.steps % every == 0 or epoch == budget.epochs or skipped
         if evaluate:
             # the epoch's clock has stopped: sum(previous rows) + this epoch's training
             self._record(self.evaluate(), self.steps, epoch, seconds)

@@ -157,3 +157,16 @@ def test_an_epochs_time_is_its_own_segments_without_the_evaluations():
     # each epoch counts its own segments: the first epoch's (compiling) segment does not leak into the second
     assert [r.seconds for r in loop.rows] == [2.5, 0.75]
     assert loop.rows[0].step == per_epoch
+
+
+def test_an_engine_that_does_not_stop_inside_epochs_is_evaluated_at_their_ends():
+    evaluated = []
+
+    def predictions():
+        evaluated.append(loop.steps)
+        return loop.prep.z[loop.windows.walk_t][:, None]
+
+    loop, prep, w = make_loop("steps: 200\neval_every: 30\n", predictions)
+    drive(loop, [0.1] * 3, [1.0] * 3)  # no mid_epoch calls, as an engine without the hook
+    per_epoch = w.steps_per_epoch
+    assert evaluated == [per_epoch, 2 * per_epoch, 200] and loop.resolution == per_epoch
