@@ -132,7 +132,8 @@ def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]
         engine = registry.engine(first.engine)
         with environment.LoadMeter() as meter:
             results = engine.run(specs, prep, windows)
-        results = [dataclasses.replace(r, conditions=meter.conditions()) for r in results]
+        conditions = meter.conditions()
+        results = [dataclasses.replace(r, conditions=conditions) for r in results]
         if first.noise_scale and not engine.measures_noise_scale:
             results = [
                 _noted(r, f"grad_noise_scale: unsupported by engine {r.spec.engine} (use engine: scan)")

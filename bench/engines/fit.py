@@ -43,11 +43,14 @@ class Fit(Engine):
 def steps_per_execution(spec: RunSpec, windows: Windows) -> int:
     """Keras's steps_per_execution for `spec`: the whole epoch by default, and a divisor of `eval_every`
     and the epoch when a step budget evaluates inside epochs (callbacks see only execution ends)."""
-    per_epoch = windows.steps_per_epoch
-    spe = per_epoch if spec.steps_per_execution == "auto" else int(spec.steps_per_execution)
+    per_epoch, spe = windows.steps_per_epoch, _asked_steps_per_execution(spec, windows)
     if spec.steps is not None and spec.eval_every > 0 and per_epoch % spec.eval_every:
         spe = math.gcd(spe, spec.eval_every, per_epoch)
     return spe
+
+
+def _asked_steps_per_execution(spec: RunSpec, windows: Windows) -> int:
+    return windows.steps_per_epoch if spec.steps_per_execution == "auto" else int(spec.steps_per_execution)
 
 
 def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any]:
@@ -172,7 +175,7 @@ def _run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
         _fit(model, windows, part, spec, 1, False, [_Epochs()])
     extra = calibration_rounds(loop.steady_rounds(), _rounds(model, spec, windows)) if not loop.diverged_epoch else []
     notes = [registry.backend(keras.backend.backend()).model_options(spec.stateful)[1]]
-    if spe < (windows.steps_per_epoch if spec.steps_per_execution == "auto" else int(spec.steps_per_execution)):
+    if spe < _asked_steps_per_execution(spec, windows):
         notes.append(f"steps_per_execution {spe}, so that evaluation falls every eval_every steps")
     notes = "; ".join(n for n in notes if n)
     return loop.result(notes, extra_rounds=extra)

@@ -49,19 +49,27 @@ class Analysis:
 
     @property
     def steps_recorded(self) -> bool:
-        runs = self.results.runs
-        return "steps_to_target" in runs and bool(runs["steps_to_target"].notna().any())
+        return steps_recorded(self.results.runs)
 
     @property
     def noise_measured(self) -> bool:
-        runs = self.results.runs
-        measured = runs["grad_noise_scale"].notna().any() if "grad_noise_scale" in runs else False
-        asked = runs["noise_scale"].fillna(False).astype(bool).any() if "noise_scale" in runs else False
-        return bool(measured or asked)
+        return noise_measured(self.results.runs)
 
     @property
     def no_validation(self) -> str:
         return NO_VALIDATION
+
+
+def steps_recorded(runs: pd.DataFrame) -> bool:
+    """Whether any run recorded steps to target (a column older databases lack)."""
+    return "steps_to_target" in runs and bool(runs["steps_to_target"].notna().any())
+
+
+def noise_measured(runs: pd.DataFrame) -> bool:
+    """Whether any run measured the gradient noise scale, or was asked to."""
+    measured = runs["grad_noise_scale"].notna().any() if "grad_noise_scale" in runs else False
+    asked = runs["noise_scale"].fillna(False).astype(bool).any() if "noise_scale" in runs else False
+    return bool(measured or asked)
 
 
 def analyse(results: Results, margin: float = MARGIN) -> Analysis:
@@ -75,16 +83,13 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
         )  # fmt: skip
     tuning = is_tuning_sweep(runs, facets)
     validation = has_validation(runs)
-    steps = results.has_target and "steps_to_target" in runs and bool(runs["steps_to_target"].notna().any())
+    steps = results.has_target and steps_recorded(runs)
     rates = select_rates(runs, facets) if validation else empty
     grid = rate_scores(runs, facets, "val_rmse" if validation else "test_rmse") if tuning or validation else empty
     steps_choices = target_choices(runs, facets, "steps_to_target") if results.has_target else empty
     seconds_choices = target_choices(runs, facets, "seconds_to_target") if steps else empty
     critical, fits = empty, {}
-    noise = ("grad_noise_scale" in runs and runs["grad_noise_scale"].notna().any()) or (
-        "noise_scale" in runs and runs["noise_scale"].fillna(False).astype(bool).any()
-    )
-    if steps or noise:
+    if steps or noise_measured(runs):
         with_noise = noise_scale_at_target(runs, results.epochs) if results.has_target else runs
         critical, fits = critical_table(with_noise, facets, steps_choices if steps else None)
     ans = answer(results, critical, margin, rates, grid if validation else empty, steps_choices)
@@ -97,7 +102,7 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
         tuning=tuning,
         validation=validation,
         rates=rates,
-        tuned=tuned_table(runs, facets) if tuning and validation else empty,
+        tuned=tuned_table(runs, facets, rates) if tuning and validation else empty,
         rate_grid=grid,
         steps_choices=steps_choices if steps else empty,
         seconds_choices=seconds_choices,

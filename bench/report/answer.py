@@ -38,6 +38,7 @@ from bench.report.tuning import (
     rate_scores,
     select_rates,
     target_choices,
+    too_easy_sizes,
     unbounded,
     with_tuning_columns,
 )
@@ -419,10 +420,7 @@ def target_difficulty(results: Results, choices: pd.DataFrame) -> list[Diagnosti
         picked = choices[(choices["tuning_panel"] == panel) & (choices["mode"] == mode)] if len(choices) else choices
         chosen = chosen_runs(attempts, results.facets, picked) if len(picked) else g.iloc[:0]
         chosen = chosen[(chosen["tuning_panel"] == panel) & (chosen["mode"] == mode)]
-        first = met_at_first_evaluation(chosen)
-        easy = sorted(
-            int(b) for b in chosen["batch_size"].unique() if first[(chosen["batch_size"] == b).to_numpy()].mean() > 0.5
-        )
+        easy = [int(b) for b in too_easy_sizes(chosen["batch_size"].to_numpy(), met_at_first_evaluation(chosen))]
         if easy:
             harder = ""
             if suggestion is not None and suggestion < value:

@@ -174,9 +174,7 @@ def compare_tables(
     series_cols = _series_columns(pairs)
     pairs["series"] = [_series_label(r, series_cols) for _, r in pairs.iterrows()]
     for side in ("a", "b"):
-        scale = pairs[f"trained_together_{side}"].fillna(1) if basis[0] == MACHINE else 1
-        pairs[f"speed_{side}"] = pairs[f"samples_per_sec_{side}"] * scale
-        pairs[f"speed_scale_{side}"] = scale
+        pairs[f"speed_{side}"] = _side(pairs, side, basis[0])["samples_per_sec"]
     pairs["ratio"] = pairs["speed_b"] / pairs["speed_a"]
     pairs["rmse_delta"] = pairs["test_rmse_b"] - pairs["test_rmse_a"]
     rows = []
@@ -220,7 +218,7 @@ def _kernels(values: pd.Series) -> str:
 
 def _side(pairs: pd.DataFrame, side: str, basis: str) -> pd.DataFrame:
     """One side's speed columns of a group of pairs, scaled to machine throughput on that basis."""
-    scale = pairs[f"speed_scale_{side}"] if basis == MACHINE else 1
+    scale = pairs[f"trained_together_{side}"].fillna(1) if basis == MACHINE else 1
     cols = {"samples_per_sec": pairs[f"samples_per_sec_{side}"] * scale}
     for c in ("sps_median", "sps_q1", "sps_q3"):
         if f"{c}_{side}" in pairs:

@@ -39,9 +39,6 @@ class Interval:
     def known(self) -> bool:
         return bool(np.isfinite(self.low) and np.isfinite(self.high) and self.high > self.low)
 
-    def overlaps(self, other: Interval) -> bool:
-        return self.low <= other.high and other.low <= self.high
-
     def text(self, spec: str = ".4g", unit: str = "") -> str:
         value = f"{self.value:{spec}}"
         if not self.known:
@@ -79,10 +76,10 @@ def speed_interval(runs: pd.DataFrame) -> Interval:
 
 def busy_runs(runs: pd.DataFrame) -> pd.Series:
     """Per run, whether it was timed on a busy machine (`busy_machine`'s rule)."""
-    other = pd.to_numeric(runs.get("other_cpu_share"), errors="coerce") if "other_cpu_share" in runs else None
-    if other is None:
+    if "other_cpu_share" not in runs:
         return pd.Series(False, index=runs.index)
-    steal = pd.to_numeric(runs.get("cpu_steal"), errors="coerce").fillna(0.0)
+    other = pd.to_numeric(runs["other_cpu_share"], errors="coerce")
+    steal = pd.to_numeric(runs["cpu_steal"], errors="coerce").fillna(0.0)
     return (other > BUSY_OTHER_SHARE) | (steal > BUSY_STEAL)
 
 

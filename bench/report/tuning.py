@@ -175,10 +175,10 @@ def _match(frame: pd.DataFrame, row: pd.Series) -> pd.Series:
     return mask
 
 
-def tuned_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
-    """The tuned accuracy per tuning panel, mode and batch size: the validation-chosen rate
-    (`select_rates`) and the test RMSE of its ok runs (n, mean, median, bootstrap CI of the mean), with
-    a Mann-Whitney test against the batch size of the same panel and mode with the lowest mean.
+def tuned_table(runs: pd.DataFrame, facets: tuple[str, ...], chosen: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The tuned accuracy per tuning panel, mode and batch size: the validation-chosen rate (`select_rates`,
+    or `chosen` where already computed) and the test RMSE of its ok runs (n, mean, median, bootstrap CI of
+    the mean), with a Mann-Whitney test against the batch size of the same panel and mode with the lowest mean.
     Empty without a validation split."""
     labels = _label_columns(facets)
     cols = [
@@ -197,7 +197,7 @@ def tuned_table(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
         "p_vs_best",
         "note",
     ]
-    chosen = select_rates(runs, facets)
+    chosen = select_rates(runs, facets) if chosen is None else chosen
     if chosen.empty:
         return pd.DataFrame(columns=cols)
     ok = with_tuning_columns(runs[(runs["status"] == "ok") & runs["test_rmse"].notna()], facets)
