@@ -1,9 +1,9 @@
 """Process coordination on one results folder: owners, claims and their heartbeat.
 
 Two `lstm-bench run` processes may share a results folder. Each claims a configuration in the
-database's `claims` table (inside a SQLite write transaction) before running it, so no
-configuration runs twice; claims of a process that died are taken over, at once on its own host
-and after `CLAIM_LEASE_SECONDS` without a heartbeat elsewhere.
+database's `claims` table (defined in `bench.tables`) inside a SQLite write transaction before
+running it, so no configuration runs twice; claims of a process that died are taken over, at once
+on its own host and after `CLAIM_LEASE_SECONDS` without a heartbeat elsewhere.
 """
 
 from __future__ import annotations
@@ -21,15 +21,10 @@ from collections.abc import Iterable, Iterator
 import pandas as pd
 import psutil
 
+from bench.tables import transaction
+
 #: A claim whose owner has not refreshed it for this long is considered abandoned.
 CLAIM_LEASE_SECONDS = 120.0
-
-TABLE = """
--- runs being executed right now, one owner each; a saved run loses its claim
-CREATE TABLE IF NOT EXISTS claims (
-    run_id TEXT PRIMARY KEY, owner TEXT NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL, heartbeat REAL NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -87,10 +82,8 @@ class Claims:
         ids = list(dict.fromkeys(run_ids))
         if not ids:
             return []
-        c = self._conn
         now = time.time()
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._conn) as c:
             marks = ",".join("?" * len(ids))
             held = c.execute(f"SELECT run_id, owner, heartbeat FROM claims WHERE run_id IN ({marks})", ids).fetchall()
             taken = set()
@@ -110,11 +103,6 @@ class Claims:
                 "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
                 [(i, owner.name, owner.host, owner.pid, now) for i in mine],
             )
-            c.execute("COMMIT")
-        except BaseException:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
         return mine
 
     def release(self, owner: Owner, run_ids: Iterable[str] | None = None) -> None:

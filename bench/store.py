@@ -2,7 +2,7 @@
 
 SQLite in WAL mode. Each finished run is committed with its epochs in one transaction, so a
 killed suite loses at most the runs in flight; a run id is a content hash of its spec, so a
-rerun knows what is done. The tables' columns come from `bench.schema`.
+rerun knows what is done. The tables are defined in `bench.tables`, their columns in `bench.schema`.
 
 The database carries its schema version. Opening it for writing migrates an older one in place
 (after a backup copy `results.db.bak-<version>`); reading it never writes, and fills the columns
@@ -23,82 +23,33 @@ from typing import Any
 import pandas as pd
 
 import bench
-from bench.claims import TABLE as CLAIMS_TABLE
 from bench.claims import Claims, Owner, release_in_transaction
 from bench.errors import UserError
 from bench.results import RunResult
 from bench.schema import Column, flat_values, schema
+from bench.tables import ATTEMPTS_COLUMNS, SCHEMA_VERSION, added_column, ddl, meta_sql, transaction
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "results.db"
-SCHEMA_VERSION = 5
-#: The lstm-bench release that introduced each schema version (what a reader of that version needs).
-INTRODUCED_BY = {1: "0.1.0", 2: "0.2.0", 3: "0.3.0", 4: "0.4.0", 5: "0.5.0"}
 DONE_STATUSES = ("ok", "diverged", "unsupported")
 SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def _ddl() -> str:
-    sc = schema()
-    # columns added after version 1 are declared as a migration adds them, with their default
-    run_cols = ", ".join(
-        "run_id TEXT PRIMARY KEY" if c.name == "run_id" else _added_column(c) if c.added > 1 else c.name
-        for c in sc.run_columns
-    )
-    epoch_cols = ", ".join(
-        "run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE"
-        if c.name == "run_id"
-        else f"{c.name} {c.sql_type}" + (" NOT NULL" if c.name == "epoch" else "")
-        for c in sc.epoch_columns
-    )
-    return f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS environments (env_id TEXT PRIMARY KEY, json TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs ({run_cols});
-CREATE TABLE IF NOT EXISTS epochs ({epoch_cols}, PRIMARY KEY (run_id, epoch));
-{CLAIMS_TABLE}
--- every execution of a run, failed ones and retries included (runs keeps only the last)
-CREATE TABLE IF NOT EXISTS attempts (
-    run_id TEXT NOT NULL, attempt INTEGER NOT NULL, owner TEXT, status TEXT, error TEXT,
-    started_at TEXT, finished_at TEXT, hostname TEXT
-);
-"""
+INVOCATION_KEY = "invocation"
 
 
 def _finite(x: Any) -> Any:
     return None if isinstance(x, float) and math.isnan(x) else x
 
 
-def _literal(value: Any) -> str:
-    """`value` as an SQL literal (column defaults of a migration)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, (bool, int, float)):
-        return str(int(value) if isinstance(value, bool) else value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
-def _added_column(c: Column) -> str:
-    """The definition of a column added after version 1: older rows read its default."""
-    return f"{c.name} {c.sql_type} DEFAULT {_literal(c.default)}"
-
-
-def marks(names: tuple[str, ...]) -> str:
-    """SQL placeholders for `names`."""
-    return ", ".join("?" * len(names))
+def _insert(table: str, names: tuple[str, ...], verb: str = "INSERT") -> str:
+    """An INSERT of the columns `names` into `table`, one placeholder each."""
+    return f"{verb} INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
 
 def run_row(result: RunResult) -> dict[str, Any]:
     """A `RunResult` flattened into one runs-table row."""
     row = {"run_id": result.spec.run_id, **result.spec.as_flat(), **flat_values(result)}
     return {k: _finite(v) for k, v in row.items()}
-
-
-def _meta_sql() -> str:
-    """The meta rows this version writes: its schema version, its own version, and what a reader needs."""
-    rows = {"schema_version": SCHEMA_VERSION, "written_by": bench.__version__, "needs": INTRODUCED_BY[SCHEMA_VERSION]}
-    return "INSERT OR REPLACE INTO meta VALUES " + ", ".join(f"('{k}', {_literal(str(v))})" for k, v in rows.items())
 
 
 class Store:
@@ -135,7 +86,7 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA foreign_keys = ON")
             if version is None:  # in one transaction: a second process sees no tables or all of them
-                conn.executescript(f"BEGIN IMMEDIATE; {_ddl()} {_meta_sql()}; COMMIT;")
+                conn.executescript(f"BEGIN IMMEDIATE; {ddl()} {meta_sql()}; COMMIT;")
             elif version < SCHEMA_VERSION:
                 _migrate(db, conn)
         except BaseException:
@@ -144,10 +95,11 @@ class Store:
         return cls(db, conn, SCHEMA_VERSION)
 
     @staticmethod
-    def check(folder: str | Path) -> None:
+    def check(folder: str | Path) -> int | None:
         """Refuse (`UserError`) a database in `folder` this version cannot write to: damaged, not
-        lstm-bench's, or newer. Writes nothing; no database yet is fine."""
-        _version(Path(folder) / DB_NAME)
+        lstm-bench's, or newer. Writes nothing; returns its schema version, None when there is no
+        database yet (or one another process is creating)."""
+        return _version(Path(folder) / DB_NAME)
 
     def __enter__(self) -> Store:
         return self
@@ -176,44 +128,32 @@ class Store:
         epochs = [
             {"run_id": row["run_id"], **{k: _finite(v) for k, v in flat_values(e).items()}} for e in result.epochs
         ]
-        c = self._conn
-        c.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._conn) as c:
             if result.environment:
                 c.execute(
                     "INSERT OR IGNORE INTO environments VALUES (?, ?)",
                     (row["env_id"], json.dumps(result.environment, sort_keys=True)),
                 )
             c.execute("DELETE FROM epochs WHERE run_id = ?", (row["run_id"],))
-            c.execute(
-                f"INSERT OR REPLACE INTO runs ({', '.join(sc.run_names)}) VALUES ({marks(sc.run_names)})",
-                [row[k] for k in sc.run_names],
-            )
-            c.executemany(
-                f"INSERT INTO epochs ({', '.join(epoch_names)}) VALUES ({marks(epoch_names)})",
-                [[e[k] for k in epoch_names] for e in epochs],
-            )
+            c.execute(_insert("runs", sc.run_names, "INSERT OR REPLACE"), [row[k] for k in sc.run_names])
+            c.executemany(_insert("epochs", epoch_names), [[e[k] for k in epoch_names] for e in epochs])
             if attempt is not None:
-                c.execute(
-                    "INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row["run_id"],
-                        attempt,
-                        owner.name if owner else None,
-                        result.status,
-                        result.error,
-                        result.started_at,
-                        result.finished_at,
-                        row["hostname"],
-                    ),
-                )
+                logged = _attempt_row(result, row, attempt, owner)
+                c.execute(_insert("attempts", tuple(ATTEMPTS_COLUMNS)), [logged[k] for k in ATTEMPTS_COLUMNS])
             if not keep_claim:
                 release_in_transaction(c, row["run_id"])
-            c.execute("COMMIT")
-        except BaseException:
-            if c.in_transaction:
-                c.execute("ROLLBACK")
-            raise
+
+    def set_invocation(self, record: dict[str, Any]) -> None:
+        """Remember how this folder's suite was started (JSON in the meta table), replacing what was there."""
+        value = json.dumps(record, sort_keys=True)  # outside the transaction: hold the write lock only to write
+        with transaction(self._conn) as c:
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (INVOCATION_KEY, value))
+
+    def invocation(self) -> dict[str, Any] | None:
+        """The record `set_invocation` last wrote, or None when there is none (a folder an older
+        lstm-bench wrote has none)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (INVOCATION_KEY,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def attempts(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM attempts ORDER BY run_id, attempt", self._conn)
@@ -239,6 +179,20 @@ class Store:
     def environments(self) -> pd.DataFrame:
         rows = [{"env_id": i, **json.loads(j)} for i, j in self._conn.execute("SELECT env_id, json FROM environments")]
         return pd.DataFrame(rows)
+
+
+def _attempt_row(result: RunResult, row: dict[str, Any], attempt: int, owner: Owner | None) -> dict[str, Any]:
+    """The attempts-table row that logs this execution (`attempt`) of the run `row` holds."""
+    return {
+        "run_id": row["run_id"],
+        "attempt": attempt,
+        "owner": owner.name if owner else None,
+        "status": result.status,
+        "error": result.error,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "hostname": row["hostname"],
+    }
 
 
 def _reader(db: Path) -> sqlite3.Connection:
@@ -308,32 +262,27 @@ def _migrate(db: Path, conn: sqlite3.Connection) -> None:
 
     Each version's new columns are added with their declared defaults (`Column.added`, `default`).
     A migration that fails (a full disk, say) leaves the database as it was."""
-    conn.execute("BEGIN IMMEDIATE")
     try:
-        version = int(conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
-        if version < SCHEMA_VERSION:  # another process may have migrated it while this one waited
-            backup = _backup(db, version)
-            for n in range(version + 1, SCHEMA_VERSION + 1):
-                for table, cols in schema().added_in(n).items():
-                    for c in cols:
-                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {_added_column(c)}")
-                        if c.backfill:
-                            conn.execute(f"UPDATE {table} SET {c.name} = {c.backfill}")
-            conn.execute(_meta_sql())
-            log.warning("%s: migrated results schema %d -> %d (backup: %s)", db, version, SCHEMA_VERSION, backup.name)
-        conn.execute("COMMIT")
-    except (sqlite3.Error, OSError) as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        with transaction(conn):
+            version = int(conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
+            if version < SCHEMA_VERSION:  # another process may have migrated it while this one waited
+                backup = _backup(db, version)
+                for n in range(version + 1, SCHEMA_VERSION + 1):
+                    for table, cols in schema().added_in(n).items():
+                        for c in cols:
+                            conn.execute(f"ALTER TABLE {table} ADD COLUMN {added_column(c)}")
+                            if c.backfill:
+                                conn.execute(f"UPDATE {table} SET {c.name} = {c.backfill}")
+                conn.execute(meta_sql())
+                log.warning(
+                    "%s: migrated results schema %d -> %d (backup: %s)", db, version, SCHEMA_VERSION, backup.name
+                )
+    except (sqlite3.Error, OSError) as exc:  # rolled back: the database is as it was
         detail = " ".join(str(exc).split())[:200]
         raise UserError(
             f"{db}: could not migrate it to results schema {SCHEMA_VERSION} ({detail}); it is unchanged: "
             "free some disk space or fix its permissions and rerun"
         ) from None
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def _backup(db: Path, version: int) -> Path:

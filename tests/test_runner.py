@@ -155,8 +155,9 @@ def test_an_ignored_sigint_stays_ignored(sigint_restored):
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
 
-def test_ctrl_c_during_a_save_commits_it_whole(tmp_path: Path, specs):
+def test_ctrl_c_during_a_save_commits_it_whole(tmp_path: Path, specs, sigint_restored):
     """The driver saves with SIGINT deferred: a Ctrl-C arriving mid-transaction cannot leave half a run."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as Python starts in a terminal
     store = Store.open(tmp_path / "out")
     real_execute = store._conn.execute
     calls = []

@@ -21,6 +21,7 @@ from bench.runspec import RunSpec
 from bench.specs import expand
 from bench.schema import schema
 from bench.store import SCHEMA_VERSION, Store, export_runs
+from bench.tables import INTRODUCED_BY, transaction
 
 
 @pytest.fixture
@@ -78,6 +79,39 @@ def test_a_failing_save_leaves_nothing_half_written(tmp_path: Path, specs):
         with pytest.raises(sqlite3.IntegrityError):
             store.save(bad)
         assert store.runs().empty and store.epochs().empty
+
+
+@pytest.mark.parametrize("fault", [RuntimeError, KeyboardInterrupt])
+def test_a_transaction_interrupted_midway_writes_nothing(fault: type[BaseException], tmp_path: Path):
+    with closing(sqlite3.connect(tmp_path / "t.db", isolation_level=None)) as conn:
+        conn.execute("CREATE TABLE t (x)")
+        with pytest.raises(fault):
+            with transaction(conn):
+                conn.execute("INSERT INTO t VALUES (1)")
+                raise fault
+        assert not conn.in_transaction
+        with transaction(conn):  # the connection is fit for the next one
+            conn.execute("INSERT INTO t VALUES (2)")
+    with closing(sqlite3.connect(tmp_path / "t.db")) as other:
+        assert other.execute("SELECT x FROM t").fetchall() == [(2,)]
+
+
+def test_the_schema_version_is_the_newest_columns_and_each_version_names_its_release():
+    """A column added without a version bump (or a bump without a column) fails here, not in a user's migration."""
+    sc = schema()
+    assert max(c.added for c in (*sc.run_columns, *sc.epoch_columns)) == SCHEMA_VERSION
+    assert sorted(INTRODUCED_BY) == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_the_invocation_is_remembered_and_a_reader_sees_it(tmp_path: Path):
+    record = {"command": ["lstm-bench", "run", "s.yaml"], "cwd": "/somewhere", "workers": 2}
+    with Store.open(tmp_path) as store:
+        assert store.invocation() is None
+        store.set_invocation({"command": ["an", "earlier", "one"]})
+        store.set_invocation(record)  # the latest replaces it
+        assert store.invocation() == record
+    with Store.open(tmp_path, create=False) as reader:
+        assert reader.invocation() == record
 
 
 def test_export_writes_csv_and_parquet_atomically(tmp_path: Path, specs):
@@ -142,6 +176,17 @@ def test_opening_an_older_database_for_writing_migrates_it_after_a_backup(old_fo
         assert c.execute("SELECT COUNT(*) FROM runs").fetchone() == (8,)
     with Store.open(old_folder) as store:  # a second open finds nothing to do
         assert store.version == SCHEMA_VERSION
+
+
+def test_an_older_database_has_no_invocation_and_takes_one_once_migrated(old_folder: Path):
+    with Store.open(old_folder, create=False) as reader:
+        assert reader.version == 1 and reader.invocation() is None
+    with Store.open(old_folder) as store:
+        assert store.invocation() is None
+        store.set_invocation({"command": ["lstm-bench", "run"]})
+        assert store.invocation() == {"command": ["lstm-bench", "run"]} and len(store.done_ids()) == 8
+    with Store.open(old_folder, create=False) as reader:
+        assert reader.invocation() == {"command": ["lstm-bench", "run"]}
 
 
 def _not_sqlite(db: Path) -> None:
