@@ -1,13 +1,19 @@
-"""Users' files as they have them: separators, decimal commas, a byte-order mark, CRLF, quoted numbers,
-Parquet, a time column and gaps; each mistake one line naming the file, the row and the column."""
+"""Users' files as they have them: separators, decimal commas, thousands separators, encodings, a
+byte-order mark, CRLF, quoted numbers, Parquet, a time column (named or detected), footer rows, outliers
+and gaps; each mistake one line naming the file, the row and the column, and each hint, followed, reads
+the file. The files are written byte for byte as the programs that make them write them."""
 
 from __future__ import annotations
 
+import codecs
+import re
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from bench.datasets import load_series, resolve_dataset
 from bench.errors import UserError
@@ -19,6 +25,21 @@ VALUES = [1.5, 2.25, 3.0, 4.75, 5.5]
 
 def load(tmp_path: Path, **ref: object):
     return load_series(resolve_dataset(ref, tmp_path))
+
+
+def fails(tmp_path: Path, **ref: object) -> str:
+    """The one-line message reading the dataset stops with."""
+    with pytest.raises(UserError) as info:
+        load(tmp_path, **ref)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def follow(message: str) -> list[dict]:
+    """The keys each option of a message's hint ('... add KEY: VALUE [with KEY: VALUE] or ...') adds."""
+    hint = re.sub(r" \(reads [^)]*\)", "", message.rsplit(" add ", 1)[1])
+    return [yaml.safe_load("{" + option.replace(" with ", ", ") + "}") for option in hint.split(" or ")]
 
 
 def test_a_european_export_reads_as_it_is(tmp_path: Path) -> None:
@@ -51,8 +72,9 @@ def test_parquet_takes_the_same_keys(tmp_path: Path) -> None:
     series = load(tmp_path, parquet="l.parquet", column="load", time="time", missing="interpolate")
     assert series.values.tolist() == [1.5, 2.25, 3.0, 4.75, 5.5]
     assert series.notes == "missing: interpolated 1 values in 'load'"
-    with pytest.raises(UserError, match="'sep' applies to CSV files only"):
-        load(tmp_path, parquet="l.parquet", column="load", sep=";")
+    for key, value in (("sep", ";"), ("decimal", ","), ("thousands", ","), ("encoding", "cp1252")):
+        with pytest.raises(UserError, match=f"'{key}' applies to CSV files only"):
+            load(tmp_path, parquet="l.parquet", column="load", **{key: value})
 
 
 @pytest.mark.parametrize(
@@ -84,6 +106,34 @@ BAD = {
     "unknown key": ("i,v\n0,1\n", {"decimals": ","}, r"a csv dataset has no key 'decimals'; did you mean 'decimal'"),
     "bad policy": ("i,v\n0,1\n", {"missing": "zero"}, r"'missing' must be one of error, drop, interpolate, ffill"),
     "long separator": ("i,v\n0,1\n", {"sep": ";;"}, r"'sep' must be one character"),
+    "thousands not a separator": (
+        "i,v\n0,1\n",
+        {"thousands": "_"},
+        r"'thousands' must be one of ',', '\.', ' ', \"'\"",
+    ),
+    "thousands is the decimal": ("i,v\n0,1\n", {"thousands": "."}, r"'thousands' and 'decimal' are both '\.'; .*"),
+    "time_format without %": ("i,v\n0,1\n", {"time_format": "dd.mm.yyyy"}, r"'time_format' must be a strftime"),
+    "dayfirst not a bool": ("i,v\n0,1\n", {"dayfirst": "yes"}, r"'dayfirst' must be true or false, got 'yes'"),
+    "both date keys": ("i,v\n0,1\n", {"dayfirst": True, "time_format": "%d"}, r"'time_format' or 'dayfirst', not"),
+    "unknown encoding": ("i,v\n0,1\n", {"encoding": "utf-9"}, r"unknown encoding 'utf-9'; did you mean 'utf"),
+    "bad outliers": ("i,v\n0,1\n", {"outliers": "drop"}, r"'outliers' must be one of error, keep, got 'drop'"),
+    "dayfirst, no dates": ("i,v\n0,1\n", {"dayfirst": True}, r"g.csv: dayfirst reads the time column, and the first"),
+    "format that does not fit": (
+        "t,v\n2024-01-01,1\n2024-01-02,2\n",
+        {"time": "t", "time_format": "%d.%m.%Y"},
+        r"row 1, column 't': '2024-01-01' is not a date or time in the format %d.%m.%Y",
+    ),
+    "dates of no format": ("t,v\nJan 2020,1\n", {"time": "t"}, r"cannot tell the date format from 'Jan 2020'; give"),
+    "detected time not increasing": (
+        "t,v\n2024-01-03,1\n2024-01-02,2\n2024-01-01,3\n",
+        {},
+        r"row 2, column 't': '2024-01-02' does not come after '2024-01-03'; the time column 't' \(detected\) must",
+    ),
+    "day first told, every row": (  # 02.13.2020 reads only month first: one format for every row
+        "t,v\n01.02.2020,1\n12.02.2020,2\n02.13.2020,3\n",
+        {"dayfirst": True, "time": "t"},
+        r"row 3, column 't': '02.13.2020' is not a date or time in the format %d.%m.%Y",
+    ),
 }
 
 
@@ -106,3 +156,177 @@ def test_a_repaired_gap_is_in_the_runs_notes(tmp_path: Path, workers) -> None:
     (run,) = workers["jax"].submit(run_scenario, text, str(tmp_path)).result()
     assert run.status == "ok" and run.notes == "missing: interpolated 2 values in 'v'"
     assert "'missing': 'interpolate'" in run.spec.as_flat()["dataset_params"].replace('"', "'")
+
+
+def german(value: float) -> str:
+    return f"{value:,.1f}".translate(str.maketrans(",.", ".,"))
+
+
+def test_an_excel_export_reads_by_following_each_hint(tmp_path: Path) -> None:
+    # Excel on Windows, "CSV (semicolon delimited)": cp1252, ';', 1.234,5, day-first dates, CRLF
+    values = [1000 + 1.5 * d for d in range(1, 21)]
+    header = "Datum;Umsatz in €;Bemerkung ä"
+    rows = [f"{d:02d}.01.2020;{german(v)};Lieferung" for d, v in zip(range(1, 21), values)]
+    (tmp_path / "umsatz.csv").write_bytes("\r\n".join([header, *rows, ""]).encode("cp1252"))
+    ref = {"csv": "umsatz.csv", "column": "Umsatz in €"}
+    hints = [
+        rf"umsatz.csv: byte {header.index('€')} \(the header\) is 0x80, which is not UTF-8 text; .* encoding: cp1252$",
+        r"row 13, column 'Datum': '13.01.2020' is not a date read month first .* add dayfirst: true or time_format: ",
+        r"row 1, column 'Umsatz in €': '1.001,5' is not a number; add decimal: ',' with thousands: '.' \(reads 1001.5",
+    ]
+    for hint in hints:
+        message = fails(tmp_path, **ref)
+        assert re.search(hint, message), message
+        ref.update(follow(message)[0])
+    series = load(tmp_path, **ref)
+    assert series.values.tolist() == values and series.notes == "time: detected column 'Datum'"
+
+
+@pytest.mark.parametrize("bom", [b"", codecs.BOM_UTF8])
+def test_a_byte_that_is_not_the_encoding_is_named_with_its_offset_and_row(tmp_path: Path, bom: bytes) -> None:
+    text = "t,v,Kunde\n" + "".join(f"2024-01-{d:02d},{d},{'Müller' if d == 3 else 'Maier'}\n" for d in range(1, 6))
+    (tmp_path / "n.csv").write_bytes(bom + text.encode("latin-1"))
+    message = fails(tmp_path, csv="n.csv", column="v")
+    assert f"n.csv: byte {len(bom) + text.index('ü')} (row 3) is 0xfc, which is not UTF-8 text" in message
+    if bom:  # Excel's "CSV UTF-8" with one character pasted from elsewhere: only correcting it reads the file
+        assert message.endswith("though the file starts as UTF-8 (a byte-order mark); correct it")
+    else:
+        assert load(tmp_path, csv="n.csv", column="v", **follow(message)[0]).values.tolist() == [1, 2, 3, 4, 5]
+
+
+def test_utf16_is_suggested_and_its_separator_detected(tmp_path: Path) -> None:
+    (tmp_path / "u.csv").write_bytes(
+        ("t;v\r\n" + "".join(f"{i};{v}\r\n" for i, v in enumerate(VALUES))).encode("utf-16")
+    )
+    message = fails(tmp_path, csv="u.csv", column="v")
+    assert "byte 0 (the header) is 0xff" in message and message.endswith("add encoding: utf-16")
+    assert load(tmp_path, csv="u.csv", column="v", **follow(message)[0]).values.tolist() == VALUES
+
+
+def test_a_libreoffice_export_reads_as_it_is(tmp_path: Path) -> None:
+    # LibreOffice Calc, "Text CSV" with "Quote all text cells" (these numbers were typed as text): UTF-8, no mark
+    rows = "".join(f'"2023-{m:02d}-01","{v}","Zähler 1"\n' for m, v in enumerate(VALUES, 1))
+    (tmp_path / "lo.csv").write_bytes(('"Monat","Verbrauch (m³)","Notiz"\n' + rows).encode())
+    series = load(tmp_path, csv="lo.csv", column="Verbrauch (m³)")
+    assert series.values.tolist() == VALUES and series.notes == "time: detected column 'Monat'"
+
+
+@pytest.mark.parametrize("writer", ["csv", "parquet"])
+def test_a_pandas_frame_with_a_datetime_index_reads(tmp_path: Path, writer: str) -> None:
+    frame = pd.DataFrame({"load": VALUES}, index=pd.date_range("2024-03-31", periods=5, freq="h", tz="Europe/Berlin"))
+    getattr(frame, f"to_{writer}")(tmp_path / f"f.{writer}")  # the index is the first column, unnamed
+    series = load(tmp_path, **{writer: f"f.{writer}"}, column="load")
+    name = "Unnamed: 0" if writer == "csv" else "index"
+    assert series.values.tolist() == VALUES and series.notes == f"time: detected column '{name}'"
+
+
+@pytest.mark.parametrize(
+    "value,hint",
+    [
+        ("1,5", "decimal: ',' (reads 1.5)"),
+        ("1,002.5", "thousands: ',' (reads 1002.5)"),
+        ("1.002,5", "decimal: ',' with thousands: '.' (reads 1002.5)"),
+        ("1,002", "decimal: ',' (reads 1.002) or thousands: ',' (reads 1002)"),  # either: the hint gives both
+        ("1 002,5", "decimal: ',' with thousands: ' ' (reads 1002.5)"),
+        ("1'002.5", 'thousands: "\'" (reads 1002.5)'),
+    ],
+)
+def test_each_number_hint_followed_reads_the_file(tmp_path: Path, value: str, hint: str) -> None:
+    # quoted, as a spreadsheet quotes a cell holding the separator
+    write(tmp_path / "n.csv", "t,v\n" + "".join(f'2024-01-{d:02d},"{value}"\n' for d in range(1, 4)))
+    message = fails(tmp_path, csv="n.csv", column="v")
+    assert message.endswith(f"n.csv: row 1, column 'v': {value!r} is not a number; add {hint}")
+    reads = [float(r) for r in re.findall(r"\(reads ([^)]*)\)", hint)]
+    assert [load(tmp_path, csv="n.csv", column="v", **keys).values[0] for keys in follow(message)] == reads
+
+
+def test_day_first_dates_are_read_one_way_as_the_user_says(tmp_path: Path) -> None:
+    write(tmp_path / "d.csv", "Datum;Wert\n" + "".join(f"{d:02d}.01.2020;{d}\n" for d in range(1, 21)))
+    message = fails(tmp_path, csv="d.csv", column="Wert")
+    assert "d.csv: row 13, column 'Datum': '13.01.2020' is not a date read month first" in message
+    options = follow(message)
+    assert options == [{"dayfirst": True}, {"time_format": "%d.%m.%Y"}]
+    for keys in options:
+        assert load(tmp_path, csv="d.csv", column="Wert", **keys).values.tolist() == list(range(1, 21))
+    # a date that starts with its year is never day first
+    write(tmp_path / "iso.csv", "t,v\n" + "".join(f"2024-01-{d:02d},{d}\n" for d in range(1, 21)))
+    assert len(load(tmp_path, csv="iso.csv", column="v", dayfirst=True)) == 20
+
+
+MONTHS = "".join(f"1949-{m:02d},{100 + m}\n" for m in range(1, 13))
+DAYS = "".join(f"2024-01-{d:02d};{d},5;{d}\n" for d in range(1, 13))
+TWO_DAYS = len("2024-01-01;1,5;1\n2024-01-02;2,5;2\n")
+FOOTERS = {
+    "total": ("Month,Passengers\n" + MONTHS + "Total,31234.5\n", {}, r"row 13 \('Total', 31234.5\) is not data: "),
+    "average": ("Datum;Wert;Menge\n" + DAYS + "Average;6,5;\n", {"decimal": ","}, r"row 13 \('Average', 6.5, ''\)"),
+    "empty row inside": (
+        "Datum;Wert;Menge\n" + DAYS[:TWO_DAYS] + ";;\n" + DAYS[TWO_DAYS:],
+        {"decimal": ","},
+        r"row 3 \(empty\)",
+    ),
+    "units row": ("Datum;Wert;Menge\n;kWh;Stk\n" + DAYS, {"decimal": ","}, r"row 1 \('', 'kWh', 'Stk'\) is not data"),
+    "named time column": ("Month,Passengers\n" + MONTHS + "Total,31234.5\n", {"time": "Month"}, r"row 13, column"),
+    "sum, no time column": ("i,v\n" + MONTHS.replace("1949-", "") + "Total,1306\n", {}, r"row 13, column 'v': 1306.0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FOOTERS))
+def test_a_row_that_is_not_data_is_named_and_the_file_reads_without_it(tmp_path: Path, case: str) -> None:
+    text, extra, pattern = FOOTERS[case]
+    column = "Wert" if "Wert" in text else text.split("\n")[0].split(",")[1]
+    write(tmp_path / "f.csv", text)
+    message = fails(tmp_path, csv="f.csv", column=column, **extra)
+    assert re.search(pattern, message) and "remove the row" in message, message
+    row = int(re.search(r"row (\d+)", message).group(1))
+    lines = text.splitlines(keepends=True)
+    write(tmp_path / "f.csv", "".join(lines[:row] + lines[row + 1 :]))
+    assert len(load(tmp_path, csv="f.csv", column=column, **extra)) == 12
+
+
+@pytest.mark.parametrize("sep,end", [(",", ",,\n"), (";", ";;\r\n;;\r\n")])
+def test_empty_rows_at_the_end_are_not_gaps(tmp_path: Path, sep: str, end: str) -> None:
+    rows = "".join(f"{i}{sep}{v}{sep}1\r\n" for i, v in enumerate(VALUES))
+    (tmp_path / "e.csv").write_bytes(f"i{sep}v{sep}w\r\n{rows}{end}".encode())
+    series = load(tmp_path, csv="e.csv", column="v", missing="interpolate")
+    assert series.values.tolist() == VALUES and series.notes == ""
+
+
+def test_a_first_column_of_whole_numbers_is_not_a_time_column(tmp_path: Path) -> None:
+    write(
+        tmp_path / "ids.csv", "id,v\n" + "".join(f"{i},{v}\n" for i, v in zip((1005, 1003, 1009, 1001, 1002), VALUES))
+    )
+    series = load(tmp_path, csv="ids.csv", column="v")  # as years, 1003 after 1005 would not be in order
+    assert series.values.tolist() == VALUES and series.notes == ""
+
+
+def test_an_outlier_stops_the_run_unless_kept(tmp_path: Path) -> None:
+    values = [10.0 + i % 5 for i in range(30)]
+    values[17] = 1250.0  # 12.50 typed without its decimal point
+    flags = [1e6 if i == 5 else 0.0 for i in range(30)]  # mostly constant (MAD 0): left to the data checks
+    rows = "".join(f"2024-01-{i + 1:02d},{v},{f}\n" for i, (v, f) in enumerate(zip(values, flags)))
+    write(tmp_path / "o.csv", "t,v,flag\n" + rows)
+    ref = {"csv": "o.csv", "target": "v", "features": ["v", "flag"]}
+    message = fails(tmp_path, **ref)
+    assert "o.csv: row 18, column 'v': 1250.0 is 835 MADs from the column's median 12 " in message
+    assert follow(message) == [{"outliers": "keep"}]
+    kept = load(tmp_path, **ref, outliers="keep")
+    assert kept.values.tolist() == values and kept.inputs[5, 1] == 1e6
+    assert kept.spec.params["outliers"] == "keep"
+
+
+def test_the_packaged_series_read_as_files(tmp_path: Path) -> None:
+    for name, column in (("airline", "Passengers"), ("shampoo", "Sales"), ("sunspots", "SUNACTIVITY")):
+        (path,) = (p for p in resources.files("bench.datasets").iterdir() if p.name.startswith(name))
+        read = load(tmp_path, csv=str(path), column=column)
+        assert read.values.tolist() == load(tmp_path, name=name).values.tolist(), name
+
+
+def test_new_options_are_stored_only_when_given(tmp_path: Path) -> None:
+    write(tmp_path / "o.csv", "t,v\n2024-01-01,1\n")
+    bare = resolve_dataset({"csv": "o.csv", "column": "v"}, tmp_path).params
+    assert set(bare) == {"csv", "column", "sha256"}
+    defaults = {"encoding": "UTF-8-SIG", "dayfirst": False, "outliers": "error"}
+    assert resolve_dataset({"csv": "o.csv", "column": "v", **defaults}, tmp_path).params == bare
+    given = {"encoding": "Windows-1252", "thousands": "'", "time_format": "%Y-%m-%d", "outliers": "keep"}
+    params = resolve_dataset({"csv": "o.csv", "column": "v", **given}, tmp_path).params
+    assert params == {**bare, **given, "encoding": "cp1252"}  # the codec's own name: one run id for both spellings

@@ -1,30 +1,39 @@
-"""Users' files as they have them: CSV with any common separator, decimal commas, a byte-order mark,
-CRLF line endings and quoted numbers, or Parquet; an optional time column; a policy for gaps.
+"""Users' files as spreadsheets write them: CSV with any common separator, decimal commas, thousands
+separators, any encoding (UTF-8 with or without a byte-order mark by default), CRLF line endings and
+quoted numbers, or Parquet; a time column, named or detected; a policy for gaps.
 
 A file dataset is `{csv: FILE, column: NAME}` (or `{parquet: FILE, ...}`), or with inputs besides the
 target `{csv: FILE, target: NAME, features: [NAME, ...]}`, with optional `sep` (detected by default),
-`decimal`, `time` and `missing`. Every problem is one line naming the file, the row and
-the column. The file's content hash, computed while streaming it, identifies the data, so the same
-file elsewhere gives the same run ids.
+`decimal`, `thousands`, `encoding`, `time` (a date-like first column is detected), `time_format`,
+`dayfirst`, `missing` and `outliers`; which rows are data (footers, outliers) is `bench.datasets.rows`.
+Every problem is one line naming the file, the row and the column. The file's content hash, computed
+while streaming it, identifies the data, so the same file elsewhere gives the same run ids.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 from dataclasses import dataclass
+from encodings.aliases import aliases
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.datasets import rows
 from bench.errors import UserError, closest
 
 FORMATS = ("csv", "parquet")
 #: What to do with a missing value of the series (an empty cell, NA): refuse, or repair and say how many.
 MISSING = ("error", "drop", "interpolate", "ffill")
-KEYS = (*FORMATS, "column", "target", "features", "sep", "decimal", "time", "missing")
+OUTLIERS = ("error", "keep")
+CSV_ONLY = ("sep", "decimal", "thousands", "encoding")
+KEYS = (*FORMATS, "column", "target", "features", *CSV_ONLY, "time", "time_format", "dayfirst", "missing", "outliers")
+#: UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8" writes one).
+ENCODING = "utf-8-sig"
 #: Separators tried when `sep` is not given.
 SEPARATORS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
@@ -80,8 +89,14 @@ def resolve_file(ref: dict[str, Any], base_dir: Path) -> tuple[str, dict[str, An
         if len(set(names)) != len(names):
             raise UserError(f"dataset: 'features' names a column twice: {names}")
         params["features"] = names
+    return fmt, {**params, **_options(ref, fmt)}
+
+
+def _options(ref: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """The reading options given, checked; the defaults are left out."""
+    params: dict[str, Any] = {}
     if fmt == "parquet":
-        for key in ("sep", "decimal"):
+        for key in CSV_ONLY:
             if key in ref:
                 raise UserError(f"dataset: '{key}' applies to CSV files only; remove it from the parquet dataset")
     for key in ("sep", "decimal"):
@@ -90,14 +105,53 @@ def resolve_file(ref: dict[str, Any], base_dir: Path) -> tuple[str, dict[str, An
             if not isinstance(value, str) or len(value) != 1:
                 raise UserError(f"dataset: '{key}' must be one character (e.g. ';' or ','), got {value!r}")
             params[key] = value
+    if "thousands" in ref:
+        params["thousands"] = _thousands(ref["thousands"], params.get("decimal", "."))
+    if "encoding" in ref and (encoding := _encoding(ref["encoding"])) != ENCODING:
+        params["encoding"] = encoding
     if "time" in ref:
         params["time"] = str(ref["time"]).strip()
-    missing = ref.get("missing", "error")
-    if missing not in MISSING:
-        raise UserError(f"dataset: 'missing' must be one of {', '.join(MISSING)}, got {missing!r}")
-    if missing != "error":
-        params["missing"] = missing
-    return fmt, params
+    if "time_format" in ref and "dayfirst" in ref:
+        raise UserError("dataset: give 'time_format' or 'dayfirst', not both (the format says where the day is)")
+    if "time_format" in ref:
+        value = ref["time_format"]
+        if not isinstance(value, str) or "%" not in value:
+            raise UserError(f"dataset: 'time_format' must be a strftime format such as '%d.%m.%Y', got {value!r}")
+        params["time_format"] = value
+    if "dayfirst" in ref:
+        if not isinstance(ref["dayfirst"], bool):
+            raise UserError(f"dataset: 'dayfirst' must be true or false, got {ref['dayfirst']!r}")
+        if ref["dayfirst"]:
+            params["dayfirst"] = True
+    for key, choices in (("missing", MISSING), ("outliers", OUTLIERS)):
+        value = ref.get(key, choices[0])
+        if value not in choices:
+            raise UserError(f"dataset: '{key}' must be one of {', '.join(choices)}, got {value!r}")
+        if value != choices[0]:
+            params[key] = value
+    return params
+
+
+def _thousands(value: Any, decimal: str) -> str:
+    if value not in rows.THOUSANDS:
+        shown = ", ".join(repr(t) for t in rows.THOUSANDS)
+        raise UserError(f"dataset: 'thousands' must be one of {shown}, got {value!r}")
+    if value == decimal:
+        raise UserError(
+            f"dataset: 'thousands' and 'decimal' are both {value!r}; for numbers like 1.002,5 give decimal: ',' "
+            "with thousands: '.'"
+        )
+    return value
+
+
+def _encoding(value: Any) -> str:
+    """The codec's canonical name, so 'UTF8' and 'utf-8' give the same run ids."""
+    try:
+        return codecs.lookup(str(value)).name
+    except LookupError:
+        match = closest(str(value).lower(), {*aliases, *aliases.values(), "cp1252", "latin-1", "utf-8", "utf-16"})
+        hint = f"did you mean '{match}'?" if match else "e.g. utf-8, cp1252 (Excel on Windows) or latin-1"
+        raise UserError(f"dataset: unknown encoding {value!r}; {hint}") from None
 
 
 def content_hash(path: Path) -> str:
@@ -109,10 +163,10 @@ def content_hash(path: Path) -> str:
         raise UserError(f"dataset: cannot read {path} ({exc.strerror or exc}); check its permissions") from None
 
 
-def detect_separator(path: Path) -> str:
+def detect_separator(path: Path, encoding: str = ENCODING) -> str:
     """The separator of a CSV file from its first lines (a single-column file reads as ',')."""
     with open(path, "rb") as fh:
-        sample = fh.read(SNIFF_BYTES).decode("utf-8-sig", errors="replace")
+        sample = fh.read(SNIFF_BYTES).decode(encoding, errors="replace")
     lines = sample.splitlines()
     sample = "\n".join(lines[:-1] if len(lines) > 1 else lines)  # the last line may be cut short
     try:
@@ -121,19 +175,78 @@ def detect_separator(path: Path) -> str:
         return ","
 
 
-def _frame(fmt: str, params: dict[str, Any]) -> pd.DataFrame:
+def _name(column: Any) -> str:
+    return str(column).strip().lstrip("\ufeff").strip()
+
+
+def _frame(fmt: str, params: dict[str, Any], numbers: list[str]) -> pd.DataFrame:
+    """The file as a frame: the `numbers` columns as numbers, the others as text; a CSV's empty rows at its
+    end dropped; a Parquet file's saved index (a DatetimeIndex) as its first column."""
     path = Path(params[fmt])
+    encoding = params.get("encoding", ENCODING)
     try:
         if fmt == "parquet":
             frame = pd.read_parquet(path)
+            if not isinstance(frame.index, pd.RangeIndex):
+                frame = frame.reset_index()
         else:
-            sep = params.get("sep") or detect_separator(path)
-            frame = pd.read_csv(path, sep=sep, decimal=params.get("decimal", "."), encoding="utf-8-sig")
+            options = {"sep": params.get("sep") or detect_separator(path, encoding), "encoding": encoding}
+            header = pd.read_csv(path, nrows=0, **options).columns
+            # only number columns are parsed as numbers: thousands '.' would read 13.01.2020 as 13012020
+            text = {c: str for c in header if _name(c) not in numbers}
+            frame = pd.read_csv(
+                path, decimal=params.get("decimal", "."), thousands=params.get("thousands"), dtype=text, **options
+            )
+            frame = rows.drop_trailing_empty(frame)
+    except UnicodeDecodeError:
+        raise UserError(_decode_error(path, encoding)) from None
     except Exception as exc:  # pandas and pyarrow raise many types for malformed files
         detail = " ".join(str(exc).split())[:300]  # their messages span lines
         raise UserError(f"dataset: cannot read {fmt.upper()} {path} ({exc.__class__.__name__}: {detail})") from None
-    frame.columns = [str(c).strip().lstrip("\ufeff").strip() for c in frame.columns]
+    frame.columns = [_name(c) for c in frame.columns]
     return frame
+
+
+def _undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
+    """The offset of the first byte `encoding` cannot decode and the line breaks before it, or None."""
+    # utf-8-sig counts offsets after its byte-order mark; utf-8 reads the same bytes (the mark as U+FEFF)
+    decoder = codecs.getincrementaldecoder("utf-8" if encoding == "utf-8-sig" else encoding)()
+    offset = lines = 0
+    with open(path, "rb") as fh:
+        while True:
+            chunk = fh.read(SNIFF_BYTES)
+            pending = len(decoder.getstate()[0])  # bytes of a character cut at the last chunk's end
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                at = offset - pending + exc.start
+                return at, lines + chunk[: max(at - offset, 0)].count(b"\n")
+            if not chunk:
+                return None
+            lines += chunk.count(b"\n")
+            offset += len(chunk)
+
+
+def _decode_error(path: Path, encoding: str) -> str:
+    """One line: where the file stops being `encoding` text, and an encoding that reads all of it."""
+    found = _undecodable(path, encoding)
+    if found is None:
+        return f"dataset: cannot read CSV {path} as {encoding} text; give its encoding with encoding:"
+    at, lines = found
+    with open(path, "rb") as fh:
+        start = fh.read(3)
+        fh.seek(at)
+        byte = fh.read(1)[0]
+    shown = "UTF-8" if encoding.startswith("utf-8") else encoding
+    where = f"dataset: {path}: byte {at} ({'the header' if lines == 0 else f'row {lines}'}) is 0x{byte:02x}"
+    if start == codecs.BOM_UTF8:  # says it is UTF-8: no other encoding reads it as written
+        return f"{where}, which is not UTF-8 text though the file starts as UTF-8 (a byte-order mark); correct it"
+    # latin-1 decodes any bytes, so there is always a suggestion
+    utf16 = start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+    tried = ("utf-16", "latin-1") if utf16 else ("utf-8-sig", "cp1252", "latin-1")
+    fits = next(e for e in tried if codecs.lookup(e).name != encoding and _undecodable(path, e) is None)
+    excel = " (as Excel on Windows saves CSV)" if fits == "cp1252" else ""
+    return f"{where}, which is not {shown} text; the file reads as {fits}{excel}: add encoding: {fits}"
 
 
 def _column(frame: pd.DataFrame, name: str, path: str) -> pd.Series:
@@ -145,14 +258,14 @@ def _column(frame: pd.DataFrame, name: str, path: str) -> pd.Series:
     return frame[name]
 
 
-def _numbers(raw: pd.Series, name: str, path: str, decimal: str) -> np.ndarray:
+def _numbers(raw: pd.Series, name: str, path: str, decimal: str, thousands: str | None) -> np.ndarray:
     """The column as floats (NaN where a value is missing); text that is not a number is an error."""
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
     text = raw.notna().to_numpy() & np.isnan(values)
     if text.any():
         row = int(np.flatnonzero(text)[0])
         given = raw.iloc[row]
-        hint = "; for a decimal comma add decimal: ','" if decimal == "." and "," in str(given) else ""
+        hint = rows.number_hint(str(given).strip(), decimal, thousands)
         raise UserError(f"dataset: {path}: row {row + 1}, column '{name}': {given!r} is not a number{hint}")
     inf = np.isinf(values)
     if inf.any():
@@ -161,35 +274,39 @@ def _numbers(raw: pd.Series, name: str, path: str, decimal: str) -> np.ndarray:
     return values
 
 
-def _check_time(raw: pd.Series, name: str, path: str) -> pd.Series:
-    times = pd.to_datetime(raw, errors="coerce")
-    bad = times.isna().to_numpy()
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise UserError(f"dataset: {path}: row {row + 1}, column '{name}': {raw.iloc[row]!r} is not a date or time")
-    steps = np.diff(times.to_numpy().astype("datetime64[ns]").astype(np.int64))
-    if (steps <= 0).any():
-        row = int(np.flatnonzero(steps <= 0)[0]) + 1
-        raise UserError(
-            f"dataset: {path}: row {row + 1}, column '{name}': {raw.iloc[row]!r} does not come after "
-            f"{raw.iloc[row - 1]!r}; the time column must be strictly increasing (sort the file or remove duplicates)"
-        )
-    return times
+def _time(frame: pd.DataFrame, params: dict[str, Any], numbers: list[str], path: str) -> str:
+    """Check the time column, named or detected (see `bench.datasets.rows`); a note when it was detected."""
+    fmt, dayfirst = params.get("time_format"), params.get("dayfirst", False)
+    name = params.get("time") or rows.detect_time(frame, numbers, fmt, dayfirst)
+    if name is None:
+        if fmt or dayfirst:
+            key = f"time_format {fmt!r}" if fmt else "dayfirst"
+            raise UserError(
+                f"dataset: {path}: {key} reads the time column, and the first column '{frame.columns[0]}' holds no "
+                "dates read so; name the time column with time:"
+            )
+        return ""
+    times, used = rows.read_times(_column(frame, name, path), fmt, dayfirst, name, path)
+    detected = "time" not in params
+    rows.check_times(frame, name, times, used, fmt is None, detected, path)
+    return f"time: detected column '{name}'" if detected else ""
 
 
 def read_file(fmt: str, params: dict[str, Any]) -> FileSeries:
-    """The target and inputs a file dataset names, with their gaps handled by `missing`."""
+    """The target and inputs a file dataset names, checked row by row, with their gaps handled by `missing`."""
     path = params[fmt]
-    frame = _frame(fmt, params)
     target = params["column"]
     features = params.get("features", [target])
     names = [target, *(f for f in features if f != target)]
-    columns = {n: _numbers(_column(frame, n, path), n, path, params.get("decimal", ".")) for n in names}
-    if "time" in params:
-        _check_time(_column(frame, params["time"], path), params["time"], path)
-    columns, notes = _repair(columns, params.get("missing", "error"), path)
+    frame = _frame(fmt, params, names)
+    time_note = _time(frame, params, names, path)
+    decimal, thousands = params.get("decimal", "."), params.get("thousands")
+    columns = {n: _numbers(_column(frame, n, path), n, path, decimal, thousands) for n in names}
+    if params.get("outliers", "error") == "error":
+        rows.check_outliers(columns, path)
+    columns, repair_note = _repair(columns, params.get("missing", "error"), path)
     inputs = np.column_stack([columns[f] for f in features]) if "features" in params else None
-    return FileSeries(columns[target], notes, inputs)
+    return FileSeries(columns[target], "; ".join(n for n in (time_note, repair_note) if n), inputs)
 
 
 def _repair(columns: dict[str, np.ndarray], policy: str, path: str) -> tuple[dict[str, np.ndarray], str]:
@@ -198,6 +315,9 @@ def _repair(columns: dict[str, np.ndarray], policy: str, path: str) -> tuple[dic
     total = sum(int(g.sum()) for g in gaps.values())
     if not total:
         return columns, ""
+    empty = [n for n, g in gaps.items() if g.all()]
+    if empty:  # no policy can repair a column with nothing in it
+        raise UserError(f"dataset: {path}: column '{empty[0]}' has no value in any row; remove it from features")
     where = ", ".join(f"'{n}'" for n, g in gaps.items() if g.any())
     if policy == "error":
         row, name = min((int(np.flatnonzero(g)[0]), n) for n, g in gaps.items() if g.any())
