@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import threading
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,8 +24,10 @@ from collections.abc import Callable, Iterable, Iterator
 
 from bench import registry
 from bench.claims import Owner
+from bench.datasets.checks import DataCheck
 from bench.errors import UserError
 from bench.executors import Executor
+from bench.invocations import Invocation, check_continues, merged, plan_record
 from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.store import DB_NAME, Store, export_runs
@@ -156,11 +158,13 @@ def drive(
 
 @dataclass(frozen=True)
 class Plan:
-    """One scenario's runs and the results folder they go to."""
+    """One scenario's runs, the results folder they go to, and the warnings about its data."""
 
     scenario: Path
     folder: Path
     specs: list[RunSpec]
+    checks: list[DataCheck] = field(default_factory=list)
+    explicit_folder: bool = False  # named with --out (its parent must exist)
 
 
 def plan_suite(
@@ -171,7 +175,7 @@ def plan_suite(
     `overrides` replace scenario keys (the CLI's --backend and --engine)."""
     from bench.environment import gpu_present
     from bench.scenario import load_scenario
-    from bench.specs import expand
+    from bench.specs import expand_checked
     from bench.worker import gpu_backends
 
     has_gpu = gpu_present()
@@ -194,7 +198,8 @@ def plan_suite(
             "that backend sees no GPU here (a CPU-only build?)"
         )
     plans = [
-        Plan(sf.path, out_dir if out_dir else Path("results") / sf.scenario.name, expand(sf, on_gpu)) for sf in files
+        Plan(sf.path, out_dir or Path("results") / sf.scenario.name, *expand_checked(sf, on_gpu), out_dir is not None)
+        for sf in files
     ]
     return plans, notes
 
@@ -219,18 +224,44 @@ def check_installed(plans: list[Plan], leave_out: bool = False) -> tuple[list[Pl
     return [replace(plan, specs=[s for s in plan.specs if s.backend not in missing]) for plan in plans], notes
 
 
-def check_writable(folder: Path) -> None:
-    """Fail before training when the results folder cannot take the results."""
+def check_writable(folder: Path, explicit: bool = False) -> None:
+    """Fail before training, with the real cause, when the results folder cannot take the results.
+
+    An `explicit` folder (`--out`) must have an existing parent: a missing one is more often a typo
+    than a wish for new folders. The default `results/<name>/` is created with its parents."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"--out {folder}: is a file, not a folder; name a folder (new or a results folder) with --out")
     probe_dir = folder
     while not probe_dir.exists():
         probe_dir = probe_dir.parent
-    if not probe_dir.is_dir() or not os.access(probe_dir, os.W_OK | os.X_OK):
-        raise UserError(f"{folder}: results folder is not writable; choose another with --out or fix its permissions")
+    if not probe_dir.is_dir():
+        raise UserError(
+            f"--out {folder}: {probe_dir} is a file, so no folder can be made under it; choose another --out"
+        )
+    if explicit and probe_dir != folder and probe_dir != folder.parent:
+        raise UserError(
+            f"--out {folder}: its parent folder {folder.parent} does not exist; create it (mkdir -p) or fix the path"
+        )
+    if _read_only_fs(probe_dir):
+        raise UserError(f"{folder}: {probe_dir} is on a read-only file system; choose another folder with --out")
+    if not os.access(probe_dir, os.W_OK | os.X_OK):
+        raise UserError(
+            f"{folder}: results folder is not writable ({probe_dir} denies this user); fix its permissions "
+            "or choose another folder with --out"
+        )
     free = shutil.disk_usage(probe_dir).free
     if free < 20 * 2**20:
         raise UserError(
-            f"{folder}: only {free // 2**20} MiB free on its disk; free some space or choose another folder with --out"
+            f"{folder}: the disk is full ({free // 2**20} MiB free, 20 MiB needed); free some space or choose "
+            "another folder with --out"
         )
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows): permissions are checked next anyway
+        return False
 
 
 class SuiteEvents(Protocol):
@@ -247,6 +278,7 @@ def run_suite(
     plans: list[Plan],
     executor: Executor,
     events: SuiteEvents,
+    invocation: Invocation | None = None,
     *,
     force: bool = False,
     retries: int = 0,
@@ -255,14 +287,19 @@ def run_suite(
 ) -> list[Outcome]:
     """Run every plan's pending runs (all with `force`), then write its runs.csv and (with `report`) its report.
 
-    Every results database is opened first, so a damaged or newer one stops the suite before any
-    training, and an older one is migrated before anything else is written to it."""
+    Every results database is opened first, so a damaged or newer one, or one holding another plan's
+    runs (`bench.invocations`), stops the suite before any training, and an older one is migrated
+    before anything else is written to it. Each folder then records this invocation's plan."""
     for plan in plans:  # refuse a damaged or newer database before writing anything anywhere
-        check_writable(plan.folder)
+        check_writable(plan.folder, plan.explicit_folder)
         Store.check(plan.folder)
+    records = folder_records(plans, invocation, force) if invocation is not None else {}
     outcomes = []
     with ExitStack() as stack:
         stores = [stack.enter_context(Store.open(plan.folder)) for plan in plans]
+        for plan, store in zip(plans, stores):  # before any run, so an interrupted suite is remembered too
+            if plan.folder.resolve() in records:
+                store.set_invocation({"plans": records.pop(plan.folder.resolve())})
         for plan, store in zip(plans, stores):
             done = store.done_ids()
             todo = pending(plan.specs, done, force)
@@ -280,6 +317,30 @@ def run_suite(
                 kw = {} if margin is None else {"margin": margin}
                 events.report_written(write_report([plan.folder], plan.folder / "report", **kw))
     return outcomes
+
+
+def folder_records(plans: list[Plan], invocation: Invocation, force: bool) -> dict[Path, list[dict[str, Any]]]:
+    """Each results folder's recorded plans after this invocation (by resolved path); raises `UserError`
+    when a folder holds another plan's runs and neither `--add` nor `--force` was given."""
+    by_folder: dict[Path, list[Plan]] = {}
+    for plan in plans:
+        by_folder.setdefault(plan.folder.resolve(), []).append(plan)
+    records = {}
+    for folder, group in by_folder.items():
+        specs = [s for p in group for s in p.specs]
+        new = plan_record(invocation, [p.scenario for p in group], specs, [c for p in group for c in p.checks])
+        held, done = folder_plans(group[0].folder)
+        check_continues(group[0].folder, new, {s.run_id for s in specs}, held, done, invocation, force)
+        records[folder] = merged(held, new)
+    return records
+
+
+def folder_plans(folder: Path) -> tuple[list[dict[str, Any]], set[str]]:
+    """The plans a results folder has recorded and the runs it has done (none for a new folder)."""
+    if Store.check(folder) is None:
+        return [], set()
+    with closing(Store.open(folder, create=False)) as store:
+        return (store.invocation() or {}).get("plans", []), store.done_ids()
 
 
 def save_interrupted(plans: list[Plan]) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from bench import registry
 from bench.datasets import load_series, resolve_dataset
+from bench.datasets.checks import DataCheck, check_series
 from bench.errors import UserError
 from bench.runspec import RunSpec, spec_columns
 from bench.scenario import SWEEP_KEYS, ScenarioFile
@@ -29,6 +30,13 @@ def effective_learning_rate(base: float, batch_size: int, rule: str, base_batch_
 
 
 def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> list[RunSpec]:
+    """The scenario's runs (`expand_checked` without the data checks)."""
+    return expand_checked(sf, gpu_backends)[0]
+
+
+def expand_checked(
+    sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()
+) -> tuple[list[RunSpec], list[DataCheck]]:
     """The Cartesian product of the scenario's sweep axes times its repeats, deduplicated.
 
     `device: auto` resolves to gpu for the backends in `gpu_backends` (those that can use a GPU
@@ -37,7 +45,8 @@ def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> lis
     Stateless runs ignore the layout, so they appear once, not once per layout. An engine runs only
     on its backends (`Engine.runs_on`), so in a sweep over backends its other combinations are left
     out. The series is loaded and every look_back and batch size checked against it here, so a
-    series too short is reported before anything runs.
+    series too short is reported before anything runs; what is doubtful about a series comes back as
+    its data checks.
     """
     sc = sf.scenario
     base_dir = sf.path.parent
@@ -50,6 +59,7 @@ def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> lis
     fixed = {c.name: getattr(sc, c.name) for c in spec_columns() if c.scenario_type is not None and not c.sweep}
     axes = [k for k in SWEEP_KEYS if k != "dataset"]
     specs: dict[str, RunSpec] = {}
+    checks: list[DataCheck] = []
     for ds in datasets:
         try:
             series = load_series(ds)
@@ -60,6 +70,7 @@ def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> lis
             prep = prepare(series.values, sc.test_fraction, sc.difference, sc.scale, sc.validation_fraction)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
+        checks += check_series(series, prep, sc.axis("look_back"), sc.axis("batch_size"), sc.difference)
         for combo in itertools.product(*(sc.axis(k) for k in axes)):
             run = {**fixed, **dict(zip(axes, combo))}
             engine = registry.engine(run["engine"])
@@ -98,4 +109,4 @@ def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> lis
                 specs.setdefault(spec.run_id, spec)
     if not specs:  # only possible through command-line overrides, which skip the parser's check
         raise UserError(f"{sf.path}: no runnable combination: no engine in the scenario runs on its backends")
-    return list(specs.values())
+    return list(specs.values()), checks

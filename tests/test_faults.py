@@ -4,6 +4,7 @@ full results folder. (Killed workers: test_executors; lost Ray nodes and retries
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sqlite3
 import subprocess
@@ -27,8 +28,9 @@ FAST = (
 )
 
 
-def run_ids(path: Path) -> list[str]:
-    return [s.run_id for s in expand(load_scenario(path))]
+def run_ids(path: Path, **overrides: str) -> list[str]:
+    sf = load_scenario(path)
+    return [s.run_id for s in expand(sf.model_copy(update={"scenario": sf.scenario.model_copy(update=overrides)}))]
 
 
 def db_rows(db: Path, sql: str) -> list[tuple]:
@@ -39,16 +41,19 @@ def db_rows(db: Path, sql: str) -> list[tuple]:
 def interrupt(
     tmp_path: Path, gaps: list[float], runs_before: int = 1, kill: bool = False
 ) -> tuple[subprocess.Popen[str], str, Path]:
-    """Start (or resume) the suite, wait until `runs_before` runs are in the database, then press Ctrl-C
-    once per gap (after it), or kill it with SIGKILL."""
+    """Start (or resume) the suite (`RUN`), wait until `runs_before` runs are in the database, then press
+    Ctrl-C once per gap (after it), or kill it with SIGKILL."""
     db = tmp_path / "r" / "results.db"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", "s.yaml", "--no-report", "--out", "r"],
+        [sys.executable, "-m", "bench", *RUN],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        # as from a terminal: a job a script starts in the background inherits an ignored SIGINT,
+        # which lstm-bench rightly keeps ignoring
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 240
     done = 0
@@ -80,19 +85,28 @@ def check_second_ctrl_c(proc: subprocess.Popen[str], stderr: str, db: Path) -> l
 
 
 # six configurations that share one compiled epoch (they differ in epochs only): each run takes a
-# fraction of a second, so a worker's start and one compilation are most of a suite's time
-SIX = FAST.replace("batch_size: [1, 4]", "batch_size: 1").replace("epochs: 2", "epochs: [300, 301, 302, 303, 304, 305]")
+# fraction of a second, so a worker's start and one compilation are most of a suite's time. The
+# scenario names `fit` and the command line overrides it, so a resume that forgot the override would
+# plan other runs
+SIX = (
+    FAST.replace("batch_size: [1, 4]", "batch_size: 1")
+    .replace("epochs: 2", "epochs: [300, 301, 302, 303, 304, 305]")
+    .replace("engine: scan", "engine: fit")
+)
+RUN = ("run", "s.yaml", "--no-report", "--out", "r", "--engine", "scan")
 
 
 def test_ctrl_c_twice_ctrl_c_once_and_kill_9_lose_nothing_and_the_suite_resumes(tmp_path: Path, cli):
-    """One sweep of 6 configurations, interrupted three ways in turn, then resumed to the end."""
+    """One sweep of 6 configurations, interrupted three ways in turn, then resumed to the end with the
+    command the interruption printed: it finishes the interrupted matrix and runs nothing else."""
     write(tmp_path / "s.yaml", SIX)
     # Ctrl-C twice: the second stops at once, and the database stays consistent
     kept = check_second_ctrl_c(*interrupt(tmp_path, [0.02, 0.0]))
     # Ctrl-C once: finished runs are committed, the resume command named, exit 130
     proc, stderr, db = interrupt(tmp_path, [0.0], runs_before=len(kept) + 1)
     assert proc.returncode == 130, stderr
-    assert "resume with: lstm-bench run s.yaml --out r" in stderr and "Traceback" not in stderr
+    assert f"resume with: lstm-bench {' '.join(RUN)}" in stderr and "Traceback" not in stderr
+    printed = shlex.split(stderr.split("resume with: ")[1].strip())
     kept = db_rows(db, "SELECT status FROM runs")
     assert 2 <= len(kept) < 6 and set(kept) == {("ok",)}
     assert db_rows(db, "SELECT COUNT(*) FROM claims") == [(0,)]
@@ -103,11 +117,13 @@ def test_ctrl_c_twice_ctrl_c_once_and_kill_9_lose_nothing_and_the_suite_resumes(
     proc, _, _ = interrupt(tmp_path, [], runs_before=len(before) + 1, kill=True)
     killed = dict(db_rows(db, "SELECT run_id, test_rmse FROM runs"))
     assert len(killed) < 6, "the suite finished before it could be killed"
-    resumed = cli("run", "s.yaml", "--no-report", "--out", "r")
+    resumed = cli(*printed[1:])
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(killed)} already done, {6 - len(killed)} to run" in resumed.stderr
     after = dict(db_rows(db, "SELECT run_id, test_rmse FROM runs WHERE status = 'ok'"))
     assert len(after) == 6 and {k: after[k] for k in before} == before
+    assert sorted(after) == sorted(run_ids(tmp_path / "s.yaml", engine="scan"))
+    assert db_rows(db, "SELECT DISTINCT engine FROM runs") == [("scan",)]
     # every configuration ran once, apart from what an interruption cut short
     assert max(n for _, n in db_rows(db, "SELECT run_id, COUNT(*) FROM attempts GROUP BY run_id")) == 1
 
@@ -117,7 +133,7 @@ def test_ctrl_c_twice_ctrl_c_once_and_kill_9_lose_nothing_and_the_suite_resumes(
 def test_a_second_ctrl_c_at_other_timings_leaves_the_database_consistent(gap: float, tmp_path: Path, cli):
     write(tmp_path / "s.yaml", SIX)
     check_second_ctrl_c(*interrupt(tmp_path, [gap, 0.0]))
-    assert cli("run", "s.yaml", "--no-report", "--out", "r", "--quiet").returncode == 0  # and it resumes
+    assert cli(*RUN, "--quiet").returncode == 0  # and it resumes
     assert len(db_rows(tmp_path / "r" / "results.db", "SELECT run_id FROM runs WHERE status = 'ok'")) == 6
 
 
@@ -152,7 +168,7 @@ def test_read_only_or_full_results_folder_is_a_clear_error(tmp_path: Path, monke
         runner.check_writable(tmp_path / "out")
     monkeypatch.undo()
     monkeypatch.setattr(runner.shutil, "disk_usage", lambda p: type("U", (), {"free": 5 * 2**20})())
-    with pytest.raises(UserError, match="only 5 MiB free"):
+    with pytest.raises(UserError, match=r"the disk is full \(5 MiB free"):
         runner.check_writable(tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
@@ -163,3 +179,24 @@ def test_read_only_folder_stops_the_cli_with_exit_2(tmp_path: Path, monkeypatch,
     monkeypatch.setattr(runner.os, "access", lambda *a, **k: False)
     assert cli_module.main(["run", "s.yaml", "--out", "ro"]) == 2
     assert "not writable" in capsys.readouterr().err and not (tmp_path / "ro").exists()
+
+
+@pytest.mark.parametrize(
+    "case, out, message",
+    [
+        ("a file", "taken", "--out taken: is a file, not a folder"),
+        ("a missing parent", "nowhere/r", "its parent folder nowhere does not exist; create it (mkdir -p)"),
+        ("a read-only file system", "ro", "is on a read-only file system"),
+    ],
+)
+def test_each_unusable_out_folder_names_its_cause(tmp_path: Path, monkeypatch, capsys, case: str, out: str, message):
+    write(tmp_path / "s.yaml", FAST)
+    write(tmp_path / "taken", "a file, not a folder")
+    monkeypatch.chdir(tmp_path)
+    if case == "a read-only file system":
+        monkeypatch.setattr(runner.os, "statvfs", lambda p: type("S", (), {"f_flag": os.ST_RDONLY})())
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert cli_module.main(["run", "s.yaml", "--out", out]) == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

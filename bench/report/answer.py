@@ -524,6 +524,7 @@ def answer(
         *rates_at_edge(results, scores, rates),
         *target_difficulty(results, steps_choices),
         *(critical_unbounded(critical) if critical is not None and not critical.empty else []),
+        *(Diagnostic(c.code, "", c.line()) for c in results.data_checks),
     ]
     recs = []
     for scope, g in candidates.groupby("scope", sort=False):

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from bench.datasets.checks import DataCheck
 from bench.errors import UserError
+from bench.invocations import data_checks
 from bench.schema import schema
 from bench.store import Store
 
@@ -48,6 +50,7 @@ class Results:
     runs: pd.DataFrame
     epochs: pd.DataFrame
     facets: tuple[str, ...]
+    data_checks: tuple[DataCheck, ...] = ()  # the warnings about the data that the folders' plans recorded
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -155,9 +158,11 @@ def load_results(*folders: str | Path) -> Results:
         paths.append(p)
     runs_parts: list[pd.DataFrame] = []
     epoch_parts: list[pd.DataFrame] = []
+    held: list[dict] = []
     for path, name in zip(paths, _source_names(paths)):
         with closing(Store.open(path, create=False)) as store:
             r, e = store.runs(), store.epochs()
+            held += (store.invocation() or {}).get("plans", [])
         log.info("%s: %d runs, %d epoch rows", path, len(r), len(e))
         r.insert(0, "source", name)
         e.insert(0, "source", name)
@@ -185,7 +190,7 @@ def load_results(*folders: str | Path) -> Results:
     for col in _NUMERIC_EPOCH_COLUMNS:
         epochs[col] = pd.to_numeric(epochs[col], errors="coerce")
     runs, facets = prepare_runs(runs)
-    return Results(runs=evaluation_columns(runs, epochs), epochs=epochs, facets=facets)
+    return Results(evaluation_columns(runs, epochs), epochs, facets, tuple(data_checks(held)))
 
 
 def evaluation_columns(runs: pd.DataFrame, epochs: pd.DataFrame) -> pd.DataFrame:

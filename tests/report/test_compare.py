@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.cli import comparison_table, comparison_text
+from bench.commands.compare import comparison_table, comparison_text
 from bench.report.compare import write_comparison
 from report_fixtures import save, synthetic_results
 
