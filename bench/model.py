@@ -1,17 +1,22 @@
-"""The benchmark's Keras model: stacked LSTM(units) -> Dense(1), built with the Keras 3 API."""
+"""A run's Keras model (built by its registered `bench.models` entry), its optimizer, and its states."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bench import registry
+from bench.models import Shape
 from bench.runspec import RunSpec
 
 
 def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = None) -> Any:
-    """A compiled-free functional model for `spec`; `batch_size` None makes the batch dimension free."""
+    """An uncompiled model for `spec`; `batch_size` None makes the batch dimension free."""
+    import keras
+
     stateful = spec.stateful if stateful is None else stateful
-    return lstm_model(spec.look_back, spec.units, spec.layers, batch_size, stateful, spec.dataset.n_features)
+    shape = Shape(spec.look_back, spec.dataset.n_features, batch_size, stateful, spec.units, spec.layers)
+    options = registry.backend(keras.backend.backend()).model_options(stateful)[0]
+    return registry.model_registry.get(spec.model.name).build(shape, spec.model.params, options)
 
 
 def lstm_model(

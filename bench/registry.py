@@ -1,13 +1,14 @@
-"""The extension points: engines and backends, each declared once and registered by name.
+"""The extension points: engines, backends and models, each declared once and registered by name.
 
 An engine (`bench.engines.*`) trains and evaluates runs; a backend (`bench.backends.*`) is a Keras
 backend and what a worker process needs to run it. Everything that asks "which engines are
 there, on which backends, may they train repeats together?" (scenario validation, the CLI's
 choices, spec expansion, grouping, the probe, the conformance tests) reads these registries.
 
-Adding one is a module with a subclass and `@register_engine` / `@register_backend`. Modules
-outside lstm-bench register the same way and are loaded from the `lstm_bench.plugins` entry-point
-group, or from `LSTM_BENCH_PLUGINS` (comma-separated module names), which worker processes inherit.
+Adding one is a module with a subclass and `@register_engine` / `@register_backend` /
+`@register_model` (`bench.models`). Modules outside lstm-bench register the same way and are
+loaded from the `lstm_bench.plugins` entry-point group, or from `LSTM_BENCH_PLUGINS`
+(comma-separated module names), which worker processes inherit.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from bench.errors import UserError, closest
 
 if TYPE_CHECKING:
+    from bench.models.base import Model
     from bench.probe import ProbeResult
     from bench.results import RunResult
     from bench.runspec import RunSpec
@@ -177,7 +179,12 @@ class Engine(ABC):
 
 engine_registry: Registry[Engine] = Registry("engine")
 backend_registry: Registry[Backend] = Registry("backend")
-_registries: dict[str, Registry[Any]] = {"engine": engine_registry, "backend": backend_registry}
+model_registry: Registry[Model] = Registry("model")
+_registries: dict[str, Registry[Any]] = {
+    "engine": engine_registry,
+    "backend": backend_registry,
+    "model": model_registry,
+}
 
 E = TypeVar("E", bound=type[Engine])
 B = TypeVar("B", bound=type[Backend])
@@ -225,6 +232,7 @@ def _builtin_and_installed() -> tuple[str, ...]:
     """Import the built-in engines and backends; the plugin modules installed packages declare."""
     importlib.import_module("bench.backends")
     importlib.import_module("bench.engines")
+    importlib.import_module("bench.models.recurrent")
     return tuple(ep.module for ep in metadata.entry_points(group="lstm_bench.plugins"))
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pydantic import AfterValidator, Field, StrictBool, StrictInt
 
 from bench.datasets import DatasetSpec
+from bench.models.base import ModelSpec
 from bench.errors import UserError
 from bench.schema import Column, all_columns, column, columns, flat_values
 
@@ -53,6 +54,12 @@ def _registered(kind: str) -> Any:
         return name
 
     return Annotated[str, AfterValidator(check)]
+
+
+def _model(attr: str) -> Callable[[Any], Any]:
+    """A model column's value: the attribute of a `ModelSpec`; a column's stored default (a string, which
+    the run id compares against) passes as it is."""
+    return lambda m: m if isinstance(m, str) else getattr(m, attr)
 
 
 def key(type_: type, default: Any, scenario_type: Any, **flags: Any) -> dict[str, Any]:
@@ -122,6 +129,17 @@ class RunSpec:
     )
     # estimate the gradient noise scale while training (engines that cannot record it as unsupported)
     noise_scale: bool = field(default=False, metadata=key(bool, False, StrictBool, added=3))
+    # the registered model and its parameters besides units and layers (`bench.models`); the default
+    # is the stacked LSTM every earlier version trained, so their runs keep their ids
+    model: ModelSpec = field(
+        default=ModelSpec(),
+        metadata=columns(
+            Column("model", "config", str, sweep=True, compared=True, facet=True, added=6, default="lstm",
+                   get=_model("label")),
+            Column("model_name", "config", str, compared=True, added=6, default="lstm", in_id=False, get=_model("name")),
+            Column("model_params", "config", str, compared=True, added=6, default="{}", get=_model("params_json")),
+        ),
+    )  # fmt: skip
 
     @property
     def run_id(self) -> str:

@@ -36,6 +36,7 @@ class ScenarioKeys(BaseModel):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     dataset: str | dict[str, Any] | list[str | dict[str, Any]]
+    model: str | dict[str, Any] | list[str | dict[str, Any]] = "lstm"
     repeats: StrictInt = Field(default=1, ge=1, le=10_000)
     seed: StrictInt = Field(default=0, ge=0)
     target: Target | None = None

@@ -12,6 +12,7 @@ from bench import registry
 from bench.datasets import load_series, resolve_dataset
 from bench.datasets.checks import DataCheck, check_series
 from bench.errors import UserError
+from bench.models import resolve_models
 from bench.runspec import RunSpec, spec_columns
 from bench.scenario import SWEEP_KEYS, ScenarioFile
 from bench.windows import check_windows, prepare
@@ -55,9 +56,16 @@ def expand_checked(
         datasets = [resolve_dataset(ref, base_dir) for ref in sc.axis("dataset")]
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
-    # keys that are one run field each; the sweep keys among them vary, the rest are fixed
+    try:
+        models = resolve_models(sc.model, sc.units, sc.layers, bool({"units", "layers"} & sc.model_fields_set))
+    except UserError as exc:
+        raise UserError(
+            f"{sf.path}:{sf.line_of('model')}: {exc}" if sf.line_of("model") else f"{sf.path}: {exc}"
+        ) from None
+    # keys that are one run field each; the sweep keys among them vary, the rest are fixed (the model
+    # sets units and layers)
     fixed = {c.name: getattr(sc, c.name) for c in spec_columns() if c.scenario_type is not None and not c.sweep}
-    axes = [k for k in SWEEP_KEYS if k != "dataset"]
+    axes = [k for k in SWEEP_KEYS if k not in ("dataset", "model", "units")]
     specs: dict[str, RunSpec] = {}
     checks: list[DataCheck] = []
     for ds in datasets:
@@ -71,8 +79,8 @@ def expand_checked(
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
         checks += check_series(series, prep, sc.axis("look_back"), sc.axis("batch_size"), sc.difference)
-        for combo in itertools.product(*(sc.axis(k) for k in axes)):
-            run = {**fixed, **dict(zip(axes, combo))}
+        for (model, units, layers), combo in itertools.product(models, itertools.product(*(sc.axis(k) for k in axes))):
+            run = {**fixed, **dict(zip(axes, combo)), "model": model, "units": units, "layers": layers}
             engine = registry.engine(run["engine"])
             if run["backend"] not in engine.runs_on():
                 continue

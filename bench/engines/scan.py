@@ -1,12 +1,13 @@
 """The `scan` engine: a whole training epoch as one compiled JAX loop over Keras layers.
 
 Keras 3's JAX trainer drops the LSTM state update of a stateful `fit` (DESIGN.md fact 4), so this
-engine threads the state explicitly: the same layers as `bench.model.build_model`, built with
-`return_state=True` and fed `initial_state`, called through `Model.stateless_call` and trained with
-the optimizer's `stateless_apply`. The carried state crosses batches under `stop_gradient` (Keras's
-truncation: no gradient flows from one batch into the previous one) and is zero at each epoch
-start. Runs that differ only in their seed and learning rate train together under `jax.vmap`
-(`run_many`): Keras keeps the rate in an optimizer variable, so each run carries its own.
+engine threads the state explicitly: the run's own model (`bench.models`), called in a
+`keras.StatelessScope` that maps its recurrent layers' state variables to values the loop carries
+(see `Program`), and trained with the optimizer's `stateless_apply`. The carried state crosses
+batches under `stop_gradient` (Keras's truncation: no gradient flows from one batch into the
+previous one) and is zero at each epoch start. Runs that differ only in their seed and learning
+rate train together under `jax.vmap` (`run_many`): Keras keeps the rate in an optimizer variable,
+so each run carries its own.
 
 Compiling an epoch costs seconds while training one costs milliseconds, so stateful and stateless
 runs of one batch size share a compiled epoch: carrying the state is a runtime flag, and the
@@ -19,14 +20,15 @@ import dataclasses
 import functools
 import logging
 import time
-from typing import Any
+from typing import Any, NamedTuple
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from bench import kernels, noise_scale
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
-from bench.model import lstm_model, make_optimizer
+from bench.model import make_optimizer
+from bench.models import ModelSpec
 from bench.probe import ProbeResult
 from bench.registry import Engine, register_engine
 from bench.results import RunResult
@@ -58,69 +60,88 @@ class Scan(Engine):
         return run_many(specs, prep, windows)
 
 
-def explicit_state_model(look_back: int, units: int, layers: int, features: int = 1) -> Any:
-    """`build_model`'s layers (same names, same weight order) with each LSTM's (h, c) as inputs and outputs.
-
-    Inputs: [window, h_0, c_0, h_1, c_1, ...]; outputs: [prediction, h_0, c_0, ...]. The batch
-    dimension is free, so one model serves training at any batch size and the batch-1 walk.
-    """
-    import keras
-
-    window = keras.Input(shape=(look_back, features), name="window")
-    states_in = [keras.Input(shape=(units,), name=f"{kind}_{i}") for i in range(layers) for kind in ("h", "c")]
-    # unrolling short windows removes an inner while loop per step (~1.7x faster on CPU); long ones would compile slowly
-    unroll = look_back <= UNROLL_MAX_LOOK_BACK
-    x = window
-    states_out = []
-    for i in range(layers):
-        x, h, c = keras.layers.LSTM(
-            units, return_sequences=i < layers - 1, return_state=True, unroll=unroll, name=f"lstm_{i}"
-        )(x, initial_state=states_in[2 * i : 2 * i + 2])
-        states_out += [h, c]
-    prediction = keras.layers.Dense(1, name="dense")(x)
-    return keras.Model([window, *states_in], [prediction, *states_out], name="lstm_bench_explicit")
-
-
 def seeded_weights(spec: RunSpec) -> Weights:
     """The initial weights the `fit` engine gets for `spec` in this process (same seed, same builder).
 
     Runs that differ only in learning rate share a seed: building their model once (about 16 ms)
     keeps a learning-rate grid from paying for it once per rate."""
     batch = spec.batch_size if spec.stateful else None
-    features = spec.dataset.n_features
-    return list(_seeded_weights(spec.seed, spec.look_back, spec.units, spec.layers, batch, spec.stateful, features))
+    return list(_seeded_weights(_shape_key(spec), spec.seed, batch, spec.stateful))
+
+
+def _shape_key(spec: RunSpec) -> tuple:
+    """What a run's model is built from, besides its batch size and statefulness."""
+    return (spec.model, spec.look_back, spec.units, spec.layers, spec.dataset.n_features)
 
 
 @functools.lru_cache(maxsize=512)
-def _seeded_weights(
-    seed: int, look_back: int, units: int, layers: int, batch: int | None, stateful: bool, features: int
-) -> tuple[np.ndarray, ...]:
+def _seeded_weights(key: tuple, seed: int, batch: int | None, stateful: bool) -> tuple[np.ndarray, ...]:
     import keras
 
     keras.utils.set_random_seed(seed)
-    return tuple(lstm_model(look_back, units, layers, batch, stateful, features).get_weights())
+    return tuple(_build(key, batch, stateful, {}).get_weights())
+
+
+def _build(key: tuple, batch: int | None, stateful: bool, extra: dict[str, Any]) -> Any:
+    """The run's model (`bench.models`) for this backend, with `extra` layer options."""
+    import keras
+
+    from bench import registry
+    from bench.models import Shape
+
+    model, look_back, units, layers, features = key
+    options = {**registry.backend(keras.backend.backend()).model_options(stateful)[0], **extra}
+    shape = Shape(look_back, features, batch, stateful, units, layers)
+    return registry.model_registry.get(model.name).build(shape, model.params, options)
+
+
+class TrainState(NamedTuple):
+    """One run's training state as one JAX pytree (under `jax.vmap` every leaf gets the run axis):
+    its weights, optimizer values (its learning rate among them), noise-scale state, and the values of
+    the model's other non-trainable variables (dropout's seed generators, seeded per run)."""
+
+    trainable: list[Any]
+    opt: list[Any]
+    noise: Any
+    rng: list[Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Built:
+    """One batch size's copy of the model (a stateful recurrent layer fixes its batch size) and the
+    variables a stateless call maps: trainable, carried states, and the other non-trainable ones."""
+
+    model: Any
+    trainable: list[Any]
+    states: list[Any]
+    others: list[Any]
+    other_values: list[Any]
 
 
 class Program:
-    """The jitted pieces for one model shape and optimizer: an epoch of training and the walk-forward.
+    """The jitted pieces for one model and optimizer: an epoch of training and the walk-forward.
 
-    Trainable values, optimizer values and states are JAX pytrees (lists of arrays), so the same
-    epoch function runs alone or under `jax.vmap` for several repeats.
+    The run's own Keras model (`bench.models`), built stateful once per batch size it is called at,
+    is called inside a `keras.StatelessScope` that maps its variables to explicit values: the weights
+    being trained, and the recurrent layers' state variables, whose updated values the scope hands
+    back. So any model whose recurrent layers keep their state in Keras's `states` carries it here,
+    by Keras's own RNN code. Stateless runs start every batch from zeros (a runtime flag), so they
+    share the compiled epoch. Trainable values, optimizer values and states are JAX pytrees (lists of
+    arrays), so the same epoch function runs alone or under `jax.vmap` for several repeats.
     """
 
-    def __init__(self, look_back: int, units: int, layers: int, optimizer: str, features: int = 1) -> None:
+    def __init__(self, key: tuple, optimizer: str) -> None:
         import jax
 
-        self.units = units
-        self.layers = layers
-        self.look_back = look_back
-        self.model = explicit_state_model(look_back, units, layers, features)
+        self.key = key
+        self.look_back = key[1]
+        self._built: dict[int, _Built] = {}
+        self.model = self.built(1).model
         # the rate is a value each run sets (`initial_values`), so one program serves every rate
         self.optimizer = make_optimizer(optimizer, 0.001)
         self.optimizer.build(self.model.trainable_variables)
-        self.non_trainable = [v.value for v in self.model.non_trainable_variables]
-        if [v.path for v in self.model.weights] != [v.path for v in self.model.trainable_variables]:
-            raise AssertionError("the explicit-state model's weights must all be trainable, in get_weights order")
+        paths = [v.path for v in self.model.weights]
+        self.trainable_slots = [paths.index(v.path) for v in self.model.trainable_variables]
         self.fresh_optimizer = [v.value for v in self.optimizer.variables]  # zero moments, iteration 0
         self.rate_slot = [v.path.rsplit("/", 1)[-1] for v in self.optimizer.variables].index("learning_rate")
         # on CPU, LLVM's level 1 compiles an epoch ~20% faster than the default with the same speed
@@ -132,6 +153,20 @@ class Program:
             False: jax.jit(self._observing(("walk", False), self._predict_all)),
         }
         self._kernels: dict[tuple, set[str]] = {}
+
+    def built(self, batch: int) -> _Built:
+        """The model at `batch` rows (built once; every copy has the same variables in the same order)."""
+        if batch not in self._built:
+            # unrolling short windows removes an inner while loop per step (~1.7x faster on CPU); long
+            # ones would compile slowly
+            model = _build(self.key, batch, True, {"unroll": self.look_back <= UNROLL_MAX_LOOK_BACK})
+            states = [v for layer in model.layers if getattr(layer, "stateful", False) for v in layer.states or []]
+            ids = {id(v) for v in [*model.trainable_variables, *states]}
+            others = [v for v in model.variables if id(v) not in ids]
+            self._built[batch] = _Built(
+                model, list(model.trainable_variables), states, others, [v.value for v in others]
+            )
+        return self._built[batch]
 
     def _observing(self, key: tuple, fn: Callable) -> Callable:
         """`fn`, recording under `key` the LSTM kernels its layers choose when JAX traces it (once per
@@ -151,15 +186,15 @@ class Program:
         return kernels.describe(set().union(*(s for s in seen if s is not None))) if seen[0] is not None else None
 
     def epoch_fn(self, vmapped: bool, noise: bool) -> Any:
-        """The jitted epoch: alone or under `jax.vmap` (weights, optimizer values, noise state and batch
-        order get a leading run axis; every run passes an order, so shuffled and fixed orders share
-        one program), with or without the noise-scale estimate (per-example gradients cost extra)."""
+        """The jitted epoch: alone or under `jax.vmap` (the `TrainState`, batch order and carried state
+        get a leading run axis; every run passes an order, so shuffled and fixed orders share one
+        program), with or without the noise-scale estimate (per-example gradients cost extra)."""
         import jax
 
         if (vmapped, noise) not in self._epochs:
             fn = self._observing(("epoch", vmapped, noise), functools.partial(self._epoch, noise_on=noise))
             if vmapped:
-                fn = jax.vmap(fn, in_axes=(0, 0, 0, 0, None, None, None, None, None, None, None, 0))
+                fn = jax.vmap(fn, in_axes=(0, 0, None, None, None, None, None, None, None, 0))
             self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
         return self._epochs[vmapped, noise]
 
@@ -173,32 +208,55 @@ class Program:
         return self._walks[stateful]
 
     def initial_values(self, weights: Weights, learning_rate: float) -> tuple[list[Any], list[Any]]:
-        """(trainable values, fresh optimizer values at `learning_rate`) starting from `weights`."""
+        """(trainable values, fresh optimizer values at `learning_rate`) starting from `weights`
+        (`get_weights` order, as the `fit` engine's model has them)."""
         import jax.numpy as jnp
 
-        # every weight is trainable, in `get_weights` order (checked once in __init__)
-        shapes = [tuple(v.shape) for v in self.model.trainable_variables]
+        shapes = [tuple(v.shape) for v in self.model.weights]
         if shapes != [np.shape(w) for w in weights]:
             raise ValueError(f"initial weights have shapes {[np.shape(w) for w in weights]}, the model needs {shapes}")
         opt = list(self.fresh_optimizer)
         opt[self.rate_slot] = jnp.asarray(learning_rate, opt[self.rate_slot].dtype)
-        return [jnp.asarray(w, jnp.float32) for w in weights], opt
+        return [jnp.asarray(weights[i], jnp.float32) for i in self.trainable_slots], opt
+
+    def train_state(self, weights: Weights, learning_rate: float, seed: int, noise_on: bool) -> TrainState:
+        """A run's starting `TrainState`: `initial_values`, a fresh noise-scale state when asked, and its
+        dropout generators seeded from the run's `seed`."""
+        import jax.numpy as jnp
+
+        trainable, opt = self.initial_values(weights, learning_rate)
+        b = self.built(1)
+        rng = [
+            jnp.asarray([(seed + 7919 * i) & 0x7FFFFFFF, 0], jnp.uint32)
+            if v.path.endswith("seed_generator_state")
+            else value
+            for i, (v, value) in enumerate(zip(b.others, b.other_values))
+        ]
+        return TrainState(trainable, opt, noise_scale.init(trainable) if noise_on else (), rng)
 
     def zero_state(self, batch: int) -> list[Any]:
         import jax.numpy as jnp
 
-        return [jnp.zeros((batch, self.units), jnp.float32) for _ in range(2 * self.layers)]
+        return [jnp.zeros(tuple(v.shape), jnp.float32) for v in self.built(batch).states]
 
-    def forward(self, trainable: list[Any], x: Any, state: list[Any]) -> tuple[Any, list[Any]]:
-        """Predictions and the final LSTM states for windows `x` (batch, look_back, 1) from `state`."""
-        outputs, _ = self.model.stateless_call(trainable, self.non_trainable, [x, *state], training=True)
-        return outputs[0], list(outputs[1:])
+    def forward(
+        self, trainable: list[Any], x: Any, state: list[Any], rng: list[Any] | None = None, training: bool = False
+    ) -> tuple[Any, list[Any], list[Any]]:
+        """Predictions, the recurrent layers' final states and the generators' next values for windows `x`
+        (batch, look_back, features) from `state` (`rng`: the other non-trainable values, the program's
+        own when None; `training`: dropout on)."""
+        import keras
+
+        b = self.built(int(x.shape[0]))
+        rng = b.other_values if rng is None else rng
+        mapping = [*zip(b.trainable, trainable), *zip(b.states, state), *zip(b.others, rng)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            outputs = b.model(x, training=training)
+        return outputs, [scope.get_current_value(v) for v in b.states], [scope.get_current_value(v) for v in b.others]
 
     def _epoch(
         self,
-        trainable: list[Any],
-        opt: list[Any],
-        noise: Any,
+        train: TrainState,
         idx: Any,
         mask: Any,
         limit: Any,
@@ -210,12 +268,12 @@ class Program:
         state: list[Any] | None = None,
         *,
         noise_on: bool = False,
-    ) -> tuple[list[Any], list[Any], Any, Any, list[Any]]:
-        """One epoch, or the part of it from batch `first` (with the LSTM state `state` it left off at;
-        zeros at the epoch start) to batch `limit`: batch k holds rows `idx[k]` (`mask` 0 marks padding).
-        Row j is the window ending before target `train_t[j]`, gathered from `series` inside the loop
-        (nothing is materialised), with label `targets[train_t[j]]`. Returns weights, optimizer
-        values, noise state, loss and the final LSTM state.
+    ) -> tuple[TrainState, Any, list[Any]]:
+        """One epoch, or the part of it from batch `first` (with the recurrent state `state` it left off
+        at; zeros at the epoch start) to batch `limit`: batch k holds rows `idx[k]` (`mask` 0 marks
+        padding). Row j is the window ending before target `train_t[j]`, gathered from `series` inside
+        the loop (nothing is materialised), with label `targets[train_t[j]]`. Returns the trained
+        `TrainState`, the loss and the final recurrent state.
 
         Batches with no real rows come last and are not run: the loop's length is a runtime value,
         so it costs nothing per step, and a step budget's partial last epoch is the same program.
@@ -231,39 +289,42 @@ class Program:
         sizes = jnp.sum(mask, axis=1)
         min_rows = noise_scale.big_rows(batch)
 
-        def row_loss(tv_: list[Any], x: Any, y: Any, state: list[Any]) -> tuple[Any, list[Any]]:
-            pred, new_state = self.forward(tv_, x[None], [s[None] for s in state])
-            return jnp.sum(jnp.square(pred[0] - y)), [s[0] for s in new_state]
+        def row_loss(tv_: list[Any], x: Any, y: Any, state: list[Any], rng: list[Any]) -> tuple[Any, tuple]:
+            pred, new_state, new_rng = self.forward(tv_, x[None], [s[None] for s in state], rng, training=True)
+            return jnp.sum(jnp.square(pred[0] - y)), ([s[0] for s in new_state], new_rng)
 
         def step(k: Any, carry: tuple) -> tuple:
-            tv, ov, ns, state, losses = carry
+            t, state, losses = carry
             ids, m = idx[k], mask[k]
             x, y = self.gather(series, train_t[ids]), targets[train_t[ids]][:, None]
+            ns = t.noise
             if noise_on:
-                per_row = jax.vmap(jax.value_and_grad(row_loss, has_aux=True), in_axes=(None, 0, 0, 0))
-                (row_losses, new_state), per_example = per_row(tv, x, y, state)
+                per_row = jax.vmap(jax.value_and_grad(row_loss, has_aux=True), in_axes=(None, 0, 0, 0, None))
+                (row_losses, (new_state, rngs)), per_example = per_row(t.trainable, x, y, state, t.rng)
+                rng = jax.tree_util.tree_map(lambda r: r[0], rngs)  # the generators advance once per step
                 loss = jnp.sum(row_losses * m) / sizes[k]
                 grads = jax.tree_util.tree_map(lambda g: jnp.tensordot(m, g, axes=1) / sizes[k], per_example)
                 ns = noise_scale.update(ns, per_example, m, min_rows)
             else:
 
-                def loss_fn(tv_: list[Any]) -> tuple[Any, list[Any]]:
-                    pred, new_state = self.forward(tv_, x, state)
-                    return jnp.sum(jnp.square(pred - y)[:, 0] * m) / sizes[k], new_state
+                def loss_fn(tv_: list[Any]) -> tuple[Any, tuple]:
+                    pred, new_state, rng = self.forward(tv_, x, state, t.rng, training=True)
+                    return jnp.sum(jnp.square(pred - y)[:, 0] * m) / sizes[k], (new_state, rng)
 
-                (loss, new_state), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv)
-            tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
+                (loss, (new_state, rng)), grads = jax.value_and_grad(loss_fn, has_aux=True)(t.trainable)
+            tv, ov = self.optimizer.stateless_apply(t.opt, grads, t.trainable)
             # stateful: batch k's final state starts batch k+1, without a gradient path back (Keras's truncation)
             state = [jnp.where(stateful, jax.lax.stop_gradient(n), s) for n, s in zip(new_state, state)]
-            return tv, ov, ns, state, losses.at[k].set(loss)
+            return TrainState(tv, ov, ns, jax.lax.stop_gradient(rng)), state, losses.at[k].set(loss)
 
         steps = jnp.minimum(jnp.sum(sizes > 0), limit)
         state = self.zero_state(batch) if state is None else state
-        init = (trainable, opt, noise, state, jnp.zeros(idx.shape[0], jnp.float32))
-        trainable, opt, noise, state, losses = jax.lax.fori_loop(first, steps, step, init)
+        train, state, losses = jax.lax.fori_loop(
+            first, steps, step, (train, state, jnp.zeros(idx.shape[0], jnp.float32))
+        )
         k = jnp.arange(idx.shape[0])
         ran = jnp.where((k >= first) & (k < steps), sizes, 0.0)
-        return trainable, opt, noise, jnp.sum(losses * ran) / jnp.sum(ran), state
+        return train, jnp.sum(losses * ran) / jnp.sum(ran), state
 
     def gather(self, series: Any, t: Any) -> Any:
         """The windows ending before targets `t`: (len(t), look_back, features)."""
@@ -277,7 +338,7 @@ class Program:
 
         def step(state: list[Any], t: Any) -> tuple[list[Any], Any]:
             x = jax.lax.dynamic_slice_in_dim(series, t - self.look_back, self.look_back, axis=0)
-            pred, state = self.forward(trainable, x[None], state)
+            pred, state, _ = self.forward(trainable, x[None], state)
             return state, pred[0]
 
         _, preds = jax.lax.scan(step, self.zero_state(1), walk_t)
@@ -294,7 +355,7 @@ class Program:
         padded = jnp.pad(walk_t, (0, chunks * chunk - n), mode="edge").reshape(chunks, chunk)
 
         def one(t: Any) -> Any:
-            pred, _ = self.forward(trainable, self.gather(series, t), self.zero_state(chunk))
+            pred, _, _ = self.forward(trainable, self.gather(series, t), self.zero_state(chunk))
             return pred
 
         return jax.lax.map(one, padded).reshape(-1, 1)[:n]
@@ -304,12 +365,12 @@ def program_for(spec: RunSpec) -> Program:
     """The program for `spec`'s model shape and optimizer, shared by every run in this worker that
     has them: jitted functions compile once per input shape, so the batch-1 walk and repeated batch
     sizes are not compiled again for each configuration of a sweep."""
-    return _program(spec.look_back, spec.units, spec.layers, spec.optimizer, spec.dataset.n_features)
+    return _program(_shape_key(spec), spec.optimizer)
 
 
 @functools.lru_cache(maxsize=64)
-def _program(look_back: int, units: int, layers: int, optimizer: str, features: int) -> Program:
-    return Program(look_back, units, layers, optimizer, features)
+def _program(key: tuple, optimizer: str) -> Program:
+    return Program(key, optimizer)
 
 
 def _batches(
@@ -364,7 +425,7 @@ def run_many(
     k = len(specs)
     weights = list(initial_weights) if initial_weights is not None else [seeded_weights(s) for s in specs]
     program = program_for(first)
-    starts = [program.initial_values(w, s.learning_rate) for w, s in zip(weights, specs)]
+    starts = [program.train_state(w, s.learning_rate, s.seed, s.noise_scale) for w, s in zip(weights, specs)]
     rngs = [np.random.default_rng(s.seed) for s in specs]
     n = windows.n_train_windows
     # shapes shared by stateful and stateless runs of this look_back and batch size, so both use
@@ -378,15 +439,14 @@ def run_many(
     stateful = jnp.asarray(first.stateful)
     walk = program.walk(first.stateful)
     epoch_fn = program.epoch_fn(vmapped=k > 1, noise=first.noise_scale)
-    noise = [noise_scale.init(t) for t, _ in starts] if first.noise_scale else [() for _ in starts]
 
     if k == 1:
-        (trainable, opt), noise_state = starts[0], noise[0]
-        walk_of: Callable[[int], Any] = lambda r: walk(trainable, series, walk_t)  # noqa: E731
+        train = starts[0]
+        walk_of: Callable[[int], Any] = lambda r: walk(train.trainable, series, walk_t)  # noqa: E731
     else:
-        trainable, opt, noise_state = stack([s[0] for s in starts]), stack([s[1] for s in starts]), stack(noise)
+        train = stack(starts)
         # slicing device arrays one by one costs ~0.5 ms each; the host copies are tiny
-        walk_of = lambda r: walk([np.asarray(t)[r] for t in trainable], series, walk_t)  # noqa: E731
+        walk_of = lambda r: walk([np.asarray(t)[r] for t in train.trainable], series, walk_t)  # noqa: E731
         log.info("scan: training %d runs of %s together (vmap)", k, first.run_id)
 
     loops = [EpochLoop(s, prep, windows, lambda r=r: np.asarray(walk_of(r))) for r, s in enumerate(specs)]
@@ -412,11 +472,10 @@ def run_many(
         state, begin, total, weight = zeros, 0, np.zeros(k), 0.0
         t0 = time.perf_counter()
         for end in bounds:
-            trainable, opt, noise_state, loss, state = epoch_fn(
-                trainable, opt, noise_state, idx, mask, jnp.int32(end), series, targets, train_t, stateful,
-                jnp.int32(begin), state,
-            )  # fmt: skip
-            jax.block_until_ready((trainable, opt))
+            train, loss, state = epoch_fn(
+                train, idx, mask, jnp.int32(end), series, targets, train_t, stateful, jnp.int32(begin), state
+            )
+            jax.block_until_ready(train)
             seconds = time.perf_counter() - t0
             rows_run = float(mask_np[begin:end].sum())
             total, weight = total + np.asarray(loss, np.float64).reshape(k) * rows_run, weight + rows_run
@@ -429,7 +488,7 @@ def run_many(
             after = _compiled(epoch_fn)
             compiled_here = None if after is None or compiled_before is None else after > compiled_before
         losses = total / weight if weight else total
-        scales = np.asarray(noise_scale.value(noise_state)).reshape(k) if first.noise_scale else [None] * k
+        scales = np.asarray(noise_scale.value(train.noise)).reshape(k) if first.noise_scale else [None] * k
         for r in list(running):
             if loops[r].end_epoch(float(losses[r]), seconds=seconds, noise_scale=scales[r]):
                 running.remove(r)
@@ -441,9 +500,8 @@ def run_many(
         nothing a run recorded changes (JAX arrays are immutable)."""
         t = time.perf_counter()
         out = epoch_fn(
-            trainable, opt, noise_state, idx, mask, jnp.int32(budget.steps_per_epoch), series, targets, train_t,
-            stateful, jnp.int32(0), zeros,
-        )  # fmt: skip
+            train, idx, mask, jnp.int32(budget.steps_per_epoch), series, targets, train_t, stateful, jnp.int32(0), zeros
+        )
         jax.block_until_ready(out)
         return time.perf_counter() - t
 
@@ -470,17 +528,17 @@ def probe_scan() -> ProbeResult:
             "jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax"
         )
     keras.utils.set_random_seed(0)
-    program = Program(look_back=2, units=2, layers=1, optimizer="adam")
-    trainable, opt = program.initial_values(program.model.get_weights(), 0.01)
+    program = Program((ModelSpec(), 2, 2, 1, 1), "adam")
+    train = program.train_state(program.model.get_weights(), 0.01, 0, False)
     series = np.linspace(0.1, 0.9, 9, dtype=np.float32)[:, None]
     x = series[:8].reshape(4, 2, 1)  # the windows ending before targets 2, 4, 6, 8
     idx, mask = _batches(4, 1, True, None)
-    trainable, opt, _, _, state = program.epoch(
-        trainable, opt, (), idx, mask, np.int32(4), series, np.ones(9, np.float32), np.arange(2, 10, 2), np.bool_(True)
+    train, _, state = program.epoch(
+        train, idx, mask, np.int32(4), series, np.ones(9, np.float32), np.arange(2, 10, 2), np.bool_(True)
     )
     carried = float(sum(np.abs(np.asarray(s)).sum() for s in state))
-    from_state, _ = program.forward(trainable, x[:1], state)
-    from_zero, _ = program.forward(trainable, x[:1], program.zero_state(1))
+    from_state, _, _ = program.forward(train.trainable, x[:1], state)
+    from_zero, _, _ = program.forward(train.trainable, x[:1], program.zero_state(1))
     problems = []
     if carried == 0.0:
         problems.append("the carried LSTM state is zero after a stateful epoch")

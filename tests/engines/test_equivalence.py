@@ -246,3 +246,48 @@ def test_fit_on_gathered_batches_trains_as_on_arrays(stateful: bool, layout: str
     assert len(gathered_losses) == len(array_losses) == 3  # two whole epochs and a partial one
     np.testing.assert_allclose(gathered_losses, array_losses, rtol=1e-6)
     np.testing.assert_allclose(gathered_rmse, array_rmse, rtol=1e-6)
+
+
+def drawn_weights(spec: RunSpec) -> list[np.ndarray]:
+    """Fixed weights for `spec`'s model, whatever its layers (drawn for the shapes the fit engine builds)."""
+    from bench.model import build_model
+
+    model = build_model(spec, spec.batch_size if spec.stateful else None)
+    rng = np.random.default_rng(11)
+    return [rng.uniform(-0.5, 0.5, np.shape(w)).astype(np.float32) for w in model.get_weights()]
+
+
+def fit_from_drawn(spec: RunSpec) -> tuple[list[np.ndarray], tuple[list[float], float]]:
+    weights = drawn_weights(spec)
+    return weights, fit_from(spec, weights)
+
+
+MODEL_CASES = [  # (model, params, stateful, batch_size, units, layers); the layers are Keras's own on both engines
+    pytest.param("gru", {}, True, 5, 4, 1, id="gru-stateful-5"),
+    pytest.param("gru", {}, False, 1, 4, 1, id="gru-stateless-1", marks=pytest.mark.slow),
+    pytest.param("simple_rnn", {}, True, 1, 4, 1, id="simple_rnn-stateful-1"),
+    pytest.param("simple_rnn", {}, False, 5, 4, 1, id="simple_rnn-stateless-5", marks=pytest.mark.slow),
+    pytest.param("lstm", {"units": [6, 3], "head": [5]}, True, 5, 6, 2, id="two-widths-and-a-head-stateful-5"),
+]
+
+
+@pytest.mark.parametrize("name,params,stateful,batch_size,units,layers", MODEL_CASES)
+def test_every_built_in_model_trains_alike_on_both_engines(
+    name: str, params: dict, stateful: bool, batch_size: int, units: int, layers: int, workers
+) -> None:
+    import json
+
+    from bench.models import ModelSpec
+
+    layout = "streams" if stateful else "none"
+    spec = dataclasses.replace(
+        spec_for("tensorflow", "fit", stateful, layout, batch_size, layers),
+        units=units,
+        model=ModelSpec(name, json.dumps(params, sort_keys=True)),
+    )
+    weights, (fit_losses, fit_rmse) = workers["tensorflow"].submit(fit_from_drawn, spec).result()
+    scan_spec = dataclasses.replace(spec, backend="jax", engine="scan")
+    scan_losses, scan_rmse = workers["jax"].submit(scan_from, scan_spec, weights).result()
+    assert len(scan_losses) == len(fit_losses) == 3
+    np.testing.assert_allclose(scan_losses, fit_losses, rtol=LOSS_RTOL)
+    np.testing.assert_allclose(scan_rmse, fit_rmse, rtol=RMSE_RTOL)

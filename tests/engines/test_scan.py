@@ -83,13 +83,11 @@ def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     result = scan.run(spec, prep, windows)
     assert result.status == "ok", result.error
     # the carried state after one more epoch from the seeded weights: zero would mean no state flows
-    program = scan.Program(spec.look_back, spec.units, spec.layers, spec.optimizer)
-    trainable, opt = program.initial_values(scan.seeded_weights(spec), spec.learning_rate)
+    program = scan.program_for(spec)
+    train = program.train_state(scan.seeded_weights(spec), spec.learning_rate, spec.seed, False)
     idx, mask = scan._batches(windows.n_train_windows, spec.batch_size, spec.stateful, None)
     *_, state = program.epoch(
-        trainable,
-        opt,
-        (),
+        train,
         jnp.asarray(idx),
         jnp.asarray(mask),
         jnp.int32(len(idx)),
@@ -230,3 +228,39 @@ def test_a_step_budget_is_exact_and_ends_with_a_partial_epoch(workers) -> None:
     assert steps_full == 3 * 13 and epochs_full == 3
     np.testing.assert_allclose(losses[:2], losses_full[:2], rtol=1e-6)  # the whole epochs are the same
     assert losses[2] != losses_full[2]  # the partial epoch's loss covers its 5 batches only
+
+
+def dropout_losses(spec: RunSpec) -> dict[str, list[float]]:
+    """Per-epoch losses of one set of weights trained with and without dropout, under two seeds, twice."""
+    import json
+
+    from bench.engines import scan
+    from bench.models import ModelSpec
+
+    prep, windows = data(spec, sine())
+    weights = scan.seeded_weights(spec)
+    dropped = dataclasses.replace(spec, model=ModelSpec("lstm", json.dumps({"dropout": 0.3})))
+    other_seed = dataclasses.replace(dropped, seed=spec.seed + 1)
+
+    def losses(s: RunSpec) -> list[float]:
+        return [e.loss for e in scan.run(s, prep, windows, initial_weights=weights).epochs]
+
+    together = scan.run_many([dropped, other_seed], prep, windows, [weights, weights])
+    return {
+        "none": losses(spec),
+        "dropout": losses(dropped),
+        "dropout again": losses(dropped),
+        "dropout, another seed": losses(other_seed),
+        "together": [e.loss for e in together[0].epochs],
+        "together, another seed": [e.loss for e in together[1].epochs],
+    }
+
+
+def test_dropout_draws_from_each_runs_own_seeded_generator(workers):
+    found = workers["jax"].submit(dropout_losses, spec_for(stateful=True, batch_size=2)).result()
+    assert found["dropout"] == found["dropout again"]  # seeded: reproducible
+    assert not np.allclose(found["dropout"], found["none"])  # dropout is applied
+    assert not np.allclose(found["dropout"], found["dropout, another seed"])  # the seed draws the masks
+    # trained together, each run keeps its own generator
+    np.testing.assert_allclose(found["together"], found["dropout"], rtol=VMAP_RTOL)
+    np.testing.assert_allclose(found["together, another seed"], found["dropout, another seed"], rtol=VMAP_RTOL)

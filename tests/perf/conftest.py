@@ -34,6 +34,12 @@ RATIOS = {
     "ratio same, hand-written JAX LSTM (reference)": (HAND, HAND_VMAP10, 10.0),
     "ratio scan / TF fit engine, batch 1": (SCAN, "TF fit engine, batch 1", 1.0),
     "ratio scan / TF fit engine, batch 32": ("scan engine, batch 32", "TF fit engine, batch 32", 1.0),
+    # tests/perf/test_scan_generic.py: the generic model path's epoch time over the hand-built one's
+    "ratio generic / hand-built scan epoch time, batch 1 (target <= 1.1)": (
+        "scan, hand-built explicit-state LSTM (0.5.0), seed configuration, batch 1",
+        "scan, generic model path, seed configuration, batch 1",
+        1.0,
+    ),
     # tests/perf/test_scan_variants.py: > 1 means the variant is faster
     **{
         f"ratio not unrolled / unrolled, scan, batch {b}": (

@@ -106,8 +106,9 @@ class ScanEpoch(NamedTuple):
     program: Any  # the engine's `Program`, whose `kernel` says which LSTM kernel the epoch traced
 
 
-def scan_epoch(batch_size: int, repeats: int = 0, spec: RunSpec | None = None) -> ScanEpoch:
-    """One scan-engine epoch, stateful, on the seed configuration (or `spec`); repeats > 0: vmapped."""
+def scan_epoch(batch_size: int, repeats: int = 0, spec: RunSpec | None = None, program: Any = None) -> ScanEpoch:
+    """One scan-engine epoch, stateful, on the seed configuration (or `spec`, with `program` instead of
+    the engine's own); repeats > 0: vmapped."""
     import jax
     import jax.numpy as jnp
 
@@ -115,25 +116,22 @@ def scan_epoch(batch_size: int, repeats: int = 0, spec: RunSpec | None = None) -
 
     spec = spec or seed_spec(batch_size)
     w = seed_windows(spec)
-    program = scan.Program(spec.look_back, spec.units, spec.layers, spec.optimizer)
-    trainable, opt = program.initial_values(scan.seeded_weights(spec), spec.learning_rate)
+    program = program or scan.program_for(spec)
+    train = program.train_state(scan.seeded_weights(spec), spec.learning_rate, spec.seed, False)
     fn = program.epoch_fn(vmapped=bool(repeats), noise=False)
     if repeats:
-        trainable, opt = scan.stack([trainable] * repeats), scan.stack([opt] * repeats)
+        train = scan.stack([train] * repeats)
     idx, mask = (jnp.asarray(a) for a in scan._batches(w.n_train_windows, spec.batch_size, True, None))
     if repeats:
         idx = jnp.stack([idx] * repeats)  # each repeat's batch order
     series, targets, train_t = (jax.device_put(a) for a in (w.series, w.targets, w.train_t))
     stateful = jnp.asarray(True)
-    noise = ()
     limit = jnp.int32(idx.shape[-2])
-    values = [trainable, opt]
+    values = [train]
 
     def epoch() -> Any:
-        values[0], values[1], _, loss, _ = fn(
-            values[0], values[1], noise, idx, mask, limit, series, targets, train_t, stateful
-        )
-        return jax.block_until_ready((values[0], values[1], loss))
+        values[0], loss, _ = fn(values[0], idx, mask, limit, series, targets, train_t, stateful)
+        return jax.block_until_ready((values[0], loss))
 
     return ScanEpoch(epoch, w.n_train_windows, program)
 
