@@ -16,7 +16,7 @@ def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = N
     stateful = spec.stateful if stateful is None else stateful
     shape = Shape(spec.look_back, spec.dataset.n_features, batch_size, stateful, spec.units, spec.layers)
     options = registry.backend(keras.backend.backend()).model_options(stateful)[0]
-    return registry.model_registry.get(spec.model.name).build(shape, spec.model.params, options)
+    return registry.model_registry.get(spec.model.name).build(shape, spec.model, options)
 
 
 def lstm_model(

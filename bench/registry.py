@@ -233,6 +233,7 @@ def _builtin_and_installed() -> tuple[str, ...]:
     importlib.import_module("bench.backends")
     importlib.import_module("bench.engines")
     importlib.import_module("bench.models.recurrent")
+    importlib.import_module("bench.models.factory")
     return tuple(ep.module for ep in metadata.entry_points(group="lstm_bench.plugins"))
 
 

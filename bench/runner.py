@@ -174,6 +174,7 @@ def plan_suite(
 
     `overrides` replace scenario keys (the CLI's --backend and --engine)."""
     from bench.environment import gpu_present
+    from bench.models.check import check_models
     from bench.scenario import load_scenario
     from bench.specs import expand_checked
     from bench.worker import gpu_backends
@@ -201,6 +202,7 @@ def plan_suite(
         Plan(sf.path, out_dir or Path("results") / sf.scenario.name, *expand_checked(sf, on_gpu), out_dir is not None)
         for sf in files
     ]
+    check_models([s for plan in plans for s in plan.specs])
     return plans, notes
 
 

@@ -136,7 +136,8 @@ class RunSpec:
         metadata=columns(
             Column("model", "config", str, sweep=True, compared=True, facet=True, added=6, default="lstm",
                    get=_model("label")),
-            Column("model_name", "config", str, compared=True, added=6, default="lstm", in_id=False, get=_model("name")),
+            Column("model_name", "config", str, compared=True, added=6, default="lstm", in_id=False,
+                   get=_model("name")),
             Column("model_params", "config", str, compared=True, added=6, default="{}", get=_model("params_json")),
         ),
     )  # fmt: skip

@@ -57,7 +57,9 @@ def expand_checked(
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
     try:
-        models = resolve_models(sc.model, sc.units, sc.layers, bool({"units", "layers"} & sc.model_fields_set))
+        models = resolve_models(
+            sc.model, sc.units, sc.layers, bool({"units", "layers"} & sc.model_fields_set), base_dir
+        )
     except UserError as exc:
         raise UserError(
             f"{sf.path}:{sf.line_of('model')}: {exc}" if sf.line_of("model") else f"{sf.path}: {exc}"

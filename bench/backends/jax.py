@@ -1,4 +1,5 @@
-"""JAX: Keras `fit` drops the stateful LSTM's state here (DESIGN.md fact 4); the `scan` engine carries it."""
+"""JAX: Keras `fit` loses the stateful layers' state here (its stateless steps return the model's tracked
+variables, and a recurrent layer's states are not among them); the `scan` engine carries it."""
 
 from __future__ import annotations
 

@@ -30,7 +30,9 @@ class Fit(Engine):
     """Keras `Model.fit`, one spec at a time, on whatever backend the process runs."""
 
     name = "fit"
-    fails_state_on = ("jax",)  # DESIGN.md fact 4: Keras's JAX trainer drops the state update
+    # Keras 3's JAX trainer runs each step statelessly and keeps only the model's tracked variables;
+    # a recurrent layer's state variables are not among them, so its state is lost between batches
+    fails_state_on = ("jax",)
     takes_steps_per_execution = True
 
     def probe(self, backend: str) -> ProbeResult:

@@ -1,6 +1,7 @@
 """The `scan` engine: a whole training epoch as one compiled JAX loop over Keras layers.
 
-Keras 3's JAX trainer drops the LSTM state update of a stateful `fit` (DESIGN.md fact 4), so this
+Keras 3's JAX trainer drops the state update of a stateful `fit` (a recurrent layer's state variables
+are not among the model's tracked variables, which are all its stateless step returns), so this
 engine threads the state explicitly: the run's own model (`bench.models`), called in a
 `keras.StatelessScope` that maps its recurrent layers' state variables to values the loop carries
 (see `Program`), and trained with the optimizer's `stateless_apply`. The carried state crosses
@@ -92,7 +93,7 @@ def _build(key: tuple, batch: int | None, stateful: bool, extra: dict[str, Any])
     model, look_back, units, layers, features = key
     options = {**registry.backend(keras.backend.backend()).model_options(stateful)[0], **extra}
     shape = Shape(look_back, features, batch, stateful, units, layers)
-    return registry.model_registry.get(model.name).build(shape, model.params, options)
+    return registry.model_registry.get(model.name).build(shape, model, options)
 
 
 class TrainState(NamedTuple):

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 from typing import Any
 
 from bench.errors import UserError
 from bench.models.base import Model, ModelSpec, Shape, register_model
+from bench.models.factory import resolve_factory
 
 __all__ = ["Model", "ModelSpec", "Resolved", "Shape", "register_model", "resolve_models"]
 
@@ -20,7 +22,7 @@ __all__ = ["Model", "ModelSpec", "Resolved", "Shape", "register_model", "resolve
 Resolved = tuple[ModelSpec, int, int]
 
 
-def resolve_models(ref: Any, units: Any, layers: int, stack_given: bool) -> list[Resolved]:
+def resolve_models(ref: Any, units: Any, layers: int, stack_given: bool, base_dir: Path) -> list[Resolved]:
     """Every model the `model` key names, its lists expanded (but `units` and `head`, which list widths
     per layer), with the units and layers of its runs.
 
@@ -34,12 +36,18 @@ def resolve_models(ref: Any, units: Any, layers: int, stack_given: bool) -> list
         one = {"name": one} if isinstance(one, str) else dict(one) if isinstance(one, dict) else one
         if not isinstance(one, dict) or not isinstance(one.get("name", "lstm"), (str, list)):
             raise UserError(f"model: give a name (e.g. gru) or a mapping with 'name' and parameters, got {one!r}")
+        if "factory" in one:
+            widths = units if isinstance(units, list) else [units]
+            out += [(resolve_factory(one, base_dir), w, layers) for w in widths]
+            continue
         keys = list(one)
         for values in itertools.product(
             *(v if isinstance(v, list) and k not in ("units", "head") else [v] for k, v in one.items())
         ):
             given = dict(zip(keys, values))
             name = given.pop("name", "lstm")
+            if name == "factory":
+                raise UserError("model: a factory model is {factory: FILE.py:FUNCTION, params: {...}}; give the file")
             entry = registry.model_registry.get(name)
             out += _with_stack(entry, given, units, layers, stack_given)
     return list(dict.fromkeys(out))

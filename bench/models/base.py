@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from bench.errors import UserError, closest
@@ -18,6 +18,8 @@ class ModelSpec:
 
     name: str = "lstm"
     params_json: str = "{}"
+    source: str = field(default="", repr=False)  # a factory file's content (it travels with the run)
+    origin: str = ""  # a factory's FILE.py:FUNCTION
 
     @property
     def params(self) -> dict[str, Any]:
@@ -25,9 +27,10 @@ class ModelSpec:
 
     @property
     def label(self) -> str:
-        """Short name for tables and plots: `gru`, or `gru dropout=0.2` with its parameters."""
-        extra = " ".join(f"{k}={_shown(v)}" for k, v in sorted(self.params.items()))
-        return f"{self.name} {extra}".strip()
+        """Short name for tables and plots: `gru`, `gru dropout=0.2`, or a factory's `mine.py:build units=8`."""
+        params = self.params.get("params", {}) if self.origin else self.params
+        extra = " ".join(f"{k}={_shown(v)}" for k, v in sorted(params.items()))
+        return f"{self.origin or self.name} {extra}".strip()
 
 
 def _shown(value: Any) -> str:
@@ -50,15 +53,15 @@ class Shape:
 class Model(ABC):
     """A model builder. `defaults` are its parameters besides units and layers (their types are the
     defaults' types); `build` returns an uncompiled `keras.Model` from (batch, look_back, n_features)
-    windows to (batch, 1) forecasts. `layer_options` are the backend's extra options for its
-    recurrent layers (e.g. torch's use_cudnn=False when stateful)."""
+    windows to (batch, 1) forecasts, for `spec` (its `params`). `layer_options` are the backend's
+    extra options for its recurrent layers (e.g. torch's use_cudnn=False when stateful)."""
 
     name: ClassVar[str]
     description: ClassVar[str]
     defaults: ClassVar[dict[str, Any]] = {}
 
     @abstractmethod
-    def build(self, shape: Shape, params: dict[str, Any], layer_options: dict[str, Any]) -> Any: ...
+    def build(self, shape: Shape, spec: ModelSpec, layer_options: dict[str, Any]) -> Any: ...
 
     def check(self, params: dict[str, Any]) -> dict[str, Any]:
         """`params` with unknown names refused (with "did you mean") and values of the defaults' types."""

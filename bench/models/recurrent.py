@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from bench.errors import UserError
-from bench.models.base import Model, Shape, register_model
+from bench.models.base import Model, ModelSpec, Shape, register_model
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "gelu", "elu", "selu", "swish")
 
@@ -34,9 +34,10 @@ class Recurrent(Model):
             )
         return params
 
-    def build(self, shape: Shape, params: dict[str, Any], layer_options: dict[str, Any]) -> Any:
+    def build(self, shape: Shape, spec: ModelSpec, layer_options: dict[str, Any]) -> Any:
         import keras
 
+        params = spec.params
         widths = params.get("units") or [shape.units] * shape.layers  # a per-layer list, else one width
         cls = getattr(keras.layers, self.layer)
         options = (

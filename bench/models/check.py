@@ -1,0 +1,89 @@
+"""Models from outside lstm-bench, checked before any training: built once per shape the plan asks for,
+in a worker of the run's backend, each problem one line naming the model and how to fix it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.errors import UserError
+from bench.runspec import RunSpec
+
+#: The built-in models, correct by construction; others (factories, plugins) are checked.
+BUILT_IN = "bench.models.recurrent"
+
+
+def needs_check(spec: RunSpec) -> bool:
+    from bench import registry
+
+    return type(registry.model_registry.get(spec.model.name)).__module__ != BUILT_IN
+
+
+def check_model(spec: RunSpec) -> str | None:
+    """Why `spec`'s model cannot train (one line), or None. Runs where Keras has the run's backend."""
+    from bench.model import build_model
+
+    batch = spec.batch_size if spec.stateful else None
+    where = f"model {spec.model.label}"
+    try:
+        model = build_model(spec, batch)
+    except UserError as exc:
+        return str(exc)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        return f"{where}: takes {len(model.inputs)} inputs and gives {len(model.outputs)} outputs; give one of each"
+    shape = tuple(model.inputs[0].shape)
+    if tuple(shape[1:]) != (spec.look_back, spec.dataset.n_features):
+        return (
+            f"{where}: its input is {_shown(shape)}, the run's windows are (batch, {spec.look_back}, "
+            f"{spec.dataset.n_features}); build keras.Input(batch_shape=(batch_size, look_back, n_features))"
+        )
+    if shape[0] != batch:  # a stateless run asks for a free batch dimension (None)
+        return f"{where}: its batch size is {shape[0]}, the run asked for {batch}; use the batch_size argument"
+    out = tuple(model.outputs[0].shape)
+    if len(out) != 2 or out[1] != 1:
+        return (
+            f"{where}: its output is {_shown(out)}, the run needs (batch, horizon), horizon 1; end with Dense(horizon)"
+        )
+    if spec.stateful and not any(getattr(layer, "stateful", False) for layer in _layers(model)):
+        return (
+            f"{where}: the run is stateful but the model has no stateful layer; pass stateful=stateful to its "
+            "recurrent layers, or run it with stateful: false"
+        )
+    return None
+
+
+def _layers(model: Any) -> list[Any]:
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):  # a nested model
+            found += _layers(layer)
+        for attr in ("forward_layer", "backward_layer", "layer"):  # Bidirectional, wrappers
+            if hasattr(layer, attr):
+                found.append(getattr(layer, attr))
+    return found
+
+
+def _shown(shape: tuple) -> str:
+    return "(" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
+
+
+def check_models(specs: list[RunSpec]) -> None:
+    """Build each outside model once per shape the specs ask for, in a worker of its backend; raise
+    `UserError` with the first problem."""
+    from bench import registry
+    from bench.worker import worker_pool
+
+    todo: dict[tuple, RunSpec] = {}
+    for spec in specs:
+        if needs_check(spec):
+            batch = spec.batch_size if spec.stateful else None
+            todo.setdefault((spec.backend, spec.model, spec.look_back, spec.dataset.n_features, batch), spec)
+    by_backend: dict[str, list[RunSpec]] = {}
+    for spec in todo.values():
+        if registry.backend(spec.backend).version():  # a missing backend is reported by its own check
+            by_backend.setdefault(spec.backend, []).append(spec)
+    for backend, group in by_backend.items():
+        with worker_pool(backend) as pool:
+            for problem in pool.map(check_model, group):
+                if problem:
+                    raise UserError(problem)
