@@ -59,3 +59,14 @@ def state_values(model: Any) -> list[Any]:
         if getattr(layer, "stateful", False)
         for v in layer.states or []
     ]
+
+
+def describe(model: Any) -> tuple[int, str]:
+    """A model's parameter count and its layers in order, e.g. "GRU(8) > LSTM(4) > Dense(1)"."""
+    parts = []
+    for layer in model.layers:
+        if not layer.weights:  # inputs, reshapes: no parameters
+            continue
+        width = getattr(layer, "units", None) or getattr(getattr(layer, "cell", None), "units", None)
+        parts.append(f"{type(layer).__name__}({width})" if width else type(layer).__name__)
+    return int(model.count_params()), " > ".join(parts)

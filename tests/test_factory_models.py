@@ -16,7 +16,7 @@ from clitools import write
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "models" / "gru_lstm.py"
 
-BAD = '''
+BAD = """
 import keras
 
 
@@ -46,7 +46,7 @@ def fixed_batch(look_back, n_features, batch_size, stateful, horizon):
 def never_stateful(look_back, n_features, batch_size, stateful, horizon):
     inputs = keras.Input(batch_shape=(batch_size, look_back, n_features))
     return keras.Model(inputs, keras.layers.Dense(horizon)(keras.layers.LSTM(2)(inputs)))
-'''
+"""
 
 
 def scenario(model: str, extra: str = "") -> str:
@@ -133,9 +133,14 @@ def test_a_bad_factory_stops_validate_with_one_line_and_a_good_one_runs_on_both_
     assert "no stateful layer" in refused.stderr
 
     shutil.copy(EXAMPLE, tmp_path / "m.py")
-    write(tmp_path / "s.yaml", scenario("{factory: m.py:build, params: {gru_units: 4}}", "stateful: false\nengine: [scan, fit]\n"))
+    write(
+        tmp_path / "s.yaml",
+        scenario("{factory: m.py:build, params: {gru_units: 4}}", "stateful: false\nengine: [scan, fit]\n"),
+    )
     ran = cli("run", "s.yaml", "--out", "r", "--no-report", "--quiet")
     assert ran.returncode == 0, ran.stderr
     runs = pd.read_csv(tmp_path / "r" / "runs.csv")
     assert sorted(runs["engine"]) == ["fit", "scan"] and (runs["status"] == "ok").all()
     assert set(runs["model"]) == {"m.py:build gru_units=4"}
+    assert set(runs["model_summary"]) == {"GRU(4) > LSTM(4) > Dense(16) > Dense(1)"}
+    assert runs["n_params"].nunique() == 1 and runs["n_params"].iloc[0] > 0

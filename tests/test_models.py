@@ -30,7 +30,11 @@ def test_a_list_in_the_model_is_a_sweep_axis_and_units_may_be_per_layer():
     found = {(s.model.label, s.units, s.layers) for s in specs("model: {name: [lstm, gru], dropout: [0.0, 0.2]}\n")}
     assert found == {("lstm", 4, 1), ("gru", 4, 1), ("lstm dropout=0.2", 4, 1), ("gru dropout=0.2", 4, 1)}
     (one,) = specs("model: {name: gru, units: [8, 4], head: [16], head_activation: tanh}\n")
-    assert (one.units, one.layers, one.model.params) == (8, 2, {"units": [8, 4], "head": [16], "head_activation": "tanh"})
+    assert (one.units, one.layers, one.model.params) == (
+        8,
+        2,
+        {"units": [8, 4], "head": [16], "head_activation": "tanh"},
+    )
     assert {s.units for s in specs("model: gru\nunits: [2, 6]\n")} == {2, 6}  # the top-level key still sweeps
 
 

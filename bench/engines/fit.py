@@ -17,7 +17,7 @@ import numpy as np
 
 from bench import kernels, registry
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
-from bench.model import build_model, make_optimizer, reset_states, state_values
+from bench.model import build_model, describe, make_optimizer, reset_states, state_values
 from bench.probe import ProbeResult
 from bench.registry import Engine, register_engine
 from bench.results import RunResult
@@ -180,7 +180,8 @@ def _run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
     if spe < _asked_steps_per_execution(spec, windows):
         notes.append(f"steps_per_execution {spe}, so that evaluation falls every eval_every steps")
     notes = "; ".join(n for n in notes if n)
-    return loop.result(notes, extra_rounds=extra)
+    n_params, summary = describe(model)
+    return dataclasses.replace(loop.result(notes, extra_rounds=extra), n_params=n_params, model_summary=summary)
 
 
 def _rounds(model: Any, spec: RunSpec, windows: Windows) -> Callable[[], float]:

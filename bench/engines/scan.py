@@ -28,7 +28,7 @@ import numpy as np
 
 from bench import kernels, noise_scale
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
-from bench.model import make_optimizer
+from bench.model import describe, make_optimizer
 from bench.models import ModelSpec
 from bench.probe import ProbeResult
 from bench.registry import Engine, register_engine
@@ -510,7 +510,8 @@ def run_many(
     extra = calibration_rounds(loops[ok[0]].steady_rounds(), time_round) if ok else []
     results = [loop.result(trained_together=k, extra_rounds=extra, compiled_here=compiled_here) for loop in loops]
     kernel = program.kernel(k > 1, first.noise_scale, first.stateful)
-    return [dataclasses.replace(r, kernel=kernel) for r in results]
+    n_params, summary = describe(program.model)
+    return [dataclasses.replace(r, kernel=kernel, n_params=n_params, model_summary=summary) for r in results]
 
 
 def _compiled(fn: Any) -> int | None:

@@ -40,6 +40,16 @@ RATIOS = {
         "scan, generic model path, seed configuration, batch 1",
         1.0,
     ),
+    "ratio scan / TF fit, example factory model, batch 1 (target >= 50)": (
+        "scan, example factory model, batch 1",
+        "TF fit engine, example factory model, batch 1",
+        1.0,
+    ),
+    "ratio 10 vmapped / 1 repeat wall, example factory model": (
+        "scan, example factory model, batch 1",
+        "scan, example factory model, 10 vmapped repeats, batch 1",
+        10.0,
+    ),
     # tests/perf/test_scan_variants.py: > 1 means the variant is faster
     **{
         f"ratio not unrolled / unrolled, scan, batch {b}": (

@@ -128,9 +128,11 @@ def scan_epoch(batch_size: int, repeats: int = 0, spec: RunSpec | None = None, p
     stateful = jnp.asarray(True)
     limit = jnp.int32(idx.shape[-2])
     values = [train]
+    zeros = program.zero_state(spec.batch_size)
+    zeros = scan.stack([zeros] * repeats) if repeats else zeros
 
     def epoch() -> Any:
-        values[0], loss, _ = fn(values[0], idx, mask, limit, series, targets, train_t, stateful)
+        values[0], loss, _ = fn(values[0], idx, mask, limit, series, targets, train_t, stateful, jnp.int32(0), zeros)
         return jax.block_until_ready((values[0], loss))
 
     return ScanEpoch(epoch, w.n_train_windows, program)
