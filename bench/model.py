@@ -5,18 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from bench import registry
-from bench.models import Shape
+from bench.models import ModelSpec, Shape
 from bench.runspec import RunSpec
 
 
 def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = None) -> Any:
     """An uncompiled model for `spec`; `batch_size` None makes the batch dimension free."""
+    stateful = spec.stateful if stateful is None else stateful
+    return build(
+        spec.model, Shape(spec.look_back, spec.dataset.n_features, batch_size, stateful, spec.units, spec.layers)
+    )
+
+
+def build(model: ModelSpec, shape: Shape, extra: dict[str, Any] | None = None) -> Any:
+    """`model` built by its registered entry for `shape`, with this backend's layer options and `extra` ones."""
     import keras
 
-    stateful = spec.stateful if stateful is None else stateful
-    shape = Shape(spec.look_back, spec.dataset.n_features, batch_size, stateful, spec.units, spec.layers)
-    options = registry.backend(keras.backend.backend()).model_options(stateful)[0]
-    return registry.model_registry.get(spec.model.name).build(shape, spec.model, options)
+    options = {**registry.backend(keras.backend.backend()).model_options(shape.stateful)[0], **(extra or {})}
+    return registry.model_registry.get(model.name).build(shape, model, options)
 
 
 def lstm_model(

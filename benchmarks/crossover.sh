@@ -18,6 +18,7 @@ scenarios=("$@")
 
 # exit status of run: 0 all ok, 1 some runs failed (the report lists them: go on), 2 a user error (stop)
 lstm-bench doctor || exit
+mkdir -p "$out"  # lstm-bench creates a named --out folder, not its missing parents
 lstm-bench run "${scenarios[@]}" --device cpu --out "$out/cpu" --quiet --skip-missing-backends
 rc=$?
 [ "$rc" -le 1 ] || exit "$rc"

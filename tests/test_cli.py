@@ -110,6 +110,7 @@ def test_compare_and_report_on_real_fit_and_scan_runs(tiny: Path, tmp_path: Path
     assert bad.returncode == 2 and "--margin 2: give a fraction" in bad.stderr and not (tmp_path / "r2").exists()
 
 
+@pytest.mark.slow
 def test_export_parquet_matches_csv_and_force_reruns_everything_to_identical_metrics(tiny: Path, tmp_path: Path, cli):
     folder = Path(shutil.copytree(tiny / "scan", tmp_path / "scan"))
     assert cli("export", "scan", "--format", "parquet").returncode == 0

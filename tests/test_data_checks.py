@@ -61,7 +61,7 @@ def test_short_parts_and_big_batches_are_named(tmp_path: Path):
     assert "the validation part has 8 points" in found["short_validation"]
 
 
-@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("command", ["validate", pytest.param("run", marks=pytest.mark.slow)])
 def test_validate_and_run_print_each_warning_once(tmp_path: Path, cli, command: str):
     pd.DataFrame({"co2": 315 + 0.03 * np.arange(300)}).to_csv(tmp_path / "co2.csv", index=False)
     scenario = (

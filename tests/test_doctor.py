@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import stat
 from pathlib import Path
@@ -10,6 +12,7 @@ from bench import doctor, registry
 from clitools import run_cli, run_in_process
 
 
+@pytest.mark.slow
 def test_doctor_reports_versions_devices_and_probes_and_exits_0(tmp_path: Path) -> None:
     done = run_in_process("doctor", "--backend", "jax", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -20,6 +23,7 @@ def test_doctor_reports_versions_devices_and_probes_and_exits_0(tmp_path: Path) 
     assert "advice: fit on cpu: use engine: scan on jax" in text
 
 
+@pytest.mark.slow
 def test_a_gpu_the_backend_cannot_use_gets_advice(tmp_path: Path) -> None:
     fake = tmp_path / "bin" / "nvidia-smi"
     fake.parent.mkdir()

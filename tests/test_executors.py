@@ -128,6 +128,7 @@ def test_claim_decides_what_runs(executor: SlotExecutor):
     assert {r.trained_together for r in results} == {1}
 
 
+@pytest.mark.slow
 def test_a_killed_worker_fails_only_its_group_and_is_replaced(fresh_executor: SlotExecutor, monkeypatch):
     specs = specs_of(SWEEP)
     monkeypatch.setenv(

@@ -125,13 +125,16 @@ def test_every_bad_factory_is_named_before_training(tmp_path: Path, workers):
         assert problem is not None and message in problem and "\n" not in problem, (name, problem)
 
 
-def test_a_bad_factory_stops_validate_with_one_line_and_a_good_one_runs_on_both_engines(tmp_path: Path, cli):
+def test_a_bad_factory_stops_validate_with_one_line(tmp_path: Path, cli):
     write(tmp_path / "bad.py", BAD)
     write(tmp_path / "s.yaml", scenario("{factory: bad.py:never_stateful}"))
     refused = cli("validate", "s.yaml")
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert "no stateful layer" in refused.stderr
 
+
+@pytest.mark.slow
+def test_a_factory_model_runs_on_both_engines_into_runs_csv(tmp_path: Path, cli):
     shutil.copy(EXAMPLE, tmp_path / "m.py")
     write(
         tmp_path / "s.yaml",

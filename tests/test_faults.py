@@ -137,6 +137,7 @@ def test_a_second_ctrl_c_at_other_timings_leaves_the_database_consistent(gap: fl
     assert len(db_rows(tmp_path / "r" / "results.db", "SELECT run_id FROM runs WHERE status = 'ok'")) == 6
 
 
+@pytest.mark.slow
 def test_two_suites_on_one_folder_run_every_configuration_exactly_once(tmp_path: Path):
     path = write(tmp_path / "s.yaml", FAST.replace("batch_size: [1, 4]", "batch_size: [1, 2, 3, 4]"))
     ids = run_ids(path)

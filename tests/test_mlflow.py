@@ -29,6 +29,9 @@ validation_fraction: 0.2
 repeats: 2
 """
 
+# MLflow is an optional integration: its end-to-end checks run with the slow ones
+pytestmark = pytest.mark.slow
+
 
 def mlflow_runs(uri: str, experiment: str = "lstm-bench") -> pd.DataFrame:
     mlflow.set_tracking_uri(uri)

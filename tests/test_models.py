@@ -64,6 +64,7 @@ def test_models_lists_the_built_ins_with_their_parameters(tmp_path: Path, cli):
         assert name in listed.stdout
 
 
+@pytest.mark.slow
 def test_a_model_sweep_runs_on_scan_into_the_report_and_compare(tmp_path: Path, cli):
     scenario = (
         "name: {n}\ndataset: {{name: sine, length: 120, period: 12, noise: 0.05}}\nlook_back: 2\n"

@@ -28,8 +28,8 @@ import numpy as np
 
 from bench import kernels, noise_scale
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
-from bench.model import describe, make_optimizer
-from bench.models import ModelSpec
+from bench.model import build, describe, make_optimizer
+from bench.models import ModelSpec, Shape
 from bench.probe import ProbeResult
 from bench.registry import Engine, register_engine
 from bench.results import RunResult
@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 UNROLL_MAX_LOOK_BACK = 16
 #: Stateless walk-forward windows gathered at once (bounds its memory on long series).
 PREDICT_CHUNK = 4096
-Weights = list[np.ndarray]  # in `build_model(spec, ...).get_weights()` order
+Weights = list[np.ndarray]  # in `bench.model.build_model(spec, ...).get_weights()` order
 
 
 @register_engine
@@ -84,16 +84,9 @@ def _seeded_weights(key: tuple, seed: int, batch: int | None, stateful: bool) ->
 
 
 def _build(key: tuple, batch: int | None, stateful: bool, extra: dict[str, Any]) -> Any:
-    """The run's model (`bench.models`) for this backend, with `extra` layer options."""
-    import keras
-
-    from bench import registry
-    from bench.models import Shape
-
+    """The run's model (`bench.models`) from its `_shape_key`, with `extra` layer options."""
     model, look_back, units, layers, features = key
-    options = {**registry.backend(keras.backend.backend()).model_options(stateful)[0], **extra}
-    shape = Shape(look_back, features, batch, stateful, units, layers)
-    return registry.model_registry.get(model.name).build(shape, model, options)
+    return build(model, Shape(look_back, features, batch, stateful, units, layers), extra)
 
 
 class TrainState(NamedTuple):

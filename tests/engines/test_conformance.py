@@ -41,7 +41,9 @@ def periodic_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("backend,engine", PAIRS)
+@pytest.mark.parametrize(
+    "backend,engine", [pytest.param(*p, marks=pytest.mark.slow) if p[0] == "torch" else p for p in PAIRS]
+)
 def test_probe_confirms_state_carries(backend: str, engine: str, workers):
     from bench.probe import probe
 
@@ -52,7 +54,7 @@ def test_probe_confirms_state_carries(backend: str, engine: str, workers):
 # PyTorch's fit is the slowest (about a minute here), so its training check runs with -m slow;
 # its probe above runs by default.
 @pytest.mark.parametrize(
-    "backend,engine", [pytest.param(*p, marks=pytest.mark.slow) if p[0] == "torch" else p for p in PAIRS]
+    "backend,engine", [pytest.param(*p, marks=pytest.mark.slow) if p[0] != "jax" else p for p in PAIRS]
 )
 def test_stateful_streams_beats_stateless_on_a_periodic_series(backend: str, engine: str, workers, periodic_dir: Path):
     text = PERIODIC.format(backend=backend, engine=engine)

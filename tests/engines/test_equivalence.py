@@ -236,7 +236,7 @@ def fit_gathered(spec: RunSpec, weights: list[np.ndarray]) -> tuple[list[float],
         return fit_from(spec, weights)  # type: ignore[return-value]
 
 
-@pytest.mark.parametrize("stateful,layout", [(True, "streams"), (False, "none")])
+@pytest.mark.parametrize("stateful,layout", [(True, "streams"), pytest.param(False, "none", marks=pytest.mark.slow)])
 def test_fit_on_gathered_batches_trains_as_on_arrays(stateful: bool, layout: str, workers) -> None:
     spec = dataclasses.replace(spec_for("tensorflow", "fit", stateful, layout, 5), epochs=None, steps=22)
     weights = initial_weights(4)

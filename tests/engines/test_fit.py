@@ -25,7 +25,11 @@ steps_per_execution: {spe}
 # JAX's fit runs only stateless work here (its stateful fit drops the state): checked with -m slow
 @pytest.mark.parametrize(
     "backend,stateful",
-    [("tensorflow", True), ("tensorflow", False), pytest.param("jax", False, marks=pytest.mark.slow)],
+    [
+        pytest.param("tensorflow", True, marks=pytest.mark.slow),
+        ("tensorflow", False),
+        pytest.param("jax", False, marks=pytest.mark.slow),
+    ],
 )
 def test_steps_per_execution_gives_identical_losses(backend: str, stateful: bool, workers, tmp_path: Path):
     losses = {}
