@@ -25,21 +25,6 @@ def build(model: ModelSpec, shape: Shape, extra: dict[str, Any] | None = None) -
     return registry.model_registry.get(model.name).build(shape, model, options)
 
 
-def lstm_model(
-    look_back: int, units: int, layers: int, batch_size: int | None, stateful: bool, features: int = 1
-) -> Any:
-    """`layers` stacked LSTM(`units`) -> Dense(1) over windows of `look_back` steps of `features` values."""
-    import keras
-
-    inputs = keras.Input(batch_shape=(batch_size, look_back, features), name="window")
-    x = inputs
-    extra = registry.backend(keras.backend.backend()).model_options(stateful)[0]
-    for i in range(layers):
-        x = keras.layers.LSTM(units, stateful=stateful, return_sequences=i < layers - 1, name=f"lstm_{i}", **extra)(x)
-    outputs = keras.layers.Dense(1, name="dense")(x)
-    return keras.Model(inputs, outputs, name="lstm_bench")
-
-
 def make_optimizer(name: str, learning_rate: float) -> Any:
     import keras
 

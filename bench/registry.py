@@ -74,7 +74,7 @@ class Backend(ABC):
     """A Keras backend, as a worker process runs it.
 
     The worker sets `environment(device, threads)` before anything imports Keras, then calls
-    `configure(threads)`. `model_options(stateful)` adjusts the LSTM layers (with a note for the run).
+    `configure(threads)`. `model_options(stateful)` adjusts the recurrent layers (with a note for the run).
     """
 
     name: ClassVar[str]  # the KERAS_BACKEND value

@@ -284,6 +284,7 @@ def test_a_backend_that_is_not_installed_exits_2_before_anything_runs(tmp_path: 
     assert list(pd.read_csv(tmp_path / "results" / "b" / "runs.csv")["backend"]) == ["jax"]
 
 
+@pytest.mark.slow
 def test_device_auto_uses_the_cpu_for_a_backend_that_sees_no_gpu_on_a_gpu_machine(tmp_path: Path, monkeypatch, cli):
     """A GPU machine (a stand-in nvidia-smi) with this CPU-only JAX: auto must not ask for the GPU."""
     fake = write(tmp_path / "bin" / "nvidia-smi", "#!/bin/sh\necho 'NVIDIA H200, 143771 MiB, 565.57.01'\n")

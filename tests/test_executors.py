@@ -63,7 +63,8 @@ def shared() -> Iterator[dict[str, SlotExecutor]]:
         e.shutdown(kill=True)
 
 
-@pytest.fixture(params=["local", pytest.param("ray", marks=needs_ray)])
+# Ray's start costs seconds: its variants run with the slow checks
+@pytest.fixture(params=["local", pytest.param("ray", marks=[needs_ray, pytest.mark.slow])])
 def executor(request: pytest.FixtureRequest, shared: dict[str, SlotExecutor]) -> SlotExecutor:
     if request.param not in shared:
         shared[request.param] = make_executor(request.param, request)
@@ -83,7 +84,7 @@ def fresh_executor(request: pytest.FixtureRequest, shared: dict[str, SlotExecuto
     made.shutdown(kill=True)
 
 
-@pytest.mark.parametrize("kind", ["local", pytest.param("ray", marks=needs_ray)])
+@pytest.mark.parametrize("kind", ["local", pytest.param("ray", marks=[needs_ray, pytest.mark.slow])])
 def test_slots_follow_the_work_and_stay_warm_between_calls(kind: str, request: pytest.FixtureRequest):
     """min(workers, groups) slots; the same slots (and their workers) again when that count repeats.
     A new count replaces the slots only: a Ray instance the executor started stays up."""

@@ -32,6 +32,9 @@ backend: jax
 engine: scan
 """
 
+# the tuned protocol end to end (every run of a sweep): with the slow checks
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -267,7 +267,16 @@ MODEL_CASES = [  # (model, params, stateful, batch_size, units, layers); the lay
     pytest.param("gru", {}, False, 1, 4, 1, id="gru-stateless-1", marks=pytest.mark.slow),
     pytest.param("simple_rnn", {}, True, 1, 4, 1, id="simple_rnn-stateful-1"),
     pytest.param("simple_rnn", {}, False, 5, 4, 1, id="simple_rnn-stateless-5", marks=pytest.mark.slow),
-    pytest.param("lstm", {"units": [6, 3], "head": [5]}, True, 5, 6, 2, id="two-widths-and-a-head-stateful-5"),
+    pytest.param(
+        "lstm",
+        {"units": [6, 3], "head": [5]},
+        True,
+        5,
+        6,
+        2,
+        id="two-widths-and-a-head-stateful-5",
+        marks=pytest.mark.slow,
+    ),
 ]
 
 

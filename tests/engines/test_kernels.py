@@ -26,7 +26,10 @@ engine: {engine}
 PAIRS = [pytest.param(*p, marks=pytest.mark.slow) if p[0] == "torch" else p for p in registry.stateful_pairs()]
 
 
-@pytest.mark.parametrize("backend,engine", PAIRS)
+@pytest.mark.parametrize(
+    "backend,engine",
+    [pytest.param(*p, marks=pytest.mark.slow) if p[0] != "jax" else p for p in registry.stateful_pairs()],
+)
 def test_runs_on_a_cpu_record_the_generic_kernel(backend: str, engine: str, workers, tmp_path: Path):
     text = SCENARIO.format(backend=backend, engine=engine)
     results = workers[backend].submit(run_scenario, text, str(tmp_path)).result()
@@ -36,7 +39,7 @@ def test_runs_on_a_cpu_record_the_generic_kernel(backend: str, engine: str, work
 
 # A fake backend answers as cuDNN does. The stateful and stateless runs of a batch size on `scan` share one
 # compiled epoch, so the second run's record comes from the program's trace, not from a trace of its own.
-@pytest.mark.parametrize("backend,engine", [("tensorflow", "fit"), ("jax", "scan")])
+@pytest.mark.parametrize("backend,engine", [pytest.param("tensorflow", "fit", marks=pytest.mark.slow), ("jax", "scan")])
 def test_a_cudnn_answer_is_recorded_as_cudnn(backend: str, engine: str, workers, tmp_path: Path):
     text = SCENARIO.format(backend=backend, engine=engine)
     results = workers[backend].submit(worker_checks.run_scenario_with_fake_cudnn, text, str(tmp_path)).result()
