@@ -264,6 +264,7 @@ def test_require_gpu_without_a_gpu_exits_2(tmp_path: Path, cli):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_a_backend_that_is_not_installed_exits_2_before_anything_runs(tmp_path: Path, monkeypatch, cli):
     from bench import registry
 

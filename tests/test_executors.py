@@ -106,6 +106,7 @@ def test_slots_follow_the_work_and_stay_warm_between_calls(kind: str, request: p
         made.shutdown(kill=True)
 
 
+@pytest.mark.slow
 def test_every_spec_gives_one_result_and_repeats_train_together(executor: SlotExecutor):
     specs = specs_of(SWEEP)
     results = list(executor.results(specs))

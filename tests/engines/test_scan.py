@@ -173,6 +173,7 @@ def test_a_vmapped_repeat_equals_that_repeat_alone(overrides: dict[str, object],
     assert len({round(r[-1], 6) for r in alone}) == 3
 
 
+@pytest.mark.slow
 def test_stateful_and_stateless_runs_of_a_batch_size_share_one_compiled_epoch(workers) -> None:
     # 53 windows: stateful batch 4 keeps 52 and ends with a batch of padding, stateless pads its last batch
     common = dict(batch_size=4, units=5, epochs=2)  # units 5: a program no other test in this worker compiled
