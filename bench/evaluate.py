@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from bench.results import Metrics
@@ -12,24 +14,46 @@ def rmse(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
 
 
-def persistence_rmse(prep: Prepared, targets: np.ndarray) -> float:
-    """RMSE of the naive forecast y[t] = y[t-1] on the given target indices."""
-    return rmse(prep.y[targets], prep.y[targets - 1])
+def truth(prep: Prepared, targets: np.ndarray, horizon: int = 1) -> np.ndarray:
+    """The values forecast from the windows of `targets`: (n, horizon), in original units."""
+    return prep.y[np.asarray(targets)[:, None] + np.arange(horizon)[None, :]]
+
+
+def persistence_forecast(prep: Prepared, targets: np.ndarray, horizon: int = 1) -> np.ndarray:
+    """The naive forecast: every lead repeats the last value the window saw, y[t-1]: (n, horizon)."""
+    return np.repeat(prep.y[np.asarray(targets) - 1][:, None], horizon, axis=1)
+
+
+def persistence_rmse(prep: Prepared, targets: np.ndarray, horizon: int = 1) -> float:
+    """RMSE of the naive forecast y[t+h] = y[t-1] on the given targets, over every lead h."""
+    return rmse(truth(prep, targets, horizon), persistence_forecast(prep, targets, horizon))
+
+
+def by_lead(pred: np.ndarray, true: np.ndarray) -> str:
+    """RMSE per lead time (column) as a JSON list, lead 1 first."""
+    return json.dumps([round(float(v), 10) for v in np.sqrt(np.mean((pred - true) ** 2, axis=0))])
 
 
 def walk_metrics(prep: Prepared, windows: Windows, z_pred: np.ndarray) -> Metrics:
-    """Metrics for predictions (scaled units) on every walk window: train, then validation, then test."""
-    pred = prep.to_original(np.ravel(z_pred), windows.walk_t)
-    truth = prep.y[windows.walk_t]
-    k, v = windows.n_train_points, windows.n_train_points + windows.n_val_points
+    """Metrics for predictions (scaled units, (n,) or (n, horizon)) on every walk window: train, then
+    validation, then test; with a horizon over every lead, and per lead (`test_rmse_by_lead`)."""
+    h = windows.horizon
+    pred = prep.to_original(np.reshape(z_pred, (len(windows.walk_t), h)), windows.walk_t)
+    true = truth(prep, windows.walk_t, h)
+    train = slice(0, windows.n_train_points)
+    val = slice(windows.val_start, windows.val_start + windows.n_val_points)
+    test = slice(windows.test_start, None)
+    has_val = windows.n_val_points > 0
     return Metrics(
-        train_rmse=rmse(pred[:k], truth[:k]),
-        test_rmse=rmse(pred[v:], truth[v:]),
-        test_mae=float(np.mean(np.abs(pred[v:] - truth[v:]))),
-        persistence_rmse=persistence_rmse(prep, windows.test_t),
-        val_rmse=rmse(pred[k:v], truth[k:v]) if v > k else None,
-        val_mae=float(np.mean(np.abs(pred[k:v] - truth[k:v]))) if v > k else None,
-        test_out_of_range=out_of_range(prep.y[: prep.n_train], prep.y[windows.test_t]),
+        train_rmse=rmse(pred[train], true[train]),
+        test_rmse=rmse(pred[test], true[test]),
+        test_mae=float(np.mean(np.abs(pred[test] - true[test]))),
+        persistence_rmse=persistence_rmse(prep, windows.test_t, h),
+        val_rmse=rmse(pred[val], true[val]) if has_val else None,
+        val_mae=float(np.mean(np.abs(pred[val] - true[val]))) if has_val else None,
+        test_out_of_range=out_of_range(prep.y[: prep.n_train], true[test]),
+        test_rmse_by_lead=by_lead(pred[test], true[test]),
+        persistence_rmse_by_lead=by_lead(persistence_forecast(prep, windows.test_t, h), true[test]),
     )
 
 
@@ -37,7 +61,7 @@ def out_of_range(train: np.ndarray, test: np.ndarray) -> float:
     """Share of `test` values outside the range of `train` (a trend carries the test part beyond what the
     model was trained on)."""
     train, test = np.asarray(train, dtype=np.float64), np.asarray(test, dtype=np.float64)
-    if not len(test) or not len(train):
+    if not test.size or not train.size:
         return float("nan")
     lo, hi = np.nanmin(train), np.nanmax(train)
     return float(np.mean((test < lo) | (test > hi)))

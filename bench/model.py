@@ -6,23 +6,35 @@ from typing import Any
 
 from bench import registry
 from bench.models import ModelSpec, Shape
+from bench.models.weights import draw, note
 from bench.runspec import RunSpec
 
 
-def build_model(spec: RunSpec, batch_size: int | None, stateful: bool | None = None) -> Any:
-    """An uncompiled model for `spec`; `batch_size` None makes the batch dimension free."""
+def build_model(
+    spec: RunSpec, batch_size: int | None, layer_options: dict[str, Any] | None = None, stateful: bool | None = None
+) -> Any:
+    """An uncompiled model for `spec`; `batch_size` None makes the batch dimension free. `layer_options`: the
+    recurrent layers' extra options the engine's backend asks for (`Backend.model_options`)."""
     stateful = spec.stateful if stateful is None else stateful
-    return build(
-        spec.model, Shape(spec.look_back, spec.dataset.n_features, batch_size, stateful, spec.units, spec.layers)
-    )
+    shape = Shape(spec.look_back, spec.dataset.n_features, batch_size, stateful, spec.units, spec.layers, spec.horizon)
+    return build(spec.model, shape, layer_options or {})
 
 
-def build(model: ModelSpec, shape: Shape, extra: dict[str, Any] | None = None) -> Any:
-    """`model` built by its registered entry for `shape`, with this backend's layer options and `extra` ones."""
+def seeded_model(spec: RunSpec, batch_size: int | None, layer_options: dict[str, Any] | None = None) -> tuple[Any, str]:
+    """`build_model` with its initial weights drawn from the run's seed by NumPy (`bench.models.weights`), the
+    same on every backend, and the run's note when some weights kept the backend's own draw."""
     import keras
 
-    options = {**registry.backend(keras.backend.backend()).model_options(shape.stateful)[0], **(extra or {})}
-    return registry.model_registry.get(model.name).build(shape, model, options)
+    keras.utils.set_random_seed(spec.seed)  # what the backend still draws: dropout masks, unknown initializers
+    model = build_model(spec, batch_size, layer_options)
+    values, kept = draw(model, spec.seed)
+    model.set_weights(values)
+    return model, note(kept)
+
+
+def build(model: ModelSpec, shape: Shape, layer_options: dict[str, Any]) -> Any:
+    """`model` built by its registered entry for `shape`, its recurrent layers given `layer_options`."""
+    return registry.model_registry.get(model.name).build(shape, model, layer_options)
 
 
 def make_optimizer(name: str, learning_rate: float) -> Any:

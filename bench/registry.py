@@ -1,14 +1,11 @@
-"""The extension points: engines, backends and models, each declared once and registered by name.
+"""The lookup of the extension points (engines, backends, models: each registered by name) and plugin loading.
 
-An engine (`bench.engines.*`) trains and evaluates runs; a backend (`bench.backends.*`) is a Keras
-backend and what a worker process needs to run it. Everything that asks "which engines are
-there, on which backends, may they train repeats together?" (scenario validation, the CLI's
-choices, spec expansion, grouping, the probe, the conformance tests) reads these registries.
-
-Adding one is a module with a subclass and `@register_engine` / `@register_backend` /
-`@register_model` (`bench.models`). Modules outside lstm-bench register the same way and are
-loaded from the `lstm_bench.plugins` entry-point group, or from `LSTM_BENCH_PLUGINS`
-(comma-separated module names), which worker processes inherit.
+The contracts live beside their implementations: `bench.engines.base.Engine`, `bench.backends.base.Backend`,
+`bench.models.base.Model`, each with its `register_*` decorator. Everything that asks "which engines are
+there, on which backends, may they train repeats together?" (scenario validation, the CLI's choices, spec
+expansion, grouping, the probe, the conformance suites) reads these registries. Modules outside lstm-bench
+register the same way and are loaded from the `lstm_bench.plugins` entry-point group, or from
+`LSTM_BENCH_PLUGINS` (comma-separated module names), which worker processes inherit.
 """
 
 from __future__ import annotations
@@ -16,19 +13,16 @@ from __future__ import annotations
 import functools
 import importlib
 import os
-from abc import ABC, abstractmethod
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
-from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Iterator
 
 from bench.errors import UserError, closest
 
 if TYPE_CHECKING:
+    from bench.backends.base import Backend
+    from bench.engines.base import Engine
     from bench.models.base import Model
-    from bench.probe import ProbeResult
-    from bench.results import RunResult
-    from bench.runspec import RunSpec
-    from bench.windows import Prepared, Windows
 
 PLUGINS_ENV = "LSTM_BENCH_PLUGINS"
 T = TypeVar("T")
@@ -70,136 +64,30 @@ def _where(entry: object) -> str:
     return f"{type(entry).__module__}.{type(entry).__qualname__}"
 
 
-class Backend(ABC):
-    """A Keras backend, as a worker process runs it.
-
-    The worker sets `environment(device, threads)` before anything imports Keras, then calls
-    `configure(threads)`. `model_options(stateful)` adjusts the recurrent layers (with a note for the run).
-    """
-
-    name: ClassVar[str]  # the KERAS_BACKEND value
-    distributions: ClassVar[tuple[str, ...]]  # whose installed version the environment records (first found)
-    supports_steps_per_execution: ClassVar[bool] = True
-    install: ClassVar[str] = ""  # the command that installs it ("" : pip install <first distribution>)
-
-    def version(self) -> str:
-        """The installed version of its framework ("" when it is not installed here)."""
-        for dist in self.distributions:
-            try:
-                return metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
-        return ""
-
-    def how_to_install(self) -> str:
-        """The command that installs its framework, for messages that say what is missing."""
-        return self.install or f"pip install {self.distributions[0]}"
-
-    def environment(self, device: str, threads: int | None) -> dict[str, str]:
-        """Variables a worker for `device` needs before Keras is imported."""
-        env = {
-            "KERAS_BACKEND": self.name,
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            # oneDNN reorders float sums: results would vary by run
-            "TF_ENABLE_ONEDNN_OPTS": "0",
-        }
-        if device == "cpu":
-            env["CUDA_VISIBLE_DEVICES"] = ""
-        if threads:
-            env["OMP_NUM_THREADS"] = str(threads)
-        return env
-
-    def configure(self, threads: int | None) -> None:
-        """Set up the framework in a fresh worker (Keras already imported).
-
-        By default Keras is told TensorFlow is absent: `keras.utils.set_random_seed` seeds TensorFlow
-        whenever it is installed, importing it (about 6 s) into a worker that never uses it."""
-        from keras.src.utils import module_utils
-
-        module_utils.tensorflow._available = False
-
-    @abstractmethod
-    def gpu_names(self) -> list[str]:
-        """The GPUs this process's framework can use (empty when none, or a CPU-only build)."""
-
-    def model_options(self, stateful: bool) -> tuple[dict[str, Any], str]:
-        """Extra LSTM constructor options on this backend, and a note for the run saying why ("" if none)."""
-        return {}, ""
-
-
-class Engine(ABC):
-    """Trains and evaluates runs: given specs of one configuration and their windows, their results.
-
-    `backends`: the backends it runs on (None: every registered one). `fails_state_on`: backends
-    where it is known not to carry the LSTM state; on the others it claims to (the state-carry probe
-    checks the claim before stateful runs, and the conformance suite tests every claimed pair).
-    `trains_together`: several repeats of one configuration arrive in one `run` call (else one spec
-    per call); `trains_together_across`: config columns those runs may also differ in (the scan
-    engine's learning rate). `takes_steps_per_execution`: honours that setting where the backend
-    does. `measures_noise_scale`: records the gradient noise scale when a run asks for it.
-    """
-
-    name: ClassVar[str]
-    backends: ClassVar[tuple[str, ...] | None] = None
-    fails_state_on: ClassVar[tuple[str, ...]] = ()
-    trains_together: ClassVar[bool] = False
-    trains_together_across: ClassVar[tuple[str, ...]] = ()
-    takes_steps_per_execution: ClassVar[bool] = False
-    measures_noise_scale: ClassVar[bool] = False
-
-    def runs_on(self) -> tuple[str, ...]:
-        return self.backends if self.backends is not None else backend_registry.names()
-
-    @abstractmethod
-    def probe(self, backend: str) -> ProbeResult:
-        """Whether stateful training carries state with this engine on `backend` (this process's backend)."""
-
-    @abstractmethod
-    def run(self, specs: Sequence[RunSpec], prep: Prepared, windows: Windows) -> list[RunResult]:
-        """Train and evaluate `specs` (repeats of one configuration) in this process."""
-
-    def unsupported_reason(self, spec: RunSpec) -> str | None:
-        """Why this process must not run `spec` (None when it can): a stateful run fails the probe."""
-        if not spec.stateful:
-            return None
-        result = self.probe(spec.backend)
-        if result.carries_state:
-            return None
-        advice = stateful_advice(spec.backend, self.name)
-        return f"stateful {self.name} on {spec.backend} does not carry state ({result.detail}); {advice}"
-
-    def steps_per_execution(self, backend: str, asked: int | str) -> int | str:
-        """The steps_per_execution a run of this engine on `backend` uses (1 where it does not apply)."""
-        return (
-            asked
-            if self.takes_steps_per_execution and backend_registry.get(backend).supports_steps_per_execution
-            else 1
-        )
-
-
 engine_registry: Registry[Engine] = Registry("engine")
 backend_registry: Registry[Backend] = Registry("backend")
 model_registry: Registry[Model] = Registry("model")
+
+#: Where names that lived here before 0.7.0 are now (plugins importing them from here keep working).
+_MOVED = {
+    "Engine": "bench.engines.base",
+    "register_engine": "bench.engines.base",
+    "Backend": "bench.backends.base",
+    "register_backend": "bench.backends.base",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module 'bench.registry' has no attribute {name!r}")
+
+
 _registries: dict[str, Registry[Any]] = {
     "engine": engine_registry,
     "backend": backend_registry,
     "model": model_registry,
 }
-
-E = TypeVar("E", bound=type[Engine])
-B = TypeVar("B", bound=type[Backend])
-
-
-def register_engine(cls: E) -> E:
-    """Class decorator: register an `Engine` subclass under its `name`."""
-    engine_registry.add(cls.name, cls())
-    return cls
-
-
-def register_backend(cls: B) -> B:
-    """Class decorator: register a `Backend` subclass under its `name`."""
-    backend_registry.add(cls.name, cls())
-    return cls
 
 
 def registry(kind: str) -> Registry[Any]:

@@ -46,6 +46,9 @@ class Metrics:
     val_mae: float | None = field(default=None, metadata=column("outcome", float, added=3))
     # share of test targets outside the training targets' range (a trend the model never saw)
     test_out_of_range: float | None = field(default=None, metadata=column("outcome", float, added=5))
+    # test RMSE at each lead time, lead 1 first, as a JSON list (one value when the horizon is 1)
+    test_rmse_by_lead: str | None = field(default=None, metadata=column("outcome", str, added=7))
+    persistence_rmse_by_lead: str | None = field(default=None, metadata=column("outcome", str, added=7))
 
     def __post_init__(self) -> None:
         skill = 1.0 - self.test_rmse / self.persistence_rmse if self.persistence_rmse > 0 else float("nan")

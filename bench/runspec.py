@@ -129,6 +129,8 @@ class RunSpec:
     )
     # estimate the gradient noise scale while training (engines that cannot record it as unsupported)
     noise_scale: bool = field(default=False, metadata=key(bool, False, StrictBool, added=3))
+    # values forecast from each window (`bench.windows`): the model's last layer gives this many
+    horizon: int = field(default=1, metadata=key(int, 1, PositiveInt, sweep=True, facet=True, added=7))
     # the registered model and its parameters besides units and layers (`bench.models`); the default
     # is the stacked LSTM every earlier version trained, so their runs keep their ids
     model: ModelSpec = field(

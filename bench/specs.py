@@ -87,7 +87,7 @@ def expand_checked(
             if run["backend"] not in engine.runs_on():
                 continue
             try:
-                check_windows(prep, run["look_back"], run["batch_size"], run["stateful"])
+                check_windows(prep, run["look_back"], run["batch_size"], run["stateful"], run["horizon"])
             except UserError as exc:
                 raise UserError(f"{where}: dataset '{ds.label}': {exc}") from None
             stateful = run["stateful"]

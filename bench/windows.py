@@ -2,10 +2,17 @@
 
 Index convention: `t` indexes the original series `y`. The model sees `z`, the transformed
 series (differenced and/or scaled), where `z[t]` stands for `y[t]`. A window for target `t`
-is `z[t-look_back:t]`; every test point `t >= n_train` is a target, whatever `look_back`,
-so input windows may reach back into the training part. With a validation part, the last `n_val`
-points of the training part are held out: the model trains on targets before `n_fit`, and the
-walk-forward goes over training, validation and test targets in that order.
+is `z[t-look_back:t]` and its label the next `horizon` values, `z[t:t+horizon]`; every test point
+`t >= n_train` starts a target, whatever `look_back`, so input windows may reach back into the
+training part. With a validation part, the last `n_val` points of the training part are held out:
+the model trains on targets before `n_fit`, and the walk-forward goes over training, validation and
+test targets in that order.
+
+With `horizon` H > 1 a target counts for a part (training, validation, test) only when all H of its
+values lie in that part: the last H - 1 targets of each part are left out (training has H - 1 fewer
+windows, and so do validation and test). The walk-forward still steps one point at a time over every
+target from the first to the last complete one, so a stateful model's state is carried as in training;
+the targets that straddle two parts are predicted but scored in neither.
 """
 
 from __future__ import annotations
@@ -75,10 +82,14 @@ class Prepared:
         return self.n_train - self.n_val
 
     def to_original(self, z_pred: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """Predictions in original units for target indices `targets` (undo scaling, then differencing)."""
+        """Predictions in original units for target indices `targets` (undo scaling, then differencing).
+
+        `z_pred` is (n,) or (n, horizon); differenced forecasts of several steps add up from the last
+        value the window saw, y[t-1]."""
         x = self.scaler.inverse(np.asarray(z_pred, dtype=np.float64))
         if self.difference:
-            x = x + self.y[targets - 1]
+            last = self.y[targets - 1]
+            x = x + last if x.ndim == 1 else np.cumsum(x, axis=1) + last[:, None]
         return x
 
 
@@ -155,11 +166,16 @@ class Windows:
     n_dropped: int
     walk_t: np.ndarray = field(repr=False)
     n_train_points: int  # how many leading walk rows are training targets
-    n_val_points: int = 0  # how many walk rows after those are validation targets
+    n_val_points: int = 0  # how many walk rows are validation targets (they start at `val_start`)
+    horizon: int = 1  # values forecast from each window
 
     def gather(self, t: np.ndarray) -> np.ndarray:
         """The windows for targets `t`: (len(t), look_back, features) float32."""
         return self.series[np.asarray(t)[:, None] + np.arange(-self.look_back, 0)[None, :]]
+
+    def labels(self, t: np.ndarray) -> np.ndarray:
+        """The labels of targets `t`: (len(t), horizon) float32, the next `horizon` transformed values."""
+        return self.targets[np.asarray(t)[:, None] + np.arange(self.horizon)[None, :]]
 
     @functools.cached_property
     def train_x(self) -> np.ndarray:
@@ -167,7 +183,7 @@ class Windows:
 
     @functools.cached_property
     def train_y(self) -> np.ndarray:
-        return self.targets[self.train_t][:, None]
+        return self.labels(self.train_t)
 
     @functools.cached_property
     def walk_x(self) -> np.ndarray:
@@ -186,18 +202,38 @@ class Windows:
         return -(-len(self.train_t) // self.batch_size)
 
     @property
+    def val_start(self) -> int:
+        """The walk row of the first validation target (the H - 1 before it straddle training and validation)."""
+        return self.n_train_points + self.horizon - 1
+
+    @property
+    def test_start(self) -> int:
+        """The walk row of the first test target."""
+        return self.val_start + (self.n_val_points + self.horizon - 1 if self.n_val_points else 0)
+
+    @property
     def test_t(self) -> np.ndarray:
-        return self.walk_t[self.n_train_points + self.n_val_points :]
+        return self.walk_t[self.test_start :]
 
 
-def check_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool) -> int:
+def check_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool, horizon: int = 1) -> int:
     """The number of training windows for this look_back; raises UserError when a run cannot be built."""
-    n = prep.n_fit - look_back - (1 if prep.difference else 0)
+    n = prep.n_fit - look_back - (1 if prep.difference else 0) - (horizon - 1)
+    ahead = f" and horizon {horizon}" if horizon > 1 else ""
     if n < 1:
         raise UserError(
-            f"look_back {look_back} leaves no training windows in {prep.n_fit} training points"
-            f"{' after differencing' if prep.difference else ''}; use a smaller look_back or a longer series"
+            f"look_back {look_back}{ahead} {'leave' if ahead else 'leaves'} no training windows in {prep.n_fit} "
+            "training points"
+            f"{' after differencing' if prep.difference else ''}; use a smaller look_back"
+            f"{' or horizon' if horizon > 1 else ''}, or a longer series"
         )
+    n_test = len(prep.y) - prep.n_train
+    for part, points in (("validation", prep.n_val), ("test", n_test)):
+        if horizon > 1 and 0 < points < horizon:
+            raise UserError(
+                f"horizon {horizon} is longer than the {points} {part} points, so no {part} target has all its "
+                f"values; use a smaller horizon or a larger {part}_fraction"
+            )
     if stateful and n < batch_size:
         raise UserError(
             f"batch_size {batch_size} is larger than the {n} training windows (look_back {look_back}); "
@@ -206,10 +242,15 @@ def check_windows(prep: Prepared, look_back: int, batch_size: int, stateful: boo
     return n
 
 
-def target_indices(prep: Prepared, look_back: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Target indices of training, validation and test windows."""
+def target_indices(prep: Prepared, look_back: int, horizon: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Target indices of training, validation and test windows (each with all `horizon` values in its part)."""
     first = look_back + (1 if prep.difference else 0)
-    return np.arange(first, prep.n_fit), np.arange(prep.n_fit, prep.n_train), np.arange(prep.n_train, len(prep.y))
+    tail = horizon - 1
+    return (
+        np.arange(first, prep.n_fit - tail),
+        np.arange(prep.n_fit, max(prep.n_fit, prep.n_train - tail)),
+        np.arange(prep.n_train, len(prep.y) - tail),
+    )
 
 
 def layout_order(n: int, batch_size: int, layout: LayoutKind) -> tuple[np.ndarray, int]:
@@ -232,15 +273,16 @@ def layout_order(n: int, batch_size: int, layout: LayoutKind) -> tuple[np.ndarra
     return idx[order], dropped
 
 
-def make_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool, layout: LayoutKind) -> Windows:
+def make_windows(
+    prep: Prepared, look_back: int, batch_size: int, stateful: bool, layout: LayoutKind, horizon: int = 1
+) -> Windows:
     """Build the windows for one run; stateful runs get the batch layout, stateless runs time order."""
-    check_windows(prep, look_back, batch_size, stateful)
-    all_train_t, val_t, test_t = target_indices(prep, look_back)
-    train_t = all_train_t
+    check_windows(prep, look_back, batch_size, stateful, horizon)
+    all_train_t, val_t, test_t = target_indices(prep, look_back, horizon)
     effective = layout if stateful else "none"
-    order, dropped = layout_order(len(train_t), batch_size, effective)
-    train_t = train_t[order]
-    walk_t = np.concatenate([all_train_t, val_t, test_t])
+    order, dropped = layout_order(len(all_train_t), batch_size, effective)
+    train_t = all_train_t[order]
+    walk_t = np.arange(all_train_t[0], test_t[-1] + 1)  # every target in turn, straddling ones included
     return Windows(
         look_back=look_back,
         batch_size=batch_size,
@@ -252,4 +294,5 @@ def make_windows(prep: Prepared, look_back: int, batch_size: int, stateful: bool
         walk_t=walk_t,
         n_train_points=len(all_train_t),
         n_val_points=len(val_t),
+        horizon=horizon,
     )

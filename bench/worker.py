@@ -128,7 +128,7 @@ def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]
             first.validation_fraction,
             series.inputs,
         )
-        windows = make_windows(prep, first.look_back, first.batch_size, first.stateful, first.layout)  # type: ignore[arg-type]
+        windows = make_windows(prep, first.look_back, first.batch_size, first.stateful, first.layout, first.horizon)  # type: ignore[arg-type]
         engine = registry.engine(first.engine)
         with environment.LoadMeter() as meter:
             results = engine.run(specs, prep, windows)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.worker import worker_pool
+from bench.testing import workers as shared
 from clitools import run_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,27 +34,20 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
-def _pool(backend: str) -> ProcessPoolExecutor:
-    return worker_pool(backend)
-
-
 @pytest.fixture(scope="session")
 def workers() -> Iterator[dict[str, ProcessPoolExecutor]]:
-    """Lazily started worker pools keyed by backend, shared by the whole session."""
-    pools: dict[str, ProcessPoolExecutor] = {}
+    """Lazily started worker pools keyed by backend, shared by the whole session and with the shipped
+    conformance suites (`bench.testing.workers`)."""
 
     class _Pools(dict):
         def __missing__(self, backend: str) -> ProcessPoolExecutor:
             if not BACKENDS_AVAILABLE[backend]:
                 pytest.skip(f"{backend} is not installed")
-            pools[backend] = self[backend] = _pool(backend)
-            return pools[backend]
+            self[backend] = shared.pool(backend)
+            return self[backend]
 
     yield _Pools()
-    for pool in pools.values():  # kill rather than wait for each framework's slow exit
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+    shared.shutdown()
 
 
 @pytest.fixture

@@ -1,16 +1,15 @@
 """A `RunSpec` for tests: the scenario defaults (read off RunSpec's field metadata, as a scenario gets
-them), look_back 3 on the airline series, and the test's overrides; and a scenario run in this
-process (a test submits `run_scenario` to a warm backend worker, the `workers` fixture)."""
+them), look_back 3 on the airline series, and the test's overrides; and `run_scenario`, a scenario run in
+this process (a test submits it to a warm backend worker, the `workers` fixture; it is the shipped suites' own,
+`bench.testing.checks`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from bench.datasets import DatasetSpec
-from bench.results import RunResult
 from bench.runspec import RunSpec, spec_columns
-from bench.scenario import parse_scenario_text
-from bench.specs import derive_seed, expand
+from bench.specs import derive_seed
+from bench.testing.checks import run_scenario  # noqa: F401  (re-exported for the tests)
 
 
 def make_spec(**overrides: object) -> RunSpec:
@@ -23,10 +22,3 @@ def make_spec(**overrides: object) -> RunSpec:
         fields["layout"] = "none"
     fields.setdefault("seed", derive_seed(int(fields["base_seed"]), int(fields["repeat"])))  # type: ignore[call-overload]
     return RunSpec(**fields)  # type: ignore[arg-type]
-
-
-def run_scenario(text: str, folder: str) -> list[RunResult]:
-    """Expand a scenario (CSV paths relative to `folder`) and execute every run here."""
-    from bench.worker import execute
-
-    return [execute(spec) for spec in expand(parse_scenario_text(text, Path(folder) / "s.yaml"))]

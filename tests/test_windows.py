@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.datasets import DatasetSpec, load_series
+from bench.errors import UserError
 from bench.evaluate import persistence_rmse, walk_metrics
 from bench.windows import layout_order, make_windows, prepare
 
@@ -110,3 +113,40 @@ def test_walk_metrics_of_a_perfect_forecast_are_zero_and_skill_is_one():
     assert m.test_rmse == pytest.approx(0, abs=1e-9) and m.train_rmse == pytest.approx(0, abs=1e-9)
     assert m.skill == pytest.approx(1.0)
     assert m.persistence_rmse == pytest.approx(48.04, abs=0.005)
+
+
+@pytest.mark.parametrize("difference,validation", [(False, 0.0), (True, 0.2)])
+def test_a_perfect_multi_step_forecast_scores_zero_at_every_lead(difference: bool, validation: float):
+    """horizon 3: labels are the next three values, differenced ones add up from y[t-1], every part keeps only
+    targets whose three values lie in it, and the walk still steps one point at a time."""
+    y = load_series(DatasetSpec("airline")).values
+    prep = prepare(y, 0.33, difference, "standard", validation)
+    w = make_windows(prep, 3, 1, True, "streams", horizon=3)
+    assert np.array_equal(w.walk_t, np.arange(w.walk_t[0], len(y) - 2))
+    assert w.test_t.tolist() == list(range(96, 142))  # 48 test points, the last two without three values
+    assert w.train_t.max() + 2 == prep.n_fit - 1
+    if validation:
+        val = w.walk_t[w.val_start : w.val_start + w.n_val_points]
+        assert val[0] == prep.n_fit and val[-1] + 2 == prep.n_train - 1
+    m = walk_metrics(prep, w, w.labels(w.walk_t))
+    assert m.test_rmse == pytest.approx(0, abs=1e-4) and m.train_rmse == pytest.approx(0, abs=1e-4)
+    assert json.loads(m.test_rmse_by_lead) == pytest.approx([0, 0, 0], abs=1e-4)
+
+
+def test_persistence_of_several_steps_repeats_the_last_value():
+    """On a ramp y = t the naive forecast of lead h (1-based) is off by exactly h."""
+    y = np.arange(100, dtype=float)
+    prep = prepare(y, 0.3, False, "none")
+    w = make_windows(prep, 2, 1, False, "streams", horizon=4)
+    m = walk_metrics(prep, w, w.labels(w.walk_t))
+    assert json.loads(m.persistence_rmse_by_lead) == pytest.approx([1, 2, 3, 4])
+    assert m.persistence_rmse == pytest.approx(np.sqrt(np.mean([1, 4, 9, 16])))
+    assert persistence_rmse(prep, w.test_t) == pytest.approx(1.0)  # horizon 1 is today's baseline
+
+
+def test_a_horizon_longer_than_the_test_part_is_refused():
+    prep = prepare(np.arange(20, dtype=float), 0.2, False, "none")
+    with pytest.raises(UserError, match="horizon 5 is longer than the 4 test points.*smaller horizon"):
+        make_windows(prep, 2, 1, True, "streams", horizon=5)
+    with pytest.raises(UserError, match="look_back 10 and horizon 7 leave no training windows"):
+        make_windows(prep, 10, 1, True, "streams", horizon=7)

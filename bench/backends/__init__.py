@@ -1,4 +1,4 @@
-"""The built-in Keras backends (see `bench.registry.Backend`); importing this package registers them,
+"""The built-in Keras backends (see `bench.backends.base.Backend`); importing this package registers them,
 in this order (the reference first)."""
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from bench.registry import Backend, register_backend
+from bench.backends.base import Backend, register_backend
 
 #: Where compiled programs are kept between processes; "off" disables the cache.
 CACHE_ENV = "LSTM_BENCH_CACHE_DIR"

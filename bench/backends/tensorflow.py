@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.registry import Backend, register_backend
+from bench.backends.base import Backend, register_backend
 
 
 @register_backend

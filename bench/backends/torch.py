@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.registry import Backend, register_backend
+from bench.backends.base import Backend, register_backend
 
 
 @register_backend

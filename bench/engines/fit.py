@@ -17,9 +17,9 @@ import numpy as np
 
 from bench import kernels, registry
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
-from bench.model import build_model, describe, make_optimizer, reset_states, state_values
+from bench.model import build_model, describe, make_optimizer, reset_states, seeded_model, state_values
 from bench.probe import ProbeResult
-from bench.registry import Engine, register_engine
+from bench.engines.base import Engine, register_engine
 from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows
@@ -55,18 +55,17 @@ def _asked_steps_per_execution(spec: RunSpec, windows: Windows) -> int:
     return windows.steps_per_epoch if spec.steps_per_execution == "auto" else int(spec.steps_per_execution)
 
 
-def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any]:
-    """The training model (compiled, seeded) and a batch-1 evaluation copy of it."""
-    import keras
-
-    keras.utils.set_random_seed(spec.seed)
-    model = build_model(spec, spec.batch_size if spec.stateful else None)
+def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any, str]:
+    """The training model (compiled, its initial weights from the run's seed), a batch-1 evaluation copy, and
+    the run's note on initial weights the seed alone did not draw (`bench.model.seeded_model`)."""
+    options = registry.backend(spec.backend).model_options(spec.stateful)[0]
+    model, weights_note = seeded_model(spec, spec.batch_size if spec.stateful else None, options)
     spe = steps_per_execution(spec, windows)
     model.compile(
         optimizer=make_optimizer(spec.optimizer, spec.learning_rate), loss="mean_squared_error", steps_per_execution=spe
     )
-    evaluator = build_model(spec, 1) if spec.stateful else model
-    return model, evaluator
+    evaluator = build_model(spec, 1, options) if spec.stateful else model
+    return model, evaluator, weights_note
 
 
 #: Up to this many bytes of training windows `fit` gets arrays (Keras's fastest path); above it, batches
@@ -96,7 +95,7 @@ def batches(windows: Windows, t: np.ndarray, batch_size: int, labels: bool, shuf
         def __getitem__(self, k: int) -> Any:
             rows = t[self.order[k * batch_size : (k + 1) * batch_size]]
             x = windows.gather(rows)
-            return (x, windows.targets[rows][:, None]) if labels else (x,)
+            return (x, windows.labels(rows)) if labels else (x,)
 
         def on_epoch_end(self) -> None:
             if self.rng is not None:
@@ -126,7 +125,7 @@ def _fit(
     """`model.fit` on the training windows (those ending before targets `t`, in that order, when given)."""
     if materialise(windows):
         x = windows.train_x if t is None else windows.gather(t)
-        y = windows.train_y if t is None else windows.targets[t][:, None]
+        y = windows.train_y if t is None else windows.labels(t)
         model.fit(x, y, batch_size=spec.batch_size, epochs=epochs, shuffle=shuffle, verbose=0, callbacks=callbacks)
         return
     data = batches(windows, windows.train_t if t is None else t, spec.batch_size, True, spec.seed if shuffle else None)
@@ -145,7 +144,7 @@ def run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
 def _run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
     import keras
 
-    model, evaluator = build_trained_pair(spec, windows)
+    model, evaluator, weights_note = build_trained_pair(spec, windows)
     loop = EpochLoop(spec, prep, windows, lambda: predict_walk(model, evaluator, windows, spec.stateful))
     spe = steps_per_execution(spec, windows)
 
@@ -176,7 +175,7 @@ def _run(spec: RunSpec, prep: Prepared, windows: Windows) -> RunResult:
         part = windows.train_t[:rows] if order is None else windows.train_t[order[:rows]]
         _fit(model, windows, part, spec, 1, False, [_Epochs()])
     extra = calibration_rounds(loop.steady_rounds(), _rounds(model, spec, windows)) if not loop.diverged_epoch else []
-    notes = [registry.backend(keras.backend.backend()).model_options(spec.stateful)[1]]
+    notes = [registry.backend(spec.backend).model_options(spec.stateful)[1], weights_note]
     if spe < _asked_steps_per_execution(spec, windows):
         notes.append(f"steps_per_execution {spe}, so that evaluation falls every eval_every steps")
     notes = "; ".join(n for n in notes if n)

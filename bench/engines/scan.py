@@ -30,8 +30,9 @@ from bench import kernels, noise_scale
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
 from bench.model import build, describe, make_optimizer
 from bench.models import ModelSpec, Shape
+from bench.models.weights import draw, note
 from bench.probe import ProbeResult
-from bench.registry import Engine, register_engine
+from bench.engines.base import Engine, register_engine
 from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows
@@ -60,33 +61,57 @@ class Scan(Engine):
     def run(self, specs: Sequence[RunSpec], prep: Prepared, windows: Windows) -> list[RunResult]:
         return run_many(specs, prep, windows)
 
+    def unsupported_reason(self, spec: RunSpec) -> str | None:
+        """The engine's probe on a stand-in, then the run's own model (`probe_model`)."""
+        reason = super().unsupported_reason(spec)
+        if reason or not spec.stateful:
+            return reason
+        result = probe_model(spec)
+        if result.carries_state:
+            return None
+        return (
+            f"stateful scan does not carry the state of this model ({result.detail}); give its recurrent layers "
+            "stateful=stateful, or run it with stateful: false or engine: fit on tensorflow"
+        )
+
 
 def seeded_weights(spec: RunSpec) -> Weights:
-    """The initial weights the `fit` engine gets for `spec` in this process (same seed, same builder).
+    """The initial weights the `fit` engine gets for `spec` on any backend (`bench.model.seeded_model`).
 
-    Runs that differ only in learning rate share a seed: building their model once (about 16 ms)
-    keeps a learning-rate grid from paying for it once per rate."""
+    Runs that differ only in learning rate share a seed: drawing their weights once keeps a learning-rate
+    grid from building the model once per rate."""
+    return list(_seeded(spec)[0])
+
+
+def weights_note(spec: RunSpec) -> str:
+    """The run's note on initial weights the seed alone did not draw (empty for Keras's built-in initializers)."""
+    return _seeded(spec)[1]
+
+
+def _seeded(spec: RunSpec) -> tuple[tuple[np.ndarray, ...], str]:
     batch = spec.batch_size if spec.stateful else None
-    return list(_seeded_weights(_shape_key(spec), spec.seed, batch, spec.stateful))
+    return _seeded_weights(_shape_key(spec), spec.seed, batch, spec.stateful)
+
+
+@functools.lru_cache(maxsize=512)
+def _seeded_weights(key: tuple, seed: int, batch: int | None, stateful: bool) -> tuple[tuple[np.ndarray, ...], str]:
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = _build(key, batch, stateful, {})
+    values, kept = draw(model, seed)
+    return tuple(values), note(kept)
 
 
 def _shape_key(spec: RunSpec) -> tuple:
     """What a run's model is built from, besides its batch size and statefulness."""
-    return (spec.model, spec.look_back, spec.units, spec.layers, spec.dataset.n_features)
-
-
-@functools.lru_cache(maxsize=512)
-def _seeded_weights(key: tuple, seed: int, batch: int | None, stateful: bool) -> tuple[np.ndarray, ...]:
-    import keras
-
-    keras.utils.set_random_seed(seed)
-    return tuple(_build(key, batch, stateful, {}).get_weights())
+    return (spec.model, spec.look_back, spec.units, spec.layers, spec.dataset.n_features, spec.horizon)
 
 
 def _build(key: tuple, batch: int | None, stateful: bool, extra: dict[str, Any]) -> Any:
     """The run's model (`bench.models`) from its `_shape_key`, with `extra` layer options."""
-    model, look_back, units, layers, features = key
-    return build(model, Shape(look_back, features, batch, stateful, units, layers), extra)
+    model, look_back, units, layers, features, horizon = key
+    return build(model, Shape(look_back, features, batch, stateful, units, layers, horizon), extra)
 
 
 class TrainState(NamedTuple):
@@ -129,6 +154,7 @@ class Program:
 
         self.key = key
         self.look_back = key[1]
+        self.horizon = key[5]
         self._built: dict[int, _Built] = {}
         self.model = self.built(1).model
         # the rate is a value each run sets (`initial_values`), so one program serves every rate
@@ -266,15 +292,16 @@ class Program:
         """One epoch, or the part of it from batch `first` (with the recurrent state `state` it left off
         at; zeros at the epoch start) to batch `limit`: batch k holds rows `idx[k]` (`mask` 0 marks
         padding). Row j is the window ending before target `train_t[j]`, gathered from `series` inside
-        the loop (nothing is materialised), with label `targets[train_t[j]]`. Returns the trained
+        the loop (nothing is materialised), with labels `targets[train_t[j]:][:horizon]`. Returns the trained
         `TrainState`, the loss and the final recurrent state.
 
         Batches with no real rows come last and are not run: the loop's length is a runtime value,
         so it costs nothing per step, and a step budget's partial last epoch is the same program.
         `stateful` (a boolean array) says whether each batch starts from the previous batch's final
         state or from zeros. The loss is what Keras `fit` logs: per-batch MSE averaged over the
-        batches run, weighted by their sizes. With `noise_on` the gradient is the mean of per-example
-        gradients (each row from its own carried state), which also feed the noise-scale estimate.
+        batches run, weighted by their sizes (a row's error is its mean over the horizon). With `noise_on`
+        the gradient is the mean of per-example gradients (each row from its own carried state), which also
+        feed the noise-scale estimate.
         """
         import jax
         import jax.numpy as jnp
@@ -285,12 +312,12 @@ class Program:
 
         def row_loss(tv_: list[Any], x: Any, y: Any, state: list[Any], rng: list[Any]) -> tuple[Any, tuple]:
             pred, new_state, new_rng = self.forward(tv_, x[None], [s[None] for s in state], rng, training=True)
-            return jnp.sum(jnp.square(pred[0] - y)), ([s[0] for s in new_state], new_rng)
+            return jnp.mean(jnp.square(pred[0] - y)), ([s[0] for s in new_state], new_rng)
 
         def step(k: Any, carry: tuple) -> tuple:
             t, state, losses = carry
             ids, m = idx[k], mask[k]
-            x, y = self.gather(series, train_t[ids]), targets[train_t[ids]][:, None]
+            x, y = self.gather(series, train_t[ids]), self.labels(targets, train_t[ids])
             ns = t.noise
             if noise_on:
                 per_row = jax.vmap(jax.value_and_grad(row_loss, has_aux=True), in_axes=(None, 0, 0, 0, None))
@@ -303,7 +330,7 @@ class Program:
 
                 def loss_fn(tv_: list[Any]) -> tuple[Any, tuple]:
                     pred, new_state, rng = self.forward(tv_, x, state, t.rng, training=True)
-                    return jnp.sum(jnp.square(pred - y)[:, 0] * m) / sizes[k], (new_state, rng)
+                    return jnp.sum(jnp.mean(jnp.square(pred - y), axis=1) * m) / sizes[k], (new_state, rng)
 
                 (loss, (new_state, rng)), grads = jax.value_and_grad(loss_fn, has_aux=True)(t.trainable)
             tv, ov = self.optimizer.stateless_apply(t.opt, grads, t.trainable)
@@ -326,8 +353,14 @@ class Program:
 
         return series[t[:, None] + jnp.arange(-self.look_back, 0)[None, :]]
 
+    def labels(self, targets: Any, t: Any) -> Any:
+        """The labels of targets `t`: (len(t), horizon)."""
+        import jax.numpy as jnp
+
+        return targets[t[:, None] + jnp.arange(self.horizon)[None, :]]
+
     def _walk(self, trainable: list[Any], series: Any, walk_t: Any) -> Any:
-        """Batch-1 walk-forward from a zero state, the state carried window to window: (n, 1)."""
+        """Batch-1 walk-forward from a zero state, the state carried window to window: (n, horizon)."""
         import jax
 
         def step(state: list[Any], t: Any) -> tuple[list[Any], Any]:
@@ -339,7 +372,7 @@ class Program:
         return preds
 
     def _predict_all(self, trainable: list[Any], series: Any, walk_t: Any) -> Any:
-        """Stateless prediction: every window from a zero state, PREDICT_CHUNK windows at a time: (n, 1)."""
+        """Stateless prediction: every window from a zero state, PREDICT_CHUNK windows at a time: (n, horizon)."""
         import jax
         import jax.numpy as jnp
 
@@ -352,7 +385,7 @@ class Program:
             pred, _, _ = self.forward(trainable, self.gather(series, t), self.zero_state(chunk))
             return pred
 
-        return jax.lax.map(one, padded).reshape(-1, 1)[:n]
+        return jax.lax.map(one, padded).reshape(-1, self.horizon)[:n]
 
 
 def program_for(spec: RunSpec) -> Program:
@@ -504,7 +537,13 @@ def run_many(
     results = [loop.result(trained_together=k, extra_rounds=extra, compiled_here=compiled_here) for loop in loops]
     kernel = program.kernel(k > 1, first.noise_scale, first.stateful)
     n_params, summary = describe(program.model)
-    return [dataclasses.replace(r, kernel=kernel, n_params=n_params, model_summary=summary) for r in results]
+    notes = [weights_note(s) if initial_weights is None else "" for s in specs]
+    return [
+        dataclasses.replace(
+            r, kernel=kernel, n_params=n_params, model_summary=summary, notes="; ".join(x for x in (r.notes, n) if x)
+        )
+        for r, n in zip(results, notes)
+    ]
 
 
 def _compiled(fn: Any) -> int | None:
@@ -523,7 +562,7 @@ def probe_scan() -> ProbeResult:
             "jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax"
         )
     keras.utils.set_random_seed(0)
-    program = Program((ModelSpec(), 2, 2, 1, 1), "adam")
+    program = Program((ModelSpec(), 2, 2, 1, 1, 1), "adam")
     train = program.train_state(program.model.get_weights(), 0.01, 0, False)
     series = np.linspace(0.1, 0.9, 9, dtype=np.float32)[:, None]
     x = series[:8].reshape(4, 2, 1)  # the windows ending before targets 2, 4, 6, 8
@@ -545,3 +584,31 @@ def probe_scan() -> ProbeResult:
         else f"carried state |h|+|c| = {carried:.4f}; prediction from it differs from a zero state's"
     )
     return ProbeResult("jax", "scan", not problems, f"{detail}; LSTM kernel: {program.kernel(False, False, True)}")
+
+
+def probe_model(spec: RunSpec) -> ProbeResult:
+    """Whether this engine carries the state of `spec`'s own model: two windows from a zero state leave a
+    non-zero carried state, and a window predicted from it differs from the same window from zeros."""
+    return _probe_model(_shape_key(spec), spec.optimizer)
+
+
+@functools.lru_cache(maxsize=64)
+def _probe_model(key: tuple, optimizer: str) -> ProbeResult:
+    import jax.numpy as jnp
+
+    program = _program(key, optimizer)
+    label = key[0].label
+    if not program.built(1).states:
+        return ProbeResult(
+            "jax", "scan", False, f"model {label} has no stateful recurrent layer whose state Keras keeps in `states`"
+        )
+    trainable, _ = program.initial_values(program.model.get_weights(), 0.001)
+    look_back, features = key[1], key[4]
+    x = jnp.linspace(0.1, 0.9, 2 * look_back * features, dtype=jnp.float32).reshape(2, 1, look_back, features)
+    _, state, _ = program.forward(trainable, x[0], program.zero_state(1))
+    carried = float(sum(jnp.abs(s).sum() for s in state))
+    from_state = program.forward(trainable, x[1], state)[0]
+    from_zero = program.forward(trainable, x[1], program.zero_state(1))[0]
+    if carried == 0.0 or bool(jnp.array_equal(from_state, from_zero)):
+        return ProbeResult("jax", "scan", False, f"model {label}: the state after a window is zero or has no effect")
+    return ProbeResult("jax", "scan", True, f"model {label}: carried state {carried:.4f}, and predictions depend on it")

@@ -40,7 +40,8 @@ def _shown(value: Any) -> str:
 @dataclass(frozen=True)
 class Shape:
     """What a run asks of its model: windows of `look_back` steps of `n_features` values, in batches of
-    `batch_size` (None: free), a stateful model or not, `units` per layer and `layers` of them."""
+    `batch_size` (None: free), a stateful model or not, `units` per layer and `layers` of them, and
+    `horizon` values forecast from each window."""
 
     look_back: int
     n_features: int
@@ -48,12 +49,13 @@ class Shape:
     stateful: bool
     units: int
     layers: int
+    horizon: int = 1
 
 
 class Model(ABC):
     """A model builder. `defaults` are its parameters besides units and layers (their types are the
     defaults' types); `build` returns an uncompiled `keras.Model` from (batch, look_back, n_features)
-    windows to (batch, 1) forecasts, for `spec` (its `params`). `layer_options` are the backend's
+    windows to (batch, horizon) forecasts, for `spec` (its `params`). `layer_options` are the backend's
     extra options for its recurrent layers (e.g. torch's use_cudnn=False when stateful)."""
 
     name: ClassVar[str]

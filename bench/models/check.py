@@ -20,12 +20,13 @@ def needs_check(spec: RunSpec) -> bool:
 
 def check_model(spec: RunSpec) -> str | None:
     """Why `spec`'s model cannot train (one line), or None. Runs where Keras has the run's backend."""
+    from bench import registry
     from bench.model import build_model
 
     batch = spec.batch_size if spec.stateful else None
     where = f"model {spec.model.label}"
     try:
-        model = build_model(spec, batch)
+        model = build_model(spec, batch, registry.backend(spec.backend).model_options(spec.stateful)[0])
     except UserError as exc:
         return str(exc)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
@@ -39,9 +40,10 @@ def check_model(spec: RunSpec) -> str | None:
     if shape[0] != batch:  # a stateless run asks for a free batch dimension (None)
         return f"{where}: its batch size is {shape[0]}, the run asked for {batch}; use the batch_size argument"
     out = tuple(model.outputs[0].shape)
-    if len(out) != 2 or out[1] != 1:
+    if len(out) != 2 or out[1] != spec.horizon:
         return (
-            f"{where}: its output is {_shown(out)}, the run needs (batch, horizon), horizon 1; end with Dense(horizon)"
+            f"{where}: its output is {_shown(out)}, the run needs (batch, horizon), horizon {spec.horizon}; "
+            "end with Dense(horizon)"
         )
     if spec.stateful and not any(getattr(layer, "stateful", False) for layer in _layers(model)):
         return (
@@ -77,7 +79,9 @@ def check_models(specs: list[RunSpec]) -> None:
     for spec in specs:
         if needs_check(spec):
             batch = spec.batch_size if spec.stateful else None
-            todo.setdefault((spec.backend, spec.model, spec.look_back, spec.dataset.n_features, batch), spec)
+            todo.setdefault(
+                (spec.backend, spec.model, spec.look_back, spec.dataset.n_features, batch, spec.horizon), spec
+            )
     by_backend: dict[str, list[RunSpec]] = {}
     for spec in todo.values():
         if registry.backend(spec.backend).version():  # a missing backend is reported by its own check

@@ -61,7 +61,9 @@ class Factory(Model):
         where, params = spec.origin, spec.params
         function = load(spec)
         try:
-            model = function(shape.look_back, shape.n_features, shape.batch_size, shape.stateful, 1, **params["params"])
+            model = function(
+                shape.look_back, shape.n_features, shape.batch_size, shape.stateful, shape.horizon, **params["params"]
+            )
         except Exception as exc:
             last = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
             raise UserError(f"model: factory {where} raised {last}; fix the factory") from None

@@ -1,4 +1,4 @@
-"""The built-in models: stacked LSTM, GRU or SimpleRNN layers, optional dropout and a dense head, then Dense(1).
+"""The built-in models: stacked LSTM, GRU or SimpleRNN layers, optional dropout and a dense head, then Dense(horizon).
 
 `lstm` with its defaults is the model every earlier lstm-bench version trained (same layer names, same
 weight order), so runs of existing scenarios keep their ids and results.
@@ -53,7 +53,7 @@ class Recurrent(Model):
             x = cls(width, stateful=shape.stateful, return_sequences=not last, name=f"{self.name}_{i}", **options)(x)
         for i, width in enumerate(params.get("head", [])):
             x = keras.layers.Dense(width, activation=params.get("head_activation", "relu"), name=f"head_{i}")(x)
-        outputs = keras.layers.Dense(1, name="dense")(x)
+        outputs = keras.layers.Dense(shape.horizon, name="dense")(x)
         return keras.Model(inputs, outputs, name="lstm_bench")
 
 

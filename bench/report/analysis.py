@@ -10,7 +10,7 @@ import pandas as pd
 
 from bench.report.answer import MARGIN, Answer, answer
 from bench.report.load import Results
-from bench.report.stats import accuracy_table, problem_table, speed_table, target_table
+from bench.report.stats import accuracy_table, lead_table, problem_table, speed_table, target_table
 from bench.report.tuning import (
     NO_VALIDATION,
     ScalingFit,
@@ -46,6 +46,7 @@ class Analysis:
     critical: pd.DataFrame  # the critical batch size from steps and from the noise scale
     fits: dict[tuple[str, str], ScalingFit] = field(default_factory=dict)  # S(B) per (tuning panel, mode)
     answer: Answer | None = None
+    leads: pd.DataFrame = field(default_factory=pd.DataFrame)  # test RMSE per lead time (horizon > 1)
 
     @property
     def steps_recorded(self) -> bool:
@@ -114,6 +115,7 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
         critical=critical,
         fits=fits,
         answer=ans,
+        leads=lead_table(results),
     )
 
 

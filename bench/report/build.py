@@ -65,7 +65,7 @@ METHODS = (
 
 
 def _display(table: pd.DataFrame, facets: tuple[str, ...], names: dict[str, str]) -> pd.DataFrame:
-    cols = [c for c in (*facets, *names) if c in table.columns]
+    cols = list(dict.fromkeys(c for c in (*facets, *names) if c in table.columns))
     out = table[cols].copy()
     # Alignment follows dtype: text columns get left-aligned, and the mode name is text.
     for c in ("mode", "vs_best", "note", "target", "error", "run_id", "source", "status", "batch_sizes", "disagree",
@@ -244,8 +244,9 @@ def build_blocks(results: Results, out: Path, margin: float = MARGIN) -> tuple[l
         return blocks, a.answer
     written = set()
     for t in TABLES:
-        # the tuning tables exist only where the sweep supports them; the others always (perhaps empty)
-        if t.csv and (not t.tuning_facets or (t.applies(a) and not t.frame(a).empty)):
+        # the tuning tables (and other optional ones) exist only where the sweep supports them; the others
+        # always (perhaps empty)
+        if t.csv and (not (t.tuning_facets or t.optional) or (t.applies(a) and not t.frame(a).empty)):
             t.frame(a).drop(columns=["config", "panel", "tuning_panel"], errors="ignore").to_csv(
                 out / f"{t.csv}.csv", index=False
             )

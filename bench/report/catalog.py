@@ -46,6 +46,9 @@ CAPTIONS: dict[str, str] = {
     "time_to_target": "Median training seconds to reach the target by batch size, log-log, at the base learning rate "
     "that needs the least median time for that batch size (label); runs that never reached the target count as "
     "slowest. Faint dots: runs of the chosen rate.",
+    "rmse_by_lead": "Multi-step forecasts (horizon > 1): mean test RMSE at each lead time, per batch size (colour) "
+    "and mode (line style), with the 95% bootstrap CI over repeats as a band; dashed: the persistence forecast, "
+    "which repeats the last value the window saw, so its error grows with the lead.",
     "noise_scale": "The gradient noise scale B_simple (McCandlish et al. 2018) over training, against optimizer steps: "
     "per batch size, the median over runs at each epoch, of runs at the rate chosen on validation (every rate pooled "
     "without a validation split, as the title says). Dotted: the batch sizes tried. A batch size well below the "
@@ -90,6 +93,17 @@ _SPEED_NAMES = {
     "busy": "busy",
     "train_seconds_mean": "mean train s",
     "compile_seconds_median": "median compile s",
+}
+_LEAD_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "horizon": "horizon",
+    "lead": "lead",
+    "n": "n",
+    "rmse_mean": "mean RMSE",
+    "rmse_ci_low": "95% CI low",
+    "rmse_ci_high": "95% CI high",
+    "persistence_rmse": "persistence RMSE",
 }
 _TARGET_NAMES = {
     "mode": "mode",
@@ -182,6 +196,7 @@ class TableEntry:
     csv: str | None = None
     applies: Callable[[Analysis], bool] = lambda a: True
     tuning_facets: bool = False  # the tuning tables: panels without the learning rate columns
+    optional: bool = False  # its CSV is written only where it applies and has rows (as the tuning tables')
 
 
 #: Sections in page order (a tuned sweep's answer first: `build` moves "detail" after the tuning ones).
@@ -219,11 +234,14 @@ CATALOG: tuple[FigureEntry | TableEntry, ...] = (
     TableEntry("critical_batch_size", "critical", lambda a: a.critical, _CRITICAL_NAMES, csv="critical_batch_size",
                tuning_facets=True, applies=lambda a: not a.critical.empty),
     FigureEntry("rmse_by_batch_size", "detail", CAPTIONS["rmse_by_batch_size"], f.rmse_by_batch_size),
+    FigureEntry("rmse_by_lead", "detail", CAPTIONS["rmse_by_lead"], f.rmse_by_lead, lambda a: not a.leads.empty),
     FigureEntry("throughput_by_batch_size", "detail", CAPTIONS["throughput_by_batch_size"], f.throughput_by_batch_size),
     FigureEntry("tradeoff", "detail", CAPTIONS["tradeoff"], f.tradeoff),
     FigureEntry("learning_curves", "detail", CAPTIONS["learning_curves"], f.learning_curves),
     TableEntry("accuracy", "detail", lambda a: a.accuracy, _ACCURACY_NAMES, csv="accuracy",
                heading="Accuracy per configuration (test RMSE)", empty="No successful run recorded a test RMSE."),
+    TableEntry("accuracy_by_lead", "detail", lambda a: a.leads, _LEAD_NAMES, csv="accuracy_by_lead",
+               heading="Accuracy per lead time (test RMSE)", applies=lambda a: not a.leads.empty, optional=True),
     TableEntry("speed", "detail", lambda a: a.speed, _SPEED_NAMES, csv="speed", caption=SPEED_CAPTION,
                heading="Training throughput per configuration", empty="No successful run recorded a throughput."),
 )  # fmt: skip

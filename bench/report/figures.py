@@ -216,6 +216,42 @@ def rmse_by_batch_size(data: Analysis | Results) -> Figure:
     return fig
 
 
+def rmse_by_lead(data: Analysis | Results) -> Figure:
+    """Multi-step forecasts: mean test RMSE against lead time, one line per batch size and mode, with the
+    persistence forecast's RMSE at each lead as the baseline."""
+    a = as_analysis(data)
+    table = a.leads
+    if table.empty:
+        raise NothingToPlot("no successful run forecast more than one step (horizon > 1)")
+    sizes = sorted(table["batch_size"].unique())
+    colors = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    styles = dict(zip(MODE_ORDER, ("-", "--", ":")))
+    with sns.axes_style("whitegrid"):
+        fig, panels = _grid(table, a.results)
+        for ax, label, sub in panels:
+            for (mode, bs), g in sub.groupby(["mode", "batch_size"], sort=True):
+                g = g.sort_values("lead")
+                ax.plot(g["lead"], g["rmse_mean"], color=colors[bs], ls=styles.get(mode, "-"), marker="o", ms=3.5)
+                ax.fill_between(g["lead"], g["rmse_ci_low"], g["rmse_ci_high"], color=colors[bs], alpha=0.12, lw=0)
+            naive = sub.groupby("lead")["persistence_rmse"].mean()
+            ax.plot(naive.index, naive.to_numpy(), color="0.15", ls="--", lw=1.3)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("lead time (steps ahead)")
+            ax.set_ylabel(RMSE_LABEL)
+            _title(ax, label)
+        handles = [Line2D([], [], color=colors[b], marker="o", ms=4) for b in sizes]
+        labels = [f"batch {int(b)}" for b in sizes]
+        modes = [m for m in MODE_ORDER if m in set(table["mode"])]
+        if len(modes) > 1:
+            handles += [Line2D([], [], color="0.3", ls=styles.get(m, "-")) for m in modes]
+            labels += modes
+        handles.append(Line2D([], [], color="0.15", ls="--", lw=1.3))
+        labels.append("persistence forecast")
+        _legend(fig, handles, labels)
+        fig.suptitle("Test RMSE by lead time (mean over repeats; band: 95% bootstrap CI)", fontsize=12)
+    return fig
+
+
 def throughput_by_batch_size(data: Analysis | Results) -> Figure:
     """Training samples per second against batch size on log-log axes: the speed table's median and its
     interval (`stats.speed_interval`) as line and band, individual runs as dots."""

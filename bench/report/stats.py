@@ -7,6 +7,8 @@ that often diverges. Every run that is not 'ok' is listed by `problem_table`.
 
 from __future__ import annotations
 
+import json
+
 import math
 from dataclasses import dataclass
 
@@ -230,6 +232,42 @@ def accuracy_table(results: Results) -> pd.DataFrame:
             table.at[i, "p_vs_best"] = test.p if test.p is not None else np.nan
             table.at[i, "vs_best"] = test.describe()
     return _ordered(table[["config", "panel", *cols]], facets)
+
+
+def lead_table(results: Results) -> pd.DataFrame:
+    """Multi-step forecasts (ok runs with a horizon above 1): per configuration and lead time, the test RMSE
+    over repeats (mean, bootstrap CI) and the persistence forecast's RMSE at that lead."""
+    facets = results.facets
+    labels = _label_columns(facets)
+    cols = [*labels, *([] if "horizon" in labels else ["horizon"]), "lead", "n", "rmse_mean", "rmse_ci_low",
+            "rmse_ci_high", "persistence_rmse"]  # fmt: skip
+    ok = results.ok
+    if "horizon" not in ok or "test_rmse_by_lead" not in ok:
+        return pd.DataFrame(columns=["config", "panel", *cols])
+    ok = ok[(pd.to_numeric(ok["horizon"], errors="coerce") > 1) & ok["test_rmse_by_lead"].notna()]
+    rows = []
+    for keys, g in _per_config(ok, facets):
+        leads = np.array([json.loads(v) for v in g["test_rmse_by_lead"]], dtype=np.float64)  # (runs, horizon)
+        naive = np.array([json.loads(v) for v in g["persistence_rmse_by_lead"]], dtype=np.float64).mean(axis=0)
+        for h in range(leads.shape[1]):
+            ci = bootstrap_ci(leads[:, h])
+            rows.append(
+                {
+                    "config": keys[0],
+                    "panel": keys[1],
+                    **dict(zip(labels, keys[2:])),
+                    "horizon": int(g["horizon"].iloc[0]),
+                    "lead": h + 1,
+                    "n": len(leads),
+                    "rmse_mean": float(leads[:, h].mean()),
+                    "rmse_ci_low": ci[0] if ci else np.nan,
+                    "rmse_ci_high": ci[1] if ci else np.nan,
+                    "persistence_rmse": float(naive[h]),
+                }
+            )
+    if not rows:
+        return pd.DataFrame(columns=["config", "panel", *cols])
+    return _ordered(pd.DataFrame(rows)[["config", "panel", *cols]], facets, ("lead",))
 
 
 def speed_table(results: Results) -> pd.DataFrame:

@@ -47,7 +47,7 @@ def data(spec: RunSpec) -> tuple[Prepared, Windows]:
     t = np.arange(72)
     y = np.sin(2 * np.pi * t / 12) + 0.1 * np.random.default_rng(3).standard_normal(len(t))
     prep = prepare(y, spec.test_fraction, spec.difference, spec.scale, spec.validation_fraction)  # type: ignore[arg-type]
-    return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
+    return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout, spec.horizon)  # type: ignore[arg-type]
 
 
 def initial_weights(units: int, layers: int = 1, features: int = 1) -> list[np.ndarray]:
@@ -60,24 +60,28 @@ def initial_weights(units: int, layers: int = 1, features: int = 1) -> list[np.n
     return [rng.uniform(-0.5, 0.5, shape).astype(np.float32) for shape in shapes]
 
 
-def fit_from(spec: RunSpec, weights: list[np.ndarray], full: bool = False) -> tuple[list[float], float] | RunResult:
-    """(per-epoch losses, test RMSE), or the whole result, of the real fit engine started from `weights`
-    (runs in a worker)."""
+def fit_with(spec: RunSpec, prep: Prepared, windows: Windows, weights: list[np.ndarray]) -> RunResult:
+    """The real fit engine's result for `spec` on these windows, started from `weights` (runs in a worker)."""
     from unittest import mock
 
     from bench.engines import fit
 
-    build = fit.build_model
+    seeded = fit.seeded_model
 
-    def build_with_weights(*args: object, **kwargs: object) -> object:
-        model = build(*args, **kwargs)
+    def seeded_with_weights(*args: object, **kwargs: object) -> tuple[object, str]:
+        model, note = seeded(*args, **kwargs)
         model.set_weights(weights)
-        return model
+        return model, note
 
-    prep, windows = data(spec)
     # the worker is shared with other tests: patch only for this run
-    with mock.patch.object(fit, "build_model", build_with_weights):
-        result = fit.run(spec, prep, windows)
+    with mock.patch.object(fit, "seeded_model", seeded_with_weights):
+        return fit.run(spec, prep, windows)
+
+
+def fit_from(spec: RunSpec, weights: list[np.ndarray], full: bool = False) -> tuple[list[float], float] | RunResult:
+    """(per-epoch losses, test RMSE), or the whole result, of the real fit engine started from `weights`
+    (runs in a worker)."""
+    result = fit_with(spec, *data(spec), weights)
     assert result.status == "ok", result.error
     return result if full else ([e.loss for e in result.epochs], result.metrics.test_rmse)
 
@@ -97,33 +101,38 @@ def seeded_weights_agree(spec: RunSpec) -> bool:
     from bench.engines.fit import build_trained_pair
     from bench.engines.scan import seeded_weights
 
-    model, _ = build_trained_pair(spec, data(spec)[1])
+    model, _, _ = build_trained_pair(spec, data(spec)[1])
     return all(np.array_equal(a, b) for a, b in zip(model.get_weights(), seeded_weights(spec), strict=True))
 
 
 CASES = [  # (stateful, layout, batch_size, layers)
     (True, "streams", 1, 1),
     (True, "streams", 5, 1),
-    (True, "sequential", 5, 1),
+    pytest.param(True, "sequential", 5, 1, marks=pytest.mark.slow),
     (False, "none", 1, 1),
     (False, "none", 5, 1),  # 47 windows: the last batch has 2 rows
-    (True, "streams", 5, 2),  # stacked: each layer's state is carried on its own
-    (False, "none", 5, 2),
+    pytest.param(True, "streams", 5, 2, marks=pytest.mark.slow),  # stacked: each layer's state on its own
+    pytest.param(False, "none", 5, 2, marks=pytest.mark.slow),
 ]
 
 
 @pytest.fixture(scope="module")
 def runs(workers) -> dict[tuple[bool, str, int, int], tuple[Future, Future]]:
-    """Every case submitted at once, so the TensorFlow and JAX workers run side by side."""
-    out = {}
-    for stateful, layout, batch_size, layers in CASES:
-        spec = spec_for("tensorflow", "fit", stateful, layout, batch_size, layers)
-        weights = initial_weights(4, layers)
-        out[(stateful, layout, batch_size, layers)] = (
-            workers["tensorflow"].submit(fit_from, spec, weights),
-            workers["jax"].submit(scan_from, dataclasses.replace(spec, backend="jax", engine="scan"), weights),
-        )
-    return out
+    """Each case's fit (TensorFlow) and scan (JAX) runs, submitted together when a test first asks, so the two
+    workers run side by side (cases behind the slow marker cost nothing unless selected)."""
+
+    class Runs(dict):
+        def __missing__(self, case: tuple[bool, str, int, int]) -> tuple[Future, Future]:
+            stateful, layout, batch_size, layers = case
+            spec = spec_for("tensorflow", "fit", stateful, layout, batch_size, layers)
+            weights = initial_weights(4, layers)
+            self[case] = (
+                workers["tensorflow"].submit(fit_from, spec, weights),
+                workers["jax"].submit(scan_from, dataclasses.replace(spec, backend="jax", engine="scan"), weights),
+            )
+            return self[case]
+
+    return Runs()
 
 
 @pytest.mark.parametrize("stateful,layout,batch_size,layers", CASES)
@@ -182,29 +191,19 @@ def features_data(spec: RunSpec) -> tuple[Prepared, Windows]:
 
     series = load_series(spec.dataset)
     prep = prepare(series.values, spec.test_fraction, spec.difference, spec.scale, 0.0, series.inputs)  # type: ignore[arg-type]
-    return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
+    return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout, spec.horizon)  # type: ignore[arg-type]
 
 
 def two_features(spec: RunSpec, weights: list[np.ndarray]) -> tuple[list[float], float]:
     """(per-epoch losses, test RMSE) of `spec`'s engine on two input features, from `weights`."""
-    from unittest import mock
-
-    from bench.engines import fit, scan
+    from bench.engines import scan
 
     prep, windows = features_data(spec)
     assert windows.train_x.shape[2] == 2
     if spec.engine == "scan":
         result = scan.run(spec, prep, windows, initial_weights=weights)
     else:
-        build = fit.build_model
-
-        def build_with_weights(*args: object, **kwargs: object) -> object:
-            model = build(*args, **kwargs)
-            model.set_weights(weights)
-            return model
-
-        with mock.patch.object(fit, "build_model", build_with_weights):
-            result = fit.run(spec, prep, windows)
+        result = fit_with(spec, prep, windows, weights)
     assert result.status == "ok", result.error
     return [e.loss for e in result.epochs], result.metrics.test_rmse
 
@@ -300,3 +299,47 @@ def test_every_built_in_model_trains_alike_on_both_engines(
     assert len(scan_losses) == len(fit_losses) == 3
     np.testing.assert_allclose(scan_losses, fit_losses, rtol=LOSS_RTOL)
     np.testing.assert_allclose(scan_rmse, fit_rmse, rtol=RMSE_RTOL)
+
+
+@pytest.mark.parametrize(
+    "stateful,batch_size",
+    [(True, 5), pytest.param(False, 1, marks=pytest.mark.slow), pytest.param(True, 1, marks=pytest.mark.slow)],
+)
+def test_multi_step_forecasts_train_alike_on_both_engines(stateful: bool, batch_size: int, workers) -> None:
+    """horizon 3: Dense(3) on (batch, 3) labels, the loss each row's mean over the leads, on both engines."""
+    layout = "streams" if stateful else "none"
+    spec = dataclasses.replace(spec_for("tensorflow", "fit", stateful, layout, batch_size), horizon=3)
+    weights, (fit_losses, fit_rmse) = workers["tensorflow"].submit(fit_from_drawn, spec).result()
+    assert [np.shape(w) for w in weights][-2:] == [(4, 3), (3,)]
+    scan_spec = dataclasses.replace(spec, backend="jax", engine="scan")
+    scan_losses, scan_rmse = workers["jax"].submit(scan_from, scan_spec, weights).result()
+    np.testing.assert_allclose(scan_losses, fit_losses, rtol=LOSS_RTOL)
+    np.testing.assert_allclose(scan_rmse, fit_rmse, rtol=RMSE_RTOL)
+
+
+def seeded_run(spec: RunSpec) -> tuple[list[float], float, str]:
+    """(per-epoch losses, test RMSE, notes) of `spec`'s own engine from its seed alone, as a real run starts."""
+    from bench import registry
+
+    prep, windows = data(spec)
+    (result,) = registry.engine(spec.engine).run([spec], prep, windows)
+    assert result.status == "ok", result.error
+    return [e.loss for e in result.epochs], result.metrics.test_rmse, result.notes
+
+
+@pytest.mark.parametrize("stateful", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_real_runs_agree_across_backends_and_engines_from_the_seed_alone(stateful: bool, workers) -> None:
+    """No weights handed in: TensorFlow `fit` and JAX `scan` draw the same initial weights from the seed."""
+    layout = "streams" if stateful else "none"
+    spec = spec_for("tensorflow", "fit", stateful, layout, 5)
+    fit_run = workers["tensorflow"].submit(seeded_run, spec)
+    scan_losses, scan_rmse, notes = (
+        workers["jax"].submit(seeded_run, dataclasses.replace(spec, backend="jax", engine="scan")).result()
+    )
+    fit_losses, fit_rmse, _ = fit_run.result()
+    np.testing.assert_allclose(scan_losses, fit_losses, rtol=LOSS_RTOL)
+    np.testing.assert_allclose(scan_rmse, fit_rmse, rtol=RMSE_RTOL)
+    assert "initial weights" not in notes
+    if not stateful:  # Keras fit on JAX (stateless) starts there too
+        jax_fit_losses, _, _ = workers["jax"].submit(seeded_run, dataclasses.replace(spec, backend="jax")).result()
+        np.testing.assert_allclose(jax_fit_losses, fit_losses, rtol=LOSS_RTOL)

@@ -24,7 +24,7 @@ def spec_for(**overrides: object) -> RunSpec:
 
 def data(spec: RunSpec, y: np.ndarray) -> tuple[Prepared, Windows]:
     prep = prepare(y, spec.test_fraction, spec.difference, spec.scale)  # type: ignore[arg-type]
-    return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout)  # type: ignore[arg-type]
+    return prep, make_windows(prep, spec.look_back, spec.batch_size, spec.stateful, spec.layout, spec.horizon)  # type: ignore[arg-type]
 
 
 def sine() -> np.ndarray:
@@ -191,6 +191,7 @@ def test_probe_sees_the_state_carried(workers) -> None:
     assert carries, detail
 
 
+@pytest.mark.slow  # the engine conformance suite checks the same by default (batch 4)
 def test_stateful_streams_beats_stateless_on_a_periodic_series(workers) -> None:
     common = dict(look_back=1, batch_size=2, units=8, epochs=40, learning_rate=0.05, eval_every=0)
     stateful = workers["jax"].submit(periodic_rmse, spec_for(stateful=True, layout="streams", **common))

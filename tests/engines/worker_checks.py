@@ -21,7 +21,7 @@ def fit_state_checks(batch_size: int) -> dict[str, float | bool]:
     spec = make_spec(batch_size=batch_size, epochs=1, learning_rate=0.01, seed=1, backend=keras.backend.backend())
     prep = prepare(load_series(spec.dataset).values, 0.33, False, "minmax")
     w = make_windows(prep, 3, batch_size, True, "streams")
-    model, _ = build_trained_pair(spec, w)
+    model, _, _ = build_trained_pair(spec, w)
     reset_states(model)
     model.fit(w.train_x, w.train_y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
     state = float(sum(np.abs(v).sum() for v in state_values(model)))

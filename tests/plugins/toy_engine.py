@@ -14,7 +14,7 @@ import numpy as np
 
 from bench.engines.loop import EpochLoop
 from bench.probe import ProbeResult
-from bench.registry import Engine, register_engine
+from bench.engines.base import Engine, register_engine
 from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows

@@ -18,11 +18,15 @@ from bench.report.figures import pareto_mask
 from bench.report.findings import findings
 from bench.report.stats import bootstrap_ci, mann_whitney, olympic_mean
 from bench.store import Store
-from report_fixtures import DIVERGED_RMSE, expected_epochs_to_target, save, synthetic_results
+from report_fixtures import DIVERGED_RMSE, expected_epochs_to_target, expected_rmse, save, synthetic_results
 
 # the figures of a sweep that tunes nothing and records no steps to target (test_tuning_report.py has the others)
 # the figures of a plain sweep: every one but those of tuning and of steps to target
-STEMS = [e.stem for e in FIGURES if e.section == "detail"] + ["epochs_to_target", "seconds_to_target"]
+# (and rmse_by_lead, of multi-step forecasts: test_multi_step_forecasts_get_the_rmse_per_lead)
+STEMS = [e.stem for e in FIGURES if e.section == "detail" and e.stem != "rmse_by_lead"] + [
+    "epochs_to_target",
+    "seconds_to_target",
+]
 
 
 def _mode(stateful: bool) -> str:
@@ -248,3 +252,35 @@ def test_figures_drawn_side_by_side_in_forked_workers_give_the_same_report(
         "report: results", "report: results"
     )
     assert all((forked / f"{stem}.png").stat().st_size > 10_000 for stem in STEMS)
+
+
+def test_multi_step_forecasts_get_the_rmse_per_lead(tmp_path: Path) -> None:
+    """horizon 2: the per-lead table averages each lead over repeats, beside persistence at that lead."""
+    import dataclasses
+    import json
+
+    runs = [
+        dataclasses.replace(
+            r,
+            spec=dataclasses.replace(r.spec, horizon=2),
+            metrics=dataclasses.replace(
+                r.metrics,
+                test_rmse_by_lead=json.dumps([r.metrics.test_rmse - 1, r.metrics.test_rmse + 1]),
+                persistence_rmse_by_lead=json.dumps([30.0, 60.0]),
+            ),
+        )
+        if r.status == "ok"
+        else r
+        for r in synthetic_results(failed=False, diverged=False)
+    ]
+    index = write_report([save(tmp_path / "h", runs)], tmp_path / "report").index
+    table = pd.read_csv(index.parent / "accuracy_by_lead.csv")
+    row = table[(table["batch_size"] == 4) & (table["mode"] == "stateless")].set_index("lead")
+    expected = np.mean([expected_rmse(4, rep, False) for rep in range(3)])
+    assert row.loc[1, "rmse_mean"] == pytest.approx(expected - 1)
+    assert row.loc[2, "rmse_mean"] == pytest.approx(expected + 1)
+    assert list(row["persistence_rmse"]) == [30.0, 60.0] and (row["horizon"] == 2).all()
+    assert (index.parent / "rmse_by_lead.png").stat().st_size > 0
+    assert not (tmp_path / "plain").exists()
+    plain = write_report([save(tmp_path / "plain", synthetic_results())], tmp_path / "plain_report").index
+    assert not (plain.parent / "rmse_by_lead.png").exists() and not (plain.parent / "accuracy_by_lead.csv").exists()

@@ -1,0 +1,48 @@
+"""lstm-bench's own backends and models through the conformance suites it ships (`bench.testing`), as a
+plugin's tests would use them; the engines' subclasses are in tests/engines/test_conformance.py. Beyond the
+built-ins: a bidirectional model (stateless) and a recurrent layer with a custom cell, both from factory files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.testing import BackendConformance, ModelConformance
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "models"
+MODELS = Path(__file__).resolve().parent / "models"
+
+
+class TestJaxBackend(BackendConformance):
+    backend = "jax"
+
+
+class TestTensorflowBackend(BackendConformance):
+    backend = "tensorflow"
+
+
+@pytest.mark.slow  # starting a PyTorch worker takes about 10 s
+class TestTorchBackend(BackendConformance):
+    backend = "torch"
+
+
+class TestExampleFactoryModel(ModelConformance):
+    model = {"factory": "gru_lstm.py:build"}
+    base_dir = EXAMPLES
+
+
+class TestCustomCellModel(ModelConformance):
+    model = {"factory": "custom_cell.py:build"}
+    base_dir = MODELS
+
+
+class TestBidirectionalModel(ModelConformance):
+    model = {"factory": "bidirectional.py:build"}
+    base_dir = MODELS
+    stateful = False
+
+
+@pytest.mark.slow
+class TestGRUWithAHead(ModelConformance):
+    model = {"name": "gru", "units": [6, 3], "head": [5]}
