@@ -10,7 +10,7 @@ import pytest
 from clitools import run_in_process
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLISHED_BATCH_1 = 98.70  # mean test RMSE over 30 repeats (DESIGN.md); persistence 136.761
+PUBLISHED_BATCH_1 = 98.70  # mean test RMSE over 30 repeats in the published table; persistence 136.761
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ def hand_built_program(spec: Any) -> Any:
     class HandBuilt(scan.Program):
         def built(self, batch: int) -> Any:
             if not self._built:
-                look_back, units, layers, features = self.key[1:]
+                look_back, units, layers, features = self.key[1:5]
                 window = keras.Input(shape=(look_back, features), name="window")
                 states_in = [keras.Input(shape=(units,)) for _ in range(layers) for _ in ("h", "c")]
                 x, states_out = window, []
