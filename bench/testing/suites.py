@@ -24,10 +24,10 @@ dataset: {{csv: periodic.csv, column: v}}
 look_back: 1
 batch_size: 4
 stateful: [true, false]
-units: 8
-epochs: 60
-learning_rate: 0.05
-repeats: 4
+units: 16
+epochs: 30
+learning_rate: 0.02
+repeats: 2
 backend: {backend}
 engine: {engine}
 """
@@ -132,8 +132,8 @@ class EngineConformance(_Suite):
             return
         assert all(r.status == "ok" for r in stateful), [r.error for r in stateful]
         # stateless can do no better than predicting 0 after a 0: RMSE about 0.71. Whether a stateful run
-        # finds the state's use depends on its initial weights (about half the seeds do in 60 epochs), so
-        # the best of 4 repeats must, far below what any stateless run can reach.
+        # finds the state's use depends on its initial weights (on `scan`, 8 of 8 seeds did with these
+        # settings, 1 of 4 at units 8 and rate 0.05), so the better of 2 repeats must, far below any stateless run.
         best_stateless = min(r.metrics.test_rmse for r in stateless)
         assert best_stateless > 0.6
         assert min(r.metrics.test_rmse for r in stateful) < 0.5 * best_stateless
