@@ -161,6 +161,7 @@ _CRITICAL_NAMES = {
     "b_crit": "B_crit",
     "b_crit_ci_low": "95% CI low",
     "b_crit_ci_high": "95% CI high",
+    "b_crit_20": "B_crit (20% excess)",
     "b_simple_median": "B_simple (median)",
     "b_simple_q1": "B_simple Q1",
     "b_simple_q3": "B_simple Q3",

@@ -432,6 +432,36 @@ def too_easy_sizes(batch_sizes: np.ndarray, at_first: np.ndarray) -> np.ndarray:
     return np.array([size for size in np.unique(b) if flags[b == size].mean() > 0.5])
 
 
+#: Zhang et al. 2024's critical batch size: where steps to target exceed perfect scaling by this share.
+EXCESS = 0.2
+
+
+def excess_critical_batch_size(
+    batch_sizes: np.ndarray, steps: np.ndarray, at_first: np.ndarray | None = None, excess: float = EXCESS
+) -> tuple[float, str]:
+    """The batch size where the median steps to target first exceed perfect scaling from the smallest batch size
+    (S(B_0) B_0 / B) by `excess`, interpolated in log B between the two batch sizes around it, and a note. A
+    batch size whose median run missed the target exceeds it; batch sizes most of whose runs met the target
+    at the first evaluation are left out (as for the S(B) fit). NaN with fewer than 2 batch sizes; the largest
+    batch size tried, with the note "at least", when none exceeds."""
+    b = np.asarray(batch_sizes, dtype=np.float64)
+    s = np.asarray(steps, dtype=np.float64)
+    easy = too_easy_sizes(b, at_first) if at_first is not None else np.array([])
+    sizes = np.array([x for x in np.unique(b) if x not in easy])
+    medians = np.array([_median_inf(s[b == x]) for x in sizes])
+    if len(sizes) < 2 or not np.isfinite(medians[0]):
+        return float("nan"), ""
+    ratio = medians * sizes / (medians[0] * sizes[0])  # 1 at the smallest batch size: perfect scaling
+    over = np.nonzero(ratio > 1 + excess)[0]
+    if not len(over):
+        return float(sizes[-1]), f"at least {sizes[-1]:g}: steps stay within {excess:.0%} of perfect scaling"
+    i = int(over[0])
+    lo, hi = np.log(ratio[i - 1]), np.log(ratio[i]) if np.isfinite(ratio[i]) else np.inf
+    t = 0.0 if not np.isfinite(hi) else (np.log(1 + excess) - lo) / (hi - lo)
+    value = float(np.exp(np.log(sizes[i - 1]) + t * (np.log(sizes[i]) - np.log(sizes[i - 1]))))
+    return value, ""
+
+
 def critical_batch_size(
     batch_sizes: np.ndarray,
     steps: np.ndarray,
@@ -555,6 +585,7 @@ def critical_table(
         "b_crit",
         "b_crit_ci_low",
         "b_crit_ci_high",
+        "b_crit_20",
         "b_simple_median",
         "b_simple_q1",
         "b_simple_q3",
@@ -585,6 +616,14 @@ def critical_table(
             else None
         )
         easy = too_easy_sizes(g["batch_size"].to_numpy(), at_first) if len(g) else np.array([])
+        b20, b20_note = (
+            excess_critical_batch_size(
+                g["batch_size"].to_numpy(), g["steps_to_target"].to_numpy(dtype=np.float64), at_first
+            )
+            if len(g)
+            else (np.nan, "")
+        )
+        row["b_crit_20"] = b20
         if fit is not None:
             fits[key["tuning_panel"], key["mode"]] = fit
         target = choices.loc[(choices["tuning_panel"] == key["tuning_panel"]) & (choices["mode"] == key["mode"])]
@@ -595,6 +634,8 @@ def critical_table(
         row["b_crit_ci_low"] = fit.ci_low if fit else np.nan
         row["b_crit_ci_high"] = fit.ci_high if fit else np.nan
         notes = [fit.note] if fit and fit.note else []
+        if b20_note:
+            notes.append(f"B_crit (20% excess) {b20_note}")
         if len(g) and not fit:
             notes.append(
                 f"fewer than {MIN_FIT_BATCH_SIZES} batch sizes reached the target"

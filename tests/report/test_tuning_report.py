@@ -16,6 +16,7 @@ from bench.report.tuning import (
     NO_VALIDATION,
     compare_estimates,
     critical_batch_size,
+    excess_critical_batch_size,
     fit_scaling,
     select_rates,
     target_choices,
@@ -127,6 +128,22 @@ def test_fit_says_when_it_cannot_tell() -> None:
     assert critical_batch_size(np.repeat(sizes, 3), steps) is None
 
 
+def test_the_20_percent_excess_critical_batch_size_on_a_known_curve() -> None:
+    """S(B) = 100 (1 + 8 / B): from batch 1, perfect scaling is 900 / B, so the excess S(B) B / 900 - 1 is 11%
+    at batch 2 and 33% at 4; it crosses 20% between them (at 2.8 on the curve; 2.68 interpolated in log B)."""
+    sizes = np.array([1.0, 2, 4, 8, 16])
+    steps = np.repeat(100 * (1 + 8 / sizes), 3)
+    value, note = excess_critical_batch_size(np.repeat(sizes, 3), steps)
+    assert value == pytest.approx(2 ** (1 + np.log(1.2 / (10 / 9)) / np.log(1.2)), rel=1e-9) and note == ""
+    assert 2 < value < 4
+    perfect, note = excess_critical_batch_size(np.repeat(sizes, 3), np.repeat(1600 / sizes, 3))
+    assert perfect == 16 and note.startswith("at least 16")
+    # a batch size whose median run missed the target is past the critical one
+    missed = np.where(np.repeat(sizes, 3) == 4, np.nan, np.repeat(1600 / sizes, 3))
+    assert excess_critical_batch_size(np.repeat(sizes, 3), missed)[0] == pytest.approx(2.0)
+    assert np.isnan(excess_critical_batch_size(np.array([4.0]), np.array([10.0]))[0])
+
+
 def test_steps_to_target_takes_the_rate_with_fewest_median_steps(tuned: tuple[Path, Path]) -> None:
     folder, index = tuned
     results = load_results(folder)
@@ -152,6 +169,7 @@ def test_steps_to_target_takes_the_rate_with_fewest_median_steps(tuned: tuple[Pa
     assert critical["b_crit"] == pytest.approx(B_CRIT, rel=0.1)
     assert critical["s_min"] == pytest.approx(S_MIN, rel=0.1)
     assert critical["b_crit_ci_low"] <= B_CRIT * 1.02 and critical["b_crit_ci_high"] >= B_CRIT
+    assert 4 < critical["b_crit_20"] < 16  # S(B) = S_MIN (1 + 16 / B) crosses 20% over perfect scaling at 4.4
     # B_simple is read where each run met the target: the 2 of 32 ok runs that never did have none
     assert critical["b_simple_median"] == pytest.approx(15.5) and critical["b_simple_n"] == 30
     assert not critical["disagree"]
