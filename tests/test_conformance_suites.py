@@ -46,3 +46,15 @@ class TestBidirectionalModel(ModelConformance):
 @pytest.mark.slow
 class TestGRUWithAHead(ModelConformance):
     model = {"name": "gru", "units": [6, 3], "head": [5]}
+
+
+def test_the_contracts_live_beside_their_implementations_and_old_imports_still_work():
+    from bench import registry
+    from bench.backends.base import Backend, register_backend
+    from bench.engines.base import Engine, register_engine
+
+    assert (registry.Engine, registry.register_engine) == (Engine, register_engine)
+    assert (registry.Backend, registry.register_backend) == (Backend, register_backend)
+    assert isinstance(registry.engine("scan"), Engine) and isinstance(registry.backend("jax"), Backend)
+    with pytest.raises(AttributeError):
+        registry.NoSuchThing  # noqa: B018
