@@ -261,37 +261,41 @@ def fit_from_drawn(spec: RunSpec) -> tuple[list[np.ndarray], tuple[list[float], 
     return weights, fit_from(spec, weights)
 
 
-MODEL_CASES = [  # (model, params, stateful, batch_size, units, layers); the layers are Keras's own on both engines
-    pytest.param("gru", {}, True, 5, 4, 1, id="gru-stateful-5"),
-    pytest.param("gru", {}, False, 1, 4, 1, id="gru-stateless-1", marks=pytest.mark.slow),
-    pytest.param("simple_rnn", {}, True, 1, 4, 1, id="simple_rnn-stateful-1"),
-    pytest.param("simple_rnn", {}, False, 5, 4, 1, id="simple_rnn-stateless-5", marks=pytest.mark.slow),
+EXAMPLE_FACTORY = Path(__file__).resolve().parents[2] / "examples" / "models" / "gru_lstm.py"
+MODELS = {  # name: (model, params, units, layers); the layers are Keras's own on both engines
+    "gru": ("gru", {}, 4, 1),
+    "simple_rnn": ("simple_rnn", {}, 4, 1),
+    "two-widths-and-a-head": ("lstm", {"units": [6, 3], "head": [5]}, 6, 2),
+    "example-factory": ("factory", {}, 4, 1),
+}
+#: Each model stateful and stateless at batch 1 and 5; two run by default, the rest with -m slow.
+DEFAULT_CASES = {("gru", True, 5), ("simple_rnn", True, 1)}
+MODEL_CASES = [
     pytest.param(
-        "lstm",
-        {"units": [6, 3], "head": [5]},
-        True,
-        5,
-        6,
-        2,
-        id="two-widths-and-a-head-stateful-5",
-        marks=pytest.mark.slow,
-    ),
-]
+        name, stateful, batch_size, id=f"{name}-{'stateful' if stateful else 'stateless'}-{batch_size}",
+        marks=() if (name, stateful, batch_size) in DEFAULT_CASES else pytest.mark.slow,
+    )
+    for name in MODELS
+    for stateful in (True, False)
+    for batch_size in (1, 5)
+]  # fmt: skip
 
 
-@pytest.mark.parametrize("name,params,stateful,batch_size,units,layers", MODEL_CASES)
-def test_every_built_in_model_trains_alike_on_both_engines(
-    name: str, params: dict, stateful: bool, batch_size: int, units: int, layers: int, workers
-) -> None:
+@pytest.mark.parametrize("name,stateful,batch_size", MODEL_CASES)
+def test_every_model_trains_alike_on_both_engines(name: str, stateful: bool, batch_size: int, workers) -> None:
     import json
 
     from bench.models import ModelSpec
+    from bench.models.factory import resolve_factory
 
+    model, params, units, layers = MODELS[name]
     layout = "streams" if stateful else "none"
     spec = dataclasses.replace(
         spec_for("tensorflow", "fit", stateful, layout, batch_size, layers),
         units=units,
-        model=ModelSpec(name, json.dumps(params, sort_keys=True)),
+        model=resolve_factory({"factory": f"{EXAMPLE_FACTORY.name}:build"}, EXAMPLE_FACTORY.parent)
+        if model == "factory"
+        else ModelSpec(model, json.dumps(params, sort_keys=True)),
     )
     weights, (fit_losses, fit_rmse) = workers["tensorflow"].submit(fit_from_drawn, spec).result()
     scan_spec = dataclasses.replace(spec, backend="jax", engine="scan")
@@ -303,7 +307,7 @@ def test_every_built_in_model_trains_alike_on_both_engines(
 
 @pytest.mark.parametrize(
     "stateful,batch_size",
-    [(True, 5), pytest.param(False, 1, marks=pytest.mark.slow), pytest.param(True, 1, marks=pytest.mark.slow)],
+    [(True, 5), *(pytest.param(*c, marks=pytest.mark.slow) for c in ((False, 1), (True, 1), (False, 5)))],
 )
 def test_multi_step_forecasts_train_alike_on_both_engines(stateful: bool, batch_size: int, workers) -> None:
     """horizon 3: Dense(3) on (batch, 3) labels, the loss each row's mean over the leads, on both engines."""
