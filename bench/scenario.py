@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, c
 
 from bench import registry
 from bench.errors import UserError, closest
+from bench.search import Search, points
 from bench.runspec import spec_columns
 
 #: Keys whose value may be a list; the runs are the Cartesian product of all lists.
@@ -40,6 +41,8 @@ class ScenarioKeys(BaseModel):
     repeats: StrictInt = Field(default=1, ge=1, le=10_000)
     seed: StrictInt = Field(default=0, ge=0)
     target: Target | None = None
+    # a search over the optimizer per batch size, instead of a learning_rate list (`bench.search`)
+    search: Search | None = None
 
     @field_validator("name")
     @classmethod
@@ -56,7 +59,9 @@ class ScenarioKeys(BaseModel):
         return v
 
     def axis(self, key: str) -> list[Any]:
-        """The values of a sweep key as a list (a scalar is a one-value axis)."""
+        """The values of a sweep key as a list (a scalar is a one-value axis; a searched key, its points)."""
+        if self.search is not None and key in self.search.space:
+            return points(self.search)[key]
         v = getattr(self, key)
         return list(v) if isinstance(v, list) else [v]
 
@@ -151,6 +156,12 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
                 f"{_where(path, lines, ('engine',))}: engine: {name} runs on backend {', '.join(runs_on)} only; "
                 f"add backend: {runs_on[0]}"
             )
+    searched = set(scenario.search.space) & scenario.model_fields_set if scenario.search else set()
+    if searched:
+        key = sorted(searched)[0]
+        raise UserError(
+            f"{_where(path, lines, (key,))}: {key} is both given and searched (search.space.{key}); remove one"
+        )
     if "steps" in scenario.model_fields_set and "epochs" in scenario.model_fields_set:
         raise UserError(
             f"{_where(path, lines, ('steps',))}: a scenario gives a budget in epochs or in steps, not both; "
