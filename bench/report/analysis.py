@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench.report.answer import MARGIN, Answer, answer
 from bench.report.load import Results
+from bench.report.optimum import RateFit, optimum_table
 from bench.report.stats import accuracy_table, lead_table, problem_table, speed_table, target_table
 from bench.report.tuning import (
     NO_VALIDATION,
@@ -23,6 +24,7 @@ from bench.report.tuning import (
     target_choices,
     target_scaling_table,
     tuned_table,
+    tuning_facets,
 )
 
 
@@ -47,6 +49,8 @@ class Analysis:
     fits: dict[tuple[str, str], ScalingFit] = field(default_factory=dict)  # S(B) per (tuning panel, mode)
     answer: Answer | None = None
     leads: pd.DataFrame = field(default_factory=pd.DataFrame)  # test RMSE per lead time (horizon > 1)
+    optimum: pd.DataFrame = field(default_factory=pd.DataFrame)  # the chosen rate's form against batch size
+    rate_fits: dict[tuple[str, str], RateFit] = field(default_factory=dict)  # its best fit per (panel, mode)
 
     @property
     def steps_recorded(self) -> bool:
@@ -94,6 +98,7 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
         with_noise = noise_scale_at_target(runs, results.epochs) if results.has_target else runs
         critical, fits = critical_table(with_noise, facets, steps_choices if steps else None)
     ans = answer(results, critical, margin, rates, grid if validation else empty, steps_choices)
+    optimum, rate_fits = optimum_table(rates, critical, tuning_facets(facets)) if tuning else (empty, {})
     return Analysis(
         results=results,
         accuracy=accuracy_table(results),
@@ -116,6 +121,8 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
         fits=fits,
         answer=ans,
         leads=lead_table(results),
+        optimum=optimum,
+        rate_fits=rate_fits,
     )
 
 

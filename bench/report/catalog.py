@@ -46,6 +46,10 @@ CAPTIONS: dict[str, str] = {
     "time_to_target": "Median training seconds to reach the target by batch size, log-log, at the base learning rate "
     "that needs the least median time for that batch size (label); runs that never reached the target count as "
     "slowest. Faint dots: runs of the chosen rate.",
+    "optimal_rate": "The learning rate chosen on validation per batch size (dots, log-log), per mode, and the form "
+    "that fits them best by AIC among constant, linear scaling (Goyal et al. 2017), square-root scaling (Malladi et "
+    "al. 2022) and the surge form of Li et al. 2024, which peaks at B_noise (line; the title names it). Each chosen "
+    "rate is one of the rates tried, so the fit sees the optimum to their spacing.",
     "rmse_by_lead": "Multi-step forecasts (horizon > 1): mean test RMSE at each lead time, per batch size (colour) "
     "and mode (line style), with the 95% bootstrap CI over repeats as a band; dashed: the persistence forecast, "
     "which repeats the last value the window saw, so its error grows with the lead.",
@@ -93,6 +97,17 @@ _SPEED_NAMES = {
     "busy": "busy",
     "train_seconds_mean": "mean train s",
     "compile_seconds_median": "median compile s",
+}
+_OPTIMUM_NAMES = {
+    "mode": "mode",
+    "batch_sizes": "batch sizes",
+    "best": "best form (AIC)",
+    "aic_constant": "AIC constant",
+    "aic_linear": "AIC linear",
+    "aic_sqrt": "AIC sqrt",
+    "aic_surge": "AIC surge",
+    "surge_peak": "surge peak B_noise",
+    "note": "note",
 }
 _LEAD_NAMES = {
     "mode": "mode",
@@ -219,6 +234,10 @@ CATALOG: tuple[FigureEntry | TableEntry, ...] = (
     FigureEntry("lr_batch_heatmap", "tuned", CAPTIONS["lr_batch_heatmap"], f.lr_batch_heatmap, lambda a: a.tuning),
     TableEntry("tuned", "tuned", lambda a: a.tuned, _TUNED_NAMES, csv="tuned", tuning_facets=True,
                empty="No tuned accuracy: {no_validation}.", applies=lambda a: a.tuning),
+    FigureEntry("optimal_rate", "tuned", CAPTIONS["optimal_rate"], f.optimal_rate,
+                lambda a: a.tuning and not a.optimum.empty and bool(a.rate_fits)),
+    TableEntry("optimal_rate", "tuned", lambda a: a.optimum, _OPTIMUM_NAMES, csv="optimal_rate", tuning_facets=True,
+               heading="Optimal learning rate against batch size", applies=lambda a: a.tuning and not a.optimum.empty),
     FigureEntry("steps_to_target", "target", CAPTIONS["steps_to_target"], f.steps_to_target, _steps),
     FigureEntry("time_to_target", "target", CAPTIONS["time_to_target"], f.time_to_target_by_batch_size, _steps),
     TableEntry("tuned_to_target", "target", lambda a: a.scaling, _SCALING_NAMES, csv="tuned_to_target",

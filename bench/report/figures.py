@@ -573,6 +573,47 @@ def tuned_rmse_by_batch_size(data: Analysis | Results) -> Figure:
     return fig
 
 
+def optimal_rate(data: Analysis | Results) -> Figure:
+    """The learning rate chosen on validation against batch size, log-log, per tuning panel and mode, with the
+    form that fits it best by AIC (`bench.report.optimum`) drawn through it."""
+    a = as_analysis(data)
+    rates = a.rates[pd.to_numeric(a.rates.get("learning_rate"), errors="coerce") > 0] if len(a.rates) else a.rates
+    if rates.empty or a.optimum.empty:
+        raise NothingToPlot("no learning rate was chosen on validation at three or more batch sizes")
+    panels = list(dict.fromkeys(rates["tuning_panel"]))
+    with sns.axes_style("whitegrid"):
+        fig = Figure(
+            figsize=(max(PANEL_W * min(len(panels), 3), MIN_WIDTH), PANEL_H * math.ceil(len(panels) / 3) + 1.2)
+        )
+        axes = fig.subplots(math.ceil(len(panels) / 3), min(len(panels), 3), squeeze=False).ravel()
+        fixed_layout(fig, math.ceil(len(panels) / 3), min(len(panels), 3))
+        for ax in axes[len(panels) :]:
+            ax.set_visible(False)
+        for ax, panel in zip(axes, panels):
+            sub = rates[rates["tuning_panel"] == panel]
+            titles = []
+            modes = list(dict.fromkeys(sub["mode"]))
+            for i, (mode, g) in enumerate(sub.groupby("mode", sort=False)):
+                color = MODE_COLORS.get(mode, "0.4")
+                dodge = 2 ** (0.08 * (i - (len(modes) - 1) / 2))  # modes side by side where their rates coincide
+                ax.scatter(g["batch_size"] * dodge, g["learning_rate"], color=color, s=36, edgecolor="0.2", zorder=3)
+                fit = a.rate_fits.get((panel, mode))
+                if fit is not None:
+                    b = np.geomspace(g["batch_size"].min(), g["batch_size"].max(), 100)
+                    ax.plot(b, fit.predict(b), color=color, lw=1.6)
+                    titles.append(f"{mode}: {fit.form}")
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            log2_batch_ticks(ax, sub["batch_size"].to_numpy())
+            ax.set_xlabel("batch size")
+            ax.set_ylabel("learning rate chosen on validation")
+            _title(ax, " | ".join(x for x in (str(panel), "; ".join(titles)) if x))
+        handles, labels = _mode_handles(_modes(rates))
+        _legend(fig, handles, labels)
+        fig.suptitle("Optimal learning rate by batch size (line: the best form by AIC)", fontsize=12)
+    return fig
+
+
 def lr_batch_heatmap(data: Analysis | Results) -> Figure:
     """Median validation RMSE over batch size x base learning rate, cells annotated; the rate chosen per
     batch size outlined. Without a validation split the test RMSE is shown instead, said so in the title

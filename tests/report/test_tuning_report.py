@@ -251,3 +251,11 @@ def test_the_noise_scale_is_read_where_each_run_met_the_target() -> None:
     )
     at = noise_scale_at_target(runs, epochs)
     assert at.loc[0, "grad_noise_scale"] == 7.0 and pd.isna(at.loc[1, "grad_noise_scale"])
+
+
+def test_a_tuned_report_fits_the_optimal_rate_against_batch_size(tuned: tuple[Path, Path]) -> None:
+    _, index = tuned
+    table = pd.read_csv(index.parent / "optimal_rate.csv")
+    assert set(table["best"]) <= {"constant", "linear", "sqrt", "surge"} and table["best"].notna().all()
+    assert (index.parent / "optimal_rate.png").stat().st_size > 0
+    assert "Optimal learning rate against batch size" in index.read_text()
