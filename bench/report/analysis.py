@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from bench.report.answer import MARGIN, Answer, answer
+from bench.report.budget import budget_table
 from bench.report.load import Results
 from bench.report.optimum import RateFit, optimum_table
 from bench.report.stats import accuracy_table, lead_table, problem_table, speed_table, target_table
@@ -24,6 +25,7 @@ from bench.report.tuning import (
     target_choices,
     target_scaling_table,
     tuned_table,
+    group_columns,
     tuning_facets,
 )
 
@@ -51,6 +53,7 @@ class Analysis:
     leads: pd.DataFrame = field(default_factory=pd.DataFrame)  # test RMSE per lead time (horizon > 1)
     optimum: pd.DataFrame = field(default_factory=pd.DataFrame)  # the chosen rate's form against batch size
     rate_fits: dict[tuple[str, str], RateFit] = field(default_factory=dict)  # its best fit per (panel, mode)
+    budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # best of k trials per batch size
 
     @property
     def steps_recorded(self) -> bool:
@@ -123,6 +126,7 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
         leads=lead_table(results),
         optimum=optimum,
         rate_fits=rate_fits,
+        budget=budget_table(grid, group_columns(facets)) if tuning and validation else empty,
     )
 
 

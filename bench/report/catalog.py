@@ -46,6 +46,10 @@ CAPTIONS: dict[str, str] = {
     "time_to_target": "Median training seconds to reach the target by batch size, log-log, at the base learning rate "
     "that needs the least median time for that batch size (label); runs that never reached the target count as "
     "slowest. Faint dots: runs of the chosen rate.",
+    "tuning_budget": "How many trials each batch size needs (the tuning playbook's best-of-k): for k trials drawn "
+    "without replacement from the learning rates tried, the best median validation RMSE among them, bootstrap median "
+    "(line) and 5-95% band over 1,000 draws. A curve still falling at the last k has not found its optimum; a flat "
+    "one found it within a few trials.",
     "optimal_rate": "The learning rate chosen on validation per batch size (dots, log-log), per mode, and the form "
     "that fits them best by AIC among constant, linear scaling (Goyal et al. 2017), square-root scaling (Malladi et "
     "al. 2022) and the surge form of Li et al. 2024, which peaks at B_noise (line; the title names it). Each chosen "
@@ -97,6 +101,15 @@ _SPEED_NAMES = {
     "busy": "busy",
     "train_seconds_mean": "mean train s",
     "compile_seconds_median": "median compile s",
+}
+_BUDGET_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "trials": "trials",
+    "k": "k",
+    "best_median": "best of k (median)",
+    "best_low": "5%",
+    "best_high": "95%",
 }
 _OPTIMUM_NAMES = {
     "mode": "mode",
@@ -234,6 +247,9 @@ CATALOG: tuple[FigureEntry | TableEntry, ...] = (
     FigureEntry("lr_batch_heatmap", "tuned", CAPTIONS["lr_batch_heatmap"], f.lr_batch_heatmap, lambda a: a.tuning),
     TableEntry("tuned", "tuned", lambda a: a.tuned, _TUNED_NAMES, csv="tuned", tuning_facets=True,
                empty="No tuned accuracy: {no_validation}.", applies=lambda a: a.tuning),
+    FigureEntry("tuning_budget", "tuned", CAPTIONS["tuning_budget"], f.tuning_budget, lambda a: not a.budget.empty),
+    TableEntry("tuning_budget", "tuned", lambda a: a.budget, _BUDGET_NAMES, csv="tuning_budget", tuning_facets=True,
+               heading="Tuning budget: best of k trials", applies=lambda a: not a.budget.empty),
     FigureEntry("optimal_rate", "tuned", CAPTIONS["optimal_rate"], f.optimal_rate,
                 lambda a: a.tuning and not a.optimum.empty and bool(a.rate_fits)),
     TableEntry("optimal_rate", "tuned", lambda a: a.optimum, _OPTIMUM_NAMES, csv="optimal_rate", tuning_facets=True,

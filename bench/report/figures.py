@@ -614,6 +614,33 @@ def optimal_rate(data: Analysis | Results) -> Figure:
     return fig
 
 
+def tuning_budget(data: Analysis | Results) -> Figure:
+    """Best-of-k validation RMSE against the number of trials k, per batch size (`bench.report.budget`): the
+    bootstrap median and 5-95% band, one panel per tuning panel and mode."""
+    a = as_analysis(data)
+    table = a.budget
+    if table.empty:
+        raise NothingToPlot("no batch size tried two or more learning rates with a validation split")
+    sizes = sorted(table["batch_size"].unique())
+    colors = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    with sns.axes_style("whitegrid"):
+        fig, cells = _cells(table, a.results)
+        for ax, label, sub in cells:
+            for bs, g in sub.groupby("batch_size", sort=True):
+                g = g.sort_values("k")
+                finite = np.isfinite(g["best_median"])
+                ax.plot(g["k"][finite], g["best_median"][finite], color=colors[bs], marker="o", ms=3)
+                ax.fill_between(g["k"], g["best_low"], g["best_high"], color=colors[bs], alpha=0.12, lw=0)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("trials (learning rates tried)")
+            ax.set_ylabel("best validation RMSE of k trials")
+            _title(ax, label)
+        handles = [Line2D([], [], color=colors[b], marker="o", ms=4) for b in sizes]
+        _legend(fig, handles, [f"batch {int(b)}" for b in sizes])
+        fig.suptitle("Tuning budget: best of k trials (bootstrap median; band: 5-95%)", fontsize=12)
+    return fig
+
+
 def lr_batch_heatmap(data: Analysis | Results) -> Figure:
     """Median validation RMSE over batch size x base learning rate, cells annotated; the rate chosen per
     batch size outlined. Without a validation split the test RMSE is shown instead, said so in the title

@@ -93,6 +93,11 @@ def _label_columns(facets: tuple[str, ...]) -> list[str]:
     return ["tuning_panel", *stats._label_columns(tuning_facets(facets))]
 
 
+def group_columns(facets: tuple[str, ...]) -> list[str]:
+    """The columns that name a (tuning panel, mode, batch size) group, the panel's facets among them."""
+    return _label_columns(facets)
+
+
 def _ordered(table: pd.DataFrame, facets: tuple[str, ...], extra: tuple[str, ...] = ()) -> pd.DataFrame:
     return stats._ordered(table, tuning_facets(facets), extra)
 

@@ -259,3 +259,28 @@ def test_a_tuned_report_fits_the_optimal_rate_against_batch_size(tuned: tuple[Pa
     assert set(table["best"]) <= {"constant", "linear", "sqrt", "surge"} and table["best"].notna().all()
     assert (index.parent / "optimal_rate.png").stat().st_size > 0
     assert "Optimal learning rate against batch size" in index.read_text()
+
+
+def test_best_of_k_is_the_minimum_of_k_trials_drawn_without_replacement() -> None:
+    from bench.report.budget import best_of_k, budget_table
+
+    scores = np.array([5.0, 1.0, 3.0, 4.0])
+    best = best_of_k(scores, resamples=2000)
+    assert (best[-1] == 1.0).all()  # all four trials: always the best one
+    assert best[0].mean() == pytest.approx(scores.mean(), rel=0.05)  # one trial: a random one
+    # two of four: the best (1.0) is among them with probability 1/2, else the best of the other three
+    p_best = (best[1] == 1.0).mean()
+    assert p_best == pytest.approx(0.5, abs=0.04)
+    assert (np.diff(best, axis=0) <= 0).all()  # more trials never do worse
+    frame = pd.DataFrame({"tuning_panel": "", "mode": "stateless", "batch_size": 4, "median": scores})
+    table = budget_table(frame, ["tuning_panel", "mode", "batch_size"])
+    assert table["k"].tolist() == [1, 2, 3, 4] and table["best_median"].iloc[-1] == 1.0
+
+
+def test_a_tuned_report_shows_the_tuning_budget(tuned: tuple[Path, Path]) -> None:
+    _, index = tuned
+    table = pd.read_csv(index.parent / "tuning_budget.csv")
+    for _, g in table.groupby(["mode", "batch_size"]):
+        assert g["k"].tolist() == list(range(1, g["trials"].iloc[0] + 1))
+        assert (np.diff(g["best_median"]) <= 1e-12).all()
+    assert (index.parent / "tuning_budget.png").stat().st_size > 0
