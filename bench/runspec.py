@@ -116,7 +116,8 @@ class RunSpec:
         default=0.0, metadata=key(float, 0.0, Annotated[float, Field(ge=0, lt=1)], facet=True, added=3)
     )
     lr_scaling: str = field(
-        default="none", metadata=key(str, "none", Literal["none", "linear", "sqrt"], facet=True, added=3)
+        default="none",
+        metadata=key(str, "none", Literal["none", "linear", "sqrt", "adam_sqrt"], facet=True, added=3),
     )
     base_batch_size: int = field(default=1, metadata=key(int, 1, PositiveInt, facet=True, added=3))
     # the scenario's learning_rate before scaling; it follows from the columns above, so it is not in the run id
@@ -129,6 +130,14 @@ class RunSpec:
     )
     # estimate the gradient noise scale while training (engines that cannot record it as unsupported)
     noise_scale: bool = field(default=False, metadata=key(bool, False, StrictBool, added=3))
+    # Adam's hyperparameters as this run's batch size trains with them: the scenario's values at base_batch_size,
+    # scaled by `beta_2_scaling` or `lr_scaling: adam_sqrt` (so they vary with batch size: not facets)
+    beta_1: float = field(default=0.9, metadata=key(float, 0.9, Annotated[float, Field(gt=0, lt=1)], added=7))
+    beta_2: float = field(default=0.999, metadata=key(float, 0.999, Annotated[float, Field(gt=0, lt=1)], added=7))
+    epsilon: float = field(default=1e-7, metadata=key(float, 1e-7, PositiveFloat, added=7))
+    beta_2_scaling: str = field(
+        default="none", metadata=key(str, "none", Literal["none", "half_life"], facet=True, added=7)
+    )
     # values forecast from each window (`bench.windows`): the model's last layer gives this many
     horizon: int = field(default=1, metadata=key(int, 1, PositiveInt, sweep=True, facet=True, added=7))
     # the registered model and its parameters besides units and layers (`bench.models`); the default

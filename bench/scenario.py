@@ -162,6 +162,14 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
         raise UserError(
             f"{_where(path, lines, (key,))}: {key} is both given and searched (search.space.{key}); remove one"
         )
+    adam_only = sorted({"beta_1", "beta_2", "epsilon"} & scenario.model_fields_set)
+    adam_only += ["beta_2_scaling"] if scenario.beta_2_scaling != "none" else []
+    adam_only += ["lr_scaling: adam_sqrt"] if scenario.lr_scaling == "adam_sqrt" else []
+    if adam_only and scenario.optimizer != "adam":
+        raise UserError(
+            f"{_where(path, lines, ('optimizer',))}: {', '.join(adam_only)} set Adam's hyperparameters, but the "
+            f"optimizer is {scenario.optimizer}; use optimizer: adam or remove them"
+        )
     if "steps" in scenario.model_fields_set and "epochs" in scenario.model_fields_set:
         raise UserError(
             f"{_where(path, lines, ('steps',))}: a scenario gives a budget in epochs or in steps, not both; "

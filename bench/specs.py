@@ -25,9 +25,32 @@ def derive_seed(base_seed: int, repeat: int) -> int:
 
 def effective_learning_rate(base: float, batch_size: int, rule: str, base_batch_size: int) -> float:
     """The rate batch size `batch_size` trains with: `base` at `base_batch_size`, scaled by `rule`
-    (linear: Goyal et al. 2017 for SGD; sqrt: Malladi et al. 2022 for Adam)."""
+    (linear: Goyal et al. 2017 for SGD; sqrt and adam_sqrt: Malladi et al. 2022 for Adam)."""
     ratio = batch_size / base_batch_size
-    return float(base) * {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio)}[rule]
+    return float(base) * {"none": 1.0, "linear": ratio, "sqrt": math.sqrt(ratio), "adam_sqrt": math.sqrt(ratio)}[rule]
+
+
+def effective_adam(
+    beta_1: float, beta_2: float, epsilon: float, batch_size: int, lr_rule: str, beta_2_rule: str, base_batch_size: int
+) -> tuple[float, float, float]:
+    """Adam's (beta_1, beta_2, epsilon) at `batch_size`, from their values at `base_batch_size`.
+
+    `lr_rule` adam_sqrt is Malladi et al. 2022's square-root scaling rule for Adam: with the batch size
+    multiplied by k, the rate by sqrt(k) (`effective_learning_rate`), 1 - beta_1 and 1 - beta_2 by k, epsilon
+    divided by sqrt(k). `beta_2_rule` half_life keeps beta_2's half-life fixed in samples (Marek et al. 2025):
+    beta_2 ** (k); it applies after adam_sqrt's beta_2 would, so the two are not combined."""
+    k = batch_size / base_batch_size
+    if lr_rule == "adam_sqrt":
+        beta_1, beta_2, epsilon = 1 - k * (1 - beta_1), 1 - k * (1 - beta_2), epsilon / math.sqrt(k)
+    if beta_2_rule == "half_life":
+        beta_2 = beta_2**k
+    for name, value in (("beta_1", beta_1), ("beta_2", beta_2)):
+        if not 0 < value < 1:
+            raise UserError(
+                f"lr_scaling adam_sqrt takes {name} to {value:.4g} at batch size {batch_size} (1 - {name} times "
+                f"{k:g}); use a {name} closer to 1, a larger base_batch_size, or smaller batch sizes"
+            )
+    return float(beta_1), float(beta_2), float(epsilon)
 
 
 def expand(sf: ScenarioFile, gpu_backends: Collection[str] = frozenset()) -> list[RunSpec]:
@@ -90,6 +113,11 @@ def expand_checked(
                 check_windows(prep, run["look_back"], run["batch_size"], run["stateful"], run["horizon"])
             except UserError as exc:
                 raise UserError(f"{where}: dataset '{ds.label}': {exc}") from None
+            try:
+                adam = effective_adam(run["beta_1"], run["beta_2"], run["epsilon"], run["batch_size"],
+                                      sc.lr_scaling, sc.beta_2_scaling, sc.base_batch_size)  # fmt: skip
+            except UserError as exc:
+                raise UserError(f"{sf.path}: {exc}") from None
             stateful = run["stateful"]
             run.update(
                 layout=run["layout"] if stateful else "none",
@@ -98,6 +126,7 @@ def expand_checked(
                     run["learning_rate"], run["batch_size"], sc.lr_scaling, sc.base_batch_size
                 ),
                 base_learning_rate=float(run["learning_rate"]),
+                **dict(zip(("beta_1", "beta_2", "epsilon"), adam)),
                 epochs=None if run["steps"] is not None else run["epochs"],
                 steps_per_execution=engine.steps_per_execution(run["backend"], run["steps_per_execution"]),
                 device=("gpu" if run["backend"] in gpu_backends else "cpu")

@@ -28,7 +28,7 @@ import numpy as np
 
 from bench import kernels, noise_scale
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
-from bench.model import build, describe, make_optimizer
+from bench.model import build, describe, make_optimizer, optimizer_key
 from bench.models import ModelSpec, Shape
 from bench.models.weights import draw, note
 from bench.probe import ProbeResult
@@ -149,7 +149,7 @@ class Program:
     arrays), so the same epoch function runs alone or under `jax.vmap` for several repeats.
     """
 
-    def __init__(self, key: tuple, optimizer: str) -> None:
+    def __init__(self, key: tuple, optimizer: tuple[str, float, float, float]) -> None:
         import jax
 
         self.key = key
@@ -158,7 +158,8 @@ class Program:
         self._built: dict[int, _Built] = {}
         self.model = self.built(1).model
         # the rate is a value each run sets (`initial_values`), so one program serves every rate
-        self.optimizer = make_optimizer(optimizer, 0.001)
+        name, *adam = optimizer  # `bench.model.optimizer_key`
+        self.optimizer = make_optimizer(name, 0.001, *adam)
         self.optimizer.build(self.model.trainable_variables)
         paths = [v.path for v in self.model.weights]
         self.trainable_slots = [paths.index(v.path) for v in self.model.trainable_variables]
@@ -392,11 +393,11 @@ def program_for(spec: RunSpec) -> Program:
     """The program for `spec`'s model shape and optimizer, shared by every run in this worker that
     has them: jitted functions compile once per input shape, so the batch-1 walk and repeated batch
     sizes are not compiled again for each configuration of a sweep."""
-    return _program(_shape_key(spec), spec.optimizer)
+    return _program(_shape_key(spec), optimizer_key(spec))
 
 
 @functools.lru_cache(maxsize=64)
-def _program(key: tuple, optimizer: str) -> Program:
+def _program(key: tuple, optimizer: tuple[str, float, float, float]) -> Program:
     return Program(key, optimizer)
 
 
@@ -562,7 +563,7 @@ def probe_scan() -> ProbeResult:
             "jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax"
         )
     keras.utils.set_random_seed(0)
-    program = Program((ModelSpec(), 2, 2, 1, 1, 1), "adam")
+    program = Program((ModelSpec(), 2, 2, 1, 1, 1), ("adam", 0.9, 0.999, 1e-7))
     train = program.train_state(program.model.get_weights(), 0.01, 0, False)
     series = np.linspace(0.1, 0.9, 9, dtype=np.float32)[:, None]
     x = series[:8].reshape(4, 2, 1)  # the windows ending before targets 2, 4, 6, 8
@@ -589,11 +590,11 @@ def probe_scan() -> ProbeResult:
 def probe_model(spec: RunSpec) -> ProbeResult:
     """Whether this engine carries the state of `spec`'s own model: two windows from a zero state leave a
     non-zero carried state, and a window predicted from it differs from the same window from zeros."""
-    return _probe_model(_shape_key(spec), spec.optimizer)
+    return _probe_model(_shape_key(spec), optimizer_key(spec))
 
 
 @functools.lru_cache(maxsize=64)
-def _probe_model(key: tuple, optimizer: str) -> ProbeResult:
+def _probe_model(key: tuple, optimizer: tuple[str, float, float, float]) -> ProbeResult:
     import jax.numpy as jnp
 
     program = _program(key, optimizer)

@@ -347,3 +347,21 @@ def test_real_runs_agree_across_backends_and_engines_from_the_seed_alone(statefu
     if not stateful:  # Keras fit on JAX (stateless) starts there too
         jax_fit_losses, _, _ = workers["jax"].submit(seeded_run, dataclasses.replace(spec, backend="jax")).result()
         np.testing.assert_allclose(jax_fit_losses, fit_losses, rtol=LOSS_RTOL)
+
+
+def test_adams_own_hyperparameters_train_alike_on_both_engines(workers) -> None:
+    """beta_1, beta_2 and epsilon other than Keras's defaults reach both engines' optimizers."""
+    spec = spec_for("tensorflow", "fit", True, "streams", 5)
+    tuned = dataclasses.replace(spec, beta_1=0.8, beta_2=0.99, epsilon=1e-3)
+    weights = initial_weights(4)
+    fit_run = workers["tensorflow"].submit(fit_from, tuned, weights)
+    scan_losses, scan_rmse = (
+        workers["jax"].submit(scan_from, dataclasses.replace(tuned, backend="jax", engine="scan"), weights).result()
+    )
+    default_losses, _ = (
+        workers["jax"].submit(scan_from, dataclasses.replace(spec, backend="jax", engine="scan"), weights).result()
+    )
+    fit_losses, fit_rmse = fit_run.result()
+    np.testing.assert_allclose(scan_losses, fit_losses, rtol=LOSS_RTOL)
+    np.testing.assert_allclose(scan_rmse, fit_rmse, rtol=RMSE_RTOL)
+    assert not np.allclose(scan_losses, default_losses, rtol=1e-3)  # the values are used

@@ -53,7 +53,9 @@ def hand_built_program(spec: Any) -> Any:
             outputs, _ = self.model.stateless_call(trainable, others, [x, *state], training=training)
             return outputs[0], list(outputs[1:]), others
 
-    return HandBuilt(scan._shape_key(spec), spec.optimizer)
+    from bench.model import optimizer_key
+
+    return HandBuilt(scan._shape_key(spec), optimizer_key(spec))
 
 
 def test_generic_against_hand_built(benchmark: Any, throughput: dict[str, float], jax_backend: None):
