@@ -18,6 +18,7 @@ class TestJaxBackend(BackendConformance):
     backend = "jax"
 
 
+@pytest.mark.slow
 class TestTensorflowBackend(BackendConformance):
     backend = "tensorflow"
 

@@ -65,6 +65,7 @@ def test_a_rate_given_and_searched_is_refused(tmp_path: Path, cli):
     assert ran.returncode == 2 and "learning_rate is both given and searched" in ran.stderr
 
 
+@pytest.mark.slow
 def test_a_search_runs_its_trials_per_batch_size_and_the_report_chooses_among_them(tmp_path: Path, cli):
     write(
         tmp_path / "s.yaml",
