@@ -216,6 +216,16 @@ def rmse_by_batch_size(data: Analysis | Results) -> Figure:
     return fig
 
 
+def _batch_colors(frame: pd.DataFrame) -> dict[float, tuple[float, float, float]]:
+    """A viridis colour per batch size of `frame`, smallest first (the figures with a line per batch size)."""
+    sizes = sorted(frame["batch_size"].unique())
+    return dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+
+
+def _batch_handles(colors: dict[float, tuple[float, float, float]]) -> tuple[list, list[str]]:
+    return [Line2D([], [], color=c, marker="o", ms=4) for c in colors.values()], [f"batch {int(b)}" for b in colors]
+
+
 def rmse_by_lead(data: Analysis | Results) -> Figure:
     """Multi-step forecasts: mean test RMSE against lead time, one line per batch size and mode, with the
     persistence forecast's RMSE at each lead as the baseline."""
@@ -223,8 +233,7 @@ def rmse_by_lead(data: Analysis | Results) -> Figure:
     table = a.leads
     if table.empty:
         raise NothingToPlot("no successful run forecast more than one step (horizon > 1)")
-    sizes = sorted(table["batch_size"].unique())
-    colors = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    colors = _batch_colors(table)
     styles = dict(zip(MODE_ORDER, ("-", "--", ":")))
     with sns.axes_style("whitegrid"):
         fig, panels = _grid(table, a.results)
@@ -239,8 +248,7 @@ def rmse_by_lead(data: Analysis | Results) -> Figure:
             ax.set_xlabel("lead time (steps ahead)")
             ax.set_ylabel(RMSE_LABEL)
             _title(ax, label)
-        handles = [Line2D([], [], color=colors[b], marker="o", ms=4) for b in sizes]
-        labels = [f"batch {int(b)}" for b in sizes]
+        handles, labels = _batch_handles(colors)
         modes = [m for m in MODE_ORDER if m in set(table["mode"])]
         if len(modes) > 1:
             handles += [Line2D([], [], color="0.3", ls=styles.get(m, "-")) for m in modes]
@@ -580,17 +588,9 @@ def optimal_rate(data: Analysis | Results) -> Figure:
     rates = a.rates[pd.to_numeric(a.rates.get("learning_rate"), errors="coerce") > 0] if len(a.rates) else a.rates
     if rates.empty or a.optimum.empty:
         raise NothingToPlot("no learning rate was chosen on validation at three or more batch sizes")
-    panels = list(dict.fromkeys(rates["tuning_panel"]))
     with sns.axes_style("whitegrid"):
-        fig = Figure(
-            figsize=(max(PANEL_W * min(len(panels), 3), MIN_WIDTH), PANEL_H * math.ceil(len(panels) / 3) + 1.2)
-        )
-        axes = fig.subplots(math.ceil(len(panels) / 3), min(len(panels), 3), squeeze=False).ravel()
-        fixed_layout(fig, math.ceil(len(panels) / 3), min(len(panels), 3))
-        for ax in axes[len(panels) :]:
-            ax.set_visible(False)
-        for ax, panel in zip(axes, panels):
-            sub = rates[rates["tuning_panel"] == panel]
+        fig, panels = _grid(rates, a.results, key="tuning_panel")
+        for ax, panel, sub in panels:
             titles = []
             modes = list(dict.fromkeys(sub["mode"]))
             for i, (mode, g) in enumerate(sub.groupby("mode", sort=False)):
@@ -621,8 +621,7 @@ def tuning_budget(data: Analysis | Results) -> Figure:
     table = a.budget
     if table.empty:
         raise NothingToPlot("no batch size tried two or more learning rates with a validation split")
-    sizes = sorted(table["batch_size"].unique())
-    colors = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    colors = _batch_colors(table)
     with sns.axes_style("whitegrid"):
         fig, cells = _cells(table, a.results)
         for ax, label, sub in cells:
@@ -635,8 +634,7 @@ def tuning_budget(data: Analysis | Results) -> Figure:
             ax.set_xlabel("trials (learning rates tried)")
             ax.set_ylabel("best validation RMSE of k trials")
             _title(ax, label)
-        handles = [Line2D([], [], color=colors[b], marker="o", ms=4) for b in sizes]
-        _legend(fig, handles, [f"batch {int(b)}" for b in sizes])
+        _legend(fig, *_batch_handles(colors))
         fig.suptitle("Tuning budget: best of k trials (bootstrap median; band: 5-95%)", fontsize=12)
     return fig
 

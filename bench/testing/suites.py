@@ -3,6 +3,7 @@ class attributes. Each check is one scenario run (or probe) in the backend's wor
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import tempfile
@@ -68,8 +69,9 @@ class _Suite:
         return pool(backend).submit(fn, *args)
 
     @staticmethod
+    @functools.cache
     def folder() -> str:
-        """A scratch folder with the periodic series, for scenarios that read it."""
+        """A scratch folder with the periodic series, for scenarios that read it (one per session)."""
         path = Path(tempfile.mkdtemp(prefix="lstm-bench-conformance-"))
         (path / "periodic.csv").write_text("v\n" + "\n".join(map(str, PERIODIC)))
         return str(path)
