@@ -48,3 +48,12 @@ def test_the_table_names_the_best_form_and_the_surge_peak_beside_the_critical_ba
     assert fits["", "stateless"].form == "surge"
     few = optimum_table(rates.head(2))[0].iloc[0]
     assert few["best"] == "" and "fewer than 3 batch sizes" in few["note"]
+
+
+def test_aic_charges_each_form_for_its_parameters() -> None:
+    """AIC = n ln(RSS / n) + 2 k on log rates: k = 1 for the one-constant forms, 2 for the surge form."""
+    rates = 0.01 * np.exp(np.random.default_rng(2).normal(0, 0.1, len(SIZES)))
+    for fit in fit_forms(SIZES, rates):
+        rss = float(np.sum((np.log(rates) - np.log(fit.predict(SIZES))) ** 2))
+        k = 2 if fit.form == "surge" else 1
+        assert fit.aic == pytest.approx(len(SIZES) * np.log(rss / len(SIZES)) + 2 * k, rel=1e-6), fit.form
