@@ -147,3 +147,25 @@ def test_a_factory_model_runs_on_both_engines_into_runs_csv(tmp_path: Path, cli)
     assert set(runs["model"]) == {"m.py:build gru_units=4"}
     assert set(runs["model_summary"]) == {"GRU(4) > LSTM(4) > Dense(16) > Dense(1)"}
     assert runs["n_params"].nunique() == 1 and runs["n_params"].iloc[0] > 0
+
+
+def probe_own_model(spec) -> tuple[bool, str, str | None]:
+    """`scan`'s state probe on the run's own model, and the engine's verdict on the run (in a JAX worker)."""
+    from bench.engines.scan import Scan, probe_model
+
+    result = probe_model(spec)
+    return result.carries_state, result.detail, Scan().unsupported_reason(spec)
+
+
+def test_scans_probe_runs_on_the_runs_own_model(tmp_path: Path, workers):
+    """A model whose layers ignore `stateful` passes the stand-in probe but not its own: the run is turned away
+    (check_models refuses it earlier in a plan; the probe guards runs that reach a worker)."""
+    write(tmp_path / "bad.py", BAD)
+    shutil.copy(EXAMPLE, tmp_path / "m.py")
+    (own,) = factory_specs(tmp_path)
+    (never,) = factory_specs(tmp_path, "{factory: bad.py:never_stateful}")
+    carries, detail, reason = workers["jax"].submit(probe_own_model, own).result()
+    assert carries and "predictions depend on it" in detail and reason is None
+    carries, detail, reason = workers["jax"].submit(probe_own_model, never).result()
+    assert not carries and "no stateful recurrent layer" in detail
+    assert reason is not None and "does not carry the state of this model" in reason
