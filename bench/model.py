@@ -37,19 +37,10 @@ def build(model: ModelSpec, shape: Shape, layer_options: dict[str, Any]) -> Any:
     return registry.model_registry.get(model.name).build(shape, model, layer_options)
 
 
-def make_optimizer(name: str, learning_rate: float, beta_1: float = 0.9, beta_2: float = 0.999,
-                   epsilon: float = 1e-7) -> Any:  # fmt: skip
-    """The optimizer `name` at `learning_rate` (Adam with its betas and epsilon; the others ignore them)."""
-    import keras
-
-    if name == "adam":
-        return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-    return {"sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}[name](learning_rate=learning_rate)
-
-
-def optimizer_key(spec: RunSpec) -> tuple[str, float, float, float]:
-    """What a run's optimizer is built from besides its rate: `make_optimizer`'s other arguments."""
-    return (spec.optimizer, spec.beta_1, spec.beta_2, spec.epsilon)
+def optimizer_key(spec: RunSpec) -> tuple[str]:
+    """What a run's optimizer is compiled from: its name. Every hyperparameter is a value the run sets
+    (`bench.optimizers.values_of`), so runs that differ in them share a compiled program."""
+    return (spec.optimizer,)
 
 
 def reset_states(model: Any) -> None:

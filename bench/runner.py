@@ -19,7 +19,7 @@ import threading
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from collections.abc import Callable, Iterable, Iterator
 
 from bench import registry
@@ -31,6 +31,10 @@ from bench.invocations import Invocation, check_continues, merged, plan_record
 from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.store import DB_NAME, Store, export_runs
+
+if TYPE_CHECKING:
+    from bench.scenario import ScenarioFile
+    from bench.suite import SuiteFile
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +169,7 @@ class Plan:
     specs: list[RunSpec]
     checks: list[DataCheck] = field(default_factory=list)
     explicit_folder: bool = False  # named with --out (its parent must exist)
+    suite: SuiteFile | None = None  # the suite file this scenario is a workload of (`bench.suite`)
 
 
 def plan_suite(
@@ -177,6 +182,7 @@ def plan_suite(
     from bench.models.check import check_models
     from bench.scenario import load_scenario
     from bench.specs import expand_checked
+    from bench.suite import is_suite, load_suite
     from bench.worker import gpu_backends
 
     has_gpu = gpu_present()
@@ -184,13 +190,19 @@ def plan_suite(
         raise UserError(
             "--require-gpu: nvidia-smi finds no NVIDIA GPU on this machine; run on a GPU machine or drop --require-gpu"
         )
-    files = []
+    files: list[tuple[ScenarioFile, Path | None, SuiteFile | None]] = []  # (scenario, its folder, its suite)
     for path in paths:
-        sf = load_scenario(path)
-        if overrides:
-            sf = sf.model_copy(update={"scenario": sf.scenario.model_copy(update=overrides)})
-        files.append(sf)
-    auto = {b for sf in files if "auto" in sf.scenario.axis("device") for b in sf.scenario.axis("backend")}
+        if is_suite(path):
+            suite = load_suite(path)
+            folder = suite.folder(out_dir)
+            files += [(w.scenario, folder / w.name, suite) for w in suite.workloads]
+        else:
+            files.append((load_scenario(path), out_dir, None))
+    if overrides:
+        files = [(sf.model_copy(update={"scenario": sf.scenario.model_copy(update=overrides)}), f, s)
+                 for sf, f, s in files]  # fmt: skip
+    files_only = [sf for sf, _, _ in files]
+    auto = {b for sf in files_only if "auto" in sf.scenario.axis("device") for b in sf.scenario.axis("backend")}
     on_gpu = gpu_backends(auto) if auto else frozenset()
     notes = []
     if auto - on_gpu and has_gpu:
@@ -199,9 +211,10 @@ def plan_suite(
             "that backend sees no GPU here (a CPU-only build?)"
         )
     plans = [
-        Plan(sf.path, out_dir or Path("results") / sf.scenario.name, *expand_checked(sf, on_gpu), out_dir is not None)
-        for sf in files
-    ]
+        Plan(sf.path, folder or Path("results") / sf.scenario.name, *expand_checked(sf, on_gpu),
+             folder is not None and suite is None, suite)
+        for sf, folder, suite in files
+    ]  # fmt: skip
     check_models([s for plan in plans for s in plan.specs])
     return plans, notes
 

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, StrictBool, StrictInt
 
 from bench.datasets import DatasetSpec
 from bench.models.base import ModelSpec
+from bench.optimizers import DECAYS
 from bench.errors import UserError
 from bench.schema import Column, all_columns, column, columns, flat_values
 
@@ -96,7 +97,7 @@ class RunSpec:
     # None when the budget is `steps`
     epochs: int | None = field(metadata=key(int, 100, PositiveInt, sweep=True, facet=True))
     # the effective rate: the scenario's `learning_rate` scaled by `lr_scaling` (`base_learning_rate` keeps it)
-    learning_rate: float = field(metadata=key(float, 0.001, PositiveFloat, sweep=True))
+    learning_rate: float = field(metadata=key(float, 0.001, PositiveFloat, sweep=True, trial=True))
     optimizer: str = field(metadata=key(str, "adam", Literal["adam", "sgd", "rmsprop"], facet=True))
     shuffle: bool = field(metadata=key(bool, False, StrictBool, facet=True))
     steps_per_execution: int | str = field(metadata=key(str, 1, StepsPerExecution, compared=True, facet=True, get=str))
@@ -122,7 +123,8 @@ class RunSpec:
     base_batch_size: int = field(default=1, metadata=key(int, 1, PositiveInt, facet=True, added=3))
     # the scenario's learning_rate before scaling; it follows from the columns above, so it is not in the run id
     base_learning_rate: float | None = field(
-        default=None, metadata=column("config", float, added=3, in_id=False, facet=True, backfill="learning_rate")
+        default=None,
+        metadata=column("config", float, added=3, in_id=False, facet=True, backfill="learning_rate", trial=True),
     )
     # a budget in optimizer updates instead of epochs (the last epoch may be partial)
     steps: int | None = field(
@@ -132,14 +134,41 @@ class RunSpec:
     noise_scale: bool = field(default=False, metadata=key(bool, False, StrictBool, added=3))
     # Adam's hyperparameters as this run's batch size trains with them: the scenario's values at base_batch_size,
     # scaled by `beta_2_scaling` or `lr_scaling: adam_sqrt` (so they vary with batch size: not facets)
-    beta_1: float = field(default=0.9, metadata=key(float, 0.9, Annotated[float, Field(gt=0, lt=1)], added=7))
-    beta_2: float = field(default=0.999, metadata=key(float, 0.999, Annotated[float, Field(gt=0, lt=1)], added=7))
-    epsilon: float = field(default=1e-7, metadata=key(float, 1e-7, PositiveFloat, added=7))
+    beta_1: float = field(
+        default=0.9, metadata=key(float, 0.9, Annotated[float, Field(gt=0, lt=1)], added=7, trial=True)
+    )
+    beta_2: float = field(
+        default=0.999, metadata=key(float, 0.999, Annotated[float, Field(gt=0, lt=1)], added=7, trial=True)
+    )
+    epsilon: float = field(default=1e-7, metadata=key(float, 1e-7, PositiveFloat, added=7, trial=True))
     beta_2_scaling: str = field(
         default="none", metadata=key(str, "none", Literal["none", "half_life"], facet=True, added=7)
     )
     # values forecast from each window (`bench.windows`): the model's last layer gives this many
     horizon: int = field(default=1, metadata=key(int, 1, PositiveInt, sweep=True, facet=True, added=7))
+    # the optimizer's other values (`bench.optimizers`): held in optimizer variables, so runs that differ
+    # in them train together on `scan`; weight decay is decoupled (AdamW), warm-up a fraction of the budget
+    weight_decay: float = field(
+        default=0.0, metadata=key(float, 0.0, Annotated[float, Field(ge=0)], added=8, trial=True)
+    )
+    momentum: float = field(
+        default=0.0, metadata=key(float, 0.0, Annotated[float, Field(ge=0, lt=1)], added=8, trial=True)
+    )
+    nesterov: bool = field(default=False, metadata=key(bool, False, StrictBool, added=8, trial=True))
+    warmup: float = field(
+        default=0.0, metadata=key(float, 0.0, Annotated[float, Field(ge=0, lt=1)], added=8, trial=True)
+    )
+    decay: str = field(default="constant", metadata=key(str, "constant", Literal[DECAYS], added=8, trial=True))
+    decay_end: float = field(
+        default=0.0, metadata=key(float, 0.0, Annotated[float, Field(ge=0, le=1)], added=8, trial=True)
+    )
+    # the search point a run trains (`bench.search`): its index, its study, and its values as drawn; they
+    # follow from the columns above and the scenario, so they are not in the run id
+    trial: int | None = field(
+        default=None, metadata=column("config", int, added=8, in_id=False, trial=True, facet=True)
+    )
+    study: int | None = field(default=None, metadata=column("config", int, added=8, in_id=False, trial=True))
+    search_point: str | None = field(default=None, metadata=column("config", str, added=8, in_id=False, trial=True))
     # the registered model and its parameters besides units and layers (`bench.models`); the default
     # is the stacked LSTM every earlier version trained, so their runs keep their ids
     model: ModelSpec = field(
@@ -178,3 +207,8 @@ class RunSpec:
 def spec_columns() -> tuple[Column, ...]:
     """The columns of every RunSpec field, in field order."""
     return all_columns(RunSpec)
+
+
+def trial_columns() -> tuple[str, ...]:
+    """The columns of a run's optimizer trial (`Column.trial`)."""
+    return tuple(c.name for c in spec_columns() if c.trial)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, c
 
 from bench import registry
 from bench.errors import UserError, closest
-from bench.search import Search, points
+from bench.search import Search
 from bench.runspec import spec_columns
 
 #: Keys whose value may be a list; the runs are the Cartesian product of all lists.
@@ -59,9 +59,7 @@ class ScenarioKeys(BaseModel):
         return v
 
     def axis(self, key: str) -> list[Any]:
-        """The values of a sweep key as a list (a scalar is a one-value axis; a searched key, its points)."""
-        if self.search is not None and key in self.search.space:
-            return points(self.search)[key]
+        """The values of a sweep key as a list (a scalar is a one-value axis)."""
         v = getattr(self, key)
         return list(v) if isinstance(v, list) else [v]
 
@@ -138,7 +136,12 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
         raise UserError(
             f"{path}: a scenario must be a YAML mapping of keys (name, dataset, ...), got {type(data).__name__}"
         )
-    lines = _key_lines(node) if node is not None else {}
+    return parse_scenario_data(data, path, _key_lines(node) if node is not None else {})
+
+
+def parse_scenario_data(data: dict[str, Any], path: Path, lines: dict[str, int]) -> ScenarioFile:
+    """Validate scenario keys `data` read from `path` (`lines`: each key's line there, for the errors) or
+    raise a one-line `UserError`."""
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -156,11 +159,26 @@ def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
                 f"{_where(path, lines, ('engine',))}: engine: {name} runs on backend {', '.join(runs_on)} only; "
                 f"add backend: {runs_on[0]}"
             )
-    searched = set(scenario.search.space) & scenario.model_fields_set if scenario.search else set()
+    searched = scenario.search.fields() & scenario.model_fields_set if scenario.search else set()
     if searched:
         key = sorted(searched)[0]
+        raise UserError(f"{_where(path, lines, (key,))}: {key} is both given and searched (search.space); remove one")
+    for dim, optimizer in (scenario.search.optimizers() if scenario.search else {}).items():
+        if scenario.optimizer != optimizer:
+            raise UserError(
+                f"{_where(path, lines, ('search',))}: search.space.{dim} is a hyperparameter of {optimizer}, but the "
+                f"optimizer is {scenario.optimizer}; use optimizer: {optimizer} or search another dimension"
+            )
+    if scenario.search and "beta_2_half_life" in scenario.search.space and scenario.beta_2_scaling != "none":
         raise UserError(
-            f"{_where(path, lines, (key,))}: {key} is both given and searched (search.space.{key}); remove one"
+            f"{_where(path, lines, ('beta_2_scaling',))}: a searched beta_2_half_life already keeps the half-life "
+            "fixed in samples; remove beta_2_scaling"
+        )
+    sgd_only = sorted({"momentum", "nesterov"} & scenario.model_fields_set)
+    if sgd_only and scenario.optimizer != "sgd":
+        raise UserError(
+            f"{_where(path, lines, ('optimizer',))}: {', '.join(sgd_only)} set SGD's hyperparameters, but the "
+            f"optimizer is {scenario.optimizer}; use optimizer: sgd or remove them"
         )
     adam_only = sorted({"beta_1", "beta_2", "epsilon"} & scenario.model_fields_set)
     adam_only += ["beta_2_scaling"] if scenario.beta_2_scaling != "none" else []

@@ -42,6 +42,9 @@ class Column:
     sweep: bool = False  # the scenario key of the same name may be a list
     compared: bool = False  # may differ between the two sides of `lstm-bench compare`
     facet: bool = False  # the report splits its figures by it when it varies
+    # a value of the run's optimizer trial (`bench.optimizers`, `bench.search`): runs that differ only in
+    # these train together on `scan`, and the report tunes over them instead of splitting by them
+    trial: bool = False
     added: int = 1
     default: Any = None
     in_id: bool | Literal["unless_default"] | None = None

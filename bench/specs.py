@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Collection
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,7 @@ from bench.errors import UserError
 from bench.models import resolve_models
 from bench.runspec import RunSpec, spec_columns
 from bench.scenario import SWEEP_KEYS, ScenarioFile
+from bench.search import Trial, trials
 from bench.windows import check_windows, prepare
 
 
@@ -93,6 +95,7 @@ def expand_checked(
     axes = [k for k in SWEEP_KEYS if k not in ("dataset", "model", "units")]
     specs: dict[str, RunSpec] = {}
     checks: list[DataCheck] = []
+    drawn: list[Trial | None] = list(trials(sc.search)) if sc.search else [None]
     for ds in datasets:
         try:
             series = load_series(ds)
@@ -113,39 +116,42 @@ def expand_checked(
                 check_windows(prep, run["look_back"], run["batch_size"], run["stateful"], run["horizon"])
             except UserError as exc:
                 raise UserError(f"{where}: dataset '{ds.label}': {exc}") from None
-            try:
-                adam = effective_adam(run["beta_1"], run["beta_2"], run["epsilon"], run["batch_size"],
-                                      sc.lr_scaling, sc.beta_2_scaling, sc.base_batch_size)  # fmt: skip
-            except UserError as exc:
-                raise UserError(f"{sf.path}: {exc}") from None
-            stateful = run["stateful"]
-            run.update(
-                layout=run["layout"] if stateful else "none",
-                shuffle=run["shuffle"] and not stateful,
-                learning_rate=effective_learning_rate(
-                    run["learning_rate"], run["batch_size"], sc.lr_scaling, sc.base_batch_size
-                ),
-                base_learning_rate=float(run["learning_rate"]),
-                **dict(zip(("beta_1", "beta_2", "epsilon"), adam)),
-                epochs=None if run["steps"] is not None else run["epochs"],
-                steps_per_execution=engine.steps_per_execution(run["backend"], run["steps_per_execution"]),
-                device=("gpu" if run["backend"] in gpu_backends else "cpu")
-                if run["device"] == "auto"
-                else run["device"],
-                eval_every=(run["eval_every"] or 1) if sc.target is not None else run["eval_every"],
-                target_metric=sc.target.metric if sc.target else None,
-                target_value=sc.target.value if sc.target else None,
-            )
-            for repeat in range(sc.repeats):
-                spec = RunSpec(
-                    scenario=sc.name,
-                    dataset=ds,
-                    repeat=repeat,
-                    base_seed=sc.seed,
-                    seed=derive_seed(sc.seed, repeat),
-                    **run,
-                )
-                specs.setdefault(spec.run_id, spec)
+            for trial in drawn:
+                for spec in _runs(sc, sf, engine, gpu_backends, ds, run, trial):
+                    specs.setdefault(spec.run_id, spec)
     if not specs:  # only possible through command-line overrides, which skip the parser's check
         raise UserError(f"{sf.path}: no runnable combination: no engine in the scenario runs on its backends")
     return list(specs.values()), checks
+
+
+def _runs(sc: Any, sf: ScenarioFile, engine: Any, gpu_backends: Collection[str], ds: Any, combo: dict[str, Any],
+          trial: Trial | None) -> list[RunSpec]:  # fmt: skip
+    """The repeats of one combination of sweep values (and one trial of the search), fully resolved."""
+    run = {**combo, **(trial.fields(combo["batch_size"]) if trial else {})}
+    if trial is not None:
+        run.update(trial=trial.index, study=trial.study, search_point=trial.point)
+    try:
+        adam = effective_adam(run["beta_1"], run["beta_2"], run["epsilon"], run["batch_size"],
+                              sc.lr_scaling, sc.beta_2_scaling, sc.base_batch_size)  # fmt: skip
+    except UserError as exc:
+        raise UserError(f"{sf.path}: {exc}") from None
+    stateful = run["stateful"]
+    run.update(
+        layout=run["layout"] if stateful else "none",
+        shuffle=run["shuffle"] and not stateful,
+        learning_rate=effective_learning_rate(
+            run["learning_rate"], run["batch_size"], sc.lr_scaling, sc.base_batch_size
+        ),
+        base_learning_rate=float(run["learning_rate"]),
+        **dict(zip(("beta_1", "beta_2", "epsilon"), adam)),
+        epochs=None if run["steps"] is not None else run["epochs"],
+        steps_per_execution=engine.steps_per_execution(run["backend"], run["steps_per_execution"]),
+        device=("gpu" if run["backend"] in gpu_backends else "cpu") if run["device"] == "auto" else run["device"],
+        eval_every=(run["eval_every"] or 1) if sc.target is not None else run["eval_every"],
+        target_metric=sc.target.metric if sc.target else None,
+        target_value=sc.target.value if sc.target else None,
+    )
+    return [
+        RunSpec(scenario=sc.name, dataset=ds, repeat=r, base_seed=sc.seed, seed=derive_seed(sc.seed, r), **run)
+        for r in range(sc.repeats)
+    ]

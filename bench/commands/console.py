@@ -45,6 +45,18 @@ def print_answer(written) -> None:  # noqa: ANN001 (bench.report.build.Written; 
     err.print(f"report: {written.index}")
 
 
+def print_suite(written) -> None:  # noqa: ANN001 (bench.report.suite.SuiteWritten; imported lazily)
+    """Each workload's recommendation headlines, the suite's scores, then where the suite report is."""
+    s = written.analysis
+    out.print(f"[bold]Suite {s.name}[/]: {len(s.workloads)} workloads")
+    for name, a in s.workloads.items():
+        for rec in a.answer.recommendations:
+            out.print(f"  {name}: {rec.headline()}", markup=False, soft_wrap=True)
+    if not s.scores.empty:
+        out.print(s.scores.round(3).to_string(), markup=False, soft_wrap=True)
+    err.print(f"suite report: {written.index}")
+
+
 def print_data_checks(plans) -> None:  # noqa: ANN001 (bench.runner.Plan; imported lazily)
     """Each warning about the plans' data, once however many scenarios share the dataset."""
     from rich.markup import escape

@@ -6,7 +6,8 @@ import argparse
 from pathlib import Path
 
 from bench.commands import Command
-from bench.commands.console import EXIT_OK, check_margin, margin_argument, print_answer
+from bench.commands.console import EXIT_OK, check_margin, margin_argument, print_answer, print_suite
+from bench.errors import UserError
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
@@ -17,8 +18,15 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from bench.report import write_report
+    from bench.report.suite import write_suite_report
+    from bench.suite import read_marker
 
     check_margin(args.margin)
+    if len(args.folders) == 1 and read_marker(args.folders[0]) is not None:  # a suite folder: its suite report
+        if args.out:
+            raise UserError("--out does not apply to a suite folder: its report goes to SUITE_DIR/report")
+        print_suite(write_suite_report(args.folders[0], args.margin))
+        return EXIT_OK
     # a folder without an intact results.db is refused by Store.open before anything is written
     print_answer(write_report(args.folders, args.out or args.folders[0] / "report", args.margin))
     return EXIT_OK

@@ -27,6 +27,7 @@ from bench.commands.console import (
     margin_argument,
     out,
     print_answer,
+    print_suite,
 )
 from bench.errors import UserError
 
@@ -111,7 +112,9 @@ def resume_command(argv: Sequence[str]) -> str:
 def handle(args: argparse.Namespace) -> int:
     from bench.executors import make_executor
     from bench.invocations import Invocation
+    from bench.report.suite import write_suite_report
     from bench.runner import check_installed, plan_suite, run_suite, save_interrupted, second_interrupt_exits
+    from bench.suite import write_marker
 
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
@@ -138,6 +141,9 @@ def handle(args: argparse.Namespace) -> int:
         from bench.mlflow_export import LiveLogger, MlflowSink
 
         events = LiveLogger(terminal, MlflowSink(args.mlflow or None, args.mlflow_experiment))
+    suites = {p.folder.parent: p.suite for p in plans if p.suite is not None}  # suite folder -> its suite
+    for folder, suite in suites.items():
+        write_marker(suite, folder)
     # a second Ctrl-C stops at once; the database stays consistent (every save is one transaction)
     with second_interrupt_exits(EXIT_INTERRUPTED):
         try:
@@ -165,6 +171,9 @@ def handle(args: argparse.Namespace) -> int:
         finally:
             terminal.close()
             executor.shutdown()
+    if not args.no_report:
+        for folder in suites:
+            print_suite(write_suite_report(folder, args.margin))
     return EXIT_FAILED_RUNS if any(o.failed for o in outcomes) else EXIT_OK
 
 

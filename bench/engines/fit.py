@@ -17,7 +17,8 @@ import numpy as np
 
 from bench import kernels, registry
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
-from bench.model import build_model, describe, make_optimizer, optimizer_key, reset_states, seeded_model, state_values
+from bench.model import build_model, describe, reset_states, seeded_model, state_values
+from bench.optimizers import make_optimizer, values_of
 from bench.probe import ProbeResult
 from bench.engines.base import Engine, register_engine
 from bench.results import RunResult
@@ -61,9 +62,8 @@ def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any, str]:
     options = registry.backend(spec.backend).model_options(spec.stateful)[0]
     model, weights_note = seeded_model(spec, spec.batch_size if spec.stateful else None, options)
     spe = steps_per_execution(spec, windows)
-    name, *adam = optimizer_key(spec)
     model.compile(
-        optimizer=make_optimizer(name, spec.learning_rate, *adam),
+        optimizer=make_optimizer(spec.optimizer, values_of(spec, Budget.of(spec, windows).total_steps)),
         loss="mean_squared_error",
         steps_per_execution=spe,
     )

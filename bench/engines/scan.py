@@ -22,19 +22,20 @@ import functools
 import logging
 import time
 from typing import Any, NamedTuple
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
 from bench import kernels, noise_scale
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
-from bench.model import build, describe, make_optimizer, optimizer_key
+from bench.model import build, describe, optimizer_key
+from bench.optimizers import make_optimizer, values_of
 from bench.models import ModelSpec, Shape
 from bench.models.weights import draw, note
 from bench.probe import ProbeResult
 from bench.engines.base import Engine, register_engine
 from bench.results import RunResult
-from bench.runspec import RunSpec
+from bench.runspec import RunSpec, trial_columns
 from bench.windows import Prepared, Windows
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class Scan(Engine):
     name = "scan"
     backends = ("jax",)
     trains_together = True
-    trains_together_across = ("learning_rate", "base_learning_rate")
+    trains_together_across = trial_columns()
     measures_noise_scale = True
 
     def probe(self, backend: str) -> ProbeResult:
@@ -149,7 +150,7 @@ class Program:
     arrays), so the same epoch function runs alone or under `jax.vmap` for several repeats.
     """
 
-    def __init__(self, key: tuple, optimizer: tuple[str, float, float, float]) -> None:
+    def __init__(self, key: tuple, optimizer: tuple[str]) -> None:
         import jax
 
         self.key = key
@@ -157,14 +158,17 @@ class Program:
         self.horizon = key[5]
         self._built: dict[int, _Built] = {}
         self.model = self.built(1).model
-        # the rate is a value each run sets (`initial_values`), so one program serves every rate
-        name, *adam = optimizer  # `bench.model.optimizer_key`
-        self.optimizer = make_optimizer(name, 0.001, *adam)
+        # the rate, betas, schedule and the rest are values each run sets (`initial_values`), so one
+        # program serves every trial of a search
+        (name,) = optimizer  # `bench.model.optimizer_key`
+        self.optimizer = make_optimizer(name)
         self.optimizer.build(self.model.trainable_variables)
         paths = [v.path for v in self.model.weights]
         self.trainable_slots = [paths.index(v.path) for v in self.model.trainable_variables]
         self.fresh_optimizer = [v.value for v in self.optimizer.variables]  # zero moments, iteration 0
-        self.rate_slot = [v.path.rsplit("/", 1)[-1] for v in self.optimizer.variables].index("learning_rate")
+        names = [v.path.rsplit("/", 1)[-1] for v in self.optimizer.variables]
+        # an optimizer's scalar values (`bench.optimizers`); its per-weight slots share a few names
+        self.value_slots = {n: i for i, n in enumerate(names) if names.count(n) == 1 and n != "iteration"}
         # on CPU, LLVM's level 1 compiles an epoch ~20% faster than the default with the same speed
         # after (measured on this workload; compiling dominates a sweep of short runs)
         self.compiler_options = {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else {}
@@ -228,24 +232,31 @@ class Program:
         """The walk-forward prediction of `stateful` (state carried window to window) or stateless runs."""
         return self._walks[stateful]
 
-    def initial_values(self, weights: Weights, learning_rate: float) -> tuple[list[Any], list[Any]]:
-        """(trainable values, fresh optimizer values at `learning_rate`) starting from `weights`
-        (`get_weights` order, as the `fit` engine's model has them)."""
+    def initial_values(self, weights: Weights, values: Mapping[str, float]) -> tuple[list[Any], list[Any]]:
+        """(trainable values, fresh optimizer values set to `values`, `bench.optimizers.values_of`) starting
+        from `weights` (`get_weights` order, as the `fit` engine's model has them)."""
         import jax.numpy as jnp
 
         shapes = [tuple(v.shape) for v in self.model.weights]
         if shapes != [np.shape(w) for w in weights]:
             raise ValueError(f"initial weights have shapes {[np.shape(w) for w in weights]}, the model needs {shapes}")
         opt = list(self.fresh_optimizer)
-        opt[self.rate_slot] = jnp.asarray(learning_rate, opt[self.rate_slot].dtype)
+        for name, value in values.items():
+            if name in self.value_slots:
+                i = self.value_slots[name]
+                opt[i] = jnp.asarray(value, opt[i].dtype)
+        for beta in ("beta_1", "beta_2"):  # Keras's 1 - beta in double precision (`bench.optimizers.RuntimeAdam`)
+            if beta in values and f"one_minus_{beta}" in self.value_slots:
+                i = self.value_slots[f"one_minus_{beta}"]
+                opt[i] = jnp.asarray(1.0 - values[beta], opt[i].dtype)
         return [jnp.asarray(weights[i], jnp.float32) for i in self.trainable_slots], opt
 
-    def train_state(self, weights: Weights, learning_rate: float, seed: int, noise_on: bool) -> TrainState:
+    def train_state(self, weights: Weights, values: Mapping[str, float], seed: int, noise_on: bool) -> TrainState:
         """A run's starting `TrainState`: `initial_values`, a fresh noise-scale state when asked, and its
         dropout generators seeded from the run's `seed`."""
         import jax.numpy as jnp
 
-        trainable, opt = self.initial_values(weights, learning_rate)
+        trainable, opt = self.initial_values(weights, values)
         b = self.built(1)
         rng = [
             jnp.asarray([(seed + 7919 * i) & 0x7FFFFFFF, 0], jnp.uint32)
@@ -397,7 +408,7 @@ def program_for(spec: RunSpec) -> Program:
 
 
 @functools.lru_cache(maxsize=64)
-def _program(key: tuple, optimizer: tuple[str, float, float, float]) -> Program:
+def _program(key: tuple, optimizer: tuple[str]) -> Program:
     return Program(key, optimizer)
 
 
@@ -453,7 +464,10 @@ def run_many(
     k = len(specs)
     weights = list(initial_weights) if initial_weights is not None else [seeded_weights(s) for s in specs]
     program = program_for(first)
-    starts = [program.train_state(w, s.learning_rate, s.seed, s.noise_scale) for w, s in zip(weights, specs)]
+    budget = Budget.of(first, windows)
+    starts = [
+        program.train_state(w, values_of(s, budget.total_steps), s.seed, s.noise_scale) for w, s in zip(weights, specs)
+    ]
     rngs = [np.random.default_rng(s.seed) for s in specs]
     n = windows.n_train_windows
     # shapes shared by stateful and stateless runs of this look_back and batch size, so both use
@@ -563,8 +577,8 @@ def probe_scan() -> ProbeResult:
             "jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax"
         )
     keras.utils.set_random_seed(0)
-    program = Program((ModelSpec(), 2, 2, 1, 1, 1), ("adam", 0.9, 0.999, 1e-7))
-    train = program.train_state(program.model.get_weights(), 0.01, 0, False)
+    program = Program((ModelSpec(), 2, 2, 1, 1, 1), ("adam",))
+    train = program.train_state(program.model.get_weights(), {"learning_rate": 0.01}, 0, False)
     series = np.linspace(0.1, 0.9, 9, dtype=np.float32)[:, None]
     x = series[:8].reshape(4, 2, 1)  # the windows ending before targets 2, 4, 6, 8
     idx, mask = _batches(4, 1, True, None)
@@ -594,7 +608,7 @@ def probe_model(spec: RunSpec) -> ProbeResult:
 
 
 @functools.lru_cache(maxsize=64)
-def _probe_model(key: tuple, optimizer: tuple[str, float, float, float]) -> ProbeResult:
+def _probe_model(key: tuple, optimizer: tuple[str]) -> ProbeResult:
     import jax.numpy as jnp
 
     program = _program(key, optimizer)
@@ -603,7 +617,7 @@ def _probe_model(key: tuple, optimizer: tuple[str, float, float, float]) -> Prob
         return ProbeResult(
             "jax", "scan", False, f"model {label} has no stateful recurrent layer whose state Keras keeps in `states`"
         )
-    trainable, _ = program.initial_values(program.model.get_weights(), 0.001)
+    trainable, _ = program.initial_values(program.model.get_weights(), {})
     look_back, features = key[1], key[4]
     x = jnp.linspace(0.1, 0.9, 2 * look_back * features, dtype=jnp.float32).reshape(2, 1, look_back, features)
     _, state, _ = program.forward(trainable, x[0], program.zero_state(1))

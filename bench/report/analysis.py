@@ -12,6 +12,7 @@ from bench.report.answer import MARGIN, Answer, answer
 from bench.report.budget import budget_table
 from bench.report.load import Results
 from bench.report.optimum import RateFit, optimum_table
+from bench.report.trials import chosen_values, study_table, trial_table
 from bench.report.stats import accuracy_table, lead_table, problem_table, speed_table, target_table
 from bench.report.tuning import (
     NO_VALIDATION,
@@ -24,6 +25,7 @@ from bench.report.tuning import (
     select_rates,
     target_choices,
     target_scaling_table,
+    target_scores,
     tuned_table,
     group_columns,
     tuning_facets,
@@ -54,6 +56,10 @@ class Analysis:
     optimum: pd.DataFrame = field(default_factory=pd.DataFrame)  # the chosen rate's form against batch size
     rate_fits: dict[tuple[str, str], RateFit] = field(default_factory=dict)  # its best fit per (panel, mode)
     budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # best of k trials per batch size
+    steps_budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # the same on steps to target
+    trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # a search's every trial per batch size
+    studies: pd.DataFrame = field(default_factory=pd.DataFrame)  # steps to target scored over studies
+    chosen: pd.DataFrame = field(default_factory=pd.DataFrame)  # the chosen trial's searched values
 
     @property
     def steps_recorded(self) -> bool:
@@ -94,13 +100,15 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
     steps = results.has_target and steps_recorded(runs)
     rates = select_rates(runs, facets) if validation else empty
     grid = rate_scores(runs, facets, "val_rmse" if validation else "test_rmse") if tuning or validation else empty
-    steps_choices = target_choices(runs, facets, "steps_to_target") if results.has_target else empty
+    step_scores = target_scores(runs, facets, "steps_to_target") if results.has_target else empty
+    steps_choices = target_choices(runs, facets, "steps_to_target", step_scores) if results.has_target else empty
     seconds_choices = target_choices(runs, facets, "seconds_to_target") if steps else empty
     critical, fits = empty, {}
     if steps or noise_measured(runs):
         with_noise = noise_scale_at_target(runs, results.epochs) if results.has_target else runs
         critical, fits = critical_table(with_noise, facets, steps_choices if steps else None)
     ans = answer(results, critical, margin, rates, grid if validation else empty, steps_choices)
+    labels = group_columns(facets)
     optimum, rate_fits = optimum_table(rates, critical, tuning_facets(facets)) if tuning else (empty, {})
     return Analysis(
         results=results,
@@ -126,7 +134,11 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
         leads=lead_table(results),
         optimum=optimum,
         rate_fits=rate_fits,
-        budget=budget_table(grid, group_columns(facets)) if tuning and validation else empty,
+        budget=budget_table(grid, labels) if tuning and validation else empty,
+        steps_budget=budget_table(step_scores, labels) if tuning and steps else empty,
+        trials=trial_table(grid, step_scores if steps else empty, labels) if validation else empty,
+        studies=study_table(step_scores, labels) if steps else empty,
+        chosen=chosen_values(rates, labels),
     )
 
 

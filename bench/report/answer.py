@@ -29,6 +29,7 @@ from bench.report.stats import (
     busy_runs,
     speed_interval,
 )
+from bench.report.trials import describe, dimensions, with_values
 from bench.report.tuning import (
     ATTEMPT_STATUSES,
     chosen_runs,
@@ -64,6 +65,7 @@ class Option:
     base_learning_rate: float | None
     worse_by: Interval | None  # (mean RMSE - best) / best, 90% bootstrap interval; None for the best itself
     within_margin: bool
+    trial: str = ""  # the search trial chosen, with its values (`bench.report.trials.describe`); "" for a rate
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,7 @@ class Recommendation:
         assert rec is not None
         which = "base learning rate" if self.tuned else "learning rate"
         rate = f" at {which} {rec.base_learning_rate:.3g}" if rec.base_learning_rate is not None else ""
+        rate = f" with {rec.trial}" if rec.trial else rate
         tuned = " (chosen on validation)" if self.tuned and rate else ""
         return f"{head}use batch size {self.batch_size}{rate}{tuned}"
 
@@ -249,6 +252,7 @@ def _options(group: pd.DataFrame, margin: float) -> tuple[Option, ...]:
                 base_learning_rate=float(rate.iloc[0]) if len(rate) else None,
                 worse_by=worse,
                 within_margin=b == best or (worse is not None and worse.high <= margin),
+                trial=describe(g["trial"].iloc[0], g["search_point"].iloc[0]) if "search_point" in g else "",
             )
         )
     return tuple(out)
@@ -348,6 +352,8 @@ def rates_at_edge(results: Results, scores: pd.DataFrame, chosen: pd.DataFrame) 
     is the smallest or largest one tried: the best rate may lie beyond the grid (the tuning playbook's red flag)."""
     if not (is_tuning_sweep(results.runs, results.facets) and has_validation(results.runs)):
         return []
+    if dimensions(scores):
+        return search_at_edge(scores, chosen)
     out = []
     for (panel, mode), g in chosen.groupby(["tuning_panel", "mode"], sort=False):
         low, high = [], []
@@ -382,12 +388,46 @@ def rates_at_edge(results: Results, scores: pd.DataFrame, chosen: pd.DataFrame) 
     return out
 
 
+def search_at_edge(scores: pd.DataFrame, chosen: pd.DataFrame) -> list[Diagnostic]:
+    """The batch sizes whose best trial on validation has the lowest or highest value of a searched numeric
+    dimension among the trials run (the tuning playbook: the best may lie beyond the search space)."""
+    tried_all, best_all = with_values(scores), with_values(chosen.dropna(subset=["base_learning_rate"]))
+    out = []
+    for (panel, mode), g in best_all.groupby(["tuning_panel", "mode"], sort=False):
+        parts = []
+        for dim in dimensions(scores):
+            edges: dict[str, list[int]] = {"lowest": [], "highest": []}
+            for _, row in g.iterrows():
+                tried = tried_all.loc[(tried_all["tuning_panel"] == panel) & (tried_all["mode"] == mode)
+                                      & (tried_all["batch_size"] == row["batch_size"]), dim]  # fmt: skip
+                values = pd.to_numeric(tried, errors="coerce")
+                value = pd.to_numeric(pd.Series([row[dim]]), errors="coerce").iloc[0]
+                if values.isna().any() or values.nunique() < 3 or not np.isfinite(value):
+                    continue  # categorical, or too few values to have an inside
+                if value <= values.min():
+                    edges["lowest"].append(int(row["batch_size"]))
+                elif value >= values.max():
+                    edges["highest"].append(int(row["batch_size"]))
+            for word, sizes in edges.items():
+                if sizes:
+                    parts.append(f"batch size {', '.join(map(str, sizes))} chose the {word} {dim} of the trials")
+        if parts:
+            out.append(
+                Diagnostic(
+                    "search_at_edge",
+                    _scope(panel, mode),
+                    "; ".join(parts) + " (the best may lie beyond the search space: widen search.space there)",
+                )
+            )
+    return out
+
+
 def _suggested_target(attempts: pd.DataFrame) -> float | None:
     """A target every batch size's median run reaches at its best rate: the largest, over batch sizes, of the
     smallest (over rates) median best value of the target metric."""
     if "target_best" not in attempts or attempts["target_best"].isna().all():
         return None
-    per_rate = attempts.groupby(["batch_size", "rate"])["target_best"].median()
+    per_rate = attempts.groupby(["batch_size", "trial_key"])["target_best"].median()
     per_size = per_rate.groupby(level=0).min()
     return float(per_size.max()) if len(per_size) else None
 

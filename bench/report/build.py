@@ -64,8 +64,9 @@ METHODS = (
 )
 
 
-def _display(table: pd.DataFrame, facets: tuple[str, ...], names: dict[str, str]) -> pd.DataFrame:
-    cols = list(dict.fromkeys(c for c in (*facets, *names) if c in table.columns))
+def _display(table: pd.DataFrame, facets: tuple[str, ...], names: dict[str, str], every: bool = False) -> pd.DataFrame:
+    shown = [*names, *(c for c in table.columns if c != "tuning_panel")] if every else names
+    cols = list(dict.fromkeys(c for c in (*facets, *shown) if c in table.columns))
     out = table[cols].copy()
     # Alignment follows dtype: text columns get left-aligned, and the mode name is text.
     for c in ("mode", "vs_best", "note", "target", "error", "run_id", "source", "status", "batch_sizes", "disagree",
@@ -207,7 +208,7 @@ def _table_block(t: TableEntry, a: Analysis) -> list[Block]:
     head: list[Block] = [Heading(t.heading)] if t.heading else []
     if frame.empty:
         return head + ([Missing(t.empty.format(no_validation=a.no_validation))] if t.empty else [])
-    return head + [Table(_display(frame, facets, t.names), t.caption)]
+    return head + [Table(_display(frame, facets, t.names, t.all_columns), t.caption)]
 
 
 def _sections(a: Analysis, pictures: dict[str, Block]) -> list[Block]:
@@ -247,7 +248,7 @@ def build_blocks(results: Results, out: Path, margin: float = MARGIN) -> tuple[l
         # the tuning tables (and other optional ones) exist only where the sweep supports them; the others
         # always (perhaps empty)
         if t.csv and (not (t.tuning_facets or t.optional) or (t.applies(a) and not t.frame(a).empty)):
-            t.frame(a).drop(columns=["config", "panel", "tuning_panel"], errors="ignore").to_csv(
+            t.frame(a).drop(columns=["config", "panel", "tuning_panel", "trial_key"], errors="ignore").to_csv(
                 out / f"{t.csv}.csv", index=False
             )
             written.add(t.csv)

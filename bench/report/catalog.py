@@ -54,6 +54,13 @@ CAPTIONS: dict[str, str] = {
     "that fits them best by AIC among constant, linear scaling (Goyal et al. 2017), square-root scaling (Malladi et "
     "al. 2022) and the surge form of Li et al. 2024, which peaks at B_noise (line; the title names it). Each chosen "
     "rate is one of the rates tried, so the fit sees the optimum to their spacing.",
+    "steps_budget": "How many trials each batch size needs to reach the target fast: for k trials drawn without "
+    "replacement, the fewest median steps to the validation target among them (log scale), bootstrap median (line) "
+    "and 5-95% band over 1,000 draws. A trial whose median run missed the target counts as infinitely slow, so the "
+    "line starts where most draws of k trials reach the target.",
+    "search_optimum": "The searched values of the trial chosen on validation per batch size, one panel per searched "
+    "dimension (log scale where the dimension is searched in log space). Read with the boundary warnings: a value at "
+    "the edge of the search space may lie beyond it.",
     "rmse_by_lead": "Multi-step forecasts (horizon > 1): mean test RMSE at each lead time, per batch size (colour) "
     "and mode (line style), with the 95% bootstrap CI over repeats as a band; dashed: the persistence forecast, "
     "which repeats the last value the window saw, so its error grows with the lead.",
@@ -111,6 +118,29 @@ _BUDGET_NAMES = {
     "best_low": "5%",
     "best_high": "95%",
 }
+_TRIAL_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "trial": "trial",
+    "study": "study",
+    "val_rmse_median": "median val RMSE",
+    "steps_median": "median steps to target",
+    "n": "n",
+    "n_diverged": "diverged",
+    "status": "status",
+}
+_STUDY_NAMES = {
+    "mode": "mode",
+    "batch_size": "batch size",
+    "target": "target",
+    "trials": "trials",
+    "studies": "studies",
+    "studies_missed": "studies that missed",
+    "steps_fewest": "fewest steps (all trials)",
+    "steps_study_median": "median over studies",
+    "steps_study_min": "fastest study",
+    "steps_study_max": "slowest study",
+}
 _OPTIMUM_NAMES = {
     "mode": "mode",
     "batch_sizes": "batch sizes",
@@ -159,7 +189,7 @@ _TUNED_NAMES = {
     "batch_size": "batch size",
     "base_learning_rate": "chosen base rate",
     "learning_rate": "effective rate",
-    "rates_tried": "rates tried",
+    "trials_tried": "trials tried",
     "n": "n",
     "n_diverged": "diverged",
     "val_rmse_median": "median val RMSE",
@@ -173,7 +203,7 @@ _SCALING_NAMES = {
     "mode": "mode",
     "batch_size": "batch size",
     "target": "target",
-    "rates_tried": "rates tried",
+    "trials_tried": "trials tried",
     "n": "runs",
     "steps_base_learning_rate": "rate (fewest steps)",
     "steps_reached": "reached",
@@ -226,11 +256,12 @@ class TableEntry:
     applies: Callable[[Analysis], bool] = lambda a: True
     tuning_facets: bool = False  # the tuning tables: panels without the learning rate columns
     optional: bool = False  # its CSV is written only where it applies and has rows (as the tuning tables')
+    all_columns: bool = False  # shown with every column (`names` renames some), as a search's dimensions vary
 
 
 #: Sections in page order (a tuned sweep's answer first: `build` moves "detail" after the tuning ones).
 SECTIONS: dict[str, str] = {
-    "tuned": "Learning rate tuned per batch size",
+    "tuned": "Tuned per batch size",
     "target": "Time to target",
     "critical": "Critical batch size",
     "detail": "Figures",
@@ -250,6 +281,13 @@ CATALOG: tuple[FigureEntry | TableEntry, ...] = (
     FigureEntry("tuning_budget", "tuned", CAPTIONS["tuning_budget"], f.tuning_budget, lambda a: not a.budget.empty),
     TableEntry("tuning_budget", "tuned", lambda a: a.budget, _BUDGET_NAMES, csv="tuning_budget", tuning_facets=True,
                heading="Tuning budget: best of k trials", applies=lambda a: not a.budget.empty),
+    FigureEntry("search_optimum", "tuned", CAPTIONS["search_optimum"], f.search_optimum, lambda a: not a.chosen.empty),
+    TableEntry("chosen_trials", "tuned", lambda a: a.chosen, {}, csv="chosen_trials", tuning_facets=True,
+               heading="The best trial's searched values", applies=lambda a: not a.chosen.empty, optional=True,
+               all_columns=True),
+    TableEntry("trials", "tuned", lambda a: a.trials, _TRIAL_NAMES, csv="trials", tuning_facets=True,
+               heading="Every trial of the search (diverged ones kept)", applies=lambda a: not a.trials.empty,
+               optional=True, all_columns=True),
     FigureEntry("optimal_rate", "tuned", CAPTIONS["optimal_rate"], f.optimal_rate,
                 lambda a: a.tuning and not a.optimum.empty and bool(a.rate_fits)),
     TableEntry("optimal_rate", "tuned", lambda a: a.optimum, _OPTIMUM_NAMES, csv="optimal_rate", tuning_facets=True,
@@ -258,6 +296,13 @@ CATALOG: tuple[FigureEntry | TableEntry, ...] = (
     FigureEntry("time_to_target", "target", CAPTIONS["time_to_target"], f.time_to_target_by_batch_size, _steps),
     TableEntry("tuned_to_target", "target", lambda a: a.scaling, _SCALING_NAMES, csv="tuned_to_target",
                tuning_facets=True, applies=_steps),
+    TableEntry("studies", "target", lambda a: a.studies, _STUDY_NAMES, csv="studies", tuning_facets=True,
+               heading="Steps to target over studies (AlgoPerf: a study scores its fastest trial; missed: inf)",
+               applies=lambda a: not a.studies.empty, optional=True),
+    FigureEntry("steps_budget", "target", CAPTIONS["steps_budget"], f.steps_budget, lambda a: not a.steps_budget.empty),
+    TableEntry("steps_budget", "target", lambda a: a.steps_budget, _BUDGET_NAMES, csv="steps_budget",
+               tuning_facets=True, heading="Tuning budget on steps to target: best of k trials",
+               applies=lambda a: not a.steps_budget.empty, optional=True),
     FigureEntry("epochs_to_target", "target", CAPTIONS["epochs_to_target"],
                 lambda a: f.time_to_target(a, "epochs"), lambda a: a.results.has_target),
     FigureEntry("seconds_to_target", "target", CAPTIONS["seconds_to_target"],

@@ -30,6 +30,7 @@ from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, MaxNLocator
 
 from bench.report.analysis import Analysis, as_analysis  # noqa: E402
 from bench.report.load import MODE_ORDER, Results  # noqa: E402
+from bench.search import SPACES  # noqa: E402
 from bench.report.tuning import (  # noqa: E402
     ATTEMPT_STATUSES,
     NO_VALIDATION,
@@ -618,9 +619,21 @@ def tuning_budget(data: Analysis | Results) -> Figure:
     """Best-of-k validation RMSE against the number of trials k, per batch size (`bench.report.budget`): the
     bootstrap median and 5-95% band, one panel per tuning panel and mode."""
     a = as_analysis(data)
-    table = a.budget
-    if table.empty:
-        raise NothingToPlot("no batch size tried two or more learning rates with a validation split")
+    if a.budget.empty:
+        raise NothingToPlot("no batch size tried two or more trials with a validation split")
+    return _budget(a, a.budget, "best validation RMSE of k trials", "Tuning budget: best of k trials", log=False)
+
+
+def steps_budget(data: Analysis | Results) -> Figure:
+    """Best-of-k fewest median steps to the target against the number of trials k, per batch size."""
+    a = as_analysis(data)
+    if a.steps_budget.empty:
+        raise NothingToPlot("no batch size tried two or more trials with a target")
+    return _budget(a, a.steps_budget, "fewest steps to target of k trials", "Tuning budget on steps to target",
+                   log=True)  # fmt: skip
+
+
+def _budget(a: Analysis, table: pd.DataFrame, ylabel: str, title: str, log: bool) -> Figure:
     colors = _batch_colors(table)
     with sns.axes_style("whitegrid"):
         fig, cells = _cells(table, a.results)
@@ -629,13 +642,52 @@ def tuning_budget(data: Analysis | Results) -> Figure:
                 g = g.sort_values("k")
                 finite = np.isfinite(g["best_median"])
                 ax.plot(g["k"][finite], g["best_median"][finite], color=colors[bs], marker="o", ms=3)
-                ax.fill_between(g["k"], g["best_low"], g["best_high"], color=colors[bs], alpha=0.12, lw=0)
+                band = np.isfinite(g["best_low"]) & np.isfinite(g["best_high"])
+                ax.fill_between(g["k"][band], g["best_low"][band], g["best_high"][band], color=colors[bs], alpha=0.12,
+                                lw=0)  # fmt: skip
+            if log:
+                ax.set_yscale("log")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel("trials (learning rates tried)")
-            ax.set_ylabel("best validation RMSE of k trials")
+            ax.set_xlabel("trials")
+            ax.set_ylabel(ylabel)
             _title(ax, label)
         _legend(fig, *_batch_handles(colors))
-        fig.suptitle("Tuning budget: best of k trials (bootstrap median; band: 5-95%)", fontsize=12)
+        fig.suptitle(f"{title} (bootstrap median; band: 5-95%; a missing point: not reached)", fontsize=12)
+    return fig
+
+
+def search_optimum(data: Analysis | Results) -> Figure:
+    """The searched values of the trial chosen on validation against batch size: one panel per searched
+    dimension, a line per tuning panel and mode (categorical dimensions on a categorical axis)."""
+    a = as_analysis(data)
+    table = a.chosen
+    if table.empty:
+        raise NothingToPlot("no search trial was chosen on validation")
+    dims = [c for c in table.columns if c not in ("tuning_panel", "mode", "batch_size", "trial", "val_rmse_median")
+            and c not in tuning_facets(a.results.facets)]  # fmt: skip
+    layout = pd.DataFrame({"dimension": dims, "mode": table["mode"].iloc[0]})  # mode: `_grid`'s ordering key
+    with sns.axes_style("whitegrid"):
+        fig, panels = _grid(layout, a.results, key="dimension", ncols=min(3, len(dims)))
+        for ax, dim, _ in panels:
+            numeric = pd.to_numeric(table[dim], errors="coerce").notna().all() and table[dim].dtype != bool
+            levels = sorted({str(v) for v in table[dim]})
+            for (panel, mode), g in table.groupby(["tuning_panel", "mode"], sort=False):
+                g = g.sort_values("batch_size")
+                y = pd.to_numeric(g[dim]) if numeric else [levels.index(str(v)) for v in g[dim]]
+                ax.plot(g["batch_size"], y, color=MODE_COLORS.get(mode, "0.4"), marker="o", ms=5,
+                        label=f"{panel}, {mode}" if panel else mode)  # fmt: skip
+            if numeric and (pd.to_numeric(table[dim]) > 0).all() and dim in SPACES and SPACES[dim].log:
+                ax.set_yscale("log")
+            if not numeric:
+                ax.set_yticks(range(len(levels)), levels)
+            ax.set_xscale("log", base=2)
+            log2_batch_ticks(ax, table["batch_size"].to_numpy())
+            ax.set_xlabel("batch size")
+            ax.set_ylabel(dim)
+            _title(ax, dim)
+        handles, labels = _mode_handles(_modes(table))
+        _legend(fig, handles, labels)
+        fig.suptitle("The best trial's searched values by batch size (chosen on validation)", fontsize=12)
     return fig
 
 

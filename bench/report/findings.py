@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.report.trials import describe
 from bench.report.load import Results
 from bench.report.stats import ALPHA, Interval, mann_whitney
 from bench.report.tuning import interval_text, unbounded
@@ -130,9 +131,11 @@ def _tuned_accuracy(tuned: pd.DataFrame) -> list[str]:
         if np.isfinite(best["test_rmse_ci_low"])
         else ", single run, no CI"
     )
+    chosen = describe(best.get("trial"), best.get("search_point")) or f"base rate {best['base_learning_rate']:.3g}"
     head = (
         f"Tuned on validation: the most accurate batch size at its own learning rate is {int(best['batch_size'])} "
-        f"(base rate {best['base_learning_rate']:.3g}, mean test RMSE {best['test_rmse_mean']:.4g}, "
+        f"({chosen}, "
+        f"mean test RMSE {best['test_rmse_mean']:.4g}, "
         f"n={int(best['n'])}{ci})."
     )
     others = scored[scored.index != best.name]
@@ -153,6 +156,12 @@ def _tuned_accuracy(tuned: pd.DataFrame) -> list[str]:
     return [head + " " + verdict]
 
 
+def _trial_or_rate(row: pd.Series, prefix: str) -> str:
+    trial = row.get(f"{prefix}_trial")
+    rate = f"base rate {row[f'{prefix}_base_learning_rate']:.3g}"
+    return f"trial {int(trial)}, {rate}" if trial is not None and np.isfinite(trial) else rate
+
+
 def _fastest_to_target(scaling: pd.DataFrame) -> list[str]:
     out = []
     for prefix, what, unit in (("steps", "Fewest steps", "steps"), ("seconds", "Least time", "s")):
@@ -167,7 +176,7 @@ def _fastest_to_target(scaling: pd.DataFrame) -> list[str]:
         value = f"{best[column]:,.0f}" if prefix == "steps" else f"{best[column]:.3g}"
         out.append(
             f"{what} to reach {best['target']}: batch size {int(best['batch_size'])}, median {value} {unit} "
-            f"(base rate {best[f'{prefix}_base_learning_rate']:.3g}, the fastest rate for that batch size)."
+            f"({_trial_or_rate(best, prefix)}, the fastest for that batch size)."
         )
     if "steps_median" in scaling:
         missed = scaling.loc[scaling["steps_median"].isna(), "batch_size"]

@@ -1,8 +1,9 @@
-"""Learning-rate tuning per batch size, steps to target and the critical batch size: pure functions over runs.
+"""Tuning per batch size, steps to target and the critical batch size: pure functions over runs.
 
-The learning rate is a tuning axis here, not a panel: every function groups the runs by the report's facets
-minus the rate columns (the "tuning panel"), by stateful mode and by batch size, and picks one base learning
-rate per group.
+The optimizer's trial is a tuning axis here, not a panel: every function groups the runs by the report's
+facets minus the trial columns (the "tuning panel"), by stateful mode and by batch size, and picks one trial
+per group. A trial is one point of a `search:` (its `trial` index), or else one base learning rate of a
+`learning_rate` list (`trial_key`).
 
 - Accuracy: the rate with the lowest median **validation** RMSE (`SELECTION_METRIC`); its test RMSE is then
   reported. Choosing the rate on the test set would make the reported test RMSE optimistic, so without a
@@ -25,11 +26,13 @@ import pandas as pd
 from scipy import optimize
 
 from bench.report.load import panel_labels
+from bench.runspec import trial_columns
 from bench.report import stats
 from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci, mann_whitney
 
-#: Columns that hold the learning rate: an axis of the tuning figures, never one of their panels.
-RATE_COLUMNS: tuple[str, ...] = ("base_learning_rate", "learning_rate")
+#: Columns of a run's optimizer trial (the learning rate among them): an axis of the tuning figures, never
+#: one of their panels.
+TRIAL_COLUMNS: tuple[str, ...] = trial_columns()
 #: The metric the learning rate is chosen on. Validation only: never the test set.
 SELECTION_METRIC = "val_rmse"
 #: Runs that count as attempts when choosing a rate or timing a target (diverged ones as failures).
@@ -53,28 +56,31 @@ NO_VALIDATION = (
 
 
 def tuning_facets(facets: tuple[str, ...]) -> tuple[str, ...]:
-    """The report's facets without the learning-rate columns: the panels of the tuning figures."""
-    return tuple(f for f in facets if f not in RATE_COLUMNS)
+    """The report's facets without the trial columns: the panels of the tuning figures."""
+    return tuple(f for f in facets if f not in TRIAL_COLUMNS)
 
 
 def with_tuning_columns(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
     """A copy of prepared runs (`prepare_runs`) with `rate` (the base learning rate; the effective
-    rate for rows without one) and `tuning_panel` (the facet values other than the learning rate)."""
+    rate for rows without one), `trial_key` (the run's search trial, else its rate) and `tuning_panel`
+    (the facet values other than the trial's)."""
     out = runs.copy()
     effective = pd.to_numeric(out["learning_rate"], errors="coerce")
     base = pd.to_numeric(out["base_learning_rate"], errors="coerce") if "base_learning_rate" in out else effective
     out["rate"] = base.fillna(effective)
+    trial = pd.to_numeric(out["trial"], errors="coerce") if "trial" in out else pd.Series(np.nan, index=out.index)
+    out["trial_key"] = [f"trial {int(t)}" if np.isfinite(t) else f"rate {r!r}" for t, r in zip(trial, out["rate"])]
     out["tuning_panel"] = panel_labels(out, tuning_facets(facets))
     return out
 
 
 def rates_tried(runs: pd.DataFrame, facets: tuple[str, ...]) -> int:
-    """Most base learning rates tried for one batch size of one tuning panel and mode (ok runs)."""
+    """Most trials (base learning rates of a list) tried for one batch size of one tuning panel and mode (ok runs)."""
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
         return 0
     frame = with_tuning_columns(ok, facets)
-    return int(frame.groupby(list(GROUP), sort=False)["rate"].nunique().max())
+    return int(frame.groupby(list(GROUP), sort=False)["trial_key"].nunique().max())
 
 
 def has_validation(runs: pd.DataFrame) -> bool:
@@ -106,16 +112,32 @@ def _median(values: np.ndarray) -> float:
     return float(np.median(values)) if len(values) else float("nan")
 
 
+#: What names a trial in the tuning tables: its key, index (NaN for a rate of a list) and searched values.
+TRIAL_NAME: tuple[str, ...] = ("trial_key", "trial", "study", "search_point", "base_learning_rate", "learning_rate")
+
+
+def _trial_name(key: str, g: pd.DataFrame) -> dict[str, object]:
+    """`TRIAL_NAME`'s values for the runs `g` of trial `key`."""
+    point = g["search_point"].dropna() if "search_point" in g else pd.Series(dtype=object)
+    return {
+        "trial_key": key,
+        **{c: float(pd.to_numeric(g[c], errors="coerce").iloc[0]) if c in g else np.nan for c in ("trial", "study")},
+        "search_point": point.iloc[0] if len(point) else None,
+        "base_learning_rate": float(g["rate"].median()),
+        "learning_rate": float(pd.to_numeric(g["learning_rate"], errors="coerce").median()),
+    }
+
+
 def rate_scores(runs: pd.DataFrame, facets: tuple[str, ...], metric: str = SELECTION_METRIC) -> pd.DataFrame:
-    """Per tuning panel, mode, batch size and base learning rate: the median of `metric` over ok and
-    diverged runs, a diverged run counting as infinitely bad (so a rate that mostly diverges scores inf).
+    """Per tuning panel, mode, batch size and trial: the median of `metric` over ok and diverged runs, a
+    diverged run counting as infinitely bad (so a trial that mostly diverges scores inf).
 
     Groups (panel, mode, batch size) where no ok run recorded `metric` are left out. Columns: the label
-    columns, `base_learning_rate`, `learning_rate` (median effective rate), `n` (ok runs with the metric),
+    columns, `TRIAL_NAME` (`learning_rate` the median effective rate), `n` (ok runs with the metric),
     `n_diverged`, `median`.
     """
     labels = _label_columns(facets)
-    cols = [*labels, "base_learning_rate", "learning_rate", "n", "n_diverged", "median"]
+    cols = [*labels, *TRIAL_NAME, "n", "n_diverged", "median"]
     frame = runs[runs["status"].isin(ATTEMPT_STATUSES)]
     if frame.empty or metric not in frame:
         return pd.DataFrame(columns=cols)
@@ -130,13 +152,12 @@ def rate_scores(runs: pd.DataFrame, facets: tuple[str, ...], metric: str = SELEC
     keep = pd.MultiIndex.from_frame(frame[list(GROUP)]).isin(scored.index)
     frame = frame[keep]
     rows = []
-    for keys, g in frame.groupby([*labels, "rate"], dropna=False, sort=False):
+    for keys, g in frame.groupby([*labels, "trial_key"], dropna=False, sort=False):
         values = g["_value"].to_numpy(dtype=np.float64)
         rows.append(
             {
                 **dict(zip(labels, keys[:-1])),
-                "base_learning_rate": keys[-1],
-                "learning_rate": float(pd.to_numeric(g["learning_rate"], errors="coerce").median()),
+                **_trial_name(keys[-1], g),
                 "n": int((~g["_diverged"]).sum()),
                 "n_diverged": int(g["_diverged"].sum()),
                 "median": _median(values),
@@ -146,23 +167,23 @@ def rate_scores(runs: pd.DataFrame, facets: tuple[str, ...], metric: str = SELEC
 
 
 def _pick(scores: pd.DataFrame, by: list[str], ascending: list[bool]) -> pd.DataFrame:
-    """The first row per (panel, mode, batch size) after sorting by `by`, with how many rates were tried."""
+    """The first row per (panel, mode, batch size) after sorting by `by`, with how many trials were tried."""
     ordered = scores.sort_values(by, ascending=ascending, kind="stable")
     best = ordered.groupby(list(GROUP), sort=False, dropna=False).head(1)
-    tried = scores.groupby(list(GROUP), sort=False)["base_learning_rate"].nunique().rename("rates_tried")
+    tried = scores.groupby(list(GROUP), sort=False)["trial_key"].nunique().rename("trials_tried")
     return best.merge(tried.reset_index(), on=list(GROUP))
 
 
 def select_rates(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
-    """Per tuning panel, mode and batch size, the base learning rate with the lowest median validation
-    RMSE (ties: the smaller rate). Selection reads `SELECTION_METRIC` only, never a test metric.
+    """Per tuning panel, mode and batch size, the trial with the lowest median validation RMSE (ties: the
+    smaller rate). Selection reads `SELECTION_METRIC` only, never a test metric.
 
-    Columns: the label columns, `base_learning_rate` (NaN when every rate mostly diverged),
-    `learning_rate`, `rates_tried`, `val_rmse_median`, `n_diverged`.
+    Columns: the label columns, `TRIAL_NAME` (rates NaN when every trial mostly diverged), `trials_tried`,
+    `val_rmse_median`, `n_diverged`.
     """
     scores = rate_scores(runs, facets, SELECTION_METRIC)
     labels = _label_columns(facets)
-    cols = [*labels, "base_learning_rate", "learning_rate", "rates_tried", "val_rmse_median", "n_diverged"]
+    cols = [*labels, *TRIAL_NAME, "trials_tried", "val_rmse_median", "n_diverged"]
     if scores.empty:
         return pd.DataFrame(columns=cols)
     best = _pick(scores, ["median", "base_learning_rate"], [True, True])
@@ -174,23 +195,26 @@ def select_rates(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
 
 
 def _match(frame: pd.DataFrame, row: pd.Series) -> pd.Series:
-    mask = frame["rate"] == row["base_learning_rate"]
+    mask = frame["trial_key"] == row["trial_key"]
     for c in GROUP:
         mask &= frame[c] == row[c]
     return mask
 
 
 def tuned_table(runs: pd.DataFrame, facets: tuple[str, ...], chosen: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The tuned accuracy per tuning panel, mode and batch size: the validation-chosen rate (`select_rates`,
+    """The tuned accuracy per tuning panel, mode and batch size: the validation-chosen trial (`select_rates`,
     or `chosen` where already computed) and the test RMSE of its ok runs (n, mean, median, bootstrap CI of
     the mean), with a Mann-Whitney test against the batch size of the same panel and mode with the lowest mean.
     Empty without a validation split."""
     labels = _label_columns(facets)
     cols = [
         *labels,
+        "trial_key",
+        "trial",
+        "search_point",
         "base_learning_rate",
         "learning_rate",
-        "rates_tried",
+        "trials_tried",
         "n",
         "n_diverged",
         "val_rmse_median",
@@ -212,7 +236,7 @@ def tuned_table(runs: pd.DataFrame, facets: tuple[str, ...], chosen: pd.DataFram
         ci = bootstrap_ci(x)
         note = ""
         if not np.isfinite(row["base_learning_rate"]):
-            note = "most runs diverged at every learning rate"
+            note = "most runs diverged in every trial"
         elif not ci:
             note = "single run: no CI"
         samples.append(x)
@@ -245,17 +269,16 @@ def tuned_table(runs: pd.DataFrame, facets: tuple[str, ...], chosen: pd.DataFram
     return _ordered(table[cols], facets)
 
 
-def target_choices(runs: pd.DataFrame, facets: tuple[str, ...], column: str = "steps_to_target") -> pd.DataFrame:
-    """Per tuning panel, mode and batch size, the base learning rate whose median run reached the target in
-    the fewest `column` (steps_to_target or seconds_to_target). Ok and diverged runs with a target count;
-    one that never reached it counts as infinitely slow. A batch size whose every rate has a median run that
-    missed the target gets NaN rate and median. Ties: more runs reaching the target, then the smaller rate.
+def target_scores(runs: pd.DataFrame, facets: tuple[str, ...], column: str = "steps_to_target") -> pd.DataFrame:
+    """Per tuning panel, mode, batch size and trial: the median `column` (steps_to_target or
+    seconds_to_target) of its ok and diverged runs with a target, a run that never reached the target
+    counting as infinitely slow (so a trial whose median run missed it scores inf).
 
-    Columns: the label columns, `target`, `base_learning_rate`, `learning_rate`, `rates_tried`, `n`,
-    `reached`, `median`. Empty when no run recorded `column` (databases older than the column).
+    Columns: the label columns, `target`, `TRIAL_NAME`, `n`, `reached`, `median`. Empty when no run
+    recorded `column` (databases older than the column).
     """
     labels = _label_columns(facets)
-    cols = [*labels, "target", "base_learning_rate", "learning_rate", "rates_tried", "n", "reached", "median"]
+    cols = [*labels, "target", *TRIAL_NAME, "n", "reached", "median"]
     if column not in runs:
         return pd.DataFrame(columns=cols)
     frame = runs[runs["status"].isin(ATTEMPT_STATUSES) & runs["target_metric"].notna()]
@@ -263,21 +286,37 @@ def target_choices(runs: pd.DataFrame, facets: tuple[str, ...], column: str = "s
         return pd.DataFrame(columns=cols)
     frame = with_tuning_columns(frame, facets)
     rows = []
-    for keys, g in frame.groupby([*labels, "rate"], dropna=False, sort=False):
+    for keys, g in frame.groupby([*labels, "trial_key"], dropna=False, sort=False):
         values = pd.to_numeric(g[column], errors="coerce").to_numpy(dtype=np.float64)
         first = g.iloc[0]
         rows.append(
             {
                 **dict(zip(labels, keys[:-1])),
                 "target": f"{first['target_metric']} <= {float(first['target_value']):g}",
-                "base_learning_rate": keys[-1],
-                "learning_rate": float(pd.to_numeric(g["learning_rate"], errors="coerce").median()),
+                **_trial_name(keys[-1], g),
                 "n": len(values),
                 "reached": int(np.isfinite(values).sum()),
                 "median": _median(np.where(np.isnan(values), np.inf, values)),
             }
         )
-    scores = pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=cols)
+
+
+def target_choices(
+    runs: pd.DataFrame, facets: tuple[str, ...], column: str = "steps_to_target", scores: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Per tuning panel, mode and batch size, the trial whose median run reached the target in the fewest
+    `column` (`target_scores`, or `scores` where already computed): Shallue et al. 2019's steps to result
+    over trials. A batch size whose every trial has a median run that missed the target gets NaN rate and
+    median. Ties: more runs reaching the target, then the smaller rate.
+
+    Columns: the label columns, `target`, `TRIAL_NAME`, `trials_tried`, `n`, `reached`, `median`.
+    """
+    labels = _label_columns(facets)
+    cols = [*labels, "target", *TRIAL_NAME, "trials_tried", "n", "reached", "median"]
+    scores = target_scores(runs, facets, column) if scores is None else scores
+    if scores.empty:
+        return pd.DataFrame(columns=cols)
     best = _pick(scores, ["median", "reached", "base_learning_rate"], [True, False, True])
     missed = ~np.isfinite(best["median"].to_numpy(dtype=np.float64))
     best.loc[missed, ["base_learning_rate", "learning_rate", "median"]] = np.nan
@@ -285,12 +324,11 @@ def target_choices(runs: pd.DataFrame, facets: tuple[str, ...], column: str = "s
 
 
 def chosen_runs(runs: pd.DataFrame, facets: tuple[str, ...], choices: pd.DataFrame) -> pd.DataFrame:
-    """The runs (with the tuning columns) of the rate chosen per group in `choices` (`select_rates`,
-    `target_choices`); groups without a chosen rate have none."""
+    """The runs (with the tuning columns) of the trial chosen per group in `choices` (`select_rates`,
+    `target_choices`); groups without a chosen trial have none."""
     frame = with_tuning_columns(runs, facets)
-    pick = choices[[*GROUP, "base_learning_rate"]].dropna(subset=["base_learning_rate"])
-    pick = pick.rename(columns={"base_learning_rate": "rate"})
-    return frame.merge(pick, on=[*GROUP, "rate"])
+    pick = choices.dropna(subset=["base_learning_rate"])[[*GROUP, "trial_key"]]
+    return frame.merge(pick, on=[*GROUP, "trial_key"])
 
 
 @dataclass(frozen=True)
@@ -601,7 +639,7 @@ def critical_table(
     ]
     choices = target_choices(runs, facets, "steps_to_target") if choices is None else choices
     if choices.empty:
-        choices = pd.DataFrame(columns=[*GROUP, "base_learning_rate", "target"])
+        choices = pd.DataFrame(columns=[*GROUP, "trial_key", "base_learning_rate", "target"])
     steps = chosen_runs(runs[runs["status"].isin(ATTEMPT_STATUSES)], facets, choices)
     noise = runs[(runs["status"] == "ok") & runs["grad_noise_scale"].notna()] if "grad_noise_scale" in runs else None
     noise = with_tuning_columns(noise if noise is not None else runs.iloc[:0], facets)
@@ -676,15 +714,16 @@ def target_scaling_table(
         c = target_choices(runs, facets, column) if c is None else c
         if c.empty:
             continue
-        c = c.rename(
+        c = c.drop(columns=["trial_key", "search_point", "study"]).rename(
             columns={
+                "trial": f"{prefix}_trial",
                 "base_learning_rate": f"{prefix}_base_learning_rate",
                 "learning_rate": f"{prefix}_learning_rate",
                 "reached": f"{prefix}_reached",
                 "median": f"{prefix}_median",
             }
         )
-        parts.append(c.drop(columns=["rates_tried", "n"]) if parts else c)
+        parts.append(c.drop(columns=["trials_tried", "n"]) if parts else c)
     if not parts:
         return pd.DataFrame(columns=[*labels, "target"])
     table = parts[0]

@@ -84,7 +84,7 @@ def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     assert result.status == "ok", result.error
     # the carried state after one more epoch from the seeded weights: zero would mean no state flows
     program = scan.program_for(spec)
-    train = program.train_state(scan.seeded_weights(spec), spec.learning_rate, spec.seed, False)
+    train = program.train_state(scan.seeded_weights(spec), {"learning_rate": spec.learning_rate}, spec.seed, False)
     idx, mask = scan._batches(windows.n_train_windows, spec.batch_size, spec.stateful, None)
     *_, state = program.epoch(
         train,

@@ -133,13 +133,16 @@ def seed_loop_profile(spec: RunSpec, n_epochs: int) -> dict[str, float]:
     """
     import keras
 
-    from bench.model import build_model, make_optimizer, reset_states
+    from bench.model import build_model, reset_states
+    from bench.optimizers import make_optimizer
 
     _, w = _data(spec)
     t0 = time.perf_counter()
     keras.utils.set_random_seed(spec.seed)
     model = build_model(spec, spec.batch_size if spec.stateful else None)
-    model.compile(optimizer=make_optimizer(spec.optimizer, spec.learning_rate), loss="mean_squared_error")
+    model.compile(
+        optimizer=make_optimizer(spec.optimizer, {"learning_rate": spec.learning_rate}), loss="mean_squared_error"
+    )
     build = time.perf_counter() - t0
     times = []
     for _ in range(n_epochs):

@@ -58,13 +58,16 @@ def _seed_loop_server(conn: Connection) -> None:
     init_worker("tensorflow", "cpu")
     import keras
 
-    from bench.model import build_model, make_optimizer, reset_states
+    from bench.model import build_model, reset_states
+    from bench.optimizers import make_optimizer
 
     spec = seed_spec(backend="tensorflow")
     windows = seed_windows(spec)
     keras.utils.set_random_seed(spec.seed)
     model = build_model(spec, 1)
-    model.compile(optimizer=make_optimizer(spec.optimizer, spec.learning_rate), loss="mean_squared_error")
+    model.compile(
+        optimizer=make_optimizer(spec.optimizer, {"learning_rate": spec.learning_rate}), loss="mean_squared_error"
+    )
     conn.send(windows.n_train_windows)
     while conn.recv():
         model.fit(windows.train_x, windows.train_y, batch_size=1, epochs=1, shuffle=False, verbose=0)
@@ -117,7 +120,7 @@ def scan_epoch(batch_size: int, repeats: int = 0, spec: RunSpec | None = None, p
     spec = spec or seed_spec(batch_size)
     w = seed_windows(spec)
     program = program or scan.program_for(spec)
-    train = program.train_state(scan.seeded_weights(spec), spec.learning_rate, spec.seed, False)
+    train = program.train_state(scan.seeded_weights(spec), {"learning_rate": spec.learning_rate}, spec.seed, False)
     fn = program.epoch_fn(vmapped=bool(repeats), noise=False)
     if repeats:
         train = scan.stack([train] * repeats)

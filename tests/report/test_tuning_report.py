@@ -64,7 +64,7 @@ def test_rate_chosen_on_validation_not_test(tuned: tuple[Path, Path]) -> None:
     chosen = select_rates(results.runs, results.facets).set_index("batch_size")
     assert chosen.index.tolist() == list(TUNING_BATCH_SIZES)
     assert (chosen["base_learning_rate"] == VAL_BEST_RATE).all()
-    assert (chosen["rates_tried"] == 2).all()
+    assert (chosen["trials_tried"] == 2).all()
 
     csv = pd.read_csv(index.parent / "tuned.csv").set_index("batch_size")
     assert (csv["base_learning_rate"] == VAL_BEST_RATE).all() and (csv["learning_rate"] == VAL_BEST_RATE).all()
@@ -189,7 +189,7 @@ def test_findings_name_tuned_batch_size_and_critical_batch_size(tuned: tuple[Pat
     assert "estimates of the critical batch size agree" in findings
     assert "the test set is never used to choose" in summary.split("## Method")[1]  # the tuning protocol
     # a tuned sweep's answer before its per-rate detail
-    assert summary.index("## Learning rate tuned per batch size") < summary.index("## Figures per configuration")
+    assert summary.index("## Tuned per batch size") < summary.index("## Figures per configuration")
 
 
 def test_estimates_disagree() -> None:
@@ -211,7 +211,7 @@ def test_tuning_figures_written_as_png_and_svg(tuned: tuple[Path, Path]) -> None
     assert "**Missing:**" not in summary
     for stem in (*TUNING_STEMS, *STEPS_STEMS):
         assert f"]({stem}.png)" in summary
-    assert "## Learning rate tuned per batch size" in summary and "## Critical batch size" in summary
+    assert "## Tuned per batch size" in summary and "## Critical batch size" in summary
 
 
 def test_a_sweep_that_tunes_nothing_reports_as_before(target_report: tuple[Path, Path]) -> None:

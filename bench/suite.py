@@ -1,0 +1,132 @@
+"""A benchmark suite file: workloads (scenarios) and the settings they share, run by one `lstm-bench run`.
+
+    suite: forecasting
+    description: ...
+    shared: {engine: scan, backend: jax, batch_size: [1, 4, 16], search: {...}}
+    workloads:
+      - name: airline
+        note: how its target was set
+        dataset: airline
+        target: {metric: val_rmse, value: 32}
+
+Each workload is a scenario: the shared keys, then its own (which replace shared ones), named after the
+workload. Its results go to `<suite folder>/<workload>/` (the suite folder: `--out`, else
+`results/<suite>/`), and the suite report (`bench.report.suite`) to `<suite folder>/report/`. The suite
+folder keeps `suite.json`, so `lstm-bench report <suite folder>` writes the suite report again.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.errors import UserError, closest
+from bench.scenario import ScenarioFile, _key_lines, parse_scenario_data
+
+SUITE_KEYS = ("suite", "description", "shared", "workloads")
+#: A workload's own keys besides scenario keys.
+WORKLOAD_KEYS = ("name", "note")
+#: What the suite folder records about its suite.
+MARKER = "suite.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One workload: its name, how its target was set, and its scenario."""
+
+    name: str
+    note: str
+    scenario: ScenarioFile
+
+
+@dataclass(frozen=True)
+class SuiteFile:
+    """A suite and where it came from."""
+
+    path: Path
+    name: str
+    description: str
+    workloads: tuple[Workload, ...]
+
+    def folder(self, out_dir: Path | None) -> Path:
+        """The suite folder: `out_dir`, else results/<suite>."""
+        return out_dir if out_dir is not None else Path("results") / self.name
+
+    def record(self) -> dict[str, Any]:
+        """`suite.json`: what the suite report needs to be written again from the suite folder."""
+        return {
+            "suite": self.name,
+            "description": self.description,
+            "file": str(self.path),
+            "workloads": [{"name": w.name, "note": w.note} for w in self.workloads],
+        }
+
+
+def is_suite(path: Path) -> bool:
+    """Whether `path` is a suite file (a YAML mapping with a top-level `suite` key); anything unreadable is
+    left to the scenario reader to explain."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and "suite" in data
+
+
+def load_suite(path: Path) -> SuiteFile:
+    """Read and validate a suite file and each of its workloads, or raise a one-line `UserError`."""
+    text = path.read_text(encoding="utf-8")
+    node, data = yaml.compose(text), yaml.safe_load(text)
+    lines = _key_lines(node)
+    for key in data:
+        if key not in SUITE_KEYS:
+            match = closest(str(key), list(SUITE_KEYS))
+            hint = f"did you mean '{match}'?" if match else f"a suite has {', '.join(SUITE_KEYS)}"
+            raise UserError(f"{path}:{lines.get(str(key), 1)}: unknown suite key '{key}'; {hint}")
+    name, shared, workloads = data.get("suite"), data.get("shared") or {}, data.get("workloads")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise UserError(f"{path}:{lines.get('suite', 1)}: suite must be a name of letters, digits, '_', '-' or '.'")
+    if not isinstance(shared, dict):
+        raise UserError(f"{path}:{lines.get('shared', 1)}: shared must be a mapping of scenario keys")
+    if not isinstance(workloads, list) or not workloads or not all(isinstance(w, dict) for w in workloads):
+        raise UserError(f"{path}:{lines.get('workloads', 1)}: workloads must be a list of mappings (name, keys...)")
+    shared_lines = {k.removeprefix("shared."): v for k, v in lines.items() if k.startswith("shared.")}
+    out, seen = [], set()
+    for i, w in enumerate(workloads):
+        where = f"{path}:{lines.get(f'workloads.{i}', 1)}"
+        wname = w.get("name")
+        if not isinstance(wname, str) or not _NAME.match(wname):
+            raise UserError(f"{where}: each workload needs a name of letters, digits, '_', '-' or '.'")
+        if wname in seen:
+            raise UserError(f"{where}: workload '{wname}' is named twice; give each workload its own name")
+        seen.add(wname)
+        if "name" in shared:
+            raise UserError(f"{path}:{lines['shared.name']}: shared cannot set name; each workload has its own")
+        own = {k: v for k, v in w.items() if k not in WORKLOAD_KEYS}
+        prefix = f"workloads.{i}."
+        own_lines = {k.removeprefix(prefix): v for k, v in lines.items() if k.startswith(prefix)}
+        scenario = parse_scenario_data({**shared, **own, "name": wname}, path, {**shared_lines, **own_lines})
+        out.append(Workload(wname, str(w.get("note", "")), scenario))
+    return SuiteFile(path, name, str(data.get("description", "")), tuple(out))
+
+
+def write_marker(suite: SuiteFile, folder: Path) -> None:
+    """Record the suite in its folder (`MARKER`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).write_text(json.dumps(suite.record(), indent=2) + "\n", encoding="utf-8")
+
+
+def read_marker(folder: Path) -> dict[str, Any] | None:
+    """The suite a suite folder recorded, or None when `folder` is not one."""
+    marker = folder / MARKER
+    if not marker.is_file():
+        return None
+    try:
+        return json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{marker}: damaged suite record ({exc}); run the suite again to rewrite it") from None

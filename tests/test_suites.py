@@ -1,0 +1,120 @@
+"""Benchmark suites: the suite file (workloads and shared keys, validated like scenarios), performance profiles,
+AlgoPerf scores and geometric-mean speed-ups on a hand-made table, and a suite run into its suite report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.report.profiles import profile, ratios, score, speedups
+from bench.suite import load_suite
+from clitools import write
+
+INF = np.inf
+#: Three workloads x three submissions (lower is better; inf: missed the target).
+COSTS = pd.DataFrame({"A": [10.0, 20.0, INF], "B": [20.0, 10.0, 30.0], "C": [40.0, INF, 30.0]},
+                     index=pd.Index(["w1", "w2", "w3"], name="workload"))  # fmt: skip
+
+
+def test_performance_profiles_on_a_hand_made_table() -> None:
+    r = ratios(COSTS)
+    # w1: A best (1), B 2, C 4; w2: B best, A 2, C missed; w3: B and C tie at best, A missed
+    assert r.to_numpy().tolist() == [[1, 2, 4], [2, 1, INF], [INF, 1, 1]]
+    rho = profile(r, np.array([1.0, 1.5, 2.0, 3.9, 4.0]))
+    assert rho.loc["A"].tolist() == pytest.approx([1 / 3, 1 / 3, 2 / 3, 2 / 3, 2 / 3])
+    assert rho.loc["B"].tolist() == pytest.approx([2 / 3, 2 / 3, 1, 1, 1])
+    assert rho.loc["C"].tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3, 1 / 3, 2 / 3])
+    # AlgoPerf's score: the area under rho over [1, 4] / 3
+    scores = score(profile(r))
+    assert scores["A"] == pytest.approx((1 / 3 * 1 + 2 / 3 * 2) / 3, abs=2e-3)
+    assert scores["B"] == pytest.approx((2 / 3 * 1 + 1 * 2) / 3, abs=2e-3)
+    assert scores["C"] == pytest.approx(1 / 3, abs=2e-3)
+
+
+def test_a_workload_every_submission_missed_counts_against_all_and_not_run_is_a_miss() -> None:
+    costs = COSTS.assign(D=[10.0, np.nan, np.nan])
+    costs.loc["w4"] = [INF, INF, INF, INF]
+    rho = profile(ratios(costs), np.array([1.0, 4.0]))
+    assert rho.loc["D"].tolist() == [0.25, 0.25] and rho.loc["B"].tolist() == [0.5, 0.75]
+
+
+def test_geometric_mean_speedups_count_a_miss_as_the_budget_plus_one() -> None:
+    up = speedups(COSTS, pd.Series([100.0, 100.0, 100.0], index=COSTS.index), "A")
+    assert up["A"] == pytest.approx(1.0)
+    assert up["B"] == pytest.approx((10 / 20 * 20 / 10 * 101 / 30) ** (1 / 3))
+    assert up["C"] == pytest.approx((10 / 40 * 20 / 101 * 101 / 30) ** (1 / 3))
+
+
+SUITE = """suite: mini
+description: two small workloads
+shared:
+  engine: scan
+  backend: jax
+  batch_size: [1, 4]
+  stateful: false
+  validation_fraction: 0.2
+  look_back: 3
+  steps: 60
+  eval_every: 10
+  repeats: 2
+  search: {trials: 4, studies: 2, space: {learning_rate: {low: 0.001, high: 0.1}}}
+workloads:
+  - name: sine
+    note: a sine is easy; set from a pilot run
+    dataset: {name: sine, length: 120, period: 12, noise: 0.05}
+    target: {metric: val_rmse, value: 0.3}
+  - name: ar
+    dataset: {name: ar, length: 200}
+    target: {metric: val_rmse, value: 1.5}
+"""
+
+
+def test_a_suite_gives_each_workload_the_shared_keys_and_its_own(tmp_path: Path) -> None:
+    write(tmp_path / "s.yaml", SUITE.replace("    target: {metric: val_rmse, value: 1.5}", "    target: {metric: "
+          "val_rmse, value: 1.5}\n    batch_size: 8"))  # fmt: skip
+    suite = load_suite(tmp_path / "s.yaml")
+    sine, ar = (w.scenario.scenario for w in suite.workloads)
+    assert [w.name for w in suite.workloads] == ["sine", "ar"] and suite.workloads[0].note.startswith("a sine")
+    assert sine.name == "sine" and sine.engine == "scan" and sine.batch_size == [1, 4] and ar.batch_size == 8
+    assert sine.search is not None and sine.search.trials == 4
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (("workloads:", "workload:"), "unknown suite key 'workload'; did you mean 'workloads'?"),
+        (("  - name: ar", "  - name: sine"), "workload 'sine' is named twice"),
+        (("    dataset: {name: ar, length: 200}", "    datset: {name: ar, length: 200}"), "s.yaml:20: key 'datset'"),
+        (("  steps: 60", "  steps: -60"), "s.yaml:10: key 'steps'"),
+        (("suite: mini", "suite: a/b"), "suite must be a name"),
+    ],
+)
+def test_a_bad_suite_is_one_line_naming_where(change: tuple[str, str], message: str, tmp_path: Path, cli) -> None:
+    write(tmp_path / "s.yaml", SUITE.replace(*change))
+    ran = cli("validate", "s.yaml")
+    assert ran.returncode == 2 and len(ran.stderr.strip().splitlines()) == 1, ran.stderr
+    assert message in ran.stderr and "Traceback" not in ran.stderr
+
+
+@pytest.mark.slow
+def test_a_suite_runs_into_its_workloads_folders_and_the_suite_report(tmp_path: Path, cli) -> None:
+    write(tmp_path / "s.yaml", SUITE)
+    ran = cli("run", "s.yaml", "--quiet")
+    assert ran.returncode == 0, ran.stderr
+    folder = tmp_path / "results" / "mini"
+    for name in ("sine", "ar"):
+        assert (folder / name / "runs.csv").is_file() and (folder / name / "report" / "index.html").is_file()
+    report = folder / "report"
+    costs = pd.read_csv(report / "costs.csv")
+    assert set(costs["workload"]) == {"sine", "ar"} and set(costs["batch_size"]) == {1, 4}
+    scores = pd.read_csv(report / "scores.csv").set_index("submission")
+    assert set(scores.index) == {"stateless, batch 1", "stateless, batch 4"}
+    assert scores["score_test_rmse"].between(0, 1).all() and scores["score_test_rmse"].max() > 0
+    assert "speedup_vs_stateless, batch 1" in scores and (report / "performance_profiles.png").stat().st_size > 0
+    summary = (report / "summary.md").read_text()
+    assert "a sine is easy" in summary and "Performance profiles" in summary
+    again = cli("report", str(folder))  # the suite report is written again from the suite folder
+    assert again.returncode == 0 and "Suite mini: 2 workloads" in again.stdout, again.stderr
