@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench.runspec import spec_columns
+from bench.suite import load_suite
 from bench.scenario import SWEEP_KEYS, Scenario, load_scenario
 from bench.specs import expand
 
@@ -37,6 +38,13 @@ def test_ci_runs_the_readme_test_command_verbatim():
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_scenarios_validate(path: Path):
     assert expand(load_scenario(path))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "suites").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_suites_validate(path: Path):
+    suite = load_suite(path)
+    assert suite.workloads and all(expand(w.scenario) for w in suite.workloads)
+    assert all(w.note for w in suite.workloads), "the suite report explains how each target was set"
 
 
 def test_seed_scenario_is_the_tutorials_configuration():

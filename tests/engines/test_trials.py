@@ -51,7 +51,9 @@ def test_vmapped_trials_equal_trials_trained_alone(optimizer: str, values: list[
     assert len({round(losses[-1], 6) for losses in alone}) == len(values)
 
 
-@pytest.mark.parametrize("optimizer,values", [("adam", ADAM_TRIALS), ("sgd", SGD_TRIALS)])
+@pytest.mark.parametrize(
+    "optimizer,values", [("adam", ADAM_TRIALS), pytest.param("sgd", SGD_TRIALS, marks=pytest.mark.slow)]
+)
 def test_fit_trains_the_same_trials_one_by_one_to_the_same_losses(optimizer: str, values: list[dict], workers) -> None:
     base = dataclasses.replace(spec_for("tensorflow", "fit", True, "streams", 5), optimizer=optimizer)
     weights = initial_weights(4)

@@ -92,6 +92,10 @@ SECONDS_RATIOS = {
         "airline sweep, 1 learning rate, cold cache",
     ),
     "ratio noise scale on / off, whole runs": ("whole runs, noise scale on", "whole runs, noise scale off"),
+    "ratio 16-trial search / 1 trial, whole sweep, cold cache (target <= 3)": (
+        "airline search, 16 trials x 4 hyperparameters, cold cache",
+        "airline search, 1 trial, cold cache",
+    ),
 }
 
 

@@ -8,6 +8,10 @@
 3. The gradient noise scale's overhead: whole scan-engine runs (airline, batch 1 and 32, 10 repeats)
    with `noise_scale` on against off, compiled, rounds interleaved in this process.
 4. `scenarios/airline_tuned.yaml` end to end (runs and report, cold cache). Bar: under 2 minutes.
+6. A 16-trial quasi-random search over 4 hyperparameters (learning rate, 1 - beta_1, beta_2's half-life,
+   warm-up: `examples/tuning/airline_search.yaml` without its decay dimension) against the same sweep
+   with one trial, each a fresh `lstm-bench run` with a cold cache, rounds interleaved. Bar (issue 21):
+   at most 3x.
 5. The report against the sweep it reports on (`airline_tuned.yaml`): `lstm-bench run --no-report` and
    `lstm-bench report`, each a fresh process, rounds interleaved. Bar (issue 18): at most 0.15x.
 
@@ -151,3 +155,31 @@ def test_report_against_its_sweep(benchmark: Any, seconds: dict[str, float], tmp
     print(f"\nreport / sweep (airline_tuned): {', '.join(f'{x:.2f}' for x in ratios)} (bar 0.15)")
     seconds["airline_tuned.yaml, sweep alone (warm cache)"] = statistics.median(walls["sweep"])
     seconds["airline_tuned.yaml, its report"] = statistics.median(walls["report"])
+
+
+SEARCH = ROOT / "examples" / "tuning" / "airline_search.yaml"
+SEARCH_ROUNDS = 2
+
+
+def test_a_16_trial_search_against_one_trial_cold(benchmark: Any, seconds: dict[str, float], tmp_path: Path) -> None:
+    searched = yaml.safe_load(SEARCH.read_text())
+    del searched["search"]["space"]["decay"]  # 4 dimensions
+    one = {k: v for k, v in searched.items() if k != "search"} | {"name": "one_trial", "learning_rate": 0.01}
+    paths = {}
+    for name, scenario in (("search", searched), ("one", one)):
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(yaml.safe_dump(scenario))
+    walls: dict[str, list[float]] = {"search": [], "one": []}
+
+    def rounds() -> None:
+        for r in range(SEARCH_ROUNDS):
+            for name in ("search", "one") if r % 2 == 0 else ("one", "search"):
+                out = tmp_path / f"out-{name}-{r}"
+                walls[name].append(
+                    lstm_bench("run", paths[name], "--out", out, "--no-report", cache=tmp_path / f"c-{name}-{r}")
+                )
+
+    benchmark.pedantic(rounds, rounds=1, iterations=1)
+    benchmark.extra_info.update(walls=walls)
+    seconds["airline search, 16 trials x 4 hyperparameters, cold cache"] = statistics.median(walls["search"])
+    seconds["airline search, 1 trial, cold cache"] = statistics.median(walls["one"])
