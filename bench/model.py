@@ -7,6 +7,7 @@ from typing import Any
 from bench import registry
 from bench.models import ModelSpec, Shape
 from bench.models.weights import draw, note
+from bench.optimizers import features_of
 from bench.runspec import RunSpec
 
 
@@ -37,10 +38,11 @@ def build(model: ModelSpec, shape: Shape, layer_options: dict[str, Any]) -> Any:
     return registry.model_registry.get(model.name).build(shape, model, layer_options)
 
 
-def optimizer_key(spec: RunSpec) -> tuple[str]:
-    """What a run's optimizer is compiled from: its name. Every hyperparameter is a value the run sets
-    (`bench.optimizers.values_of`), so runs that differ in them share a compiled program."""
-    return (spec.optimizer,)
+def optimizer_key(spec: RunSpec) -> tuple[str, bool, bool]:
+    """What a run's optimizer is compiled from: its name and optional parts (`bench.optimizers.features_of`).
+    Every hyperparameter is a value the run sets (`values_of`), so runs that differ only in them share a
+    compiled program."""
+    return (spec.optimizer, *features_of(spec))
 
 
 def reset_states(model: Any) -> None:

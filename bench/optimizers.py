@@ -35,13 +35,17 @@ DEFAULTS: dict[str, float] = {
     "decay": 0.0,
     "decay_end": 0.0,
 }
-#: The values each optimizer reads (the others have no meaning for it).
-READS: dict[str, tuple[str, ...]] = {
-    "adam": ("beta_1", "beta_2", "epsilon", "weight_decay"),
-    "sgd": ("momentum", "nesterov", "weight_decay"),
-    "rmsprop": ("weight_decay",),
-}
+#: The values each optimizer reads (the others have no meaning for it), besides the optional parts below.
+READS: dict[str, tuple[str, ...]] = {"adam": ("beta_1", "beta_2", "epsilon"), "sgd": ("momentum", "nesterov"),
+                                     "rmsprop": ()}  # fmt: skip
 _SCHEDULE = ("warmup_steps", "total_steps", "decay", "decay_end")
+
+
+def features_of(spec: Any) -> tuple[bool, bool]:
+    """Which optional parts run `spec`'s optimizer computes: (a schedule, weight decay). Each costs a few
+    operations per step (a fifth of a small model's step on CPU), so a run without them compiles without
+    them; runs that differ here train in separate programs."""
+    return (spec.warmup > 0 or spec.decay != "constant", spec.weight_decay > 0)
 
 
 def values_of(spec: Any, total_steps: int) -> dict[str, float]:
@@ -76,8 +80,11 @@ def schedule_factor(step: float, warmup_steps: float, total_steps: float, decay:
 class _RuntimeValues:
     """Mixin: the optimizer's hyperparameters as scalar variables, and the rate's schedule read from them."""
 
-    def _keep(self, values: Mapping[str, float]) -> None:
+    def _keep(self, values: Mapping[str, float], schedule: bool, weight_decay: bool) -> None:
         self._initial = {**DEFAULTS, **{k: v for k, v in values.items() if k != "learning_rate"}}
+        self._schedule = schedule
+        self._values = (*READS[self.kind], *(("weight_decay",) if weight_decay else ()),
+                        *(_SCHEDULE if schedule else ()))  # fmt: skip
 
     def build(self, variables: Any) -> None:
         if self.built:
@@ -85,13 +92,13 @@ class _RuntimeValues:
         super().build(variables)
         from keras import initializers
 
-        for name in (*READS[self.kind], *_SCHEDULE):
+        for name in self._values:
             var = self.add_variable((), initializers.Constant(self._initial[name]), "float32", name=name)
             setattr(self, name, var)
 
     def _get_current_learning_rate(self) -> Any:
         rate = super()._get_current_learning_rate()
-        if not self.built:
+        if not self.built or not self._schedule:
             return rate
         from keras import ops
 
@@ -105,14 +112,17 @@ class _RuntimeValues:
         return rate * (warm * shape)
 
 
-def make_optimizer(name: str, values: Mapping[str, float] | None = None) -> Any:
+def make_optimizer(
+    name: str, values: Mapping[str, float] | None = None, schedule: bool = True, weight_decay: bool = True
+) -> Any:
     """The optimizer `name` ("adam", "sgd", "rmsprop") starting at `values` (`values_of`; missing ones at
-    their defaults, the learning rate at 0.001). Built, its values are variables of the same names."""
+    their defaults, the learning rate at 0.001), with a schedule and weight decay when asked
+    (`features_of`). Built, its values are variables of the same names."""
     values = dict(values or {})
     if name not in READS:
         raise ValueError(f"unknown optimizer {name!r}")
-    opt = _classes()[name](learning_rate=values.get("learning_rate", 0.001), weight_decay=0.0)
-    opt._keep(values)
+    opt = _classes()[name](learning_rate=values.get("learning_rate", 0.001), weight_decay=0.0 if weight_decay else None)
+    opt._keep(values, schedule, weight_decay)
     return opt
 
 

@@ -102,6 +102,8 @@ def load_suite(path: Path) -> SuiteFile:
         wname = w.get("name")
         if not isinstance(wname, str) or not _NAME.match(wname):
             raise UserError(f"{where}: each workload needs a name of letters, digits, '_', '-' or '.'")
+        if wname == "report":
+            raise UserError(f"{where}: a workload cannot be named 'report' (the suite report's folder); rename it")
         if wname in seen:
             raise UserError(f"{where}: workload '{wname}' is named twice; give each workload its own name")
         seen.add(wname)

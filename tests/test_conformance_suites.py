@@ -28,6 +28,7 @@ class TestTorchBackend(BackendConformance):
     backend = "torch"
 
 
+@pytest.mark.slow  # the example factory is also trained by tests/test_factory_models.py in the default run
 class TestExampleFactoryModel(ModelConformance):
     model = {"factory": "gru_lstm.py:build"}
     base_dir = EXAMPLES

@@ -77,6 +77,7 @@ def test_validate_and_run_print_each_warning_once(tmp_path: Path, cli, command: 
     assert len(warnings) == 1 and "dataset 'co2:co2'" in warnings[0] and "difference: true" in warnings[0]
 
 
+@pytest.mark.slow
 def test_the_report_keeps_the_warnings_in_its_problems(tmp_path: Path, cli):
     pd.DataFrame({"co2": 315 + 0.03 * np.arange(300)}).to_csv(tmp_path / "co2.csv", index=False)
     write(

@@ -43,6 +43,7 @@ def test_the_resume_command_is_the_invocation_without_force():
     assert resume_command(argv) == "lstm-bench run s.yaml --out 'my results' --engine scan --backend jax --workers 2"
 
 
+@pytest.mark.slow
 def test_another_plan_into_the_same_folder_is_one_line_and_writes_nothing(tmp_path: Path, cli):
     write(tmp_path / "s.yaml", FAST)
     first = cli("run", "s.yaml", "--out", "r", "--no-report")

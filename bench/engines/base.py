@@ -23,8 +23,9 @@ class Engine(ABC):
     checks the claim before stateful runs, and the conformance suite tests every claimed pair).
     `trains_together`: several repeats of one configuration arrive in one `run` call (else one spec
     per call); `trains_together_across`: config columns those runs may also differ in (the scan
-    engine's learning rate). `takes_steps_per_execution`: honours that setting where the backend
-    does. `measures_noise_scale`: records the gradient noise scale when a run asks for it.
+    engine's optimizer values, `bench.runspec.trial_columns`). `takes_steps_per_execution`: honours
+    that setting where the backend does. `measures_noise_scale`: records the gradient noise scale when
+    a run asks for it.
     """
 
     name: ClassVar[str]

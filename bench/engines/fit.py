@@ -18,7 +18,7 @@ import numpy as np
 from bench import kernels, registry
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
 from bench.model import build_model, describe, reset_states, seeded_model, state_values
-from bench.optimizers import make_optimizer, values_of
+from bench.optimizers import features_of, make_optimizer, values_of
 from bench.probe import ProbeResult
 from bench.engines.base import Engine, register_engine
 from bench.results import RunResult
@@ -63,7 +63,9 @@ def build_trained_pair(spec: RunSpec, windows: Windows) -> tuple[Any, Any, str]:
     model, weights_note = seeded_model(spec, spec.batch_size if spec.stateful else None, options)
     spe = steps_per_execution(spec, windows)
     model.compile(
-        optimizer=make_optimizer(spec.optimizer, values_of(spec, Budget.of(spec, windows).total_steps)),
+        optimizer=make_optimizer(
+            spec.optimizer, values_of(spec, Budget.of(spec, windows).total_steps), *features_of(spec)
+        ),
         loss="mean_squared_error",
         steps_per_execution=spe,
     )

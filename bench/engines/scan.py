@@ -6,9 +6,9 @@ engine threads the state explicitly: the run's own model (`bench.models`), calle
 `keras.StatelessScope` that maps its recurrent layers' state variables to values the loop carries
 (see `Program`), and trained with the optimizer's `stateless_apply`. The carried state crosses
 batches under `stop_gradient` (Keras's truncation: no gradient flows from one batch into the
-previous one) and is zero at each epoch start. Runs that differ only in their seed and learning
-rate train together under `jax.vmap` (`run_many`): Keras keeps the rate in an optimizer variable,
-so each run carries its own.
+previous one) and is zero at each epoch start. Runs that differ only in their seed and optimizer
+values (a search's trials) train together under `jax.vmap` (`run_many`): the rate, betas, weight decay
+and schedule live in optimizer variables (`bench.optimizers`), so each run carries its own.
 
 Compiling an epoch costs seconds while training one costs milliseconds, so stateful and stateless
 runs of one batch size share a compiled epoch: carrying the state is a runtime flag, and the
@@ -150,7 +150,7 @@ class Program:
     arrays), so the same epoch function runs alone or under `jax.vmap` for several repeats.
     """
 
-    def __init__(self, key: tuple, optimizer: tuple[str]) -> None:
+    def __init__(self, key: tuple, optimizer: tuple[str, bool, bool]) -> None:
         import jax
 
         self.key = key
@@ -160,8 +160,8 @@ class Program:
         self.model = self.built(1).model
         # the rate, betas, schedule and the rest are values each run sets (`initial_values`), so one
         # program serves every trial of a search
-        (name,) = optimizer  # `bench.model.optimizer_key`
-        self.optimizer = make_optimizer(name)
+        name, schedule, weight_decay = optimizer  # `bench.model.optimizer_key`
+        self.optimizer = make_optimizer(name, schedule=schedule, weight_decay=weight_decay)
         self.optimizer.build(self.model.trainable_variables)
         paths = [v.path for v in self.model.weights]
         self.trainable_slots = [paths.index(v.path) for v in self.model.trainable_variables]
@@ -408,7 +408,7 @@ def program_for(spec: RunSpec) -> Program:
 
 
 @functools.lru_cache(maxsize=64)
-def _program(key: tuple, optimizer: tuple[str]) -> Program:
+def _program(key: tuple, optimizer: tuple[str, bool, bool]) -> Program:
     return Program(key, optimizer)
 
 
@@ -446,21 +446,39 @@ def run(spec: RunSpec, prep: Prepared, windows: Windows, initial_weights: Weight
 def run_many(
     specs: Sequence[RunSpec], prep: Prepared, windows: Windows, initial_weights: Sequence[Weights] | None = None
 ) -> list[RunResult]:
-    """Train runs of one configuration but their seeds and learning rates together (one vmapped
-    program when there are several).
+    """Train runs of one configuration but their seeds and optimizer values together (one vmapped
+    program when there are several; runs whose optimizers compile differently, `optimizer_key`, one
+    such program after another).
 
     Each result's epoch times are the shared wall time of the vmapped epoch; each run keeps its
-    own initial weights, learning rate, shuffle order, losses, evaluation and divergence.
+    own initial weights, optimizer values, shuffle order, losses, evaluation and divergence.
     """
+    if not specs:
+        return []
+    key = specs[0].group_key(Scan.trains_together_across)
+    if any(s.group_key(Scan.trains_together_across) != key for s in specs):
+        raise ValueError(
+            "run_many trains runs that differ only in seed, repeat and optimizer values; these differ more"
+        )
+    programs: dict[tuple, list[int]] = {}
+    for i, s in enumerate(specs):
+        programs.setdefault(optimizer_key(s), []).append(i)
+    results: list[RunResult | None] = [None] * len(specs)
+    for picked in programs.values():
+        weights = None if initial_weights is None else [initial_weights[i] for i in picked]
+        for i, result in zip(picked, _run_together([specs[i] for i in picked], prep, windows, weights)):
+            results[i] = result
+    return results  # type: ignore[return-value]
+
+
+def _run_together(
+    specs: Sequence[RunSpec], prep: Prepared, windows: Windows, initial_weights: Sequence[Weights] | None
+) -> list[RunResult]:
+    """`run_many` for runs of one compiled program."""
     import jax
     import jax.numpy as jnp
 
-    if not specs:
-        return []
     first = specs[0]
-    key = first.group_key(Scan.trains_together_across)
-    if any(s.group_key(Scan.trains_together_across) != key for s in specs):
-        raise ValueError("run_many trains runs that differ only in seed, repeat and learning rate; these differ more")
     k = len(specs)
     weights = list(initial_weights) if initial_weights is not None else [seeded_weights(s) for s in specs]
     program = program_for(first)
@@ -500,7 +518,6 @@ def run_many(
         return jnp.asarray(orders[0] if k == 1 else np.stack(orders))
 
     idx = batch_orders([idx_np] * k)
-    budget = Budget.of(first, windows)
     zeros = program.zero_state(first.batch_size)
     zeros = zeros if k == 1 else stack([zeros] * k)
     compiled_before = _compiled(epoch_fn)
@@ -577,7 +594,7 @@ def probe_scan() -> ProbeResult:
             "jax", "scan", False, f"this process runs backend {keras.backend.backend()}, the scan engine needs jax"
         )
     keras.utils.set_random_seed(0)
-    program = Program((ModelSpec(), 2, 2, 1, 1, 1), ("adam",))
+    program = Program((ModelSpec(), 2, 2, 1, 1, 1), ("adam", False, False))
     train = program.train_state(program.model.get_weights(), {"learning_rate": 0.01}, 0, False)
     series = np.linspace(0.1, 0.9, 9, dtype=np.float32)[:, None]
     x = series[:8].reshape(4, 2, 1)  # the windows ending before targets 2, 4, 6, 8
@@ -608,7 +625,7 @@ def probe_model(spec: RunSpec) -> ProbeResult:
 
 
 @functools.lru_cache(maxsize=64)
-def _probe_model(key: tuple, optimizer: tuple[str]) -> ProbeResult:
+def _probe_model(key: tuple, optimizer: tuple[str, bool, bool]) -> ProbeResult:
     import jax.numpy as jnp
 
     program = _program(key, optimizer)

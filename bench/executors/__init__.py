@@ -231,7 +231,7 @@ def apply_test_hooks(specs: list[RunSpec]) -> None:
 
 def execution_groups(specs: list[RunSpec], max_group: int = 64) -> list[list[RunSpec]]:
     """Units of work for the workers: repeats of one configuration (and, where the engine allows it,
-    its other learning rates: `Engine.trains_together_across`) go together on an engine that trains
+    its other optimizer values: `Engine.trains_together_across`) go together on an engine that trains
     them together (`Engine.trains_together`), every other spec alone. A group larger than
     `max_group` is cut into equal parts, so the parts share one compiled shape."""
     groups: dict[object, list[RunSpec]] = {}

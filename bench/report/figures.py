@@ -707,8 +707,11 @@ def lr_batch_heatmap(data: Analysis | Results) -> Figure:
     with sns.axes_style("white"):
         fig, cells = _cells(scores, results)
         for ax, label, sub in cells:
-            grid = sub.pivot_table(index="base_learning_rate", columns="batch_size", values="median", aggfunc="first")
+            # one row per trial (a search's trials may share a rate), ordered by rate
+            grid = sub.pivot_table(index=["base_learning_rate", "trial_key"], columns="batch_size", values="median",
+                                   aggfunc="first")  # fmt: skip
             grid = grid.sort_index().sort_index(axis=1)
+            trial_of = dict(zip(sub["trial_key"], sub["trial"]))
             values = grid.to_numpy(dtype=np.float64)
             finite = values[np.isfinite(values)]
             if not len(finite):
@@ -734,14 +737,16 @@ def lr_batch_heatmap(data: Analysis | Results) -> Figure:
                 cell = a.rates[
                     (a.rates["tuning_panel"] == sub["tuning_panel"].iloc[0]) & (a.rates["mode"] == sub["mode"].iloc[0])
                 ]
-                for rate, bs in zip(cell["base_learning_rate"], cell["batch_size"]):
-                    if np.isfinite(rate) and bs in grid.columns and rate in grid.index:
-                        c, r = list(grid.columns).index(bs), list(grid.index).index(rate)
+                for rate, key, bs in zip(cell["base_learning_rate"], cell["trial_key"], cell["batch_size"]):
+                    if np.isfinite(rate) and bs in grid.columns and (rate, key) in grid.index:
+                        c, r = list(grid.columns).index(bs), list(grid.index).index((rate, key))
                         ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="black", lw=2.2))
             ax.set_xticks(range(values.shape[1]), [str(int(b)) for b in grid.columns])
-            ax.set_yticks(range(values.shape[0]), [f"{r:g}" for r in grid.index])
+            rows = [f"{r:g}" if not np.isfinite(trial_of[k]) else f"{r:.3g} (trial {int(trial_of[k])})"
+                    for r, k in grid.index]  # fmt: skip
+            ax.set_yticks(range(values.shape[0]), rows)
             ax.set_xlabel("batch size")
-            ax.set_ylabel("base learning rate")
+            ax.set_ylabel("base learning rate" if rows and "trial" not in rows[0] else "base learning rate (trial)")
             fig.colorbar(image, ax=ax, label=what)
             _title(ax, label)
         title = (

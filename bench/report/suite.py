@@ -152,11 +152,17 @@ def profile_figure(s: SuiteAnalysis) -> Figure:
     fig = Figure(figsize=(5.2 * len(shown), 4.6))
     axes = fig.subplots(1, len(shown), squeeze=False).ravel()
     fixed_layout(fig, 1, len(shown))
-    colors = sns.color_palette("viridis", len(s.scores))
+    # colour: the batch size; line style: the mode (and the other varying axes' values, in turn)
+    sizes = sorted(s.costs["batch_size"].unique())
+    palette = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
+    looks = s.costs.drop_duplicates("submission").set_index("submission")
+    styles = dict(zip(dict.fromkeys(zip(looks["tuning_panel"], looks["mode"])), ("-", "--", ":", "-.") * 8))
     for ax, (column, what) in zip(axes, shown):
         rho = s.profiles[column]
-        for color, (name, row) in zip(colors, rho.iterrows()):
-            ax.step(TAUS, row.to_numpy(), where="post", color=color, lw=1.6,
+        for name, row in rho.iterrows():
+            look = looks.loc[name]
+            ax.step(TAUS, row.to_numpy(), where="post", color=palette[look["batch_size"]], lw=1.6,
+                    ls=styles[look["tuning_panel"], look["mode"]],
                     label=f"{name} ({s.scores.loc[name, f'score_{column}']:.2f})")  # fmt: skip
         ax.set_xlim(1.0, TAU_MAX)
         ax.set_ylim(-0.03, 1.03)

@@ -27,7 +27,7 @@ steps_per_execution: {spe}
     "backend,stateful",
     [
         pytest.param("tensorflow", True, marks=pytest.mark.slow),
-        ("tensorflow", False),
+        pytest.param("tensorflow", False, marks=pytest.mark.slow),
         pytest.param("jax", False, marks=pytest.mark.slow),
     ],
 )
