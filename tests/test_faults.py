@@ -96,6 +96,7 @@ SIX = (
 RUN = ("run", "s.yaml", "--no-report", "--out", "r", "--engine", "scan")
 
 
+@pytest.mark.slow  # three interrupted subprocess runs: about a minute
 def test_ctrl_c_twice_ctrl_c_once_and_kill_9_lose_nothing_and_the_suite_resumes(tmp_path: Path, cli):
     """One sweep of 6 configurations, interrupted three ways in turn, then resumed to the end with the
     command the interruption printed: it finishes the interrupted matrix and runs nothing else."""

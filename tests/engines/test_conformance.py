@@ -19,7 +19,7 @@ for _backend, _engine in [*registry.stateful_pairs(), *FAILING]:
     globals()[_name] = _suite if (_backend, _engine) == ("jax", "scan") else pytest.mark.slow(_suite)
 
 
-@pytest.mark.parametrize("batch_size", [1, 4])
+@pytest.mark.parametrize("batch_size", [pytest.param(1, marks=pytest.mark.slow), 4])
 def test_fit_engine_state_is_real(batch_size: int, workers):
     checks = workers["tensorflow"].submit(worker_checks.fit_state_checks, batch_size).result()
     assert checks["state"] > 0
