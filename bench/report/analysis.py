@@ -59,6 +59,7 @@ class Analysis:
     steps_budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # the same on steps to target
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # a search's every trial per batch size
     studies: pd.DataFrame = field(default_factory=pd.DataFrame)  # steps to target scored over studies
+    seconds_studies: pd.DataFrame = field(default_factory=pd.DataFrame)  # the same on seconds
     chosen: pd.DataFrame = field(default_factory=pd.DataFrame)  # the chosen trial's searched values
 
     @property
@@ -102,7 +103,8 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
     grid = rate_scores(runs, facets, "val_rmse" if validation else "test_rmse") if tuning or validation else empty
     step_scores = target_scores(runs, facets, "steps_to_target") if results.has_target else empty
     steps_choices = target_choices(runs, facets, "steps_to_target", step_scores) if results.has_target else empty
-    seconds_choices = target_choices(runs, facets, "seconds_to_target") if steps else empty
+    second_scores = target_scores(runs, facets, "seconds_to_target") if steps else empty
+    seconds_choices = target_choices(runs, facets, "seconds_to_target", second_scores) if steps else empty
     critical, fits = empty, {}
     if steps or noise_measured(runs):
         with_noise = noise_scale_at_target(runs, results.epochs) if results.has_target else runs
@@ -138,6 +140,7 @@ def analyse(results: Results, margin: float = MARGIN) -> Analysis:
         steps_budget=budget_table(step_scores, labels) if tuning and steps else empty,
         trials=trial_table(grid, step_scores if steps else empty, labels) if validation else empty,
         studies=study_table(step_scores, labels) if steps else empty,
+        seconds_studies=study_table(second_scores, labels, "seconds") if steps else empty,
         chosen=chosen_values(rates, labels),
     )
 

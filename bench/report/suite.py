@@ -29,8 +29,6 @@ from bench.report.load import MODE_ORDER, load_results
 from bench.report.profiles import TAU_MAX, TAUS, profile, ratios, score, speedups
 from bench.report.render import Bullets, Heading, Missing, Paragraph, Picture, Table, render_html, render_markdown
 from bench.report.render import save_figure, write_text
-from bench.report.trials import study_table
-from bench.report.tuning import group_columns, target_scores
 from bench.suite import read_marker
 
 #: The costs the workloads are scored on: column, what it is, and its axis label.
@@ -66,9 +64,7 @@ def workload_costs(name: str, a: Analysis) -> pd.DataFrame:
     if not a.tuned.empty:
         frames.append(a.tuned[[*keys, "test_rmse_mean"]].rename(columns={"test_rmse_mean": "test_rmse"}))
     if not a.studies.empty:
-        seconds = study_table(target_scores(a.results.runs, a.results.facets, "seconds_to_target"),
-                              group_columns(a.results.facets), "seconds")  # fmt: skip
-        for table, column in ((a.studies, "steps"), (seconds, "seconds")):
+        for table, column in ((a.studies, "steps"), (a.seconds_studies, "seconds")):
             frames.append(table[[*keys, f"{column}_study_median"]].rename(
                 columns={f"{column}_study_median": f"{column}_to_target"}))  # fmt: skip
     else:
