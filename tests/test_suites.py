@@ -116,5 +116,6 @@ def test_a_suite_runs_into_its_workloads_folders_and_the_suite_report(tmp_path: 
     assert "speedup_vs_stateless, batch 1" in scores and (report / "performance_profiles.png").stat().st_size > 0
     summary = (report / "summary.md").read_text()
     assert "a sine is easy" in summary and "Performance profiles" in summary
+    assert summary.index("Scores across workloads") < summary.index("Each workload's recommendation")  # answer first
     again = cli("report", str(folder))  # the suite report is written again from the suite folder
     assert again.returncode == 0 and "Suite mini: 2 workloads" in again.stdout, again.stderr

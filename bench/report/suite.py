@@ -199,13 +199,7 @@ def write_suite_report(folder: Path, margin: float = MARGIN) -> SuiteWritten:
     blocks: list = []
     if s.description:
         blocks.append(Paragraph(s.description))
-    blocks.append(Heading("Each workload's recommendation"))
-    for name, a in s.workloads.items():
-        blocks.append(Heading(f"{name}"))
-        if s.notes.get(name):
-            blocks.append(Paragraph(f"Target: {s.notes[name]}", note=True))
-        assert a.answer is not None
-        blocks.append(answer_block(a.answer))
+    # the answer across workloads first, then each workload's own
     blocks.append(Heading("Scores across workloads"))
     if s.costs.empty:
         blocks.append(Missing("No workload has a tuned accuracy or a time to target to score."))
@@ -218,6 +212,13 @@ def write_suite_report(folder: Path, margin: float = MARGIN) -> SuiteWritten:
         costs.to_csv(out / "costs.csv", index=False)
         s.scores.to_csv(out / "scores.csv")
         pd.concat({c: p for c, p in s.profiles.items()}, names=["cost", "submission"]).to_csv(out / "profiles.csv")
+    blocks.append(Heading("Each workload's recommendation"))
+    for name, a in s.workloads.items():
+        blocks.append(Heading(f"{name}"))
+        if s.notes.get(name):
+            blocks.append(Paragraph(f"Target: {s.notes[name]}", note=True))
+        assert a.answer is not None
+        blocks.append(answer_block(a.answer))
     blocks.append(Bullets(tuple(f"{n}: {folder / n / 'report' / 'index.html'}" for n in s.workloads)))
     title = f"lstm-bench suite report: {s.name}"
     write_text(out / "summary.md", render_markdown(title, blocks))
