@@ -102,6 +102,22 @@ def capture(backend: str, device: str = "cpu") -> dict[str, str]:
         "harness_version": bench.__version__,
         "git_commit": _git_commit(),
         "executable": sys.executable,
+        **_jax_runtime(backend),
+    }
+
+
+def _jax_runtime(backend: str) -> dict[str, str]:
+    """For JAX runs: jax and jaxlib versions, the XLA flags in force and the default matmul precision (on a GPU,
+    "default" lets XLA use TF32 for float32 products; "highest" keeps float32)."""
+    if backend != "jax":
+        return {}
+    import jax
+
+    return {
+        "jax": _version("jax"),
+        "jaxlib": _version("jaxlib"),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "matmul_precision": str(jax.config.jax_default_matmul_precision or "default"),
     }
 
 

@@ -54,6 +54,10 @@ def _fused(args: tuple, kwargs: dict[str, Any]) -> bool:
 
 
 def describe(seen: Iterable[str]) -> str:
-    """One value for a run: `cudnn`, `generic`, or `cudnn+generic` when its layers or passes differed.
-    Nothing seen means no layer asked (`use_cudnn=False`): the generic loop ran."""
-    return "+".join(sorted(set(seen))) or GENERIC
+    """One value for a run: `cudnn`, `generic`, or `cudnn+generic` when its layers or passes differed, with
+    `fused-small-products` joined where the `scan` engine fused small products (`bench.engines.small_products`).
+    No LSTM kernel seen means no layer asked (`use_cudnn=False`, or no LSTM): the generic loop ran."""
+    parts = set(seen)
+    if not parts & {CUDNN, GENERIC}:
+        parts.add(GENERIC)
+    return "+".join(sorted(parts))

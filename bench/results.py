@@ -65,10 +65,15 @@ MAX_CALIBRATION_SECONDS = 1.0
 @dataclass(frozen=True)
 class Throughput:
     """Training speed from steady-state timed rounds (whole epochs after the first, compiling one, plus any
-    calibration rounds), with the distribution behind it."""
+    calibration rounds), with the distribution behind it.
 
-    samples_per_sec: float = field(metadata=column("outcome", float))
-    steps_per_sec: float = field(metadata=column("outcome", float))
+    A run's throughput is the median of its rounds' rates (`samples_per_sec` equals `sps_median`): the one
+    statistic the terminal, the Recommendation, speed.csv, the figures and `compare` show, so a slow round
+    (another process, a page fault) moves none of them. Runs before 0.9 stored the rate over all rounds
+    together; the report reads `sps_median` for them (`bench.report.load.prepare_runs`)."""
+
+    samples_per_sec: float = field(metadata=column("outcome", float))  # median over timed rounds
+    steps_per_sec: float = field(metadata=column("outcome", float))  # the same, in optimizer steps
     # None: unknown (the first epoch was not measurably slower than the others)
     compile_seconds: float | None = field(metadata=column("outcome", float))
     train_seconds: float = field(metadata=column("outcome", float))
@@ -106,10 +111,10 @@ class Throughput:
             return cls(nan, nan, compile_seconds, train_seconds, predict_samples_per_sec, peak_rss_mb, 0, 0)
         rates = samples_per_round / t
         q = np.percentile(rates, [0, 25, 50, 75, 100])
-        sps = samples_per_round * len(t) / float(t.sum())
+        sps = float(q[2])
         return cls(
             samples_per_sec=sps,
-            steps_per_sec=steps_per_round * len(t) / float(t.sum()),
+            steps_per_sec=sps * steps_per_round / samples_per_round,
             compile_seconds=compile_seconds,
             train_seconds=train_seconds,
             predict_samples_per_sec=predict_samples_per_sec,

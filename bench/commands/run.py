@@ -261,6 +261,7 @@ def _describe(spec) -> str:  # noqa: ANN001 (RunSpec; imported lazily)
 
 
 def _summary(store) -> None:  # noqa: ANN001
+    from bench.report.stats import THROUGHPUT, speed_interval
     from bench.schema import schema
 
     runs = store.runs()
@@ -282,7 +283,7 @@ def _summary(store) -> None:  # noqa: ANN001
         "test RMSE",
         "persistence",
         "skill",
-        "samples/s",
+        THROUGHPUT,
     ):
         table.add_column(
             col, justify="left" if col in ("dataset", "mode", "backend/engine/device", "other") else "right"
@@ -305,7 +306,7 @@ def _summary(store) -> None:  # noqa: ANN001
             fmt(good.test_rmse.mean()),
             fmt(good.persistence_rmse.mean()),
             fmt(good.skill.mean(), 3),
-            fmt(good.samples_per_sec.mean(), 0),
+            fmt(speed_interval(good).value, 0),
         )
     out.print(table)
 

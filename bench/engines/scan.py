@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from bench import kernels, noise_scale
+from bench.engines import small_products
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
 from bench.model import build, describe, optimizer_key
 from bench.optimizers import make_optimizer, values_of
@@ -169,9 +170,12 @@ class Program:
         names = [v.path.rsplit("/", 1)[-1] for v in self.optimizer.variables]
         # an optimizer's scalar values (`bench.optimizers`); its per-weight slots share a few names
         self.value_slots = {n: i for i, n in enumerate(names) if names.count(n) == 1 and n != "iteration"}
+        on_cpu = jax.default_backend() == "cpu"
         # on CPU, LLVM's level 1 compiles an epoch ~20% faster than the default with the same speed
         # after (measured on this workload; compiling dominates a sweep of short runs)
-        self.compiler_options = {"xla_backend_optimization_level": 1} if jax.default_backend() == "cpu" else {}
+        self.compiler_options = {"xla_backend_optimization_level": 1} if on_cpu else {}
+        # small products fused into XLA's loops on CPU (`small_products`); a GPU runs every product as one kernel
+        self.fuse_small_products = on_cpu
         self._epochs: dict[tuple[bool, bool], Any] = {}
         self._walks = {
             True: jax.jit(self._observing(("walk", True), self._walk)),
@@ -193,14 +197,17 @@ class Program:
             )
         return self._built[batch]
 
-    def _observing(self, key: tuple, fn: Callable) -> Callable:
-        """`fn`, recording under `key` the LSTM kernels its layers choose when JAX traces it (once per
-        shape; later calls reuse the compiled program, so the record stays with the program)."""
+    def _observing(self, key: tuple, fn: Callable, vmapped: bool = False) -> Callable:
+        """`fn`, traced with small products fused on CPU, recording under `key` the LSTM kernels its layers
+        choose and whether a product was fused (once per shape; later calls reuse the compiled program, so
+        the record stays with the program)."""
 
         def traced(*args: Any, **kwargs: Any) -> Any:
-            with kernels.observed() as seen:
+            runs = np.shape(args[1])[0] if vmapped else 1  # the batch order: (runs, steps, batch) under vmap
+            fuse = small_products.fused(self.fuse_small_products, runs)
+            with kernels.observed() as seen, fuse as fused:
                 out = fn(*args, **kwargs)
-            self._kernels.setdefault(key, set()).update(seen)
+            self._kernels.setdefault(key, set()).update([*seen, *([small_products.NAME] if fused else [])])
             return out
 
         return traced
@@ -217,9 +224,10 @@ class Program:
         import jax
 
         if (vmapped, noise) not in self._epochs:
-            fn = self._observing(("epoch", vmapped, noise), functools.partial(self._epoch, noise_on=noise))
+            fn = functools.partial(self._epoch, noise_on=noise)
             if vmapped:
                 fn = jax.vmap(fn, in_axes=(0, 0, None, None, None, None, None, None, None, 0))
+            fn = self._observing(("epoch", vmapped, noise), fn, vmapped)
             self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
         return self._epochs[vmapped, noise]
 

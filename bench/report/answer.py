@@ -27,6 +27,7 @@ from bench.report.stats import (
     Interval,
     bootstrap_ci,
     busy_runs,
+    THROUGHPUT,
     speed_interval,
 )
 from bench.report.trials import describe, dimensions, with_values
@@ -119,7 +120,7 @@ class Recommendation:
         assert rec is not None
         out = [
             f"test RMSE {rec.rmse.text()} (mean, 95% CI; persistence {self.persistence_rmse:.4g})",
-            f"throughput {rec.speed.text(',.0f', ' samples/s')} (median per run, interval over rounds and repeats)",
+            f"throughput {rec.speed.text(',.0f')} {THROUGHPUT} (interval over timed rounds and repeats)",
         ]
         if self.most_accurate is not None and self.most_accurate != self.batch_size and self.speedup is not None:
             best = self.option(self.most_accurate)

@@ -14,6 +14,7 @@ from matplotlib.figure import Figure
 
 from bench.report import figures as f
 from bench.report.analysis import Analysis
+from bench.report.stats import THROUGHPUT
 
 CAPTIONS: dict[str, str] = {
     "rmse_by_batch_size": "Test RMSE by batch size. Boxes span the repeats of one configuration (whiskers 1.5 IQR), "
@@ -98,7 +99,7 @@ _SPEED_NAMES = {
     "n": "n",
     "sps_mean": "mean samples/s",
     "sps_std": "std",
-    "sps_median": "median",
+    "sps_median": THROUGHPUT,
     "sps_min": "min",
     "sps_max": "max",
     "sps_low": "interval low",

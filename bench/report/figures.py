@@ -7,6 +7,7 @@ each figure gets one panel per combination of the other axes rather than over-pl
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -29,7 +30,9 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, MaxNLocator, NullLocator  # noqa: E402
 
 from bench.report.analysis import Analysis, as_analysis  # noqa: E402
-from bench.report.load import MODE_ORDER, Results  # noqa: E402
+from bench.report.load import MODE_ORDER, Results, panel_labels  # noqa: E402
+from bench.runspec import trial_columns  # noqa: E402
+from bench.report.stats import THROUGHPUT  # noqa: E402
 from bench.search import SPACES  # noqa: E402
 from bench.report.tuning import (  # noqa: E402
     ATTEMPT_STATUSES,
@@ -46,7 +49,7 @@ MAX_POINTS_PER_PANEL = 300
 MAX_POINT_LABELS = 30
 PANEL_W, PANEL_H, MIN_WIDTH = 5.6, 3.9, 8.0
 RMSE_LABEL = "test RMSE (series units, lower is better)"
-SPS_LABEL = "training throughput (samples/s)"
+SPS_LABEL = f"training throughput ({THROUGHPUT})"
 
 _CB = sns.color_palette("colorblind")
 MODE_COLORS: dict[str, tuple[float, float, float]] = {
@@ -263,7 +266,8 @@ def rmse_by_lead(data: Analysis | Results) -> Figure:
 
 def throughput_by_batch_size(data: Analysis | Results) -> Figure:
     """Training samples per second against batch size on log-log axes: the speed table's median and its
-    interval (`stats.speed_interval`) as line and band, individual runs as dots."""
+    interval (`stats.speed_interval`) as line and band, each run's median round as a dot (the same statistic).
+    Runs of several trials trained together were timed as one program, so they share one panel."""
     a = as_analysis(data)
     results = a.results
     ok = _ok_with(results, "samples_per_sec", "a throughput")
@@ -272,6 +276,11 @@ def throughput_by_batch_size(data: Analysis | Results) -> Figure:
         raise NothingToPlot("no successful run recorded a positive throughput")
     modes = _modes(ok)
     table = a.speed
+    together = [c for c in results.facets if c in trial_columns()] if (ok["trained_together"] > 1).any() else []
+    if together:
+        results = dataclasses.replace(results, facets=tuple(c for c in results.facets if c not in together))
+        ok = ok.assign(panel=panel_labels(ok, results.facets))
+        table = table.assign(panel=panel_labels(table, results.facets))
     with sns.axes_style("whitegrid"):
         fig, panels = _grid(ok, results)
         for ax, label, sub in panels:
@@ -292,8 +301,10 @@ def throughput_by_batch_size(data: Analysis | Results) -> Figure:
             _title(ax, label)
         handles, labels = _mode_handles(modes)
         _legend(fig, handles, labels)
+        shared = f"; {', '.join(together)} trained together, timed as one program: one panel" if together else ""
         fig.suptitle(
-            "Training throughput by batch size (line: median; band: interval over timed rounds and repeats)",
+            f"Training throughput by batch size (dots: runs; line: median; band: interval over rounds and repeats)"
+            f"{shared}",
             fontsize=12,
         )
     return fig

@@ -7,7 +7,7 @@ import pandas as pd
 
 from bench.report.trials import describe
 from bench.report.load import Results
-from bench.report.stats import ALPHA, Interval, mann_whitney
+from bench.report.stats import ALPHA, THROUGHPUT, Interval, mann_whitney
 from bench.report.tuning import interval_text, unbounded
 
 #: Panels beyond this many are left to the tables, so the paragraph stays readable.
@@ -34,7 +34,7 @@ def _speed_vs_accuracy(ok: pd.DataFrame, acc: pd.DataFrame, speed: pd.DataFrame)
         return out + ["No throughput was recorded, so there is no fastest configuration."]
     fast = speed.loc[speed["sps_median"].idxmax()]
     fast_speed = Interval(fast["sps_median"], fast["sps_low"], fast["sps_high"])
-    out.append(f"Fastest: {_name(fast)}, median {fast_speed.text(',.0f', ' samples/s')}.")
+    out.append(f"Fastest: {_name(fast)}, {fast_speed.text(',.0f')} {THROUGHPUT}.")
     if fast["config"] == best["config"]:
         out.append("The most accurate configuration is also the fastest.")
         return out

@@ -133,6 +133,10 @@ def prepare_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
     clashing = set(params_per_label[params_per_label > 1].index)
     if clashing:
         runs["dataset"] = [f"{d} {p}" if d in clashing else d for d, p in zip(runs["dataset"], runs["dataset_params"])]
+    # one throughput statistic (`bench.results.Throughput`): runs before 0.9 stored the rate over all their
+    # rounds, and their median round beside it
+    runs["samples_per_sec"] = runs["sps_median"].fillna(runs["samples_per_sec"])
+    runs["machine_samples_per_sec"] = runs["samples_per_sec"] * runs["trained_together"].fillna(1)
     runs["stateful"] = runs["stateful"].astype(bool)
     runs["batch_size"] = runs["batch_size"].astype(int)
     runs["mode"] = _mode(runs["stateful"], runs["layout"])

@@ -48,8 +48,13 @@ class Interval:
         return f"{value} ({self.low:{spec}} to {self.high:{spec}}){unit}"
 
 
+#: The one throughput statistic's name, wherever a user reads it (`speed_interval`).
+THROUGHPUT = "median samples/s"
+
+
 def speed_interval(runs: pd.DataFrame) -> Interval:
-    """Median samples/s over runs (each run's median timed round where recorded), with an interval: the
+    """The throughput of a configuration (`THROUGHPUT`): the median over runs of each run's median timed round
+    (`bench.results.Throughput`), with an interval: the
     interquartile range of the timed rounds (median of the runs' quartiles), widened to the 95% bootstrap
     interval of the median over repeats where that is wider. Runs trained together share their rounds."""
     sps = pd.to_numeric(runs["samples_per_sec"], errors="coerce")

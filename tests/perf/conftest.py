@@ -50,6 +50,25 @@ RATIOS = {
         "scan, example factory model, 10 vmapped repeats, batch 1",
         10.0,
     ),
+    # tests/perf/test_speed.py: the peer, the floor and the arithmetic rate (> 1: scan is ahead)
+    **{
+        f"ratio scan / PyTorch nn.LSTM loop, {size} size (target >= 1.0)": (
+            f"peer {size}: scan",
+            f"peer {size}: PyTorch nn.LSTM loop",
+            1.0,
+        )
+        for size in ("seed", "middle", "large")
+    },
+    "ratio C floor / scan, batch 1 (target <= 2, goal 1.5)": (
+        "floor: plain C, LSTM(4), look_back 3, batch 1, one core",
+        "floor: scan, same series",
+        1.0,
+    ),
+    "ratio scan training / BLAS gate product, GFLOP/s (target >= 0.4)": (
+        "arithmetic: scan, 64 units, look_back 24, batch 1024, training GFLOP/s",
+        "arithmetic: NumPy BLAS, gate-sized product 1024 x 65 @ 65 x 256, GFLOP/s",
+        1.0,
+    ),
     # tests/perf/test_scan_variants.py: > 1 means the variant is faster
     **{
         f"ratio not unrolled / unrolled, scan, batch {b}": (
