@@ -77,9 +77,12 @@ def trained_fused_and_not(spec) -> tuple[list[float], list[float], str, str, lis
     "overrides",
     [
         {},
-        {"batch_size": 4, "stateful": False, "layout": "none"},
+        # the default run's time budget: two families by default, the rest with -m slow
+        pytest.param({"batch_size": 4, "stateful": False, "layout": "none"}, marks=pytest.mark.slow),
         {"model": ModelSpec("gru")},
-        {"model": ModelSpec("simple_rnn", json.dumps({"units": [3, 2], "head": [4]}))},
+        pytest.param(
+            {"model": ModelSpec("simple_rnn", json.dumps({"units": [3, 2], "head": [4]}))}, marks=pytest.mark.slow
+        ),
     ],
     ids=["lstm-stateful", "lstm-stateless-b4", "gru", "simple_rnn-stack"],
 )
