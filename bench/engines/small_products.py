@@ -1,7 +1,8 @@
 """Small matrix products as fused multiply-and-sum on CPU, while the `scan` engine traces a model.
 
-XLA's CPU compiler keeps a matrix-vector product inside its fused loops, but sends every other dot
-to a library GEMM call outside them, with a fixed cost per call and copies for its layouts. A recurrent
+XLA's CPU compiler keeps a matrix-vector product (one row: batch 1) inside its fused loops, and that is left
+as it is, so batch-1 runs train bit for bit as before; every other dot goes to a library GEMM call outside
+those loops, with a fixed cost per call and copies for its layouts. A recurrent
 cell of a few units at a batch size of a few rows does a handful of such products per step, each a few
 dozen multiplications, so from batch 2 on those calls, not the arithmetic, set the step's cost: one step
 of `LSTM(4)` cost more per sample at batch 2 and 4 than at batch 1. Written as a broadcast product and a
@@ -29,8 +30,9 @@ NAME = "fused-small-products"
 def is_small(shape_1: tuple[int, ...], shape_2: tuple[int, ...], runs: int = 1) -> bool:
     """Whether a product of 2-D operands of these shapes, done for `runs` runs trained together (`jax.vmap`
     multiplies the work of one fused loop), is written as a fused multiply-and-sum."""
-    size = shape_1[0] * shape_1[1] * shape_2[1] if len(shape_1) == 2 and len(shape_2) == 2 else LIMIT + 1
-    return size * runs <= LIMIT
+    if len(shape_1) != 2 or len(shape_2) != 2 or shape_1[0] == 1:  # one row: XLA fuses a matrix-vector product
+        return False
+    return shape_1[0] * shape_1[1] * shape_2[1] * runs <= LIMIT
 
 
 @contextlib.contextmanager

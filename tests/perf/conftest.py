@@ -59,6 +59,14 @@ RATIOS = {
         )
         for size in ("seed", "middle", "large")
     },
+    **{
+        f"ratio small products fused / every product a dot, batch {b}": (
+            f"seed size, batch {b}, small products fused",
+            f"seed size, batch {b}, every product a dot",
+            1.0,
+        )
+        for b in (1, 2, 4, 8, 16, 32)
+    },
     "ratio C floor / scan, batch 1 (target <= 2, goal 1.5)": (
         "floor: plain C, LSTM(4), look_back 3, batch 1, one core",
         "floor: scan, same series",

@@ -6,6 +6,7 @@
 - the floor: `benchmarks/floor/lstm_floor.c`, the seed workload's arithmetic in plain C on one core;
 - the batch-size curve: per-step and per-sample cost of `scan` for B = 1, 2, 4, ..., 256 at 4 and 32 units,
   with 1 run and with 5 runs trained together; its figure goes to $LSTM_BENCH_FIGURES (or the test's folder);
+- fused small products (`bench.engines.small_products`) against every product a library dot, B = 1 to 32;
 - the arithmetic rate: `scan`'s training FLOP/s at 64 units, look_back 24, batch 1,024 against NumPy's BLAS
   on the gate-sized product (1,024 x 65 by 65 x 256) in the same process.
 
@@ -234,3 +235,29 @@ def test_arithmetic_rate(benchmark: Any, throughput: dict[str, float], jax_backe
             a @ b
         best = min(best, time.perf_counter() - t)
     throughput[GEMM] = 2 * batch * (units + 1) * 4 * units * reps / best / 1e9
+
+
+# --- fused small products against library dots, side by side --------------------------------------------
+
+FUSED_BATCHES = (1, 2, 4, 8, 16, 32)
+
+
+def fused_name(batch: int, fused: bool) -> str:
+    return f"seed size, batch {batch}, {'small products fused' if fused else 'every product a dot'}"
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["fused", "dots"])
+@pytest.mark.parametrize("batch", FUSED_BATCHES)
+def test_fused_or_dots(
+    batch: int, fused: bool, benchmark: Any, throughput: dict[str, float], jax_backend: None, monkeypatch
+) -> None:
+    from bench.engines import scan, small_products
+
+    monkeypatch.setattr(small_products, "LIMIT", small_products.LIMIT if fused else 0)
+    scan._program.cache_clear()  # a fresh program traces with this limit
+    try:
+        epoch, n, _ = scan_epoch(batch, spec=seed_spec(batch, dataset=sine(20000)))
+        benchmark.pedantic(epoch, rounds=9, warmup_rounds=1)
+    finally:
+        scan._program.cache_clear()
+    record(benchmark, throughput, fused_name(batch, fused), n)
