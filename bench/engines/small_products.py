@@ -2,13 +2,13 @@
 
 XLA's CPU compiler keeps a matrix-vector product (one row: batch 1) inside its fused loops, and that is left
 as it is, so batch-1 runs train bit for bit as before; every other dot goes to a library GEMM call outside
-those loops, with a fixed cost per call and copies for its layouts. A recurrent
-cell of a few units at a batch size of a few rows does a handful of such products per step, each a few
-dozen multiplications, so from batch 2 on those calls, not the arithmetic, set the step's cost: one step
-of `LSTM(4)` cost more per sample at batch 2 and 4 than at batch 1. Written as a broadcast product and a
-sum over the contracted axis, a small product (and its gradient) fuses with the elementwise work around
-it. Large products stay library calls, which are faster there: at 16 units and batch 8 the fused form was
-4x slower. The limit below is where the two met on a 2-core AMD EPYC VM (docs/performance.md).
+those loops, with a fixed cost per call and copies for its layouts. A recurrent cell of a few units at a
+batch size of a few rows does a handful of such products per step, each a few dozen multiplications, so
+from batch 2 on those calls, not the arithmetic, set the step's cost: one step of `LSTM(4)` cost more per
+sample at batch 2 and 4 than at batch 1. Written as a broadcast product and a sum over the contracted axis,
+a small product (and its gradient) fuses with the elementwise work around it. Large products stay library
+calls, which are faster there: at 16 units and batch 8 the fused form was 4x slower. The limit below is
+where the two met on a 2-core AMD EPYC VM (docs/performance.md).
 
 Keras's layers call `keras.ops.matmul`, which reaches the JAX backend's `matmul`; `fused()` swaps that
 function while the engine traces, so the layers' own code runs unchanged, and the result differs from a

@@ -24,10 +24,10 @@ from bench.report.stats import (
     ALPHA,
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
+    THROUGHPUT,
     Interval,
     bootstrap_ci,
     busy_runs,
-    THROUGHPUT,
     speed_interval,
 )
 from bench.report.trials import describe, dimensions, with_values

@@ -54,9 +54,9 @@ THROUGHPUT = "median samples/s"
 
 def speed_interval(runs: pd.DataFrame) -> Interval:
     """The throughput of a configuration (`THROUGHPUT`): the median over runs of each run's median timed round
-    (`bench.results.Throughput`), with an interval: the
-    interquartile range of the timed rounds (median of the runs' quartiles), widened to the 95% bootstrap
-    interval of the median over repeats where that is wider. Runs trained together share their rounds."""
+    (`bench.results.Throughput`), with an interval: the interquartile range of the timed rounds (median of the
+    runs' quartiles), widened to the 95% bootstrap interval of the median over repeats where that is wider.
+    Runs trained together share their rounds."""
     sps = pd.to_numeric(runs["samples_per_sec"], errors="coerce")
     if "sps_median" in runs:
         sps = pd.to_numeric(runs["sps_median"], errors="coerce").fillna(sps)
