@@ -42,6 +42,12 @@ from bench.windows import Prepared, Windows
 log = logging.getLogger(__name__)
 
 UNROLL_MAX_LOOK_BACK = 16
+#: XLA options of the epoch on CPU. LLVM's level 1 compiles an epoch ~20% faster than the default with the
+#: same speed after (compiling dominates a sweep of short runs). No YNNPACK fusions: XLA hands reductions and
+#: products above a few thousand elements to YNNPACK, whose per-call cost made a step of 5 runs trained
+#: together at batch 16 2.5x slower than at batch 8, and the 32- and 128-unit peer sizes ran ~20% faster
+#: without it (docs/performance.md).
+CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_experimental_ynn_fusion_type": ""}
 #: Stateless walk-forward windows gathered at once (bounds its memory on long series).
 PREDICT_CHUNK = 4096
 Weights = list[np.ndarray]  # in `bench.model.build_model(spec, ...).get_weights()` order
@@ -171,9 +177,7 @@ class Program:
         # an optimizer's scalar values (`bench.optimizers`); its per-weight slots share a few names
         self.value_slots = {n: i for i, n in enumerate(names) if names.count(n) == 1 and n != "iteration"}
         on_cpu = jax.default_backend() == "cpu"
-        # on CPU, LLVM's level 1 compiles an epoch ~20% faster than the default with the same speed
-        # after (measured on this workload; compiling dominates a sweep of short runs)
-        self.compiler_options = {"xla_backend_optimization_level": 1} if on_cpu else {}
+        self.compiler_options = CPU_COMPILER_OPTIONS if on_cpu else {}
         # small products fused into XLA's loops on CPU (`small_products`); a GPU runs every product as one kernel
         self.fuse_small_products = on_cpu
         self._epochs: dict[tuple[bool, bool], Any] = {}
@@ -197,15 +201,13 @@ class Program:
             )
         return self._built[batch]
 
-    def _observing(self, key: tuple, fn: Callable, vmapped: bool = False) -> Callable:
+    def _observing(self, key: tuple, fn: Callable) -> Callable:
         """`fn`, traced with small products fused on CPU, recording under `key` the LSTM kernels its layers
         choose and whether a product was fused (once per shape; later calls reuse the compiled program, so
         the record stays with the program)."""
 
         def traced(*args: Any, **kwargs: Any) -> Any:
-            runs = np.shape(args[1])[0] if vmapped else 1  # the batch order: (runs, steps, batch) under vmap
-            fuse = small_products.fused(self.fuse_small_products, runs)
-            with kernels.observed() as seen, fuse as fused:
+            with kernels.observed() as seen, small_products.fused(self.fuse_small_products) as fused:
                 out = fn(*args, **kwargs)
             self._kernels.setdefault(key, set()).update([*seen, *([small_products.NAME] if fused else [])])
             return out
@@ -227,7 +229,7 @@ class Program:
             fn = functools.partial(self._epoch, noise_on=noise)
             if vmapped:
                 fn = jax.vmap(fn, in_axes=(0, 0, None, None, None, None, None, None, None, 0))
-            fn = self._observing(("epoch", vmapped, noise), fn, vmapped)
+            fn = self._observing(("epoch", vmapped, noise), fn)
             self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
         return self._epochs[vmapped, noise]
 

@@ -27,19 +27,18 @@ LIMIT = 2048
 NAME = "fused-small-products"
 
 
-def is_small(shape_1: tuple[int, ...], shape_2: tuple[int, ...], runs: int = 1) -> bool:
-    """Whether a product of 2-D operands of these shapes, done for `runs` runs trained together (`jax.vmap`
-    multiplies the work of one fused loop), is written as a fused multiply-and-sum."""
+def is_small(shape_1: tuple[int, ...], shape_2: tuple[int, ...]) -> bool:
+    """Whether a product of 2-D operands of these shapes (one run's, also under `jax.vmap`: runs trained
+    together gain from the fused form as much, measured up to 5 runs) is written as a fused multiply-and-sum."""
     if len(shape_1) != 2 or len(shape_2) != 2 or shape_1[0] == 1:  # one row: XLA fuses a matrix-vector product
         return False
-    return shape_1[0] * shape_1[1] * shape_2[1] * runs <= LIMIT
+    return shape_1[0] * shape_1[1] * shape_2[1] <= LIMIT
 
 
 @contextlib.contextmanager
-def fused(enabled: bool = True, runs: int = 1) -> Iterator[list[bool]]:
-    """Inside the block, small products of Keras's JAX `matmul` (for `runs` runs trained together) are
-    multiply-and-sum; the yielded list gets a True for each product so written (the engine records whether
-    the path ran)."""
+def fused(enabled: bool = True) -> Iterator[list[bool]]:
+    """Inside the block, small products of Keras's JAX `matmul` are multiply-and-sum; the yielded list gets a
+    True for each product so written (the engine records whether the path ran)."""
     used: list[bool] = []
     if not enabled:
         yield used
@@ -51,7 +50,7 @@ def fused(enabled: bool = True, runs: int = 1) -> Iterator[list[bool]]:
 
     def matmul(x1: Any, x2: Any) -> Any:
         a, b = jnp.asarray(x1), jnp.asarray(x2)
-        if not is_small(a.shape, b.shape, runs) or not jnp.issubdtype(a.dtype, jnp.floating):
+        if not is_small(a.shape, b.shape) or not jnp.issubdtype(a.dtype, jnp.floating):
             return dot(x1, x2)
         used.append(True)
         return jnp.sum(a[:, :, None] * b[None, :, :], axis=1)
