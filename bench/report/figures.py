@@ -301,12 +301,8 @@ def throughput_by_batch_size(data: Analysis | Results) -> Figure:
             _title(ax, label)
         handles, labels = _mode_handles(modes)
         _legend(fig, handles, labels)
-        shared = f"; {', '.join(together)} trained together, timed as one program: one panel" if together else ""
-        fig.suptitle(
-            f"Training throughput by batch size (dots: runs; line: median; band: interval over rounds and repeats)"
-            f"{shared}",
-            fontsize=12,
-        )
+        shared = f"\n{', '.join(together)}: trained together, timed as one program" if together else ""
+        fig.suptitle(f"Training throughput (dots: runs; line: their median; band: interval){shared}", fontsize=12)
     return fig
 
 

@@ -116,4 +116,4 @@ def test_trials_trained_together_share_one_throughput_panel(tmp_path: Path) -> N
     assert "base_learning_rate" in a.results.facets
     fig = figures.throughput_by_batch_size(a)
     assert len([ax for ax in fig.axes if ax.get_visible()]) == 1
-    assert "trained together, timed as one program: one panel" in fig._suptitle.get_text()
+    assert "base_learning_rate: trained together, timed as one program" in fig._suptitle.get_text()
