@@ -147,11 +147,8 @@ def test_floor_scan(benchmark: Any, throughput: dict[str, float], jax_backend: N
 
 # --- the batch-size curve --------------------------------------------------------------------------
 
-CURVE = pytest.StashKey[dict[tuple[int, int, int], tuple[float, float]]]()
-
-
 @pytest.fixture(scope="module")
-def curve(pytestconfig: pytest.Config, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def curve(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(units, runs, batch) -> (seconds per step, seconds per sample); the figure and table once all ran."""
     points: dict[tuple[int, int, int], tuple[float, float]] = {}
     yield points
