@@ -147,6 +147,7 @@ def test_floor_scan(benchmark: Any, throughput: dict[str, float], jax_backend: N
 
 # --- the batch-size curve --------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def curve(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """(units, runs, batch) -> (seconds per step, seconds per sample); the figure and table once all ran."""
