@@ -19,6 +19,7 @@ import pandas as pd
 import bench
 from bench.errors import UserError
 from bench.schema import schema
+from bench.vocabulary import MLFLOW_STATE, mode_label
 
 RUN_TAG = "lstm_bench.run_id"
 PARENT_TAG = "lstm_bench.scenario_parent"
@@ -104,7 +105,7 @@ class MlflowSink:
         if previous is not None:  # the run changed since (a retry): one MLflow run per lstm-bench run
             self.client.delete_run(previous.info.run_id)
         sc = schema()
-        mode = "stateless" if not row["stateful"] else f"stateful/{row['layout']}"
+        mode = mode_label(row["stateful"], row["layout"])
         name = f"{row['dataset']} b{row['batch_size']} {mode} lr{row['learning_rate']:g} r{row['repeat']}"
         tags = {
             "mlflow.parentRunId": self.parent(str(row["scenario"])),
@@ -131,8 +132,7 @@ class MlflowSink:
             self.client.log_batch(mid, params=params[i : i + 100])
         for i in range(0, len(metrics), _BATCH):
             self.client.log_batch(mid, metrics=metrics[i : i + _BATCH])
-        status = "FINISHED" if row["status"] in ("ok", "unsupported") else "FAILED"
-        self.client.set_terminated(mid, status, end_time=_ms(row.get("finished_at")))
+        self.client.set_terminated(mid, MLFLOW_STATE[row["status"]], end_time=_ms(row.get("finished_at")))
         self._known[run_id] = self.client.get_run(mid)
         return "replaced" if previous is not None else "created"
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
 from bench.environment import env_id
 from bench.runspec import RunSpec
 from bench.schema import Column, column, columns, flatten
-
-Status = Literal["ok", "failed", "diverged", "unsupported"]
+from bench.vocabulary import Status
 
 
 @dataclass(frozen=True)

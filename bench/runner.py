@@ -31,6 +31,7 @@ from bench.invocations import Invocation, check_continues, merged, plan_record
 from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.store import DB_NAME, Store, export_runs
+from bench.vocabulary import FAILED
 
 if TYPE_CHECKING:
     from bench.scenario import ScenarioFile
@@ -95,7 +96,7 @@ class Outcome:
 
     @property
     def failed(self) -> list[RunResult]:
-        return [r for r in self.results.values() if r.status == "failed"]
+        return [r for r in self.results.values() if r.status == FAILED]
 
 
 def drive(
@@ -137,7 +138,7 @@ def drive(
                 for result in executor.results(todo, claim):
                     rid = result.spec.run_id
                     attempt = outcome.attempts[rid] = outcome.attempts.get(rid, 0) + 1
-                    retry = result.status == "failed" and round_ < retries
+                    retry = result.status == FAILED and round_ < retries
                     with sigint_deferred():
                         store.save(result, owner=owner, attempt=attempt, keep_claim=retry)
                     outcome.results[rid] = result

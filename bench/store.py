@@ -28,11 +28,11 @@ from bench.errors import UserError
 from bench.results import RunResult
 from bench.schema import Column, flat_values, schema
 from bench.tables import ATTEMPTS_COLUMNS, SCHEMA_VERSION, added_column, ddl, meta_sql, transaction
+from bench.vocabulary import DONE
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "results.db"
-DONE_STATUSES = ("ok", "diverged", "unsupported")
 SQLITE_HEADER = b"SQLite format 3\x00"
 INVOCATION_KEY = "invocation"
 
@@ -59,7 +59,7 @@ class Store:
         self.path = path
         self.version = version  # the schema version of the file (older than SCHEMA_VERSION only when read-only)
         self._conn = conn
-        self.claims = Claims(conn, path, DONE_STATUSES)
+        self.claims = Claims(conn, path, DONE)
 
     @classmethod
     def open(cls, folder: str | Path, create: bool = True) -> Store:
@@ -112,8 +112,8 @@ class Store:
 
     def done_ids(self) -> set[str]:
         """Ids of runs that need no rerun (ok, diverged, unsupported); failed runs are retried."""
-        q = f"SELECT run_id FROM runs WHERE status IN ({','.join('?' * len(DONE_STATUSES))})"
-        return {r[0] for r in self._conn.execute(q, DONE_STATUSES)}
+        q = f"SELECT run_id FROM runs WHERE status IN ({','.join('?' * len(DONE))})"
+        return {r[0] for r in self._conn.execute(q, DONE)}
 
     def save(
         self, result: RunResult, *, owner: Owner | None = None, attempt: int | None = None, keep_claim: bool = False

@@ -21,6 +21,7 @@ from bench.datasets import load_series
 from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.windows import make_windows, prepare
+from bench.vocabulary import FAILED, UNSUPPORTED
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +82,20 @@ def refusal(spec: RunSpec, hostname: str) -> tuple[str, str] | None:
     import keras
 
     if keras.backend.backend() != spec.backend:
-        return "failed", f"worker runs backend {keras.backend.backend()}, spec asks for {spec.backend}"
+        return FAILED, f"worker runs backend {keras.backend.backend()}, spec asks for {spec.backend}"
     engine = registry.engine(spec.engine)
     if spec.backend not in engine.runs_on():
-        return "unsupported", (
+        return UNSUPPORTED, (
             f"engine: {spec.engine} runs on backend {', '.join(engine.runs_on())} only, not {spec.backend}; "
             f"set backend: {engine.runs_on()[0]}"
         )
     if spec.device == "gpu" and not gpu_names(spec.backend):
         return (
-            "unsupported",
+            UNSUPPORTED,
             f"device: gpu asked for, but the {spec.backend} backend sees no GPU on {hostname}; use device: cpu or auto",
         )
     reason = engine.unsupported_reason(spec)
-    return ("unsupported", reason) if reason else None
+    return (UNSUPPORTED, reason) if reason else None
 
 
 def _noted(result: RunResult, note: str) -> RunResult:
@@ -147,7 +148,7 @@ def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]
         where = f" at {os.path.basename(last.filename)}:{last.lineno}" if last else ""
         message = " ".join(str(exc).split())[:500]
         return [
-            RunResult(s, "failed", error=f"{type(exc).__name__}: {message}{where}", finished_at=_now(), **stamp)
+            RunResult(s, FAILED, error=f"{type(exc).__name__}: {message}{where}", finished_at=_now(), **stamp)
             for s in specs
         ]
     return [dataclasses.replace(r, finished_at=_now(), **stamp) for r in results]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from bench.vocabulary import MLFLOW_STATE
 from clitools import run_in_process, write
 
 mlflow = pytest.importorskip("mlflow")
@@ -63,6 +64,7 @@ def test_exporting_twice_gives_one_mlflow_run_per_run(results: Path, tmp_path: P
     assert set(children["tags.mlflow.parentRunId"]) == set(parents.run_id)
     merged = children.merge(runs, left_on="tags.lstm_bench.run_id", right_on="run_id")
     assert (merged["tags.status"] == merged["status_y"]).all() and set(merged["status_y"]) == {"ok", "unsupported"}
+    assert (merged["status_x"] == merged["status_y"].map(MLFLOW_STATE)).all()  # MLflow's own terminal state
     assert (merged["params.batch_size"] == merged["batch_size"].astype(str)).all()
     assert (merged["params.learning_rate"] == merged["learning_rate"].astype(str)).all()
     ok = merged[merged["status_y"] == "ok"]

@@ -30,6 +30,7 @@ from bench.commands.console import (
     print_suite,
 )
 from bench.errors import UserError
+from bench.vocabulary import OK, mode_label
 
 #: Options the resume command leaves out: --force would rerun what this invocation finished, and --add
 #: is not needed once the folder has recorded this plan (before the first run).
@@ -212,7 +213,7 @@ class _Terminal:
             return
         self.finished += 1
         self._progress.advance(self._task)
-        if result.status != "ok" and not self.quiet:
+        if result.status != OK and not self.quiet:
             self._progress.console.print(f"  {result.status}: {_describe(result.spec)}: {result.error}", markup=False)
 
     def skipped(self, specs) -> None:  # noqa: ANN001
@@ -253,7 +254,7 @@ def _progress(quiet: bool) -> Progress:
 
 
 def _describe(spec) -> str:  # noqa: ANN001 (RunSpec; imported lazily)
-    mode = f"stateful/{spec.layout}" if spec.stateful else "stateless"
+    mode = mode_label(spec.stateful, spec.layout)
     where = f"{spec.backend}/{spec.engine}/{spec.device}"
     return (
         f"{spec.dataset.label} look_back={spec.look_back} batch={spec.batch_size} {mode} {where} repeat={spec.repeat}"
@@ -270,7 +271,7 @@ def _summary(store) -> None:  # noqa: ANN001
     keys = list(schema().sweep)
     shown = ("dataset", "look_back", "batch_size", "stateful", "layout", "backend", "engine", "device")
     other = [k for k in keys if k not in shown and runs[k].astype("string").nunique(dropna=False) > 1]
-    ok = runs[runs.status == "ok"]
+    ok = runs[runs.status == OK]
     table = Table(title=f"{store.path.parent}: {len(ok)} ok of {len(runs)} runs")
     for col in (
         "dataset",
@@ -290,9 +291,9 @@ def _summary(store) -> None:  # noqa: ANN001
         )
     for key, g in runs.groupby(keys, dropna=False, sort=True):
         d = dict(zip(keys, key))
-        good = g[g.status == "ok"]
-        mode = f"stateful/{d['layout']}" if d["stateful"] else "stateless"
-        problems = ", ".join(f"{n} {s}" for s, n in g.status.value_counts().items() if s != "ok")
+        good = g[g.status == OK]
+        mode = mode_label(d["stateful"], d["layout"])
+        problems = ", ".join(f"{n} {s}" for s, n in g.status.value_counts().items() if s != OK)
         n = f"{len(good)}" + (f" (+{problems})" if problems else "")
         fmt = lambda x, p=2: "-" if x != x else f"{x:,.{p}f}"  # noqa: E731 (NaN-safe)
         table.add_row(

@@ -28,6 +28,7 @@ from bench.results import (
 )
 from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows
+from bench.vocabulary import DIVERGED, OK
 
 
 @dataclass(frozen=True)
@@ -250,7 +251,7 @@ class EpochLoop:
         )
         if self.diverged_epoch is not None:
             return RunResult(
-                status="diverged",
+                status=DIVERGED,
                 error=f"non-finite training loss at epoch {self.diverged_epoch}",
                 diverged_epoch=self.diverged_epoch,
                 **common,
@@ -261,7 +262,7 @@ class EpochLoop:
         predict_seconds = time.perf_counter() - t0
         metrics = walk_metrics(self.prep, w, z_pred)
         if not math.isfinite(metrics.test_rmse):
-            return RunResult(status="diverged", error="non-finite predictions after training", metrics=None, **common)
+            return RunResult(status=DIVERGED, error="non-finite predictions after training", metrics=None, **common)
         budget = self.budget
         steady, extra = self.steady_rounds(), list(extra_rounds or [])
         rounds = steady + extra
@@ -281,4 +282,4 @@ class EpochLoop:
             calibration_rounds=len(extra),
             trained_together=trained_together,
         )
-        return RunResult(status="ok", metrics=metrics, throughput=throughput, **common)
+        return RunResult(status=OK, metrics=metrics, throughput=throughput, **common)

@@ -25,6 +25,7 @@ from bench import registry
 from bench.errors import UserError
 from bench.results import RunResult
 from bench.runspec import RunSpec
+from bench.vocabulary import FAILED
 
 log = logging.getLogger(__name__)
 
@@ -252,7 +253,7 @@ def exit_cause(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
-def failed_result(spec: RunSpec, error: str, concurrency: int, status: str = "failed") -> RunResult:
+def failed_result(spec: RunSpec, error: str, concurrency: int, status: str = FAILED) -> RunResult:
     """The result of a run whose worker could not report one itself."""
     now = datetime.now(UTC).isoformat(timespec="milliseconds")
     return RunResult(spec, status, error=error, started_at=now, finished_at=now, concurrency=concurrency)  # type: ignore[arg-type]

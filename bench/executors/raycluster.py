@@ -30,6 +30,7 @@ from bench.registry import PLUGINS_ENV
 from bench.results import RunResult
 from bench.runspec import RunSpec
 from bench.worker import execute_group, init_worker
+from bench.vocabulary import UNSUPPORTED
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class RayExecutor(SlotExecutor):
                     s,
                     "device: gpu asked for, but the Ray cluster has no GPU; use device: cpu or auto",
                     self.concurrency,
-                    "unsupported",
+                    UNSUPPORTED,
                 )
                 for s in group
             ]

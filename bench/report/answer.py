@@ -32,7 +32,6 @@ from bench.report.stats import (
 )
 from bench.report.trials import describe, dimensions, with_values
 from bench.report.tuning import (
-    ATTEMPT_STATUSES,
     chosen_runs,
     has_validation,
     is_tuning_sweep,
@@ -44,6 +43,7 @@ from bench.report.tuning import (
     unbounded,
     with_tuning_columns,
 )
+from bench.vocabulary import ATTEMPTED, OK, scope_label, target_label
 
 #: The default accuracy margin: a batch size within 2% of the best RMSE counts as accurate enough.
 MARGIN = 0.02
@@ -177,10 +177,6 @@ class Answer:
 # --- the pieces -------------------------------------------------------------------------------
 
 
-def _scope(panel: str, mode: str) -> str:
-    return f"{panel}, {mode}" if panel else mode
-
-
 def relative_difference(a: np.ndarray, best: np.ndarray, level: float = EQUIVALENCE_LEVEL) -> Interval | None:
     """(mean(a) - mean(best)) / mean(best) with a percentile bootstrap interval (both samples resampled,
     fixed seed); None with fewer than 2 runs on a side."""
@@ -228,9 +224,9 @@ def _candidate_runs(results: Results, rates: pd.DataFrame) -> tuple[pd.DataFrame
     tuned = is_tuning_sweep(results.runs, results.facets) and has_validation(results.runs)
     if tuned:
         chosen = chosen_runs(ok, results.facets, rates)
-        return chosen.assign(scope=[_scope(p, m) for p, m in zip(chosen["tuning_panel"], chosen["mode"])]), True
+        return chosen.assign(scope=[scope_label(p, m) for p, m in zip(chosen["tuning_panel"], chosen["mode"])]), True
     rate = pd.to_numeric(ok["learning_rate"], errors="coerce")
-    return ok.assign(scope=[_scope(p, m) for p, m in zip(ok["panel"], ok["mode"])], rate=rate), False
+    return ok.assign(scope=[scope_label(p, m) for p, m in zip(ok["panel"], ok["mode"])], rate=rate), False
 
 
 def _options(group: pd.DataFrame, margin: float) -> tuple[Option, ...]:
@@ -382,7 +378,7 @@ def rates_at_edge(results: Results, scores: pd.DataFrame, chosen: pd.DataFrame) 
             out.append(
                 Diagnostic(
                     "rate_at_edge",
-                    _scope(panel, mode),
+                    scope_label(panel, mode),
                     "; ".join(parts) + " (the best rate may lie beyond the grid)",
                 )
             )
@@ -416,7 +412,7 @@ def search_at_edge(scores: pd.DataFrame, chosen: pd.DataFrame) -> list[Diagnosti
             out.append(
                 Diagnostic(
                     "search_at_edge",
-                    _scope(panel, mode),
+                    scope_label(panel, mode),
                     "; ".join(parts) + " (the best may lie beyond the search space: widen search.space there)",
                 )
             )
@@ -438,13 +434,13 @@ def target_difficulty(results: Results, choices: pd.DataFrame) -> list[Diagnosti
     only a bound), or never met at all, with a target the runs' own best values suggest instead.
     `choices`: the rate per batch size with the fewest median steps (`target_choices`)."""
     runs = results.runs
-    attempts = runs[runs["status"].isin(ATTEMPT_STATUSES) & runs["target_metric"].notna()]
+    attempts = runs[runs["status"].isin(ATTEMPTED) & runs["target_metric"].notna()]
     if attempts.empty:
         return []
     frame = with_tuning_columns(attempts, results.facets)
     out = []
     for (panel, mode), g in frame.groupby(["tuning_panel", "mode"], sort=False):
-        scope = _scope(panel, mode)
+        scope = scope_label(panel, mode)
         metric, value = g["target_metric"].iloc[0], float(g["target_value"].iloc[0])
         suggestion = _suggested_target(g)
         reached = g["steps_to_target"].notna() | g["epochs_to_target"].notna()
@@ -454,7 +450,7 @@ def target_difficulty(results: Results, choices: pd.DataFrame) -> list[Diagnosti
                 Diagnostic(
                     "target_too_hard",
                     scope,
-                    f"no run reached the target {metric} <= {value:g}, so there are no steps to target{hint}",
+                    f"no run reached the target {target_label(metric, value)}, so there are no steps to target{hint}",
                 )
             )
             continue
@@ -470,8 +466,8 @@ def target_difficulty(results: Results, choices: pd.DataFrame) -> list[Diagnosti
                 Diagnostic(
                     "target_too_easy",
                     scope,
-                    f"most runs of batch size {', '.join(map(str, easy))} met {metric} <= {value:g} at the first "
-                    f"evaluation, so their steps to target are only an upper bound and are left out of the "
+                    f"most runs of batch size {', '.join(map(str, easy))} met {target_label(metric, value)} at the "
+                    f"first evaluation, so their steps to target are only an upper bound and are left out of the "
                     f"critical batch size{harder}",
                 )
             )
@@ -487,7 +483,7 @@ def critical_unbounded(critical: pd.DataFrame) -> list[Diagnostic]:
             out.append(
                 Diagnostic(
                     "b_crit_unbounded",
-                    _scope(row["tuning_panel"], row["mode"]),
+                    scope_label(row["tuning_panel"], row["mode"]),
                     f"the critical batch size is at least {max(sizes)}: its interval runs past the largest batch "
                     f"size tried; add larger batch sizes to measure it",
                 )
@@ -521,7 +517,7 @@ def busy_machine(runs: pd.DataFrame) -> list[Diagnostic]:
     """Runs timed while other processes (or a hypervisor) took a share of the CPU: their speed is suspect."""
     if "other_cpu_share" not in runs:
         return []
-    ok = runs[runs["status"] == "ok"]
+    ok = runs[runs["status"] == OK]
     other = pd.to_numeric(ok["other_cpu_share"], errors="coerce")
     steal = pd.to_numeric(ok["cpu_steal"], errors="coerce").fillna(0.0)
     busy = busy_runs(ok)

@@ -24,7 +24,7 @@ CAPTIONS: dict[str, str] = {
     "(never the first, compiling epoch). Line: median over runs of each run's median round; band: the interquartile "
     "range of the rounds, widened to the 95% bootstrap interval over repeats; dots: individual runs. Runs trained "
     "together (trained_together > 1) show each run's share of the machine's throughput.",
-    "tradeoff": "Mean test RMSE against mean throughput per configuration, labelled with the batch size. Ringed and "
+    "tradeoff": "Mean test RMSE against median throughput per configuration, labelled with the batch size. Ringed and "
     "joined: Pareto-optimal configurations, for which no other is both faster and more accurate.",
     "learning_curves": "Training loss by epoch for successful runs: mean over repeats per batch size, band from "
     "min to max.",

@@ -30,17 +30,17 @@ from matplotlib.transforms import blended_transform_factory  # noqa: E402
 from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, MaxNLocator, NullLocator  # noqa: E402
 
 from bench.report.analysis import Analysis, as_analysis  # noqa: E402
-from bench.report.load import MODE_ORDER, Results, panel_labels  # noqa: E402
+from bench.report.load import Results, panel_labels  # noqa: E402
 from bench.runspec import trial_columns  # noqa: E402
 from bench.report.stats import THROUGHPUT  # noqa: E402
 from bench.search import SPACES  # noqa: E402
 from bench.report.tuning import (  # noqa: E402
-    ATTEMPT_STATUSES,
     NO_VALIDATION,
     chosen_runs,
     tuning_facets,
     with_tuning_columns,
 )
+from bench.vocabulary import ATTEMPTED, MODE_ORDER, scope_label, target_label  # noqa: E402
 
 #: Most individual runs drawn as points per panel: beyond this they blur into a smear and the
 #: vector output balloons; the boxes still summarise every run.
@@ -52,11 +52,7 @@ RMSE_LABEL = "test RMSE (series units, lower is better)"
 SPS_LABEL = f"training throughput ({THROUGHPUT})"
 
 _CB = sns.color_palette("colorblind")
-MODE_COLORS: dict[str, tuple[float, float, float]] = {
-    "stateful/streams": _CB[0],
-    "stateful/sequential": _CB[1],
-    "stateless": _CB[2],
-}
+MODE_COLORS: dict[str, tuple[float, float, float]] = dict(zip(MODE_ORDER, _CB))
 
 
 class NothingToPlot(ValueError):
@@ -385,7 +381,7 @@ def learning_curves(data: Analysis | Results) -> Figure:
     ep = results.epochs[results.epochs["loss"].notna()].merge(ok, on=["source", "run_id"])
     if ep.empty:
         raise NothingToPlot("no epoch losses recorded for successful runs")
-    ep["curve_panel"] = [f"{p}, {m}" if p else m for p, m in zip(ep["panel"], ep["mode"])]
+    ep["curve_panel"] = [scope_label(p, m) for p, m in zip(ep["panel"], ep["mode"])]
     agg = (
         ep.groupby(["curve_panel", "mode", "batch_size", "epoch"], sort=False)["loss"]
         .agg(["mean", "min", "max"])
@@ -424,13 +420,13 @@ def time_to_target(data: Analysis | Results, measure: str = "seconds") -> Figure
     if measure not in ("epochs", "seconds"):
         raise ValueError(f"measure must be 'epochs' or 'seconds', not {measure!r}")
     column = f"{measure}_to_target"
-    runs = results.runs[results.runs["status"].isin(("ok", "diverged")) & results.runs["target_metric"].notna()]
+    runs = results.runs[results.runs["status"].isin(ATTEMPTED) & results.runs["target_metric"].notna()]
     if runs.empty:
         raise NothingToPlot("no scenario set a target (target_metric), or no run with one finished")
     modes = _modes(runs)
     first = runs.iloc[0]
     target = (
-        f"{first['target_metric']} <= {first['target_value']:g}" if runs["target_value"].nunique() == 1 else "target"
+        target_label(first["target_metric"], first["target_value"]) if runs["target_value"].nunique() == 1 else "target"
     )
     rng = np.random.default_rng(0)
     olympic = {
@@ -495,7 +491,7 @@ def time_to_target(data: Analysis | Results, measure: str = "seconds") -> Figure
 def _cells(frame: pd.DataFrame, results: Results) -> tuple[Figure, list[tuple[Axes, str, pd.DataFrame]]]:
     """One axes per tuning panel (the facets without the learning rate) and mode, for a frame with
     `tuning_panel` and `mode` columns."""
-    frame = frame.assign(cell=[f"{p}, {m}" if p else m for p, m in zip(frame["tuning_panel"], frame["mode"])])
+    frame = frame.assign(cell=[scope_label(p, m) for p, m in zip(frame["tuning_panel"], frame["mode"])])
     layout = frame[["cell", "mode", *tuning_facets(results.facets)]]
     fig, panels = _grid(layout, results, key="cell", ncols=min(3, frame["cell"].nunique()))
     groups = dict(tuple(frame.groupby("cell", sort=False)))
@@ -682,7 +678,7 @@ def search_optimum(data: Analysis | Results) -> Figure:
                 g = g.sort_values("batch_size")
                 y = pd.to_numeric(g[dim]) if numeric else [levels.index(str(v)) for v in g[dim]]
                 ax.plot(g["batch_size"], y, color=MODE_COLORS.get(mode, "0.4"), marker="o", ms=5,
-                        label=f"{panel}, {mode}" if panel else mode)  # fmt: skip
+                        label=scope_label(panel, mode))  # fmt: skip
             if numeric and (pd.to_numeric(table[dim]) > 0).all() and dim in SPACES and SPACES[dim].log:
                 ax.set_yscale("log")
             if not numeric:
@@ -785,7 +781,7 @@ def _to_target_scaling(a: Analysis, column: str) -> Figure:
     choices = a.steps_choices if steps else a.seconds_choices
     if choices.empty:
         raise NothingToPlot(f"no run with a target recorded {column}")
-    attempts = results.runs[results.runs["status"].isin(ATTEMPT_STATUSES) & results.runs["target_metric"].notna()]
+    attempts = results.runs[results.runs["status"].isin(ATTEMPTED) & results.runs["target_metric"].notna()]
     runs = chosen_runs(attempts, results.facets, choices)
     target = choices["target"].iloc[0] if choices["target"].nunique() == 1 else "the target"
     unit = "optimizer steps" if steps else "training seconds"

@@ -7,6 +7,7 @@ import pandas as pd
 
 from bench.report.trials import describe
 from bench.report.load import Results
+from bench.vocabulary import STATELESS, scope_label
 from bench.report.stats import ALPHA, THROUGHPUT, Interval, mann_whitney
 from bench.report.tuning import interval_text, unbounded
 
@@ -57,8 +58,8 @@ def _speed_vs_accuracy(ok: pd.DataFrame, acc: pd.DataFrame, speed: pd.DataFrame)
 
 
 def _stateful_vs_stateless(ok: pd.DataFrame, acc: pd.DataFrame) -> str:
-    stateful = acc[acc["mode"] != "stateless"]
-    stateless = acc[acc["mode"] == "stateless"]
+    stateful = acc[acc["mode"] != STATELESS]
+    stateless = acc[acc["mode"] == STATELESS]
     if stateful.empty or stateless.empty:
         return (
             f"Only {'stateless' if stateful.empty else 'stateful'} runs succeeded: no stateful vs stateless comparison."
@@ -115,10 +116,6 @@ def findings(results: Results, acc: pd.DataFrame, speed: pd.DataFrame) -> list[t
     if len(panels) > MAX_PANELS:
         out.append(("", [f"{len(panels) - MAX_PANELS} more panels: see the tables."]))
     return out
-
-
-def _cell(panel: str, mode: str) -> str:
-    return f"{panel}, {mode}" if panel else mode
 
 
 def _tuned_accuracy(tuned: pd.DataFrame) -> list[str]:
@@ -252,5 +249,5 @@ def tuning_findings(tuned: pd.DataFrame, scaling: pd.DataFrame, critical: pd.Dat
             for _, row in sub.iterrows():
                 sentences += _critical(row)
         if sentences:
-            out.append((_cell(panel, mode), sentences))
+            out.append((scope_label(panel, mode), sentences))
     return out

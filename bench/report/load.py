@@ -18,6 +18,7 @@ from bench.errors import UserError
 from bench.invocations import data_checks
 from bench.schema import schema
 from bench.store import Store
+from bench.vocabulary import OK, mode_label
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ CONFIG_COLUMNS: tuple[str, ...] = schema().config
 #: they are tried. batch_size is the x axis and stateful/layout the hue ("mode"), so they are
 #: not facets; dataset_params is folded into the dataset label.
 FACET_CANDIDATES: tuple[str, ...] = schema().facets
-
-MODE_ORDER: tuple[str, ...] = ("stateful/streams", "stateful/sequential", "stateless")
 
 # SQLite hands back object columns when a column is all NULL (e.g. only failed runs): coerce.
 _NUMERIC_RUN_COLUMNS: tuple[str, ...] = schema().numeric_runs
@@ -55,12 +54,12 @@ class Results:
     @property
     def ok(self) -> pd.DataFrame:
         """Runs whose metrics can be trusted (status 'ok')."""
-        return self.runs[self.runs["status"] == "ok"]
+        return self.runs[self.runs["status"] == OK]
 
     @property
     def problems(self) -> pd.DataFrame:
         """Runs that failed, diverged or were unsupported: always reported, never dropped."""
-        return self.runs[self.runs["status"] != "ok"]
+        return self.runs[self.runs["status"] != OK]
 
     @property
     def has_target(self) -> bool:
@@ -75,7 +74,7 @@ def _source_names(folders: list[Path]) -> list[str]:
 
 def _mode(stateful: pd.Series, layout: pd.Series) -> pd.Series:
     return pd.Series(
-        ["stateful/" + str(lay) if bool(s) else "stateless" for s, lay in zip(stateful, layout)],
+        [mode_label(s, lay) for s, lay in zip(stateful, layout)],
         index=stateful.index,
         dtype="object",
     )

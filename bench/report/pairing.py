@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.load import FACET_CANDIDATES, MODE_ORDER, join_columns
+from bench.report.load import FACET_CANDIDATES, join_columns
 from bench.report.stats import BUSY_OTHER_SHARE, busy_runs, speed_interval
 from bench.schema import schema
+from bench.vocabulary import MODE_ORDER, OK
 
 #: What the two sides may differ in; the configuration but these, and the repeat, must match for two runs to pair.
 COMPARED_COLUMNS: tuple[str, ...] = schema().compared
@@ -89,9 +90,9 @@ def pair_runs(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     sides = {}
     for side, runs in (("A", a), ("B", b)):
         runs = runs.assign(_key=join_columns(runs, key) if len(runs) else "")
-        bad = runs[runs["status"] != "ok"]
+        bad = runs[runs["status"] != OK]
         unpaired.append(bad.assign(side=side, reason="status " + bad["status"].astype(str)))
-        ok = runs[runs["status"] == "ok"]
+        ok = runs[runs["status"] == OK]
         dup = ok["_key"].duplicated(keep=False)
         unpaired.append(
             ok[dup].assign(side=side, reason=f"ambiguous: several ok runs in {side} share this configuration")
@@ -235,7 +236,7 @@ def condition_warnings(a: pd.DataFrame, b: pd.DataFrame, label_a: str, label_b: 
     out = []
     medians = {}
     for label, runs in ((label_a, a), (label_b, b)):
-        ok = runs[runs["status"] == "ok"]
+        ok = runs[runs["status"] == OK]
         if "other_cpu_share" not in ok or ok["other_cpu_share"].isna().all():
             continue
         busy = busy_runs(ok)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bench.report.load import MODE_ORDER, Results
+from bench.report.load import Results
+from bench.vocabulary import ATTEMPTED, MODE_ORDER, STATUSES, target_label
 
 #: Smallest number of runs per group for a Mann-Whitney test or an olympic mean.
 MIN_REPEATS = 3
@@ -335,7 +336,7 @@ def target_table(results: Results) -> pd.DataFrame:
     """Time to target per configuration: olympic means of epochs and seconds (ok and diverged runs)."""
     facets = results.facets
     cols = [*_label_columns(facets), "target", "n", "reached", "epochs_olympic", "seconds_olympic", "note"]
-    runs = results.runs[results.runs["status"].isin(("ok", "diverged")) & results.runs["target_metric"].notna()]
+    runs = results.runs[results.runs["status"].isin(ATTEMPTED) & results.runs["target_metric"].notna()]
     if runs.empty:
         return pd.DataFrame(columns=["config", "panel", *cols])
     rows = []
@@ -348,7 +349,7 @@ def target_table(results: Results) -> pd.DataFrame:
                 "config": keys[0],
                 "panel": keys[1],
                 **dict(zip(_label_columns(facets), keys[2:])),
-                "target": f"{first['target_metric']} <= {first['target_value']:g}",
+                "target": target_label(first["target_metric"], first["target_value"]),
                 "n": len(g),
                 "reached": int(g["epochs_to_target"].notna().sum()),
                 "epochs_olympic": epochs,
@@ -374,5 +375,5 @@ def problem_table(results: Results) -> pd.DataFrame:
 def status_counts(results: Results) -> pd.Series:
     """Number of runs per status, 'ok' first."""
     counts = results.runs["status"].value_counts()
-    order = [s for s in ("ok", "diverged", "failed", "unsupported") if s in counts.index]
+    order = [s for s in STATUSES if s in counts.index]
     return counts.reindex(order + sorted(set(counts.index) - set(order)))

@@ -25,11 +25,12 @@ from bench.errors import UserError
 from bench.report.analysis import Analysis, analyse
 from bench.report.answer import MARGIN
 from bench.report.build import answer_block
-from bench.report.load import MODE_ORDER, load_results
+from bench.report.load import load_results
 from bench.report.profiles import TAU_MAX, TAUS, profile, ratios, score, speedups
 from bench.report.render import Bullets, Heading, Missing, Paragraph, Picture, Table, render_html, render_markdown
 from bench.report.render import save_figure, write_text
 from bench.suite import read_marker
+from bench.vocabulary import MODE_ORDER
 
 #: The costs the workloads are scored on: column, what it is, and its axis label.
 COSTS: tuple[tuple[str, str], ...] = (

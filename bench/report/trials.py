@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.tuning import GROUP
+from bench.vocabulary import DIVERGED
 
 
 def describe(trial: object, point: object) -> str:
@@ -49,7 +50,7 @@ def with_values(table: pd.DataFrame) -> pd.DataFrame:
 def trial_table(val_scores: pd.DataFrame, step_scores: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """Per group and trial of a search (`rate_scores` on validation, `target_scores` for steps): the trial,
     study, searched values, `val_rmse_median`, `n`, `n_diverged`, `steps_median` (inf: the median run missed
-    the target) and `status` ("best" on validation, "diverged" when most runs diverged, else "")."""
+    the target) and `status` (best on validation, diverged when most runs diverged, else empty)."""
     if val_scores.empty or "search_point" not in val_scores or val_scores["search_point"].isna().all():
         return pd.DataFrame()
     table = val_scores.rename(columns={"median": "val_rmse_median"})
@@ -58,7 +59,7 @@ def trial_table(val_scores: pd.DataFrame, step_scores: pd.DataFrame, labels: lis
         table = table.merge(steps, on=[*labels, "trial_key"], how="left")
     median = table["val_rmse_median"].to_numpy(dtype=np.float64)
     best = table.groupby(list(GROUP), sort=False)["val_rmse_median"].transform("min").to_numpy(dtype=np.float64)
-    table["status"] = np.where(~np.isfinite(median), "diverged", np.where(median == best, "best", ""))
+    table["status"] = np.where(~np.isfinite(median), DIVERGED, np.where(median == best, "best", ""))
     table = with_values(table)
     keep = [c for c in (*labels, "trial", "study", *dimensions(table), "base_learning_rate", "val_rmse_median",
                         "steps_median", "n", "n_diverged", "status") if c in table]  # fmt: skip

@@ -29,6 +29,7 @@ from bench.report.load import panel_labels
 from bench.runspec import trial_columns
 from bench.report import stats
 from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci, mann_whitney
+from bench.vocabulary import ATTEMPTED, DIVERGED, OK, target_label
 
 #: Columns of a run's optimizer trial (the learning rate among them): an axis of the tuning figures, never
 #: one of their panels.
@@ -36,7 +37,6 @@ TRIAL_COLUMNS: tuple[str, ...] = trial_columns()
 #: The metric the learning rate is chosen on. Validation only: never the test set.
 SELECTION_METRIC = "val_rmse"
 #: Runs that count as attempts when choosing a rate or timing a target (diverged ones as failures).
-ATTEMPT_STATUSES: tuple[str, ...] = ("ok", "diverged")
 #: Fewest batch sizes with a median to fit S(B) (two parameters, and one degree of freedom left).
 MIN_FIT_BATCH_SIZES = 3
 #: B_crit and B_simple "disagree" when they differ by more than this factor.
@@ -76,7 +76,7 @@ def with_tuning_columns(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataF
 
 def rates_tried(runs: pd.DataFrame, facets: tuple[str, ...]) -> int:
     """Most trials (base learning rates of a list) tried for one batch size of one tuning panel and mode (ok runs)."""
-    ok = runs[runs["status"] == "ok"]
+    ok = runs[runs["status"] == OK]
     if ok.empty:
         return 0
     frame = with_tuning_columns(ok, facets)
@@ -87,7 +87,7 @@ def has_validation(runs: pd.DataFrame) -> bool:
     """Whether any successful run was scored on a validation split."""
     if "val_rmse" not in runs:
         return False
-    return bool(runs.loc[runs["status"] == "ok", "val_rmse"].notna().any())
+    return bool(runs.loc[runs["status"] == OK, "val_rmse"].notna().any())
 
 
 def is_tuning_sweep(runs: pd.DataFrame, facets: tuple[str, ...]) -> bool:
@@ -138,11 +138,11 @@ def rate_scores(runs: pd.DataFrame, facets: tuple[str, ...], metric: str = SELEC
     """
     labels = _label_columns(facets)
     cols = [*labels, *TRIAL_NAME, "n", "n_diverged", "median"]
-    frame = runs[runs["status"].isin(ATTEMPT_STATUSES)]
+    frame = runs[runs["status"].isin(ATTEMPTED)]
     if frame.empty or metric not in frame:
         return pd.DataFrame(columns=cols)
     frame = with_tuning_columns(frame, facets)
-    diverged = (frame["status"] == "diverged").to_numpy()
+    diverged = (frame["status"] == DIVERGED).to_numpy()
     value = pd.to_numeric(frame[metric], errors="coerce").to_numpy(dtype=np.float64)
     frame = frame.assign(_value=np.where(diverged, np.inf, value), _diverged=diverged)
     frame = frame[np.isfinite(frame["_value"]) | frame["_diverged"]]
@@ -229,7 +229,7 @@ def tuned_table(runs: pd.DataFrame, facets: tuple[str, ...], chosen: pd.DataFram
     chosen = select_rates(runs, facets) if chosen is None else chosen
     if chosen.empty:
         return pd.DataFrame(columns=cols)
-    ok = with_tuning_columns(runs[(runs["status"] == "ok") & runs["test_rmse"].notna()], facets)
+    ok = with_tuning_columns(runs[(runs["status"] == OK) & runs["test_rmse"].notna()], facets)
     rows, samples = [], []
     for _, row in chosen.iterrows():
         x = ok.loc[_match(ok, row), "test_rmse"].to_numpy(dtype=np.float64)
@@ -281,7 +281,7 @@ def target_scores(runs: pd.DataFrame, facets: tuple[str, ...], column: str = "st
     cols = [*labels, "target", *TRIAL_NAME, "n", "reached", "median"]
     if column not in runs:
         return pd.DataFrame(columns=cols)
-    frame = runs[runs["status"].isin(ATTEMPT_STATUSES) & runs["target_metric"].notna()]
+    frame = runs[runs["status"].isin(ATTEMPTED) & runs["target_metric"].notna()]
     if frame.empty or not frame[column].notna().any():
         return pd.DataFrame(columns=cols)
     frame = with_tuning_columns(frame, facets)
@@ -292,7 +292,7 @@ def target_scores(runs: pd.DataFrame, facets: tuple[str, ...], column: str = "st
         rows.append(
             {
                 **dict(zip(labels, keys[:-1])),
-                "target": f"{first['target_metric']} <= {float(first['target_value']):g}",
+                "target": target_label(first["target_metric"], first["target_value"]),
                 **_trial_name(keys[-1], g),
                 "n": len(values),
                 "reached": int(np.isfinite(values).sum()),
@@ -640,8 +640,8 @@ def critical_table(
     choices = target_choices(runs, facets, "steps_to_target") if choices is None else choices
     if choices.empty:
         choices = pd.DataFrame(columns=[*GROUP, "trial_key", "base_learning_rate", "target"])
-    steps = chosen_runs(runs[runs["status"].isin(ATTEMPT_STATUSES)], facets, choices)
-    noise = runs[(runs["status"] == "ok") & runs["grad_noise_scale"].notna()] if "grad_noise_scale" in runs else None
+    steps = chosen_runs(runs[runs["status"].isin(ATTEMPTED)], facets, choices)
+    noise = runs[(runs["status"] == OK) & runs["grad_noise_scale"].notna()] if "grad_noise_scale" in runs else None
     noise = with_tuning_columns(noise if noise is not None else runs.iloc[:0], facets)
     keys = pd.concat([steps[labels], noise[labels]]).drop_duplicates()
     rows = []
