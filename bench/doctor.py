@@ -72,7 +72,7 @@ def check_backend(backend: str) -> BackendCheck:
         if not gpus:
             advice.append(
                 f"nvidia-smi reports a GPU but {backend} sees none (a CPU-only build): install the GPU build "
-                "with pip install '.[gpu]' (see the README's GPU section)"
+                "with pip install '.[gpu]' (see docs/models-and-engines.md, GPU)"
             )
     for line in probes:
         if line.carries_state is False:

@@ -231,7 +231,7 @@ def _explain(exc: ValidationError, path: Path, lines: dict[str, int], data: dict
     msg = err["msg"].removeprefix("Value error, ")
     given = err.get("input")
     shown = "" if isinstance(given, (dict, list)) or ", got " in msg else f" (got {given!r})"
-    return f"{_where(path, lines, loc)}: {msg}{shown}; see the scenario reference in README.md"
+    return f"{_where(path, lines, loc)}: {msg}{shown}; see the scenario reference in docs/scenarios.md"
 
 
 def load_scenario(path: str | Path) -> ScenarioFile:

@@ -6,7 +6,7 @@
 #   benchmarks/crossover.sh [OUT_DIR [SCENARIO.yaml ...]]
 #
 # It installs nothing (GPU machines often have no package index): it needs lstm-bench installed with
-# the GPU builds (pip install '.[gpu]', see the README's GPU section); `lstm-bench doctor`, run first,
+# the GPU builds (pip install '.[gpu]', see docs/models-and-engines.md, "GPU"); `lstm-bench doctor`, run first,
 # says what each backend sees and what is missing. Runs on a backend that is not installed here are
 # left out, with a note (--skip-missing-backends); a run a backend cannot do on the GPU is recorded
 # unsupported, with the reason. benchmarks/gpu_session.sh wraps this for a GPU machine with no index.

@@ -1,4 +1,4 @@
-"""The README's two commands, CI, and the shipped scenarios stay true."""
+"""The README's two commands, CI, and the shipped scenarios stay true (the docs: tests/test_docs.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.runspec import spec_columns
 from bench.suite import load_suite
-from bench.scenario import SWEEP_KEYS, Scenario, load_scenario
+from bench.scenario import load_scenario
 from bench.specs import expand
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,33 +65,6 @@ def test_airline_sweep_covers_batch_1_to_32_both_modes_10_repeats():
     assert {s.batch_size for s in specs} == {1, 2, 4, 8, 16, 32}
     assert {s.stateful for s in specs} == {True, False}
     assert {s.repeat for s in specs} == set(range(10))
-
-
-def readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text()
-    start = text.index(f"## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end > 0 else None]
-
-
-def test_scenario_reference_matches_the_scenario_keys_their_defaults_and_sweeps():
-    section = readme_section("Scenario reference")
-    table = section[: section.index("\n\n", section.index("| key |"))]  # the first table: scenario keys
-    rows = re.findall(r"^\| `(\w+)`( \*)? \| ([^|]+) \|", table, re.M)
-    assert [k for k, _, _ in rows] and {k for k, _, _ in rows} == set(Scenario.model_fields)
-    assert {k for k, star, _ in rows if star} == set(SWEEP_KEYS)
-    shown = {k: default.strip() for k, _, default in rows}
-    for c in spec_columns():
-        if c.scenario_type is not None:
-            value = str(c.default).lower() if isinstance(c.default, bool) else c.default
-            assert shown[c.name] == ("none" if c.default is None else f"`{value}`"), c.name
-
-
-def test_code_map_names_every_module():
-    code_map = readme_section("Layout of the code")
-    modules = [p for p in (ROOT / "bench").iterdir() if p.name not in ("__init__.py", "__main__.py", "__pycache__")]
-    missing = [p.name for p in modules if f"bench/{p.name}{'/' if p.is_dir() else ''}" not in code_map]
-    assert not missing, f"README's code map does not mention {missing}"
 
 
 def test_code_passes_ruff():
