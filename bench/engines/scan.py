@@ -21,7 +21,7 @@ import dataclasses
 import functools
 import logging
 import time
-from typing import Any, NamedTuple
+from typing import Any
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -122,7 +122,8 @@ def _build(key: tuple, batch: int | None, stateful: bool, extra: dict[str, Any])
     return build(model, Shape(look_back, features, batch, stateful, units, layers, horizon), extra)
 
 
-class TrainState(NamedTuple):
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainState:
     """One run's training state as one JAX pytree (under `jax.vmap` every leaf gets the run axis):
     its weights, optimizer values (its learning rate among them), noise-scale state, and the values of
     the model's other non-trainable variables (dropout's seed generators, seeded per run)."""
@@ -131,6 +132,53 @@ class TrainState(NamedTuple):
     opt: list[Any]
     noise: Any
     rng: list[Any]
+
+    def apply_gradients(self, optimizer: Any, grads: list[Any], **changes: Any) -> TrainState:
+        """The state after one optimizer step with `grads` (`changes`: the other fields this step replaced)."""
+        trainable, opt = optimizer.stateless_apply(self.opt, grads, self.trainable)
+        return dataclasses.replace(self, trainable=trainable, opt=opt, **changes)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunCarry:
+    """What an epoch reads and hands back per run (under `jax.vmap`, the leading run axis of every leaf):
+    its `TrainState`, its batch order `order` (steps, batch: rows of the training windows), and the
+    recurrent `state` carried from batch to batch (zeros at an epoch's start)."""
+
+    train: TrainState
+    order: Any
+    state: list[Any]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EpochData:
+    """What every run of an epoch shares (broadcast under `jax.vmap`): the `series` windows are cut from,
+    the `targets`, each training row's target position `train_t`, the `mask` of real rows per batch,
+    whether batches carry state (`stateful`, a runtime flag so stateful and stateless runs share one
+    program), and the part of the epoch to run: batches `begin` to `end`."""
+
+    series: Any
+    targets: Any
+    train_t: Any
+    mask: Any
+    stateful: Any
+    begin: Any
+    end: Any
+
+    def span(self, begin: int, end: int) -> EpochData:
+        """The same data for batches `begin` to `end` (runtime values: no new program)."""
+        import jax.numpy as jnp
+
+        return dataclasses.replace(self, begin=jnp.int32(begin), end=jnp.int32(end))
+
+
+@functools.cache
+def _register_pytrees() -> None:
+    """Make the records JAX pytrees (here rather than at import: importing the engine stays free of JAX)."""
+    import jax
+
+    for record in (TrainState, RunCarry, EpochData):
+        jax.tree_util.register_dataclass(record)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +208,7 @@ class Program:
     def __init__(self, key: tuple, optimizer: tuple[str, bool, bool]) -> None:
         import jax
 
+        _register_pytrees()
         self.key = key
         self.look_back = key[1]
         self.horizon = key[5]
@@ -220,15 +269,15 @@ class Program:
         return kernels.describe(set().union(*(s for s in seen if s is not None))) if seen[0] is not None else None
 
     def epoch_fn(self, vmapped: bool, noise: bool) -> Any:
-        """The jitted epoch: alone or under `jax.vmap` (the `TrainState`, batch order and carried state
-        get a leading run axis; every run passes an order, so shuffled and fixed orders share one
-        program), with or without the noise-scale estimate (per-example gradients cost extra)."""
+        """The jitted epoch: alone or under `jax.vmap` (each `RunCarry` leaf gets a leading run axis, the
+        `EpochData` is shared; every run passes an order, so shuffled and fixed orders share one program),
+        with or without the noise-scale estimate (per-example gradients cost extra)."""
         import jax
 
         if (vmapped, noise) not in self._epochs:
             fn = functools.partial(self._epoch, noise_on=noise)
             if vmapped:
-                fn = jax.vmap(fn, in_axes=(0, 0, None, None, None, None, None, None, None, 0))
+                fn = jax.vmap(fn, in_axes=(0, None))
             fn = self._observing(("epoch", vmapped, noise), fn)
             self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
         return self._epochs[vmapped, noise]
@@ -274,7 +323,7 @@ class Program:
             else value
             for i, (v, value) in enumerate(zip(b.others, b.other_values))
         ]
-        return TrainState(trainable, opt, noise_scale.init(trainable) if noise_on else (), rng)
+        return TrainState(trainable=trainable, opt=opt, noise=noise_scale.init(trainable) if noise_on else (), rng=rng)
 
     def zero_state(self, batch: int) -> list[Any]:
         import jax.numpy as jnp
@@ -296,26 +345,12 @@ class Program:
             outputs = b.model(x, training=training)
         return outputs, [scope.get_current_value(v) for v in b.states], [scope.get_current_value(v) for v in b.others]
 
-    def _epoch(
-        self,
-        train: TrainState,
-        idx: Any,
-        mask: Any,
-        limit: Any,
-        series: Any,
-        targets: Any,
-        train_t: Any,
-        stateful: Any,
-        first: Any = 0,
-        state: list[Any] | None = None,
-        *,
-        noise_on: bool = False,
-    ) -> tuple[TrainState, Any, list[Any]]:
-        """One epoch, or the part of it from batch `first` (with the recurrent state `state` it left off
-        at; zeros at the epoch start) to batch `limit`: batch k holds rows `idx[k]` (`mask` 0 marks
-        padding). Row j is the window ending before target `train_t[j]`, gathered from `series` inside
-        the loop (nothing is materialised), with labels `targets[train_t[j]:][:horizon]`. Returns the trained
-        `TrainState`, the loss and the final recurrent state.
+    def _epoch(self, run: RunCarry, data: EpochData, *, noise_on: bool = False) -> tuple[RunCarry, Any]:
+        """One epoch, or the part of it from batch `data.begin` (from the recurrent state `run.state` it left
+        off at) to batch `data.end`: batch k holds rows `run.order[k]` (`data.mask` 0 marks padding). Row j
+        is the window ending before target `train_t[j]`, gathered from `series` inside the loop (nothing is
+        materialised), with labels `targets[train_t[j]:][:horizon]`. Returns the run carried on (trained
+        state, final recurrent state) and the loss.
 
         Batches with no real rows come last and are not run: the loop's length is a runtime value,
         so it costs nothing per step, and a step budget's partial last epoch is the same program.
@@ -328,6 +363,7 @@ class Program:
         import jax
         import jax.numpy as jnp
 
+        idx, mask, series, targets, train_t = run.order, data.mask, data.series, data.targets, data.train_t
         batch = idx.shape[1]
         sizes = jnp.sum(mask, axis=1)
         min_rows = noise_scale.big_rows(batch)
@@ -355,19 +391,18 @@ class Program:
                     return jnp.sum(jnp.mean(jnp.square(pred - y), axis=1) * m) / sizes[k], (new_state, rng)
 
                 (loss, (new_state, rng)), grads = jax.value_and_grad(loss_fn, has_aux=True)(t.trainable)
-            tv, ov = self.optimizer.stateless_apply(t.opt, grads, t.trainable)
+            t = t.apply_gradients(self.optimizer, grads, noise=ns, rng=jax.lax.stop_gradient(rng))
             # stateful: batch k's final state starts batch k+1, without a gradient path back (Keras's truncation)
-            state = [jnp.where(stateful, jax.lax.stop_gradient(n), s) for n, s in zip(new_state, state)]
-            return TrainState(tv, ov, ns, jax.lax.stop_gradient(rng)), state, losses.at[k].set(loss)
+            state = [jnp.where(data.stateful, jax.lax.stop_gradient(n), s) for n, s in zip(new_state, state)]
+            return t, state, losses.at[k].set(loss)
 
-        steps = jnp.minimum(jnp.sum(sizes > 0), limit)
-        state = self.zero_state(batch) if state is None else state
+        steps = jnp.minimum(jnp.sum(sizes > 0), data.end)
         train, state, losses = jax.lax.fori_loop(
-            first, steps, step, (train, state, jnp.zeros(idx.shape[0], jnp.float32))
+            data.begin, steps, step, (run.train, run.state, jnp.zeros(idx.shape[0], jnp.float32))
         )
         k = jnp.arange(idx.shape[0])
-        ran = jnp.where((k >= first) & (k < steps), sizes, 0.0)
-        return train, jnp.sum(losses * ran) / jnp.sum(ran), state
+        ran = jnp.where((k >= data.begin) & (k < steps), sizes, 0.0)
+        return dataclasses.replace(run, train=train, state=state), jnp.sum(losses * ran) / jnp.sum(ran)
 
     def gather(self, series: Any, t: Any) -> Any:
         """The windows ending before targets `t`: (len(t), look_back, features)."""
@@ -440,6 +475,41 @@ def _batches(
     return idx.reshape(steps, batch_size), mask.reshape(steps, batch_size)
 
 
+def epoch_data(spec: RunSpec, windows: Windows) -> EpochData:
+    """The device arrays every run of `spec`'s configuration shares, for a whole epoch.
+
+    Their shapes are shared by stateful and stateless runs of one look_back and batch size, so both use one
+    compiled epoch: a row for every training window (stateful runs drop some), and the batches a stateless
+    epoch needs (a stateful one may end with a batch of padding, which is skipped). Padding rows point at a
+    real target; the mask keeps them out of the loss."""
+    import jax
+    import jax.numpy as jnp
+
+    n = windows.n_train_windows
+    rows = n + windows.n_dropped
+    steps = -(-rows // spec.batch_size)
+    _, mask = _batches(n, spec.batch_size, spec.stateful, None, steps)
+    train_t = np.pad(windows.train_t, (0, rows - n), mode="edge")
+    series, targets, train_t, mask = (jax.device_put(a) for a in (windows.series, windows.targets, train_t, mask))
+    return EpochData(
+        series=series,
+        targets=targets,
+        train_t=train_t,
+        mask=mask,
+        stateful=jnp.asarray(spec.stateful),
+        begin=jnp.int32(0),
+        end=jnp.int32(steps),
+    )
+
+
+def batch_order(spec: RunSpec, windows: Windows, data: EpochData, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The rows of each batch of an epoch over `data` (steps, batch): in time order, or shuffled by `rng`."""
+    n, steps = windows.n_train_windows, int(data.mask.shape[0])
+    if rng is None:
+        return _batches(n, spec.batch_size, spec.stateful, None, steps)[0]
+    return _batches(n, spec.batch_size, False, rng.permutation(n), steps)[0]
+
+
 def stack(trees: Sequence[Any]) -> Any:
     """Pytrees of equal structure -> one pytree with a leading axis (the vmapped repeats)."""
     import jax
@@ -486,7 +556,6 @@ def _run_together(
 ) -> list[RunResult]:
     """`run_many` for runs of one compiled program."""
     import jax
-    import jax.numpy as jnp
 
     first = specs[0]
     k = len(specs)
@@ -497,56 +566,45 @@ def _run_together(
         program.train_state(w, values_of(s, budget.total_steps), s.seed, s.noise_scale) for w, s in zip(weights, specs)
     ]
     rngs = [np.random.default_rng(s.seed) for s in specs]
-    n = windows.n_train_windows
-    # shapes shared by stateful and stateless runs of this look_back and batch size, so both use
-    # one compiled epoch: every training window's row (stateful runs drop some), and the batches
-    # a stateless epoch needs (a stateful one may end with a batch of padding, which is skipped)
-    rows = n + windows.n_dropped
-    steps = -(-rows // first.batch_size)
-    # padding rows point at a real target; their mask keeps them out of the loss
-    train_t = jax.device_put(np.pad(windows.train_t, (0, rows - n), mode="edge"))
-    series, targets, walk_t = (jax.device_put(a) for a in (windows.series, windows.targets, windows.walk_t))
-    stateful = jnp.asarray(first.stateful)
+    data = epoch_data(first, windows)
     walk = program.walk(first.stateful)
     epoch_fn = program.epoch_fn(vmapped=k > 1, noise=first.noise_scale)
 
-    if k == 1:
-        train = starts[0]
-        walk_of: Callable[[int], Any] = lambda r: walk(train.trainable, series, walk_t)  # noqa: E731
-    else:
-        train = stack(starts)
-        # slicing device arrays one by one costs ~0.5 ms each; the host copies are tiny
-        walk_of = lambda r: walk([np.asarray(t)[r] for t in train.trainable], series, walk_t)  # noqa: E731
+    def together(trees: list[Any]) -> Any:
+        """One run's pytree alone, or the runs' stacked on a leading axis for vmap."""
+        return trees[0] if k == 1 else stack(trees)
+
+    # every run passes a batch order, so shuffled and fixed orders share one program
+    fixed = batch_order(first, windows, data)
+    zeros = together([program.zero_state(first.batch_size)] * k)
+    carry = RunCarry(train=together(starts), order=together([fixed] * k), state=zeros)
+    if k > 1:
         log.info("scan: training %d runs of %s together (vmap)", k, first.run_id)
 
+    walk_t = jax.device_put(windows.walk_t)
+
+    def walk_of(r: int) -> Any:
+        # slicing device arrays one by one costs ~0.5 ms each; the host copies are tiny
+        trainable = carry.train.trainable if k == 1 else [np.asarray(t)[r] for t in carry.train.trainable]
+        return walk(trainable, data.series, walk_t)
+
     loops = [EpochLoop(s, prep, windows, lambda r=r: np.asarray(walk_of(r))) for r, s in enumerate(specs)]
-    idx_np, mask_np = _batches(n, first.batch_size, first.stateful, None, steps)
-    mask = jnp.asarray(mask_np)  # the same for every order
-
-    def batch_orders(orders: list[np.ndarray]) -> Any:
-        """The `idx` argument: one order alone, or each run's under vmap."""
-        return jnp.asarray(orders[0] if k == 1 else np.stack(orders))
-
-    idx = batch_orders([idx_np] * k)
-    zeros = program.zero_state(first.batch_size)
-    zeros = zeros if k == 1 else stack([zeros] * k)
+    rows_in = np.asarray(data.mask).sum(axis=1)  # real rows per batch
     compiled_before = _compiled(epoch_fn)
     compiled_here: bool | None = None
     running = list(range(k))
     for epoch in range(1, budget.epochs + 1):
-        if first.shuffle:
-            idx = batch_orders([_batches(n, first.batch_size, False, rng.permutation(n), steps)[0] for rng in rngs])
+        order = together([batch_order(first, windows, data, rng) for rng in rngs]) if first.shuffle else carry.order
+        carry = dataclasses.replace(carry, order=order, state=zeros)
         # the epoch runs in parts ending where a run evaluates (every `eval_every` steps), clocks stopped there
         bounds = [*loops[0].eval_points(epoch), budget.steps_in(epoch)]
-        state, begin, total, weight = zeros, 0, np.zeros(k), 0.0
+        begin, total, weight = 0, np.zeros(k), 0.0
         t0 = time.perf_counter()
         for end in bounds:
-            train, loss, state = epoch_fn(
-                train, idx, mask, jnp.int32(end), series, targets, train_t, stateful, jnp.int32(begin), state
-            )
-            jax.block_until_ready(train)
+            carry, loss = epoch_fn(carry, data.span(begin, end))
+            jax.block_until_ready(carry)
             seconds = time.perf_counter() - t0
-            rows_run = float(mask_np[begin:end].sum())
+            rows_run = float(rows_in[begin:end].sum())
             total, weight = total + np.asarray(loss, np.float64).reshape(k) * rows_run, weight + rows_run
             if end < bounds[-1]:
                 for r in running:
@@ -557,7 +615,7 @@ def _run_together(
             after = _compiled(epoch_fn)
             compiled_here = None if after is None or compiled_before is None else after > compiled_before
         losses = total / weight if weight else total
-        scales = np.asarray(noise_scale.value(train.noise)).reshape(k) if first.noise_scale else [None] * k
+        scales = np.asarray(noise_scale.value(carry.train.noise)).reshape(k) if first.noise_scale else [None] * k
         for r in list(running):
             if loops[r].end_epoch(float(losses[r]), seconds=seconds, noise_scale=scales[r]):
                 running.remove(r)
@@ -568,9 +626,7 @@ def _run_together(
         """One whole epoch of the compiled program from the trained values; its outputs are dropped, so
         nothing a run recorded changes (JAX arrays are immutable)."""
         t = time.perf_counter()
-        out = epoch_fn(
-            train, idx, mask, jnp.int32(budget.steps_per_epoch), series, targets, train_t, stateful, jnp.int32(0), zeros
-        )
+        out = epoch_fn(dataclasses.replace(carry, state=zeros), data.span(0, budget.steps_per_epoch))
         jax.block_until_ready(out)
         return time.perf_counter() - t
 
@@ -609,9 +665,17 @@ def probe_scan() -> ProbeResult:
     series = np.linspace(0.1, 0.9, 9, dtype=np.float32)[:, None]
     x = series[:8].reshape(4, 2, 1)  # the windows ending before targets 2, 4, 6, 8
     idx, mask = _batches(4, 1, True, None)
-    train, _, state = program.epoch(
-        train, idx, mask, np.int32(4), series, np.ones(9, np.float32), np.arange(2, 10, 2), np.bool_(True)
+    data = EpochData(
+        series=series,
+        targets=np.ones(9, np.float32),
+        train_t=np.arange(2, 10, 2),
+        mask=mask,
+        stateful=np.bool_(True),
+        begin=np.int32(0),
+        end=np.int32(4),
     )
+    trained, _ = program.epoch(RunCarry(train=train, order=idx, state=program.zero_state(1)), data)
+    train, state = trained.train, trained.state
     carried = float(sum(np.abs(np.asarray(s)).sum() for s in state))
     from_state, _, _ = program.forward(train.trainable, x[:1], state)
     from_zero, _, _ = program.forward(train.trainable, x[:1], program.zero_state(1))

@@ -75,7 +75,6 @@ def epoch_compiles(specs: list[RunSpec]) -> int:
 
 def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     """(test RMSE, |carried state| after training) on 0, 1, 0, -1, ... where look_back 1 alone is ambiguous."""
-    import jax.numpy as jnp
 
     from bench.engines import scan
 
@@ -85,18 +84,10 @@ def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     # the carried state after one more epoch from the seeded weights: zero would mean no state flows
     program = scan.program_for(spec)
     train = program.train_state(scan.seeded_weights(spec), {"learning_rate": spec.learning_rate}, spec.seed, False)
-    idx, mask = scan._batches(windows.n_train_windows, spec.batch_size, spec.stateful, None)
-    *_, state = program.epoch(
-        train,
-        jnp.asarray(idx),
-        jnp.asarray(mask),
-        jnp.int32(len(idx)),
-        windows.series,
-        windows.targets,
-        jnp.asarray(windows.train_t),
-        jnp.asarray(spec.stateful),
-    )
-    return result.metrics.test_rmse, float(sum(np.abs(np.asarray(s)).sum() for s in state))
+    shared = scan.epoch_data(spec, windows)
+    start = scan.RunCarry(train=train, order=scan.batch_order(spec, windows, shared), state=program.zero_state(1))
+    trained, _ = program.epoch(start, shared)
+    return result.metrics.test_rmse, float(sum(np.abs(np.asarray(s)).sum() for s in trained.state))
 
 
 def rates_together_and_alone(spec: RunSpec, rates: list[float]) -> tuple[list[list[float]], list[list[float]], int]:

@@ -113,7 +113,6 @@ def scan_epoch(batch_size: int, repeats: int = 0, spec: RunSpec | None = None, p
     """One scan-engine epoch, stateful, on the seed configuration (or `spec`, with `program` instead of
     the engine's own); repeats > 0: vmapped."""
     import jax
-    import jax.numpy as jnp
 
     from bench.engines import scan
 
@@ -122,20 +121,13 @@ def scan_epoch(batch_size: int, repeats: int = 0, spec: RunSpec | None = None, p
     program = program or scan.program_for(spec)
     train = program.train_state(scan.seeded_weights(spec), {"learning_rate": spec.learning_rate}, spec.seed, False)
     fn = program.epoch_fn(vmapped=bool(repeats), noise=False)
-    if repeats:
-        train = scan.stack([train] * repeats)
-    idx, mask = (jnp.asarray(a) for a in scan._batches(w.n_train_windows, spec.batch_size, True, None))
-    if repeats:
-        idx = jnp.stack([idx] * repeats)  # each repeat's batch order
-    series, targets, train_t = (jax.device_put(a) for a in (w.series, w.targets, w.train_t))
-    stateful = jnp.asarray(True)
-    limit = jnp.int32(idx.shape[-2])
-    values = [train]
-    zeros = program.zero_state(spec.batch_size)
-    zeros = scan.stack([zeros] * repeats) if repeats else zeros
+    data = scan.epoch_data(spec, w)
+    start = scan.RunCarry(train=train, order=scan.batch_order(spec, w, data), state=program.zero_state(spec.batch_size))
+    values = [scan.stack([start] * repeats) if repeats else start]  # each repeat's own copy under vmap
+    zeros = values[0].state
 
     def epoch() -> Any:
-        values[0], loss, _ = fn(values[0], idx, mask, limit, series, targets, train_t, stateful, jnp.int32(0), zeros)
+        values[0], loss = fn(dataclasses.replace(values[0], state=zeros), data)
         return jax.block_until_ready((values[0], loss))
 
     return ScanEpoch(epoch, w.n_train_windows, program)
