@@ -22,13 +22,14 @@ import pandas as pd
 from bench.report.load import Results
 from bench.report.stats import (
     ALPHA,
-    BOOTSTRAP_RESAMPLES,
-    BOOTSTRAP_SEED,
+    EQUIVALENCE_LEVEL,
     THROUGHPUT,
     Interval,
     bootstrap_ci,
     busy_runs,
+    relative_difference,
     speed_interval,
+    speedup,
 )
 from bench.report.trials import describe, dimensions, with_values
 from bench.report.tuning import (
@@ -47,8 +48,6 @@ from bench.vocabulary import ATTEMPTED, OK, scope_label, target_label
 
 #: The default accuracy margin: a batch size within 2% of the best RMSE counts as accurate enough.
 MARGIN = 0.02
-#: Two one-sided tests at 5% each: the 90% interval of the difference.
-EQUIVALENCE_LEVEL = 0.90
 #: Power the repeats estimate aims for.
 POWER = 0.8
 #: Test targets outside the training range above this share suggest a trend the model cannot follow.
@@ -177,22 +176,6 @@ class Answer:
 # --- the pieces -------------------------------------------------------------------------------
 
 
-def relative_difference(a: np.ndarray, best: np.ndarray, level: float = EQUIVALENCE_LEVEL) -> Interval | None:
-    """(mean(a) - mean(best)) / mean(best) with a percentile bootstrap interval (both samples resampled,
-    fixed seed); None with fewer than 2 runs on a side."""
-    a, best = np.asarray(a, np.float64), np.asarray(best, np.float64)
-    a, best = a[np.isfinite(a)], best[np.isfinite(best)]
-    if len(a) < 2 or len(best) < 2:
-        return None
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    ma = a[rng.integers(0, len(a), size=(BOOTSTRAP_RESAMPLES, len(a)))].mean(axis=1)
-    mb = best[rng.integers(0, len(best), size=(BOOTSTRAP_RESAMPLES, len(best)))].mean(axis=1)
-    diff = (ma - mb) / mb
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(diff, [tail, 100 - tail])
-    return Interval(float((a.mean() - best.mean()) / best.mean()), float(lo), float(hi))
-
-
 def smallest_p(n_a: int, n_b: int) -> float:
     """The smallest two-sided Mann-Whitney p possible with samples of these sizes (perfect separation)."""
     return 2.0 / math.comb(n_a + n_b, n_a)
@@ -278,14 +261,8 @@ def recommend(group: pd.DataFrame, scope: str, margin: float, tuned: bool) -> Re
     if not eligible:
         return Recommendation(batch_size=None, reason="no throughput was recorded", **common)
     pick = max(eligible, key=lambda o: o.speed.value)
-    speedup = None
-    if pick.batch_size != best.batch_size and best.speed.value > 0:
-        speedup = Interval(
-            pick.speed.value / best.speed.value,
-            pick.speed.low / best.speed.high if best.speed.high > 0 else float("nan"),
-            pick.speed.high / best.speed.low if best.speed.low > 0 else float("inf"),
-        )
-    return Recommendation(batch_size=pick.batch_size, reason="", speedup=speedup, **common)
+    faster = speedup(pick.speed, best.speed) if pick.batch_size != best.batch_size else None
+    return Recommendation(batch_size=pick.batch_size, reason="", speedup=faster, **common)
 
 
 # --- diagnostics ------------------------------------------------------------------------------

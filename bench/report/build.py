@@ -100,7 +100,7 @@ def _findings(a: Analysis) -> list[str]:
     panels repeat said once (naming them). A tuned sweep's findings are the tuned ones: the per-rate panels
     are left to the tables."""
     empty = pd.DataFrame(columns=["tuning_panel", "mode"])
-    per_panel = [] if a.tuning else findings(a.results, a.accuracy, a.speed)
+    per_panel = [] if a.tuning else findings(a.results, a.accuracy, a.speed, a.answer.margin)
     per_panel += [
         (label, sentences)
         for label, sentences in tuning_findings(

@@ -8,7 +8,7 @@ import pandas as pd
 from bench.report.trials import describe
 from bench.report.load import Results
 from bench.vocabulary import STATELESS, scope_label
-from bench.report.stats import ALPHA, THROUGHPUT, Interval, mann_whitney
+from bench.report.stats import ALPHA, EQUIVALENCE_LEVEL, THROUGHPUT, Interval, relative_difference, speedup
 from bench.report.tuning import interval_text, unbounded
 
 #: Panels beyond this many are left to the tables, so the paragraph stays readable.
@@ -23,7 +23,11 @@ def _samples(ok: pd.DataFrame, config: str, column: str) -> np.ndarray:
     return ok.loc[ok["config"] == config, column].to_numpy(dtype=np.float64)
 
 
-def _speed_vs_accuracy(ok: pd.DataFrame, acc: pd.DataFrame, speed: pd.DataFrame) -> list[str]:
+def _interval(d: Interval) -> str:
+    return f"{d.value:+.1%}, {EQUIVALENCE_LEVEL:.0%} bootstrap interval {d.low:+.1%} to {d.high:+.1%}"
+
+
+def _speed_vs_accuracy(ok: pd.DataFrame, acc: pd.DataFrame, speed: pd.DataFrame, margin: float) -> list[str]:
     best = acc.loc[acc["rmse_mean"].idxmin()]
     ci = (
         f", 95% CI {best['rmse_ci_low']:.4g}-{best['rmse_ci_high']:.4g}"
@@ -44,15 +48,22 @@ def _speed_vs_accuracy(ok: pd.DataFrame, acc: pd.DataFrame, speed: pd.DataFrame)
     if best_row.empty or fast_acc.empty:
         return out
     b = best_row.iloc[0]
-    speedup = Interval(
-        fast["sps_median"] / b["sps_median"], fast["sps_low"] / b["sps_high"], fast["sps_high"] / b["sps_low"]
-    )
-    same = " (indistinguishable: the intervals overlap)" if speedup.low <= 1.0 <= speedup.high else ""
+    faster = speedup(fast_speed, Interval(b["sps_median"], b["sps_low"], b["sps_high"]))
+    if faster is None:
+        return out
+    same = " (indistinguishable: the intervals overlap)" if faster.low <= 1.0 <= faster.high else ""
     cost = fast_acc.iloc[0] - best["rmse_mean"]
-    test = mann_whitney(_samples(ok, fast["config"], "test_rmse"), _samples(ok, best["config"], "test_rmse"))
+    # the Recommendation's test: within the margin when the interval's upper end is below it
+    worse = relative_difference(_samples(ok, fast["config"], "test_rmse"), _samples(ok, best["config"], "test_rmse"))
+    if worse is None:
+        verdict = "with single runs there is no interval for the difference"
+    elif worse.high <= margin:
+        verdict = f"shown to be within the {margin:.0%} margin ({_interval(worse)})"
+    else:
+        verdict = f"not shown to be within the {margin:.0%} margin ({_interval(worse)})"
     out.append(
-        f"The fastest trains {speedup.text('.2f', 'x')} as fast as the most accurate{same}, at an accuracy cost of "
-        f"{cost:+.4g} RMSE ({cost / best['rmse_mean']:+.1%}); the RMSE difference is {test.describe()}."
+        f"The fastest trains {faster.text('.2f', 'x')} as fast as the most accurate{same}, at an accuracy cost of "
+        f"{cost:+.4g} RMSE; the RMSE difference is {verdict}."
     )
     return out
 
@@ -66,17 +77,23 @@ def _stateful_vs_stateless(ok: pd.DataFrame, acc: pd.DataFrame) -> str:
         )
     a = stateful.loc[stateful["rmse_mean"].idxmin()]
     b = stateless.loc[stateless["rmse_mean"].idxmin()]
-    test = mann_whitney(_samples(ok, a["config"], "test_rmse"), _samples(ok, b["config"], "test_rmse"))
     win, lose = (a, b) if a["rmse_mean"] < b["rmse_mean"] else (b, a)
+    # the Recommendation's bootstrap interval of the relative difference: the loser's mean RMSE over the winner's
+    worse = relative_difference(_samples(ok, lose["config"], "test_rmse"), _samples(ok, win["config"], "test_rmse"))
     who = "stateful" if win is a else "stateless"
     other = "stateless" if win is a else "stateful"
     head = (
         f"Best stateful ({_name(a)}, RMSE {a['rmse_mean']:.4g}) vs best stateless "
         f"({_name(b)}, RMSE {b['rmse_mean']:.4g}): "
     )
-    if test.significant:
-        return head + f"{who} beat {other}, {test.describe()}."
-    return head + f"{who} has the lower mean, but {who} did not demonstrably beat {other}: {test.describe()}."
+    if worse is None:
+        return head + f"{who} has the lower mean; with single runs there is no interval for the difference."
+    if worse.low > 0:
+        return head + f"{who} beat {other}: {other}'s mean RMSE is higher by {_interval(worse)}."
+    return (
+        head + f"{who} has the lower mean, but {who} did not demonstrably beat {other}: {other}'s mean RMSE is "
+        f"higher by {_interval(worse)}, an interval that includes 0."
+    )
 
 
 def _vs_persistence(acc: pd.DataFrame) -> str:
@@ -98,9 +115,11 @@ def _vs_persistence(acc: pd.DataFrame) -> str:
     return head + "It cannot be told apart from persistence: the 95% CI of its mean RMSE contains the baseline."
 
 
-def findings(results: Results, acc: pd.DataFrame, speed: pd.DataFrame) -> list[tuple[str, list[str]]]:
+def findings(results: Results, acc: pd.DataFrame, speed: pd.DataFrame, margin: float) -> list[tuple[str, list[str]]]:
     """Per panel, a list of sentences: best for accuracy, best for speed, the trade-off between
-    them, stateful vs stateless, and the best LSTM vs persistence. Returns (panel, sentences)."""
+    them, stateful vs stateless, and the best LSTM vs persistence. Returns (panel, sentences). Differences
+    are judged as the Recommendation judges them (`relative_difference` against `margin`), never by
+    another test."""
     ok = results.ok
     panels = list(dict.fromkeys(acc["panel"])) if not acc.empty else []
     out: list[tuple[str, list[str]]] = []
@@ -109,7 +128,7 @@ def findings(results: Results, acc: pd.DataFrame, speed: pd.DataFrame) -> list[t
     for panel in panels[:MAX_PANELS]:
         a = acc[acc["panel"] == panel]
         s = speed[speed["panel"] == panel]
-        sentences = _speed_vs_accuracy(ok, a, s)
+        sentences = _speed_vs_accuracy(ok, a, s, margin)
         sentences.append(_stateful_vs_stateless(ok, a))
         sentences.append(_vs_persistence(a))
         out.append((panel, sentences))

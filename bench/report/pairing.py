@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bench.report.load import FACET_CANDIDATES, join_columns
-from bench.report.stats import BUSY_OTHER_SHARE, busy_runs, speed_interval
+from bench.report.stats import BUSY_OTHER_SHARE, Interval, busy_runs, speed_interval, speedup
 from bench.schema import schema
 from bench.vocabulary import MODE_ORDER, OK
 
@@ -182,8 +182,8 @@ def compare_tables(
     for (series, bs), g in pairs.groupby(["series", "batch_size"], sort=False):
         sides = [speed_interval(_side(g, side, basis[0])) for side in ("a", "b")]
         a_, b_ = sides
-        low = b_.low / a_.high if a_.high > 0 else np.nan
-        high = b_.high / a_.low if a_.low > 0 else np.inf
+        ratio = speedup(b_, a_) or Interval(np.nan, np.nan, np.nan)
+        low, high = ratio.low, ratio.high
         rows.append(
             {
                 "series": series,
@@ -191,7 +191,7 @@ def compare_tables(
                 "pairs": len(g),
                 "sps_a": a_.value,
                 "sps_b": b_.value,
-                "speedup": b_.value / a_.value if a_.value > 0 else np.nan,
+                "speedup": ratio.value,
                 "speedup_low": low,
                 "speedup_high": high,
                 "verdict": "faster" if low > 1 else "slower" if high < 1 else "indistinguishable",

@@ -24,6 +24,8 @@ MIN_REPEATS = 3
 ALPHA = 0.05
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20261128
+#: Two one-sided tests at 5% each: the 90% interval of a difference (`relative_difference`).
+EQUIVALENCE_LEVEL = 0.90
 #: A run was timed on a busy machine when other processes used more than this share of the CPU ...
 BUSY_OTHER_SHARE = 0.2
 #: ... or the hypervisor stole more than this share.
@@ -47,6 +49,35 @@ class Interval:
         if not self.known:
             return f"{value}{unit} (no interval)"
         return f"{value} ({self.low:{spec}} to {self.high:{spec}}){unit}"
+
+
+def speedup(fast: Interval, slow: Interval) -> Interval | None:
+    """How many times `slow` the throughput `fast` is, its interval from the intervals' opposite ends (None when
+    `slow` is not positive): the one speed-up of two intervals that the Recommendation, findings and `compare`
+    print."""
+    if not slow.value > 0:
+        return None
+    return Interval(
+        fast.value / slow.value,
+        fast.low / slow.high if slow.high > 0 else float("nan"),
+        fast.high / slow.low if slow.low > 0 else float("inf"),
+    )
+
+
+def relative_difference(a: np.ndarray, best: np.ndarray, level: float = EQUIVALENCE_LEVEL) -> Interval | None:
+    """(mean(a) - mean(best)) / mean(best) with a percentile bootstrap interval (both samples resampled,
+    fixed seed); None with fewer than 2 runs on a side."""
+    a, best = np.asarray(a, np.float64), np.asarray(best, np.float64)
+    a, best = a[np.isfinite(a)], best[np.isfinite(best)]
+    if len(a) < 2 or len(best) < 2:
+        return None
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    ma = a[rng.integers(0, len(a), size=(BOOTSTRAP_RESAMPLES, len(a)))].mean(axis=1)
+    mb = best[rng.integers(0, len(best), size=(BOOTSTRAP_RESAMPLES, len(best)))].mean(axis=1)
+    diff = (ma - mb) / mb
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(diff, [tail, 100 - tail])
+    return Interval(float((a.mean() - best.mean()) / best.mean()), float(lo), float(hi))
 
 
 #: The one throughput statistic's name, wherever a user reads it (`speed_interval`).

@@ -12,12 +12,11 @@ from bench.report.answer import (
     busy_machine,
     persistence_and_trend,
     recommend,
-    relative_difference,
     repeats_needed,
     repeats_that_can_reach,
     too_few_repeats,
 )
-from bench.report.stats import speed_interval
+from bench.report.stats import relative_difference, speed_interval
 
 # batch size -> (test RMSE of 5 repeats, samples/s): 4 is 0.5% worse than 1 and 4x as fast; 16 is 10% worse
 SWEEP = {
