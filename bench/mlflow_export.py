@@ -36,7 +36,9 @@ def client(tracking_uri: str | None) -> Any:
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise UserError("MLflow is not installed; install it with pip install 'lstm-bench[mlflow]'") from None
+        raise UserError(
+            "MLflow is not installed; install it with pip install '.[mlflow]' in the lstm-bench checkout"
+        ) from None
     return MlflowClient(tracking_uri)
 
 

@@ -6,6 +6,7 @@ one, and how to fix it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -106,6 +107,90 @@ def _key_lines(node: yaml.Node, prefix: str = "") -> dict[str, int]:
     return out
 
 
+def _mapping_paths(node: yaml.Node, prefix: str = "") -> dict[int, str]:
+    """The dotted key path ('', 'dataset', 'workloads.0') of each mapping node under `node`, by the node's id."""
+    out: dict[int, str] = {}
+    if isinstance(node, yaml.MappingNode):
+        out[id(node)] = prefix
+        items = [(f"{prefix}.{k.value}" if prefix else str(k.value), v) for k, v in node.value]
+    elif isinstance(node, yaml.SequenceNode):
+        items = [(f"{prefix}.{i}" if prefix else str(i), v) for i, v in enumerate(node.value)]
+    else:
+        items = []
+    for key, value in items:
+        out.update(_mapping_paths(value, key))
+    return out
+
+
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping gives one key twice (PyYAML would silently keep the last value)."""
+
+    def __init__(self, key: str, lines: tuple[int, int], hint: str) -> None:
+        super().__init__(key)
+        self.key, self.lines, self.hint = key, lines, hint
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses a key given twice in one mapping, at any depth; keys a merge (`<<: *base`)
+    brings in may still be given again, as merging means. `sweeps` (a regular expression) matches the dotted
+    paths of the mappings that hold scenario keys, where a list of values is the fix for a sweep key given twice."""
+
+    sweeps = ""
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        self._paths = _mapping_paths(node)
+        return super().construct_document(node)
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            self._check_unique(node)
+        return super().construct_mapping(node, deep=deep)
+
+    def _check_unique(self, node: yaml.MappingNode) -> None:
+        prefix = self._paths.get(id(node), "")
+        seen: dict[Any, tuple[yaml.Node, yaml.Node]] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, (key_node, value_node))
+            except TypeError:  # a list or mapping as a key: SafeLoader's own error names it
+                continue
+            if first[0] is key_node:
+                continue
+            hint = ""
+            if key in SWEEP_KEYS and re.fullmatch(self.sweeps, prefix):
+                values = [self.construct_object(v, deep=True) for v in (first[1], value_node)]
+                merged = [x for v in values for x in (v if isinstance(v, list) else [v])]
+                merged = [x for i, x in enumerate(merged) if x not in merged[:i]]
+                shown = yaml.safe_dump(merged, default_flow_style=True, sort_keys=False, width=float("inf")).strip()
+                hint = f" (a list sweeps: {key}: {shown})"
+            name = f"{prefix}.{key}" if prefix else str(key)
+            raise _DuplicateKey(name, (first[0].start_mark.line + 1, key_node.start_mark.line + 1), hint)
+
+
+def load_yaml(text: str, path: Path, sweeps: str = "") -> tuple[Any, yaml.Node | None]:
+    """The data and the node tree (for line numbers) of YAML `text` read from `path`, or a one-line `UserError`
+    for invalid YAML or a key given twice in a mapping. `sweeps`: as `_UniqueKeyLoader.sweeps`."""
+    loader = _UniqueKeyLoader(text)
+    loader.sweeps = sweeps
+    try:
+        node = loader.get_single_node()
+        return (loader.construct_document(node) if node is not None else None), node
+    except _DuplicateKey as exc:
+        first, second = exc.lines
+        where = f"lines {first} and {second}" if first != second else f"on line {second}"
+        raise UserError(f"{path}:{second}: key '{exc.key}' given twice ({where}); keep one{exc.hint}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"{where}: invalid YAML ({problem}); check indentation and quoting") from None
+    finally:
+        loader.dispose()
+
+
 def _where(path: Path, lines: dict[str, int], loc: tuple[Any, ...]) -> str:
     """'file:line: key 'a.b'' for a pydantic error location (union member tags are skipped)."""
     parts: list[str] = []
@@ -124,14 +209,7 @@ def _suggest(word: str, choices: list[str]) -> str:
 
 def parse_scenario_text(text: str, path: Path) -> ScenarioFile:
     """Parse scenario YAML `text` (read from `path`) or raise a one-line `UserError`."""
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"{where}: invalid YAML ({problem}); check indentation and quoting") from None
+    data, node = load_yaml(text, path)
     if not isinstance(data, dict):
         raise UserError(
             f"{path}: a scenario must be a YAML mapping of keys (name, dataset, ...), got {type(data).__name__}"
@@ -237,6 +315,8 @@ def _explain(exc: ValidationError, path: Path, lines: dict[str, int], data: dict
 def load_scenario(path: str | Path) -> ScenarioFile:
     """Read and validate one scenario file."""
     p = Path(path)
+    if p.is_dir():
+        raise UserError(_directory(p))
     if not p.is_file():
         raise UserError(f"{p}: scenario file not found; check the path")
     try:
@@ -244,3 +324,16 @@ def load_scenario(path: str | Path) -> ScenarioFile:
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{p}: cannot read scenario ({exc.__class__.__name__}: {exc})") from None
     return parse_scenario_text(text, p)
+
+
+def _directory(folder: Path) -> str:
+    """One line for a scenario path that is a folder: a scenario file in it to give instead."""
+    try:
+        found = sorted(f.name for f in folder.iterdir() if f.suffix in (".yaml", ".yml") and f.is_file())
+    except OSError:
+        found = []
+    shown = f"{str(folder).rstrip('/')}/"
+    if not found:
+        return f"{shown} is a directory, not a scenario file; give the path of a .yaml scenario file"
+    also = f", or all of them with {shown}*{Path(found[0]).suffix}" if len(found) > 1 else ""
+    return f"{shown} is a directory, not a scenario file; give a .yaml file in it, e.g. {shown}{found[0]}{also}"

@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from bench.errors import UserError, closest
-from bench.scenario import ScenarioFile, _key_lines, parse_scenario_data
+from bench.scenario import ScenarioFile, _key_lines, load_yaml, parse_scenario_data
 
 SUITE_KEYS = ("suite", "description", "shared", "workloads")
 #: A workload's own keys besides scenario keys.
@@ -80,8 +80,7 @@ def is_suite(path: Path) -> bool:
 
 def load_suite(path: Path) -> SuiteFile:
     """Read and validate a suite file and each of its workloads, or raise a one-line `UserError`."""
-    text = path.read_text(encoding="utf-8")
-    node, data = yaml.compose(text), yaml.safe_load(text)
+    data, node = load_yaml(path.read_text(encoding="utf-8"), path, sweeps=r"shared|workloads\.\d+")
     lines = _key_lines(node)
     for key in data:
         if key not in SUITE_KEYS:

@@ -4,6 +4,8 @@ link and every path they name present, every dotted name they cite defined."""
 from __future__ import annotations
 
 import re
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,24 @@ def test_the_readme_scenario_is_the_quickstart():
     shown = re.search(r"```yaml\n(.*?)```", readme, re.S)
     assert shown, "the README shows the quickstart scenario"
     assert yaml.safe_load(shown.group(1)) == yaml.safe_load((ROOT / "scenarios" / "quickstart.yaml").read_text())
+
+
+def test_the_mlflow_install_hint_is_the_documented_install(monkeypatch: pytest.MonkeyPatch):
+    """The one line without MLflow gives the install command docs/operations.md gives, for the extra pyproject.toml
+    declares, from the checkout (the README installs with `pip install .`, not from a package index)."""
+    from bench.errors import UserError
+    from bench.mlflow_export import client
+
+    for name in [m for m in sys.modules if m == "mlflow" or m.startswith("mlflow.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # import mlflow now raises ImportError
+    with pytest.raises(UserError) as info:
+        client(None)
+    command = re.search(r"pip install '\.\[(\w+)\]'", str(info.value))
+    assert command, f"the hint installs from the checkout, as the README does: {info.value}"
+    assert f"`{command.group(0)}`" in (DOCS / "operations.md").read_text(encoding="utf-8")
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    assert command.group(1) in extras and "pip install ." in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_code_map_names_every_module():

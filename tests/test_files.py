@@ -6,7 +6,9 @@ the file. The files are written byte for byte as the programs that make them wri
 from __future__ import annotations
 
 import codecs
+import gzip
 import re
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 import yaml
 
 from bench.datasets import load_series, resolve_dataset
+from bench.datasets.files import HEAD_BYTES, sniff
 from bench.errors import UserError
 from clitools import write
 from runspecs import run_scenario
@@ -330,3 +333,133 @@ def test_new_options_are_stored_only_when_given(tmp_path: Path) -> None:
     given = {"encoding": "Windows-1252", "thousands": "'", "time_format": "%Y-%m-%d", "outliers": "keep"}
     params = resolve_dataset({"csv": "o.csv", "column": "v", **given}, tmp_path).params
     assert params == {**bare, **given, "encoding": "cp1252"}  # the codec's own name: one run id for both spellings
+
+
+def xlsx(path: Path) -> None:
+    """A workbook's first entries, in the order Excel writes them."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in ("[Content_Types].xml", "_rels/.rels", "xl/_rels/workbook.xml.rels", "xl/workbook.xml"):
+            z.writestr(name, "<x/>")
+
+
+def ods(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+        z.writestr("content.xml", "<x/>")
+
+
+def archive(path: Path) -> None:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.csv", "v\n1\n")
+
+
+NOT_TEXT = {
+    "xlsx as csv": (
+        "data.xlsx",
+        xlsx,
+        "csv",
+        "data.xlsx looks like an Excel workbook (a zip file), not a CSV file: export the sheet as CSV or Parquet",
+    ),
+    "xlsx as parquet": (
+        "data.xlsx",
+        xlsx,
+        "parquet",
+        "data.xlsx looks like an Excel workbook (a zip file), not a Parquet",
+    ),
+    "xls": (
+        "old.csv",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500),
+        "csv",
+        "old.csv looks like an Excel 97-2003 workbook",
+    ),
+    "ods": ("s.ods", ods, "csv", "s.ods looks like an OpenDocument spreadsheet (a zip file), not a CSV file: export"),
+    "zip": (
+        "a.zip",
+        archive,
+        "csv",
+        "a.zip looks like a zip archive",
+    ),
+    "png": (
+        "plot.png",
+        b"\x89PNG\r\n\x1a\n" + bytes(64),
+        "csv",
+        "plot.png looks like a PNG image, not a CSV file: give",
+    ),
+    "jpeg": ("p.csv", b"\xff\xd8\xff\xe0" + bytes(64), "csv", "p.csv looks like a JPEG image"),
+    "gif": ("p.csv", b"GIF89a" + bytes(64), "csv", "p.csv looks like a GIF image"),
+    "pdf": ("r.csv", b"%PDF-1.7\n%\xe2\xe3\n", "csv", "r.csv looks like a PDF document, not a CSV file"),
+    "gzip": (
+        "v.csv.gz",
+        gzip.compress(b"v\n1\n2\n"),
+        "csv",
+        "v.csv.gz looks like a gzip-compressed file, not a CSV file: extract",
+    ),
+    "nul": (
+        "n.csv",
+        b"v\n" + b"1\n" * 617 + b"2\x00\n",
+        "csv",
+        "n.csv looks like binary data (a NUL byte at byte 1,237), not a CSV file: if it was a CSV file it is damaged",
+    ),
+    "parquet as csv": (
+        "p.parquet",
+        lambda p: pd.DataFrame({"v": VALUES}).to_parquet(p),
+        "csv",
+        "p.parquet is a Parquet file, not a CSV file: use parquet: instead of csv:",
+    ),
+    "csv as parquet": (
+        "t.parquet",
+        b"v\n1\n2\n",
+        "parquet",
+        "t.parquet is text, not a Parquet file (those start with PAR1); if it is a CSV file, use csv: instead of "
+        "parquet:",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_TEXT))
+def test_a_file_that_is_not_what_its_key_says_is_named_from_its_first_bytes(tmp_path: Path, case: str) -> None:
+    name, content, fmt, message = NOT_TEXT[case]
+    if isinstance(content, bytes):
+        (tmp_path / name).write_bytes(content)
+    else:
+        content(tmp_path / name)
+    assert f"dataset: {message}" in fails(tmp_path, **{fmt: name, "column": "v"})
+
+
+def test_only_the_first_bytes_are_sniffed(tmp_path: Path) -> None:
+    (tmp_path / "late.csv").write_bytes(b"v\n" + b"1\n" * HEAD_BYTES + b"\x00")
+    (tmp_path / "early.csv").write_bytes(b"v\n" + b"1\n" * 100 + b"\x00")
+    assert sniff(tmp_path / "late.csv") is None
+    assert sniff(tmp_path / "early.csv") == "binary data (a NUL byte at byte 202)"
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_byte_order_mark_is_named_and_its_hint_reads_it(tmp_path: Path, codec: str) -> None:
+    (tmp_path / "u.csv").write_bytes(("t;v\r\n" + "".join(f"{i};{v}\r\n" for i, v in enumerate(VALUES))).encode(codec))
+    message = fails(tmp_path, csv="u.csv", column="v")
+    order = codec[-2:].upper()
+    assert message == f"dataset: u.csv is UTF-16 {order} text without a byte-order mark: add encoding: {codec}"
+    assert load(tmp_path, csv="u.csv", column="v", **follow(message)[0]).values.tolist() == VALUES
+
+
+def test_a_data_path_that_is_a_directory_names_a_file_in_it(tmp_path: Path) -> None:
+    write(tmp_path / "data" / "sales.csv", "v\n1\n")
+    write(tmp_path / "data" / "notes.txt", "-")
+    assert fails(tmp_path, csv="data", column="v") == (
+        "dataset: data/ is a directory, not a CSV file; give a .csv file in it, e.g. csv: data/sales.csv"
+    )
+    assert fails(tmp_path, parquet="data/", column="v") == (
+        "dataset: data/ is a directory, not a Parquet file; give the path of a .parquet file"
+    )
+
+
+def test_a_workbook_stops_the_run_before_anything_is_written(tmp_path: Path, cli) -> None:
+    xlsx(tmp_path / "sales.xlsx")
+    write(tmp_path / "s.yaml", "name: s\ndataset: {csv: sales.xlsx, column: v}\nepochs: 1\n")
+    ran = cli("run", "s.yaml")
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
+    assert ran.stderr.strip().splitlines() == [
+        "error: s.yaml:2: dataset: sales.xlsx looks like an Excel workbook (a zip file), not a CSV file: "
+        "export the sheet as CSV or Parquet (Save As in the spreadsheet program)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "sales.xlsx"]

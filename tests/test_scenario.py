@@ -131,6 +131,15 @@ BAD = {
         BASE + "engine: scan\n",
         "key 'engine': engine: scan runs on backend jax only; add backend: jax",
     ),
+    "unknown dataset kind": (
+        "name: t\ndataset: {excel: data.xlsx, column: v}\n",
+        r"s.yaml:2: dataset: unknown dataset kind 'excel'; the kinds are name: \(a built-in dataset, e.g. airline\), "
+        r"csv: FILE or parquet: FILE; a spreadsheet is not read as it is: export the sheet as CSV or Parquet$",
+    ),
+    "misspelt dataset kind": (
+        "name: t\ndataset: {cvs: d.csv, column: v}\n",
+        r"unknown dataset kind 'cvs'; the kinds are name: .*; did you mean 'csv'\?$",
+    ),
 }
 
 
@@ -240,3 +249,68 @@ def test_a_validation_target_with_a_step_budget_evaluates_every_eval_every_steps
     )
     (spec,) = expand(parse(text))
     assert (spec.eval_every, spec.target_metric, spec.steps, spec.epochs) == (50, "val_rmse", 400, None)
+
+
+TWICE = {
+    "top level": (
+        "name: t\ndataset: airline\nbatch_size: [1, 4]\nepochs: 2\nbatch_size: 16\n",
+        "s.yaml:5: key 'batch_size' given twice (lines 3 and 5); keep one (a list sweeps: batch_size: [1, 4, 16])",
+    ),
+    "quoted the second time": (
+        BASE + '"epochs": 3\n',
+        "s.yaml:4: key 'epochs' given twice (lines 3 and 4); keep one (a list sweeps: epochs: [2, 3])",
+    ),
+    "a dataset": (
+        "name: t\ndataset: airline\nepochs: 2\ndataset: {name: sine, length: 100}\n",
+        "s.yaml:4: key 'dataset' given twice (lines 2 and 4); keep one (a list sweeps: dataset: [airline, {name: sine, "
+        "length: 100}])",
+    ),
+    "inside a dataset": (
+        "name: t\ndataset: {name: sine, length: 100, length: 200}\n",
+        "s.yaml:2: key 'dataset.length' given twice (on line 2); keep one",
+    ),
+    "in a dataset list": (
+        "name: t\ndataset:\n  - airline\n  - name: sine\n    period: 12\n    name: ar\n",
+        "s.yaml:6: key 'dataset.1.name' given twice (lines 4 and 6); keep one",
+    ),
+    "in a search block": (
+        BASE + "search:\n  trials: 4\n  space:\n    learning_rate: {low: 0.001, high: 0.1}\n"
+        "    learning_rate: {low: 0.01, high: 1}\n",
+        "s.yaml:8: key 'search.space.learning_rate' given twice (lines 7 and 8); keep one",
+    ),
+    "in a target": (
+        BASE + "target:\n  value: 3\n  metric: test_rmse\n  value: 4\n",
+        "s.yaml:7: key 'target.value' given twice (lines 5 and 7); keep one",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TWICE))
+def test_a_key_given_twice_is_an_error_at_any_depth(case: str) -> None:
+    text, message = TWICE[case]
+    with pytest.raises(UserError) as info:
+        parse(text)
+    assert str(info.value) == message
+
+
+def test_a_merged_key_may_be_given_again() -> None:
+    (spec,) = expand(parse("name: t\nepochs: 2\ndataset: {<<: {name: sine, length: 100}, length: 200}\n"))
+    assert spec.dataset.params["length"] == 200
+
+
+def test_a_scenario_path_that_is_a_directory_names_a_file_in_it(tmp_path: Path, cli) -> None:
+    for name in ("quickstart.yaml", "sweep.yaml"):
+        (tmp_path / "scenarios").mkdir(exist_ok=True)
+        (tmp_path / "scenarios" / name).write_text(BASE)
+    (tmp_path / "empty").mkdir()
+    ran = cli("validate", "scenarios")
+    assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
+    assert ran.stderr.strip().splitlines() == [
+        "error: scenarios/ is a directory, not a scenario file; give a .yaml file in it, e.g. "
+        "scenarios/quickstart.yaml, or all of them with scenarios/*.yaml"
+    ]
+    ran = cli("run", "empty/")
+    assert ran.returncode == 2 and ran.stderr.strip().splitlines() == [
+        "error: empty/ is a directory, not a scenario file; give the path of a .yaml scenario file"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "scenarios"]

@@ -90,6 +90,23 @@ def test_a_suite_gives_each_workload_the_shared_keys_and_its_own(tmp_path: Path)
         (("    dataset: {name: ar, length: 200}", "    datset: {name: ar, length: 200}"), "s.yaml:20: key 'datset'"),
         (("  steps: 60", "  steps: -60"), "s.yaml:10: key 'steps'"),
         (("suite: mini", "suite: a/b"), "suite must be a name"),
+        (
+            ("  steps: 60", "  steps: 60\n  look_back: 5"),
+            "s.yaml:11: key 'shared.look_back' given twice (lines 9 and 11); keep one "
+            "(a list sweeps: look_back: [3, 5])",
+        ),
+        (
+            (
+                "    target: {metric: val_rmse, value: 1.5}",
+                "    target: {metric: val_rmse, value: 1.5}\n    dataset: sine",
+            ),
+            "s.yaml:22: key 'workloads.1.dataset' given twice (lines 20 and 22); keep one (a list sweeps: dataset: "
+            "[{name: ar, length: 200}, sine])",
+        ),
+        (
+            ("  - name: ar", "  - name: ar\n    note: x\n    note: y"),
+            "key 'workloads.1.note' given twice (lines 20 and 21); keep one\n",
+        ),
     ],
 )
 def test_a_bad_suite_is_one_line_naming_where(change: tuple[str, str], message: str, tmp_path: Path, cli) -> None:

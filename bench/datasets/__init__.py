@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from bench.datasets.files import FORMATS, file_format, read_file, resolve_file
+from bench.datasets.files import KEYS as FILE_KEYS
 from bench.errors import UserError, closest
 
 
@@ -260,6 +261,19 @@ def _check_params(name: str, given: dict[str, Any], defaults: dict[str, Any]) ->
     return params
 
 
+#: The kinds of dataset a scenario's `dataset` mapping gives, by its key.
+KINDS = "name: (a built-in dataset, e.g. airline), " + " or ".join(f"{f}: FILE" for f in FORMATS)
+#: Keys that name a spreadsheet, which is read once exported.
+SPREADSHEET_KINDS = ("excel", "xlsx", "xls", "ods", "sheet", "spreadsheet", "workbook")
+
+
+def _kind_hint(kind: str) -> str:
+    if kind.lower() in SPREADSHEET_KINDS:
+        return "; a spreadsheet is not read as it is: export the sheet as CSV or Parquet"
+    match = closest(kind, ["name", *FORMATS])
+    return f"; did you mean '{match}'?" if match else ""
+
+
 def resolve_dataset(ref: str | dict[str, Any], base_dir: Path) -> DatasetSpec:
     """Turn a scenario's `dataset` value into a canonical `DatasetSpec` (CSV paths made absolute and hashed)."""
     if isinstance(ref, str):
@@ -270,8 +284,12 @@ def resolve_dataset(ref: str | dict[str, Any], base_dir: Path) -> DatasetSpec:
         fmt, params = resolve_file(ref, base_dir)
         return DatasetSpec(fmt, json.dumps(params, sort_keys=True))
     name = ref.pop("name", None)
+    unknown = [str(k) for k in ref if name is None and k not in FILE_KEYS]
+    if unknown:
+        raise UserError(f"dataset: unknown dataset kind '{unknown[0]}'; the kinds are {KINDS}{_kind_hint(unknown[0])}")
     if not isinstance(name, str):
-        raise UserError("dataset: give a built-in name (e.g. 'airline') or a mapping with 'name' or 'csv'")
+        keys = ", ".join(f"'{k}'" for k in ("name", *FORMATS[:-1])) + f" or '{FORMATS[-1]}'"
+        raise UserError(f"dataset: give a built-in name (e.g. 'airline') or a mapping with {keys}")
     if name not in _REGISTRY:
         match = closest(name, _REGISTRY)
         hint = (

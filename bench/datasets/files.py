@@ -27,6 +27,8 @@ from bench.datasets import rows
 from bench.errors import UserError, closest
 
 FORMATS = ("csv", "parquet")
+#: How messages name each format.
+FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet"}
 #: What to do with a missing value of the series (an empty cell, NA): refuse, or repair and say how many.
 MISSING = ("error", "drop", "interpolate", "ffill")
 OUTLIERS = ("error", "keep")
@@ -37,6 +39,38 @@ ENCODING = "utf-8-sig"
 #: Separators tried when `sep` is not given.
 SEPARATORS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
+#: How many of a file's first bytes `sniff` reads.
+HEAD_BYTES = 8 * 1024
+PARQUET = "a Parquet file"
+SPREADSHEETS = (
+    "an Excel workbook (a zip file)",
+    "an Excel 97-2003 workbook or another old Office file",
+    "an OpenDocument spreadsheet (a zip file)",
+)
+COMPRESSED = ("a gzip-compressed file", "an xz-compressed file", "a zstd-compressed file", "a bzip2-compressed file")
+#: The first bytes of formats that are not text, and what a file starting so is.
+SIGNATURES = (
+    (b"PAR1", PARQUET),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", SPREADSHEETS[1]),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x1f\x8b", COMPRESSED[0]),
+    (b"\xfd7zXZ\x00", COMPRESSED[1]),
+    (b"\x28\xb5\x2f\xfd", COMPRESSED[2]),
+    (b"BZh91AY&SY", COMPRESSED[3]),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+)
+#: What a zip file is, told by its first entries (an OpenDocument file names its type first, uncompressed).
+ZIP_KINDS = (
+    (b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet", SPREADSHEETS[2]),
+    (b"xl/", SPREADSHEETS[0]),
+    (b"word/", "a Word document (a zip file)"),
+)
+#: Byte-order marks of text whose characters hold NUL bytes (UTF-32 LE's starts as UTF-16 LE's).
+WIDE_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)
 
 
 @dataclass(frozen=True)
@@ -75,9 +109,13 @@ def resolve_file(ref: dict[str, Any], base_dir: Path) -> tuple[str, dict[str, An
         )
     if "features" in ref and "target" not in ref:
         raise UserError("dataset: 'features' goes with 'target: NAME' (the column to forecast), not 'column'")
-    path = (base_dir / str(ref[fmt])).resolve()
+    given = str(ref[fmt])
+    path = (base_dir / given).resolve()
+    if path.is_dir():
+        raise UserError(_directory(path, given, fmt))
     if not path.is_file():
         raise UserError(f"dataset: {fmt.upper()} file not found: {path}; paths are relative to the scenario file")
+    _check_kind(path, given, fmt, _encoding(ref["encoding"]) if "encoding" in ref else ENCODING)
     target = str(ref.get("column", ref.get("target"))).strip()
     # the target is stored as 'column' whichever key named it, so a univariate file keeps its run ids
     params: dict[str, Any] = {fmt: str(path), "column": target, "sha256": content_hash(path)}
@@ -90,6 +128,71 @@ def resolve_file(ref: dict[str, Any], base_dir: Path) -> tuple[str, dict[str, An
             raise UserError(f"dataset: 'features' names a column twice: {names}")
         params["features"] = names
     return fmt, {**params, **_options(ref, fmt)}
+
+
+def _directory(folder: Path, given: str, fmt: str) -> str:
+    """One line for a file path that is a folder: a file of the format in it to give instead."""
+    try:
+        found = sorted(f.name for f in folder.iterdir() if f.suffix.lower() == f".{fmt}" and f.is_file())
+    except OSError:
+        found = []
+    shown = f"{given.rstrip('/')}/"
+    fix = f"give a .{fmt} file in it, e.g. {fmt}: {shown}{found[0]}" if found else f"give the path of a .{fmt} file"
+    return f"dataset: {shown} is a directory, not a {FORMAT_NAMES[fmt]} file; {fix}"
+
+
+def sniff(path: Path) -> str | None:
+    """What a file is when its first bytes say it is not text (a workbook, an image, an archive, a Parquet
+    file, binary data), e.g. 'a PNG image'; None for text (in any encoding, UTF-16 with a byte-order mark
+    too) and for a file that cannot be read (reading it later says why)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError:
+        return None
+    for magic, what in SIGNATURES:
+        if head.startswith(magic):
+            return what
+    if head.startswith(b"PK\x03\x04"):
+        return next((what for name, what in ZIP_KINDS if name in head), "a zip archive")
+    if head.startswith(WIDE_BOMS) or b"\0" not in head:
+        return None
+    even = head[: len(head) // 2 * 2]
+    for order, text, zeros in (("LE", even[0::2], even[1::2]), ("BE", even[1::2], even[0::2])):
+        if b"\0" not in text and zeros.count(0) >= 0.9 * len(zeros):  # ASCII as two bytes a character
+            return f"UTF-16 {order} text without a byte-order mark"
+    return f"binary data (a NUL byte at byte {head.index(0):,})"
+
+
+def _check_kind(path: Path, given: str, fmt: str, encoding: str) -> None:
+    """Refuse, from its first bytes, a file that is not of format `fmt`, saying what it is and what to do."""
+    what = sniff(path)
+    if fmt == "parquet":
+        if what == PARQUET:
+            return
+        if what is None or what.startswith("UTF-16"):
+            raise UserError(
+                f"dataset: {given} is text, not a Parquet file (those start with PAR1); if it is a CSV file, "
+                "use csv: instead of parquet:"
+            )
+    elif what is None or (encoding.startswith(("utf-16", "utf-32")) and what.startswith(("UTF-16", "binary"))):
+        return  # text, or text whose every character holds NUL bytes
+    elif what == PARQUET:
+        raise UserError(f"dataset: {given} is a Parquet file, not a CSV file: use parquet: instead of csv:")
+    elif what.startswith("UTF-16"):
+        raise UserError(f"dataset: {given} is {what}: add encoding: utf-16-{what.split()[1].lower()}")
+    raise UserError(f"dataset: {given} looks like {what}, not a {FORMAT_NAMES[fmt]} file: {_fix(what, fmt)}")
+
+
+def _fix(what: str, fmt: str) -> str:
+    """What to do with a file `sniff` says is `what`, given as a `fmt` file."""
+    if what in SPREADSHEETS:
+        return "export the sheet as CSV or Parquet (Save As in the spreadsheet program)"
+    if what in COMPRESSED or what.endswith("archive"):
+        return "extract the data file from it and give that"
+    if what.startswith("binary"):
+        return f"if it was a {FORMAT_NAMES[fmt]} file it is damaged; export the data as {FORMAT_NAMES[fmt]} again"
+    return "give the data as a CSV or Parquet file"
 
 
 def _options(ref: dict[str, Any], fmt: str) -> dict[str, Any]:
