@@ -11,11 +11,13 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.datasets.checks import DataCheck
 from bench.errors import UserError
 from bench.invocations import data_checks
+from bench.runspec import trial_columns
 from bench.schema import schema
 from bench.store import Store
 from bench.vocabulary import OK, mode_label
@@ -145,7 +147,33 @@ def prepare_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
     runs["config"] = join_columns(runs, group)
     facets = facet_columns(runs)
     runs["panel"] = panel_labels(runs, facets)
+    for name, column in tuning_columns(runs, facets).items():
+        runs[name] = column
     return runs, facets
+
+
+#: The columns `tuning_columns` derives.
+TUNING_COLUMNS: tuple[str, ...] = ("rate", "trial_key", "tuning_panel")
+
+
+def tuning_facets(facets: tuple[str, ...]) -> tuple[str, ...]:
+    """The report's facets without the trial columns: the panels of the tuning figures."""
+    return tuple(f for f in facets if f not in trial_columns())
+
+
+def tuning_columns(runs: pd.DataFrame, facets: tuple[str, ...]) -> dict[str, pd.Series]:
+    """`rate` (the base learning rate; the effective rate for rows without one), `trial_key` (the run's search
+    trial, else its rate) and `tuning_panel` (the facet values other than the trial's) of prepared runs."""
+    effective = pd.to_numeric(runs["learning_rate"], errors="coerce")
+    base = pd.to_numeric(runs["base_learning_rate"], errors="coerce") if "base_learning_rate" in runs else effective
+    rate = base.fillna(effective)
+    trial = pd.to_numeric(runs["trial"], errors="coerce") if "trial" in runs else pd.Series(np.nan, index=runs.index)
+    key = [f"trial {int(t)}" if np.isfinite(t) else f"rate {r!r}" for t, r in zip(trial, rate)]
+    return {
+        "rate": rate,
+        "trial_key": pd.Series(key, index=runs.index, dtype="object"),
+        "tuning_panel": panel_labels(runs, tuning_facets(facets)),
+    }
 
 
 def load_results(*folders: str | Path) -> Results:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from bench.report.load import panel_labels
+from bench.report.load import TUNING_COLUMNS, tuning_columns, tuning_facets
 from bench.runspec import trial_columns
 from bench.report import stats
 from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci, mann_whitney
@@ -55,23 +55,12 @@ NO_VALIDATION = (
 )
 
 
-def tuning_facets(facets: tuple[str, ...]) -> tuple[str, ...]:
-    """The report's facets without the trial columns: the panels of the tuning figures."""
-    return tuple(f for f in facets if f not in TRIAL_COLUMNS)
-
-
 def with_tuning_columns(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.DataFrame:
-    """A copy of prepared runs (`prepare_runs`) with `rate` (the base learning rate; the effective
-    rate for rows without one), `trial_key` (the run's search trial, else its rate) and `tuning_panel`
-    (the facet values other than the trial's)."""
-    out = runs.copy()
-    effective = pd.to_numeric(out["learning_rate"], errors="coerce")
-    base = pd.to_numeric(out["base_learning_rate"], errors="coerce") if "base_learning_rate" in out else effective
-    out["rate"] = base.fillna(effective)
-    trial = pd.to_numeric(out["trial"], errors="coerce") if "trial" in out else pd.Series(np.nan, index=out.index)
-    out["trial_key"] = [f"trial {int(t)}" if np.isfinite(t) else f"rate {r!r}" for t, r in zip(trial, out["rate"])]
-    out["tuning_panel"] = panel_labels(out, tuning_facets(facets))
-    return out
+    """Prepared runs with the tuning columns (`bench.report.load.tuning_columns`): loaded runs have them
+    already (derived once, in `prepare_runs`) and come back as they are; other frames get them added."""
+    if set(TUNING_COLUMNS) <= set(runs.columns):
+        return runs
+    return runs.assign(**tuning_columns(runs, facets))
 
 
 def rates_tried(runs: pd.DataFrame, facets: tuple[str, ...]) -> int:
