@@ -56,8 +56,27 @@ class Registry(Generic[T]):
         _load_builtins_and_plugins()
         return tuple(self._entries)
 
+    def choices(self) -> Names:
+        """The names as argparse `choices` read only when an option is given or its help shown, so building
+        the command-line parser imports no engine, backend or plugin (a broken plugin then stops only the
+        commands that use one). Give the option a `metavar`: argparse lists choices to name it otherwise."""
+        return Names(self)
+
     def __iter__(self) -> Iterator[T]:
         return iter([self._entries[n] for n in self.names()])
+
+
+class Names:
+    """A registry's names, looked up when read (`Registry.choices`)."""
+
+    def __init__(self, registry: Registry[Any]) -> None:
+        self._registry = registry
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._registry.names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._registry.names())
 
 
 def _where(entry: object) -> str:

@@ -208,7 +208,11 @@ def test_a_registered_toy_engine_runs_a_scenario_end_to_end(tmp_path: Path, monk
     validated, expanded, grouped, probed, run in a worker and stored without other edits."""
     monkeypatch.syspath_prepend(str(Path(__file__).parent / "plugins"))
     monkeypatch.setenv("LSTM_BENCH_PLUGINS", "toy_engine")
-    # unregistered and unimported afterwards, so a later test can load it afresh
+    # unregistered and unimported afterwards, so a later test can load it afresh; the built-ins are loaded first,
+    # so the registry put back holds them (their modules are imported once and never register again)
+    monkeypatch.delenv("LSTM_BENCH_PLUGINS")
+    registry.engine_registry.names()
+    monkeypatch.setenv("LSTM_BENCH_PLUGINS", "toy_engine")
     monkeypatch.setattr(registry.engine_registry, "_entries", dict(registry.engine_registry._entries))
     monkeypatch.setitem(sys.modules, "toy_engine", None)
     del sys.modules["toy_engine"]
@@ -325,3 +329,15 @@ def test_run_ends_with_the_recommendation(tiny: Path):
     assert tail.startswith("stateful/streams: ") and "Rule: the fastest batch size" in tail
     assert "warning: with 2 repeats per configuration no Mann-Whitney comparison can reach" in tail
     assert (tiny / "scan" / "report" / "index.html").is_file()
+
+
+def test_a_broken_plugin_stops_only_the_commands_that_use_one(tmp_path: Path, monkeypatch) -> None:
+    """Building the parser loads no plugin: `datasets` and `report --help` work beside a plugin that fails to
+    import, and `validate`, which needs the registries, names the plugin in one line."""
+    monkeypatch.setenv("LSTM_BENCH_PLUGINS", "no_such_plugin_module")
+    assert run_in_process("datasets", cwd=tmp_path).returncode == 0
+    assert run_in_process("report", "--help", cwd=tmp_path).returncode == 0
+    write(tmp_path / "s.yaml", "name: s\ndataset: airline\n")
+    broken = run_in_process("validate", "s.yaml", cwd=tmp_path)
+    assert broken.returncode == 2 and "plugin module 'no_such_plugin_module'" in broken.stderr
+    assert len(broken.stderr.strip().splitlines()) == 1, broken.stderr

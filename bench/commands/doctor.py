@@ -16,7 +16,8 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         action="append",
-        choices=registry.backend_registry.names(),
+        choices=registry.backend_registry.choices(),
+        metavar="BACKEND",
         help="check only this backend (repeatable)",
     )
 

@@ -11,8 +11,8 @@ from bench.commands.console import EXIT_FAILED_RUNS, EXIT_OK, out
 def arguments(p: argparse.ArgumentParser) -> None:
     from bench import registry
 
-    p.add_argument("--backend", choices=registry.backend_registry.names(), default="tensorflow")
-    p.add_argument("--engine", choices=registry.engine_registry.names(), default="fit")
+    p.add_argument("--backend", choices=registry.backend_registry.choices(), metavar="BACKEND", default="tensorflow")
+    p.add_argument("--engine", choices=registry.engine_registry.choices(), metavar="ENGINE", default="fit")
 
 
 def handle(args: argparse.Namespace) -> int:
