@@ -5,7 +5,7 @@ every results database (checking or migrating it) before any training, then runs
 pending runs through `drive` and writes runs.csv and the report, telling an observer (`SuiteEvents`,
 the CLI's terminal) what happens. `drive` claims runs in the store just before they are dispatched
 (so two suites on one results folder never run a configuration twice), commits each result in one
-transaction with SIGINT deferred, and retries failed runs. Executors (`bench.executors`) only run
+transaction with Ctrl-C (and SIGTERM) deferred, and retries failed runs. Executors (`bench.executors`) only run
 work and stream results.
 """
 
@@ -46,44 +46,70 @@ def pending(specs: Iterable[RunSpec], done_ids: set[str], force: bool = False) -
     return sorted(todo, key=lambda s: (s.backend, s.device))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM to the driver (`kill`, a scheduler's stop), raised where Ctrl-C raises KeyboardInterrupt,
+    so it stops the suite the same way: finished runs kept, workers stopped, a resume command printed."""
+
+
+def _held(signum: int) -> bool:
+    """Whether `sigint_deferred` holds `signum` back: Ctrl-C always, SIGTERM where a Python handler
+    (`second_interrupt_exits`'s) takes it (otherwise it ends the process at once, which a commit survives)."""
+    return signum == signal.SIGINT or callable(signal.getsignal(signum))
+
+
 @contextmanager
 def sigint_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C while the block runs (a store transaction); it is raised right after."""
+    """Hold back Ctrl-C (and a handled SIGTERM) while the block runs (a store transaction); it is
+    raised right after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    previous = {
+        signum: signal.signal(signum, lambda signum, frame: caught.append(signum))
+        for signum in (signal.SIGINT, signal.SIGTERM)
+        if _held(signum)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if caught:  # delivered as if it arrived now: to the handler (`second_interrupt_exits` counts it)
-            if callable(previous):
-                previous(signal.SIGINT, None)
-            elif previous == signal.SIG_DFL:
+            signum, handler = caught[0], previous[caught[0]]
+            if callable(handler):
+                handler(signum, None)
+            elif signum == signal.SIGINT and handler == signal.SIG_DFL:
                 raise KeyboardInterrupt
 
 
 @contextmanager
-def second_interrupt_exits(code: int) -> Iterator[None]:
-    """Ctrl-C raises KeyboardInterrupt once; a second one ends the process at once with `code`,
-    whenever it comes. Raising it again while the first still unwinds can land inside a lock's
-    release and surface as an unrelated error with a traceback. An ignored Ctrl-C (a job a script
-    started in the background) stays ignored."""
-    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+def second_interrupt_exits(code: int, term_code: int = 128 + signal.SIGTERM) -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt once and SIGTERM `Terminated` (a KeyboardInterrupt) once; a
+    second of either ends the process at once with `code` (Ctrl-C) or `term_code` (SIGTERM), whenever
+    it comes. Raising it again while the first still unwinds can land inside a lock's release and
+    surface as an unrelated error with a traceback. An ignored Ctrl-C (a job a script started in the
+    background) stays ignored, and so does a SIGTERM that is ignored or handled already."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    codes = {}
+    if signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        codes[signal.SIGINT] = code
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        codes[signal.SIGTERM] = term_code
 
     def first(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGINT, lambda *_: os._exit(code))
-        raise KeyboardInterrupt
+        for sig, exit_code in codes.items():
+            signal.signal(sig, lambda *_, exit_code=exit_code: os._exit(exit_code))
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, first)
+    previous = {sig: signal.signal(sig, first) for sig in codes}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass

@@ -3,14 +3,22 @@
 Keras fixes its backend when it is first imported, so the parent sets `KERAS_BACKEND` (and hides
 GPUs for CPU runs) through `init_worker` before anything imports Keras here. `worker_pool` and
 `gpu_backends` are the parent's side: they start such processes.
+
+A worker ends with the process that started it (`exit_with_parent`): a driver killed with `kill -9`
+leaves no worker computing on, whose load would skew the timings of the run that resumes it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 import traceback
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -26,6 +34,57 @@ from bench.vocabulary import FAILED, UNSUPPORTED
 log = logging.getLogger(__name__)
 
 
+#: How often a worker's watching thread looks whether its parent is still there (on Linux the kernel acts at once).
+PARENT_POLL_SECONDS = 1.0
+#: The exit status of a worker that ends because its parent went away (nobody is left to read it).
+ORPHANED_EXIT = 3
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def spawning() -> tuple[int, bool]:
+    """What a process about to be spawned from this thread gives `exit_with_parent`: this process's pid,
+    and whether the kernel may watch for its end (PR_SET_PDEATHSIG follows the thread that spawns, so
+    only the main thread, which lives as long as this process, will do)."""
+    return os.getpid(), threading.current_thread() is threading.main_thread()
+
+
+def exit_with_parent(parent: int, kernel: bool = True) -> None:
+    """End this process as soon as `parent` (the pid of the process that started it) is gone, however
+    it ended (`kill -9` included). Call it first thing in a spawned worker, with `spawning()` of the parent.
+
+    On Linux (and with `kernel`) the kernel kills it with SIGKILL when the parent exits
+    (`_death_signal`). Everywhere a daemon thread also looks every `PARENT_POLL_SECONDS` whether the
+    parent changed, and ends the process when it did. A parent that died before this call is noticed
+    at once."""
+    if kernel:
+        _death_signal()
+    if os.getppid() != parent:  # gone already (adopted by init or a subreaper)
+        os._exit(ORPHANED_EXIT)
+    threading.Thread(target=_watch_parent, args=(parent,), name="lstm-bench-parent-watch", daemon=True).start()
+
+
+def _death_signal() -> bool:
+    """Linux: have the kernel send this process SIGKILL when its parent exits (PR_SET_PDEATHSIG, set in
+    the child; strictly, when the parent's thread that spawned it ends: for `ProcessPoolExecutor` the
+    one that submits). False where it is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            return True
+        log.debug("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    except (OSError, AttributeError):  # no usable libc: the watching thread alone
+        log.debug("prctl unavailable", exc_info=True)
+    return False
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_SECONDS)
+    os._exit(ORPHANED_EXIT)
+
+
 def init_worker(backend: str, device: str, threads: int | None = None) -> None:
     """Configure this fresh process for `backend` on `device` before Keras is imported."""
     entry = registry.backend(backend)
@@ -35,10 +94,19 @@ def init_worker(backend: str, device: str, threads: int | None = None) -> None:
     entry.configure(threads)
 
 
+def _init_pool_worker(parent: int, kernel: bool, backend: str, device: str) -> None:
+    exit_with_parent(parent, kernel)
+    init_worker(backend, device)
+
+
 def worker_pool(backend: str, device: str = "cpu") -> ProcessPoolExecutor:
-    """A fresh one-process pool configured for `backend` on `device` (spawned: Keras not yet imported)."""
+    """A fresh one-process pool configured for `backend` on `device` (spawned: Keras not yet imported);
+    its process ends with this one."""
     return ProcessPoolExecutor(
-        1, mp_context=multiprocessing.get_context("spawn"), initializer=init_worker, initargs=(backend, device)
+        1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_pool_worker,
+        initargs=(*spawning(), backend, device),
     )
 
 

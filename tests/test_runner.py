@@ -13,7 +13,7 @@ import pytest
 
 from bench.results import RunResult
 from bench.executors import execution_groups
-from bench.runner import drive, second_interrupt_exits, sigint_deferred
+from bench.runner import Terminated, drive, second_interrupt_exits, sigint_deferred
 from bench.scenario import load_scenario
 from bench.runspec import RunSpec
 from bench.specs import expand
@@ -153,6 +153,41 @@ def test_an_ignored_sigint_stays_ignored(sigint_restored):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)
     assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+
+
+@pytest.fixture
+def sigterm_restored() -> Iterator[None]:
+    before = signal.getsignal(signal.SIGTERM)
+    yield
+    signal.signal(signal.SIGTERM, before)
+
+
+def test_sigterm_stops_like_ctrl_c_after_the_save_in_progress(sigint_restored, sigterm_restored):
+    """SIGTERM raises `Terminated` (a KeyboardInterrupt, so the suite stops as on Ctrl-C), held back
+    while a save runs; both handlers are put back afterwards."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    reached = False
+    with pytest.raises(Terminated):
+        with second_interrupt_exits(130, 143), sigint_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            reached = True
+    assert reached and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_an_ignored_or_handled_sigterm_is_left_alone(sigint_restored, sigterm_restored):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with second_interrupt_exits(130, 143), sigint_deferred():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+
+    def own(signum: int, frame: object) -> None:  # an embedding program's handler
+        pass
+
+    signal.signal(signal.SIGTERM, own)
+    with second_interrupt_exits(130, 143):
+        assert signal.getsignal(signal.SIGTERM) is own
 
 
 def test_ctrl_c_during_a_save_commits_it_whole(tmp_path: Path, specs, sigint_restored):

@@ -1,7 +1,7 @@
 """`lstm-bench run`: run scenarios, store their results, write runs.csv and the report.
 
 The terminal shows a progress bar per scenario, problems as they happen, a summary table and the
-Recommendation. After Ctrl-C it prints the command that resumes exactly this invocation.
+Recommendation. After Ctrl-C (or SIGTERM) it prints the command that resumes exactly this invocation.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from bench.commands.console import (
     EXIT_FAILED_RUNS,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     check_margin,
     err,
     margin_argument,
@@ -54,10 +55,13 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend",
         action="append",
-        choices=registry.backend_registry.names(),
+        choices=registry.backend_registry.choices(),
+        metavar="BACKEND",
         help="override the scenario's backend (repeat it for several)",
     )
-    p.add_argument("--engine", choices=registry.engine_registry.names(), help="override the scenario's engine")
+    p.add_argument(
+        "--engine", choices=registry.engine_registry.choices(), metavar="ENGINE", help="override the scenario's engine"
+    )
     p.add_argument(
         "--skip-missing-backends",
         action="store_true",
@@ -114,7 +118,8 @@ def handle(args: argparse.Namespace) -> int:
     from bench.executors import make_executor
     from bench.invocations import Invocation
     from bench.report.suite import write_suite_report
-    from bench.runner import check_installed, plan_suite, run_suite, save_interrupted, second_interrupt_exits
+    from bench.runner import Terminated, check_installed, plan_suite, run_suite, save_interrupted
+    from bench.runner import second_interrupt_exits
     from bench.suite import write_marker
 
     if args.workers is not None and args.workers < 1:
@@ -145,8 +150,9 @@ def handle(args: argparse.Namespace) -> int:
     suites = {p.folder.parent: p.suite for p in plans if p.suite is not None}  # suite folder -> its suite
     for folder, suite in suites.items():
         write_marker(suite, folder)
-    # a second Ctrl-C stops at once; the database stays consistent (every save is one transaction)
-    with second_interrupt_exits(EXIT_INTERRUPTED):
+    # SIGTERM stops like Ctrl-C; a second one stops at once; the database stays consistent (every
+    # save is one transaction)
+    with second_interrupt_exits(EXIT_INTERRUPTED, EXIT_TERMINATED):
         try:
             outcomes = run_suite(
                 plans,
@@ -158,17 +164,18 @@ def handle(args: argparse.Namespace) -> int:
                 report=not args.no_report,
                 margin=args.margin,
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             terminal.close()
             executor.shutdown(kill=True)
             save_interrupted(plans)
             where = ", ".join(str(p.folder) for p in plans)
+            how = "terminated (SIGTERM)" if isinstance(stop, Terminated) else "interrupted"
             err.print(
-                f"interrupted: {terminal.finished} finished runs are saved in {where}; resume with: {resume}",
+                f"{how}: {terminal.finished} finished runs are saved in {where}; resume with: {resume}",
                 markup=False,
                 soft_wrap=True,
             )
-            return EXIT_INTERRUPTED
+            return EXIT_TERMINATED if isinstance(stop, Terminated) else EXIT_INTERRUPTED
         finally:
             terminal.close()
             executor.shutdown()

@@ -3,7 +3,8 @@
 Each worker slot is a single-process pool serving one (backend, device) pair, reused for
 consecutive groups of that pair. A slot whose process dies fails only its own in-flight group and
 gets a fresh process. With several workers each slot is pinned to its share of the cores and its
-framework's thread pools are sized to them.
+framework's thread pools are sized to them. A worker process ends with the driver, however the
+driver ends (`bench.worker.exit_with_parent`: `kill -9` included).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from bench.executors import Slot, SlotExecutor, apply_test_hooks, failed_result
 from bench.results import RunResult
 from bench.runspec import RunSpec
-from bench.worker import execute_group, init_worker
+from bench.worker import execute_group, exit_with_parent, init_worker, spawning
 
 
 @dataclass(eq=False)
@@ -28,7 +29,10 @@ class _Slot(Slot):
     future: Future[list[RunResult]] | None = None
 
 
-def _init_slot(backend: str, device: str, cores: tuple[int, ...] | None, threads: int | None) -> None:
+def _init_slot(
+    parent: int, kernel: bool, backend: str, device: str, cores: tuple[int, ...] | None, threads: int | None
+) -> None:
+    exit_with_parent(parent, kernel)  # a driver killed with kill -9 leaves no worker computing on
     # Ctrl-C in a terminal reaches the whole process group: the driver handles it and stops the workers
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if cores:
@@ -70,11 +74,12 @@ class LocalExecutor(SlotExecutor):
         if slot.pool is None or key != slot.key:
             self.stop(slot)
             threads = len(slot.cores) if slot.cores else None
+            # its process is spawned by the submit below, from this thread (`spawning`)
             slot.pool = ProcessPoolExecutor(
                 max_workers=1,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_slot,
-                initargs=(spec.backend, spec.device, slot.cores, threads),
+                initargs=(*spawning(), spec.backend, spec.device, slot.cores, threads),
             )
             slot.key = key
         slot.group = group
