@@ -350,8 +350,12 @@ def tradeoff(data: Analysis | Results) -> Figure:
                     fontsize=8.5,
                     zorder=5,
                 )
-            ax.set_xscale("log")
-            ax.set_xlabel("median " + SPS_LABEL + ", log scale")
+            # a log axis would drop a configuration timed at 0 samples/s without a word: linear then
+            sps = sub["sps"].dropna()
+            log_x = bool(len(sps) and (sps > 0).all())
+            if log_x:
+                ax.set_xscale("log")
+            ax.set_xlabel("median " + SPS_LABEL + (", log scale" if log_x else ""))
             ax.set_ylabel("mean " + RMSE_LABEL)
             ax.annotate(
                 "better",
@@ -439,7 +443,8 @@ def time_to_target(data: Analysis | Results, measure: str = "seconds") -> Figure
             present = [m for m in modes if m in set(sub["mode"])]
             width = 0.8 / len(present)
             reached = sub[column].dropna()
-            top = float(reached.max()) * 1.15 if len(reached) else 1.0
+            # the "not reached" row's height; 1 where nothing reached the target later than 0 (ylim (0, 0) is singular)
+            top = float(reached.max()) * 1.15 if len(reached) and reached.max() > 0 else 1.0
             missed_any = False
             for j, mode in enumerate(present):
                 color = MODE_COLORS.get(mode, "0.4")
@@ -648,7 +653,8 @@ def _budget(a: Analysis, table: pd.DataFrame, ylabel: str, title: str, log: bool
                 band = np.isfinite(g["best_low"]) & np.isfinite(g["best_high"])
                 ax.fill_between(g["k"][band], g["best_low"][band], g["best_high"][band], color=colors[bs], alpha=0.12,
                                 lw=0)  # fmt: skip
-            if log:
+            shown = sub[["best_median", "best_low", "best_high"]].to_numpy(dtype=np.float64)
+            if log and (shown[np.isfinite(shown)] > 0).all():  # a log axis cannot show 0 steps
                 ax.set_yscale("log")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("trials")
@@ -792,8 +798,9 @@ def _to_target_scaling(a: Analysis, column: str) -> Figure:
             mode = sub["mode"].iloc[0]
             color = MODE_COLORS.get(mode, "0.4")
             hit = sub[sub["median"].notna()]
+            log_y = bool((hit["median"] > 0).all())  # a median of 0 (met before training) has no place on a log axis
             in_cell = runs[(runs["tuning_panel"] == sub["tuning_panel"].iloc[0]) & (runs["mode"] == mode)]
-            reached = in_cell[in_cell[column].notna() & (in_cell[column] > 0)]
+            reached = in_cell[in_cell[column].notna() & ((in_cell[column] > 0) | (not log_y))]
             ax.scatter(reached["batch_size"], reached[column], color=color, s=10, alpha=0.45, lw=0)
             ax.plot(hit["batch_size"], hit["median"], color=color, marker="o", lw=2, label=f"median {unit}")
             for _, r in hit.iterrows():
@@ -830,12 +837,14 @@ def _to_target_scaling(a: Analysis, column: str) -> Figure:
                     color="0.25",
                 )
             ax.set_xscale("log", base=2)
-            ax.set_yscale("log")
+            if log_y:
+                ax.set_yscale("log")
             log2_batch_ticks(ax, sizes)
             ax.set_xlim(sizes.min() / 1.4, sizes.max() * 1.4)  # room for the rate labels
             ax.set_xlabel("batch size (log scale)")
-            ax.set_ylabel(f"median {unit} to target, log scale")
-            _plain_log_labels(ax)
+            ax.set_ylabel(f"median {unit} to target" + (", log scale" if log_y else ""))
+            if log_y:
+                _plain_log_labels(ax)
             ax.legend(fontsize=7.5, loc="best")
             _title(ax, label)
         measure = "Steps" if steps else "Time"

@@ -103,9 +103,10 @@ def pair_runs(a: pd.DataFrame, b: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
         lonely = sides[side][sides[side]["_key"].isin(merged.loc[merged["_merge"] == flag, "_key"])]
         other = "B" if side == "A" else "A"
         unpaired.append(lonely.assign(side=side, reason=f"no ok run in {other} with the same configuration and repeat"))
-    pairs = merged[merged["_merge"] == "both"].copy()
-    for c in (*key, "mode"):
-        pairs[c] = pairs[f"{c}_a"]
+    both = merged[merged["_merge"] == "both"]
+    # the shared configuration columns, unsuffixed, joined in one go: a column at a time would fragment the frame
+    shared = pd.DataFrame({c: both[f"{c}_a"] for c in (*key, "mode")}, index=both.index)
+    pairs = pd.concat([both, shared], axis=1)
     cols = ["side", "run_id", "mode", "batch_size", "repeat", "device", "backend", "engine", "status", "reason"]
     lost = (
         pd.concat([u[cols] for u in unpaired if not u.empty], ignore_index=True)
@@ -173,11 +174,18 @@ def compare_tables(
         return pd.DataFrame(columns=cols), (), unpaired, (PER_RUN, "")
     basis = speed_basis(pairs, label_a, label_b)
     series_cols = _series_columns(pairs)
-    pairs["series"] = [_series_label(r, series_cols) for _, r in pairs.iterrows()]
-    for side in ("a", "b"):
-        pairs[f"speed_{side}"] = _side(pairs, side, basis[0])["samples_per_sec"]
-    pairs["ratio"] = pairs["speed_b"] / pairs["speed_a"]
-    pairs["rmse_delta"] = pairs["test_rmse_b"] - pairs["test_rmse_a"]
+    speed_a, speed_b = (_side(pairs, side, basis[0])["samples_per_sec"] for side in ("a", "b"))
+    derived = pd.DataFrame(
+        {
+            "series": [_series_label(r, series_cols) for _, r in pairs.iterrows()],
+            "speed_a": speed_a,
+            "speed_b": speed_b,
+            "ratio": speed_b / speed_a,
+            "rmse_delta": pairs["test_rmse_b"] - pairs["test_rmse_a"],
+        },
+        index=pairs.index,
+    )
+    pairs = pd.concat([pairs, derived], axis=1)  # in one go, not a column at a time (see `pair_runs`)
     rows = []
     for (series, bs), g in pairs.groupby(["series", "batch_size"], sort=False):
         sides = [speed_interval(_side(g, side, basis[0])) for side in ("a", "b")]

@@ -66,11 +66,14 @@ def speedup(fast: Interval, slow: Interval) -> Interval | None:
 
 def relative_difference(a: np.ndarray, best: np.ndarray, level: float = EQUIVALENCE_LEVEL) -> Interval | None:
     """(mean(a) - mean(best)) / mean(best) with a percentile bootstrap interval (both samples resampled,
-    fixed seed); None with fewer than 2 runs on a side."""
+    fixed seed); None with fewer than 2 runs on a side. Against a mean of 0, a larger mean is infinitely worse."""
     a, best = np.asarray(a, np.float64), np.asarray(best, np.float64)
     a, best = a[np.isfinite(a)], best[np.isfinite(best)]
     if len(a) < 2 or len(best) < 2:
         return None
+    if best.mean() == 0:  # a perfect fit (RMSE 0 in every run): every resample's ratio is x / 0
+        worse = 0.0 if a.mean() == 0 else float(np.copysign(np.inf, a.mean()))
+        return Interval(worse, worse, worse)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     ma = a[rng.integers(0, len(a), size=(BOOTSTRAP_RESAMPLES, len(a)))].mean(axis=1)
     mb = best[rng.integers(0, len(best), size=(BOOTSTRAP_RESAMPLES, len(best)))].mean(axis=1)

@@ -474,14 +474,15 @@ def excess_critical_batch_size(
     """The batch size where the median steps to target first exceed perfect scaling from the smallest batch size
     (S(B_0) B_0 / B) by `excess`, interpolated in log B between the two batch sizes around it, and a note. A
     batch size whose median run missed the target exceeds it; batch sizes most of whose runs met the target
-    at the first evaluation are left out (as for the S(B) fit). NaN with fewer than 2 batch sizes; the largest
-    batch size tried, with the note "at least", when none exceeds."""
+    at the first evaluation are left out (as for the S(B) fit). NaN with fewer than 2 batch sizes, or when the
+    smallest met the target in 0 steps (nothing to scale from); the largest batch size tried, with the note
+    "at least", when none exceeds."""
     b = np.asarray(batch_sizes, dtype=np.float64)
     s = np.asarray(steps, dtype=np.float64)
     easy = too_easy_sizes(b, at_first) if at_first is not None else np.array([])
     sizes = np.array([x for x in np.unique(b) if x not in easy])
     medians = np.array([_median_inf(s[b == x]) for x in sizes])
-    if len(sizes) < 2 or not np.isfinite(medians[0]):
+    if len(sizes) < 2 or not np.isfinite(medians[0]) or medians[0] <= 0:  # no scaling from 0 steps
         return float("nan"), ""
     ratio = medians * sizes / (medians[0] * sizes[0])  # 1 at the smallest batch size: perfect scaling
     over = np.nonzero(ratio > 1 + excess)[0]
