@@ -152,13 +152,17 @@ def prepare_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
     return runs, facets
 
 
+#: Columns of a run's optimizer trial (the learning rate among them): an axis of the tuning figures, never
+#: one of their panels.
+TRIAL_COLUMNS: tuple[str, ...] = trial_columns()
+
 #: The columns `tuning_columns` derives.
 TUNING_COLUMNS: tuple[str, ...] = ("rate", "trial_key", "tuning_panel")
 
 
 def tuning_facets(facets: tuple[str, ...]) -> tuple[str, ...]:
     """The report's facets without the trial columns: the panels of the tuning figures."""
-    return tuple(f for f in facets if f not in trial_columns())
+    return tuple(f for f in facets if f not in TRIAL_COLUMNS)
 
 
 def tuning_columns(runs: pd.DataFrame, facets: tuple[str, ...]) -> dict[str, pd.Series]:

@@ -26,14 +26,10 @@ import pandas as pd
 from scipy import optimize
 
 from bench.report.load import TUNING_COLUMNS, tuning_columns, tuning_facets
-from bench.runspec import trial_columns
 from bench.report import stats
 from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci, mann_whitney
 from bench.vocabulary import ATTEMPTED, DIVERGED, OK, target_label
 
-#: Columns of a run's optimizer trial (the learning rate among them): an axis of the tuning figures, never
-#: one of their panels.
-TRIAL_COLUMNS: tuple[str, ...] = trial_columns()
 #: The metric the learning rate is chosen on. Validation only: never the test set.
 SELECTION_METRIC = "val_rmse"
 #: Runs that count as attempts when choosing a rate or timing a target (diverged ones as failures).
