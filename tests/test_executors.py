@@ -39,7 +39,7 @@ def specs_of(text: str) -> list[RunSpec]:
 @pytest.fixture(scope="module")
 def ray_instance():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=128 * 2**20, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -180,10 +180,14 @@ def test_ray_executor_without_ray_is_a_one_line_error(tmp_path: Path, monkeypatc
 
 
 @needs_ray
-def test_a_ray_address_nobody_answers_at_is_a_one_line_error(tmp_path: Path, cli):
+@pytest.mark.parametrize("given", ["--ray-address 127.0.0.1:1", "RAY_ADDRESS=127.0.0.1:1"])
+def test_a_ray_address_nobody_answers_at_is_a_one_line_error(given: str, tmp_path: Path, cli, monkeypatch):
     write(tmp_path / "s.yaml", SWEEP)
-    result = cli("run", "s.yaml", "--executor", "ray", "--ray-address", "127.0.0.1:1")
+    option = given.split() if given.startswith("--") else []
+    if not option:
+        monkeypatch.setenv("RAY_ADDRESS", given.split("=")[1])
+    result = cli("run", "s.yaml", "--executor", "ray", *option)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: --ray-address 127.0.0.1:1: nothing answers there")
+    assert len(lines) == 1 and lines[0].startswith(f"error: {given}: nothing answers there"), lines
     assert not (tmp_path / "results").exists()

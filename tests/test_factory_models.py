@@ -49,10 +49,10 @@ def never_stateful(look_back, n_features, batch_size, stateful, horizon):
 """
 
 
-def scenario(model: str, extra: str = "") -> str:
+def scenario(model: str, extra: str = "", engine: str = "scan") -> str:
     return (
         "name: f\ndataset: {name: sine, length: 120, period: 12, noise: 0.05}\nlook_back: 2\nbatch_size: 2\n"
-        f"backend: jax\nengine: scan\nepochs: 2\nmodel: {model}\n{extra}"
+        f"backend: jax\nengine: {engine}\nepochs: 2\nmodel: {model}\n{extra}"
     )
 
 
@@ -138,7 +138,7 @@ def test_a_factory_model_runs_on_both_engines_into_runs_csv(tmp_path: Path, cli)
     shutil.copy(EXAMPLE, tmp_path / "m.py")
     write(
         tmp_path / "s.yaml",
-        scenario("{factory: m.py:build, params: {gru_units: 4}}", "stateful: false\nengine: [scan, fit]\n"),
+        scenario("{factory: m.py:build, params: {gru_units: 4}}", "stateful: false\n", engine="[scan, fit]"),
     )
     ran = cli("run", "s.yaml", "--out", "r", "--no-report", "--quiet")
     assert ran.returncode == 0, ran.stderr

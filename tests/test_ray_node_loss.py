@@ -1,10 +1,13 @@
 """A Ray cluster that loses a node mid-suite: the run on the lost node fails (and with --retries runs
-again on the node that is left), the slots shrink to what the cluster still has, and the suite ends."""
+again on the node that is left), the slots shrink to what the cluster still has, and the suite ends.
+And a cluster that `ray start` recorded and that has stopped since is not joined."""
 
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
 from contextlib import closing
@@ -87,3 +90,22 @@ def test_losing_a_node_mid_suite_fails_or_reruns_its_run_and_never_hangs(cluster
     assert len(lost) == 1 and "worker process died" in lost[0][3], attempts
     assert [a[1:3] for a in attempts if a[0] == lost[0][0]] == [(1, "failed"), (2, "ok")]
     assert len(attempts) == 4 and "retrying" in result.stderr
+
+
+def test_a_stopped_cluster_recorded_by_ray_start_is_not_joined(tmp_path: Path, monkeypatch):
+    """Ray alone would try to join the cluster an earlier `ray start` recorded, and refuse our CPU count."""
+    import ray
+
+    assert not ray.is_initialized()
+    short = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
+    (short / "ray").mkdir()
+    (short / "ray" / "ray_current_cluster").write_text("127.0.0.1:1")
+    monkeypatch.setenv("RAY_TMPDIR", str(short))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    write(tmp_path / "s.yaml", SCENARIO)
+    try:
+        result = run_in_process("run", "s.yaml", "--executor", "ray", "--no-report", cwd=tmp_path)
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
+    assert result.returncode == 0, result.stderr
+    assert not ray.is_initialized()  # the instance it started, it stopped

@@ -571,8 +571,10 @@ def _run_together(
     epoch_fn = program.epoch_fn(vmapped=k > 1, noise=first.noise_scale)
 
     def together(trees: list[Any]) -> Any:
-        """One run's pytree alone, or the runs' stacked on a leading axis for vmap."""
-        return trees[0] if k == 1 else stack(trees)
+        """One run's pytree alone, or the runs' stacked on a leading axis for vmap, on the device: the
+        carry an epoch hands back is, and host arrays in its place would add a second entry to the
+        jitted function's dispatch cache."""
+        return jax.device_put(trees[0]) if k == 1 else stack(trees)
 
     # every run passes a batch order, so shuffled and fixed orders share one program
     fixed = batch_order(first, windows, data)

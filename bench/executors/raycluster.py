@@ -61,8 +61,9 @@ class _Slot(Slot):
     ref: Any = None
 
 
-def _check_reachable(address: str) -> None:
-    """Fail fast on a HOST:PORT nobody answers at (Ray itself retries for minutes)."""
+def _check_reachable(address: str, given: str) -> None:
+    """Fail fast on a HOST:PORT nobody answers at (Ray itself retries for minutes); `given` names where
+    the address came from."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit() or "://" in address:
         return  # "auto", ray:// client addresses: left to Ray
@@ -70,7 +71,7 @@ def _check_reachable(address: str) -> None:
         socket.create_connection((host, int(port)), timeout=10).close()
     except OSError as exc:
         raise UserError(
-            f"--ray-address {address}: nothing answers there ({exc.strerror or exc}); "
+            f"{given}: nothing answers there ({exc.strerror or exc}); "
             "check the address that 'ray start --head' printed and that the head node is up"
         ) from None
 
@@ -97,8 +98,14 @@ class RayExecutor(SlotExecutor):
 
     def connect(self) -> None:
         """Join the cluster (or start a local instance); an address that does not answer is a user error."""
+        # Ray itself would join the cluster RAY_ADDRESS names, or the last one `ray start` recorded under
+        # /tmp/ray even after it stopped; only the first is the user's choice
+        given = f"--ray-address {self.address}"
+        if not self.address and os.environ.get("RAY_ADDRESS"):
+            self.address = os.environ["RAY_ADDRESS"]
+            given = f"RAY_ADDRESS={self.address}"
         if self.address:
-            _check_reachable(self.address)
+            _check_reachable(self.address, given)
         if ray.is_initialized():
             return
         kw: dict[str, Any] = dict(log_to_driver=False, logging_level=logging.WARNING)
@@ -108,12 +115,13 @@ class RayExecutor(SlotExecutor):
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 detail = " ".join(str(exc).split())[:200]
                 raise UserError(
-                    f"--ray-address {self.address}: cannot join the Ray cluster ({detail}); "
+                    f"{given}: cannot join the Ray cluster ({detail}); "
                     "check the address that 'ray start --head' printed"
                 ) from None
         else:
             cpus = len(os.sched_getaffinity(0))
             ray.init(
+                address="local",
                 num_cpus=max(cpus, self.workers or 1),
                 include_dashboard=False,
                 object_store_memory=LOCAL_OBJECT_STORE_BYTES,

@@ -85,7 +85,8 @@ def periodic_rmse(spec: RunSpec) -> tuple[float, float]:
     program = scan.program_for(spec)
     train = program.train_state(scan.seeded_weights(spec), {"learning_rate": spec.learning_rate}, spec.seed, False)
     shared = scan.epoch_data(spec, windows)
-    start = scan.RunCarry(train=train, order=scan.batch_order(spec, windows, shared), state=program.zero_state(1))
+    order = scan.batch_order(spec, windows, shared)
+    start = scan.RunCarry(train=train, order=order, state=program.zero_state(spec.batch_size))
     trained, _ = program.epoch(start, shared)
     return result.metrics.test_rmse, float(sum(np.abs(np.asarray(s)).sum() for s in trained.state))
 
