@@ -75,13 +75,24 @@ class RunSpec:
     scenario: str = field(metadata=column("provenance", str, in_id=False))
     dataset: DatasetSpec = field(
         metadata=columns(
-            Column("dataset", "config", str, sweep=True, facet=True, get=lambda d: d.label),
-            Column("dataset_name", "config", str, get=lambda d: d.name),
-            Column("dataset_params", "config", str, get=lambda d: d.identity_json),
+            Column("dataset", "config", str, sweep=True, compared="dataset", facet=True, get=lambda d: d.label),
+            Column("dataset_name", "config", str, compared="dataset", get=lambda d: d.name),
+            Column("dataset_params", "config", str, compared="dataset", get=lambda d: d.identity_json),
             Column("dataset_source", "provenance", str, in_id=False, get=lambda d: d.source),
             # the model's inputs; they follow from dataset_params, which is in the run id
-            Column("n_features", "config", int, added=3, default=1, in_id=False, get=lambda d: d.n_features),
-            Column("features", "config", str, added=3, in_id=False, get=lambda d: ",".join(d.features)),
+            Column(
+                "n_features",
+                "config",
+                int,
+                compared="dataset",
+                added=3,
+                default=1,
+                in_id=False,
+                get=lambda d: d.n_features,
+            ),
+            Column(
+                "features", "config", str, compared="dataset", added=3, in_id=False, get=lambda d: ",".join(d.features)
+            ),
         )
     )
     test_fraction: float = field(metadata=key(float, 0.33, Annotated[float, Field(gt=0, lt=1)], facet=True))
@@ -100,13 +111,19 @@ class RunSpec:
     learning_rate: float = field(metadata=key(float, 0.001, PositiveFloat, sweep=True, trial=True))
     optimizer: str = field(metadata=key(str, "adam", Literal["adam", "sgd", "rmsprop"], facet=True))
     shuffle: bool = field(metadata=key(bool, False, StrictBool, facet=True))
-    steps_per_execution: int | str = field(metadata=key(str, 1, StepsPerExecution, compared=True, facet=True, get=str))
+    steps_per_execution: int | str = field(
+        metadata=key(str, 1, StepsPerExecution, compared="engine", facet=True, get=str)
+    )
     repeat: int = field(metadata=column("seed", int))
     base_seed: int = field(metadata=column("seed", int))
     seed: int = field(metadata=column("seed", int))  # derived from base_seed and repeat
-    backend: str = field(metadata=key(str, "tensorflow", _registered("backend"), sweep=True, compared=True, facet=True))
-    engine: str = field(metadata=key(str, "fit", _registered("engine"), sweep=True, compared=True, facet=True))
-    device: str = field(metadata=key(str, "cpu", Literal["cpu", "gpu", "auto"], sweep=True, compared=True, facet=True))
+    backend: str = field(
+        metadata=key(str, "tensorflow", _registered("backend"), sweep=True, compared="backend", facet=True)
+    )
+    engine: str = field(metadata=key(str, "fit", _registered("engine"), sweep=True, compared="engine", facet=True))
+    device: str = field(
+        metadata=key(str, "cpu", Literal["cpu", "gpu", "auto"], sweep=True, compared="device", facet=True)
+    )
     eval_every: int = field(metadata=key(int, 0, Annotated[StrictInt, Field(ge=0)], facet=True))
     target_metric: str | None = field(metadata=column("config", str, facet=True))
     target_value: float | None = field(metadata=column("config", float, facet=True))
@@ -174,11 +191,11 @@ class RunSpec:
     model: ModelSpec = field(
         default=ModelSpec(),
         metadata=columns(
-            Column("model", "config", str, sweep=True, compared=True, facet=True, added=6, default="lstm",
+            Column("model", "config", str, sweep=True, compared="model", facet=True, added=6, default="lstm",
                    get=_model("label")),
-            Column("model_name", "config", str, compared=True, added=6, default="lstm", in_id=False,
+            Column("model_name", "config", str, compared="model", added=6, default="lstm", in_id=False,
                    get=_model("name")),
-            Column("model_params", "config", str, compared=True, added=6, default="{}", get=_model("params_json")),
+            Column("model_params", "config", str, compared="model", added=6, default="{}", get=_model("params_json")),
         ),
     )  # fmt: skip
 

@@ -40,7 +40,9 @@ class Column:
     kind: Kind
     type: type
     sweep: bool = False  # the scenario key of the same name may be a list
-    compared: bool = False  # may differ between the two sides of `lstm-bench compare`
+    # the comparison axis the column belongs to (`lstm-bench compare --by AXIS`): two folders that share
+    # no value of an axis are compared along it; an axis both folders hold a value of pairs runs instead
+    compared: str | None = None
     facet: bool = False  # the report splits its figures by it when it varies
     # a value of the run's optimizer trial (`bench.optimizers`, `bench.search`): runs that differ only in
     # these train together on `scan`, and the report tunes over them instead of splitting by them
@@ -170,8 +172,18 @@ class Schema:
         return tuple(c.name for c in self.spec_columns if c.compared)
 
     @property
+    def compared_axes(self) -> dict[str, tuple[str, ...]]:
+        """Each comparison axis (device, backend, engine, model, dataset) with the columns that make it up."""
+        axes: dict[str, tuple[str, ...]] = {}
+        for c in self.spec_columns:
+            if c.compared:
+                axes[c.compared] = (*axes.get(c.compared, ()), c.name)
+        return axes
+
+    @property
     def pair_key(self) -> tuple[str, ...]:
-        """What two runs of a comparison must share: the configuration but the compared fields, and the repeat."""
+        """What two runs of a comparison always share: the configuration but the compared axes, and the repeat
+        (`bench.report.pairing` adds each axis the two sides hold a common value of)."""
         return (
             *(n for n in self.config if n not in self.compared),
             *(c.name for c in self.spec_columns if c.kind == "seed"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU vs GPU crossover, as one command on a GPU machine: runs the scenarios (default
 # scenarios/crossover.yaml, the fit engines, and scenarios/crossover_scan.yaml, the scan engine) once
-# with --device cpu and once with --device gpu into OUT_DIR/cpu and OUT_DIR/gpu, then compares the two.
+# with --device cpu and once with --device gpu into OUT_DIR/cpu and OUT_DIR/gpu, then compares the two
+# (every backend paired with itself) and, inside each half, the backends with one another (--by backend).
 #
 #   benchmarks/crossover.sh [OUT_DIR [SCENARIO.yaml ...]]
 #
@@ -22,6 +23,7 @@ mkdir -p "$out"  # lstm-bench creates a named --out folder, not its missing pare
 lstm-bench run "${scenarios[@]}" --device cpu --out "$out/cpu" --quiet --skip-missing-backends
 rc=$?
 [ "$rc" -le 1 ] || exit "$rc"
+lstm-bench compare "$out/cpu" --by backend || echo "crossover: no comparison by backend (the line above says why)" >&2
 lstm-bench run "${scenarios[@]}" --device gpu --require-gpu --out "$out/gpu" --quiet --skip-missing-backends
 rc=$?
 if [ "$rc" -gt 1 ]; then
@@ -29,3 +31,4 @@ if [ "$rc" -gt 1 ]; then
     exit 2
 fi
 lstm-bench compare "$out/cpu" "$out/gpu" --label-a cpu --label-b gpu --out "$out/compare"
+lstm-bench compare "$out/gpu" --by backend

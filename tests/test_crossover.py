@@ -67,3 +67,26 @@ def test_the_reference_cpu_half_is_a_readable_results_folder() -> None:
     ok = runs[runs.status == "ok"]
     assert len(ok) == 77 and set(ok.kernel) == {"generic"}
     assert set(runs[runs.status != "ok"].backend) == {"jax"}  # stateful fit on JAX: unsupported
+
+
+def test_the_reference_cpu_half_compared_by_backend_pairs_every_backend_and_accounts_for_every_run() -> None:
+    """Every pair of the three backends pairs its shared configurations (the fit runs), and each run of the two
+    levels is either in a pair or unpaired with a reason: the counts add up."""
+    from bench.report import load_results
+    from bench.report.compare import axis_levels
+    from bench.report.pairing import compare_runs
+
+    runs = load_results(ROOT / "results" / "reference" / "crossover-cpu").runs
+    levels = axis_levels(runs, "backend")
+    assert levels == ["jax", "tensorflow", "torch"]
+    for i, level_a in enumerate(levels):
+        for level_b in levels[i + 1 :]:
+            a, b = runs[runs.backend == level_a], runs[runs.backend == level_b]
+            pairing = compare_runs(a, b, level_a, level_b, differing=("backend",))
+            paired = int(pairing.table["pairs"].sum())
+            assert paired > 0 and 2 * paired + len(pairing.unpaired) == len(a) + len(b), (level_a, level_b)
+            assert set(pairing.unpaired["reason"]) <= {
+                "status unsupported",
+                "no ok run in A with the same configuration and repeat",
+                "no ok run in B with the same configuration and repeat",
+            }

@@ -4,6 +4,7 @@ comparison.csv) from the pairing analysis (`bench.report.pairing`)."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +14,18 @@ from matplotlib.ticker import FuncFormatter
 
 from bench.report.figures import MODE_COLORS, log2_batch_ticks
 from bench.report.load import load_results
-from bench.report.pairing import MACHINE, PER_RUN, Comparison, Crossover, compare_tables, condition_warnings
+from bench.errors import UserError
+from bench.report.answer import MARGIN
+from bench.report.pairing import (
+    COMPARED_AXES,
+    MACHINE,
+    PER_RUN,
+    Comparison,
+    Crossover,
+    compare_runs,
+    condition_warnings,
+)
+from bench.report.stats import EQUIVALENCE_LEVEL
 from bench.report.render import (
     Block,
     Bullets,
@@ -30,7 +42,7 @@ from bench.report.render import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Comparison", "Crossover", "speedup_figure", "write_comparison"]
+__all__ = ["Comparison", "Crossover", "compare_by", "speedup_figure", "write_comparison"]
 
 
 def speedup_figure(
@@ -79,19 +91,80 @@ def speedup_figure(
 
 
 def write_comparison(
-    dir_a: Path, dir_b: Path, label_a: str = "A", label_b: str = "B", out: Path | None = None
+    dir_a: Path,
+    dir_b: Path,
+    label_a: str = "A",
+    label_b: str = "B",
+    out: Path | None = None,
+    margin: float = MARGIN,
 ) -> Comparison:
     """Compare the results folders `dir_a` and `dir_b`; writes index.html, summary.md, comparison.csv
     and speedup.png/.svg into `out` (default: `dir_b`/compare) and returns the Comparison."""
     a = load_results(dir_a).runs
     b = load_results(dir_b).runs
     target = Path(out) if out is not None else Path(dir_b) / "compare"
-    target.mkdir(parents=True, exist_ok=True)
-    table, crossovers, unpaired, (basis, why) = compare_tables(a, b, label_a, label_b)
-    warnings = condition_warnings(a, b, label_a, label_b)
-    unit = "samples/s" if basis == PER_RUN else "machine samples/s"
-    table.to_csv(target / "comparison.csv", index=False)
     title = f"lstm-bench comparison: {label_b} ({Path(dir_b).name}) vs {label_a} ({Path(dir_a).name})"
+    return write_pairing(a, b, label_a, label_b, target, title, margin)
+
+
+def axis_levels(runs: pd.DataFrame, axis: str) -> list[str]:
+    """The values of comparison axis `axis` in a runs table, sorted (the first of a pair is its side A)."""
+    return sorted(set(runs[axis].astype(str)))
+
+
+def compare_by(folder: Path, axis: str, out: Path | None = None, margin: float = MARGIN) -> list[Comparison]:
+    """Compare every pair of levels of `axis` (backend, engine, device, model, dataset) inside one results
+    folder; each pair is written to `out`/LEVEL_A-vs-LEVEL_B (default `out`: `folder`/compare/by-AXIS)."""
+    if axis not in COMPARED_AXES:
+        raise UserError(f"--by {axis}: compare along one of {', '.join(COMPARED_AXES)}")
+    runs = load_results(folder).runs
+    levels = axis_levels(runs, axis)
+    if len(levels) < 2:
+        raise UserError(
+            f"--by {axis}: {folder} holds one {axis} ({', '.join(levels) or 'no runs'}); sweep {axis} in the "
+            f"scenario, or compare two folders: lstm-bench compare DIR_A DIR_B"
+        )
+    root = Path(out) if out is not None else Path(folder) / "compare" / f"by-{axis}"
+    comparisons = []
+    for i, level_a in enumerate(levels):
+        for level_b in levels[i + 1 :]:
+            a, b = (runs[runs[axis].astype(str) == level] for level in (level_a, level_b))
+            title = f"lstm-bench comparison in {Path(folder).name}: {axis} {level_b} vs {level_a}"
+            target = root / _slug(f"{level_a}-vs-{level_b}")
+            comparisons.append(write_pairing(a, b, level_a, level_b, target, title, margin, (axis,)))
+    return comparisons
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80]
+
+
+def unpaired_counts(unpaired: pd.DataFrame) -> pd.Series:
+    """How many runs were left unpaired for each reason, most first."""
+    return (
+        unpaired.groupby(["side", "reason"]).size().sort_values(ascending=False)
+        if len(unpaired)
+        else (pd.Series(dtype=int))
+    )
+
+
+def write_pairing(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    label_a: str,
+    label_b: str,
+    target: Path,
+    title: str,
+    margin: float = MARGIN,
+    differing: tuple[str, ...] | None = None,
+) -> Comparison:
+    """Pair two runs tables and write the comparison page into `target`."""
+    target.mkdir(parents=True, exist_ok=True)
+    pairing = compare_runs(a, b, label_a, label_b, margin, differing)
+    table, crossovers, unpaired = pairing.table, pairing.crossovers, pairing.unpaired
+    warnings = condition_warnings(a, b, label_a, label_b)
+    unit = "samples/s" if pairing.basis == PER_RUN else "machine samples/s"
+    table.to_csv(target / "comparison.csv", index=False)
     blocks: list[Block] = [Heading("Summary")]
     if warnings:
         blocks.append(Bullets(tuple(f"warning: {w}" for w in warnings)))
@@ -104,18 +177,24 @@ def write_comparison(
         (target / "speedup.png").unlink(missing_ok=True)
         (target / "speedup.svg").unlink(missing_ok=True)
     else:
+        blocks.append(Bullets(pairing.sentences))
         machine = (
-            f" Speeds are machine throughput (samples/s x runs trained together): {why}." if basis == MACHINE else ""
+            f" Speeds are machine throughput (samples/s x runs trained together): {pairing.basis_note}."
+            if pairing.basis == MACHINE
+            else ""
         )
+        compared = " and ".join(pairing.differing) or "nothing but the folder"
         blocks.append(
             Paragraph(
-                f"Speed-up is the ratio of median {unit}, {label_b} over {label_a}, over the paired runs of each batch "
-                f"size (a pair: same configuration and repeat, hence seed), with the interval the two sides' speed "
-                f"intervals allow (interquartile range of the timed rounds, widened to the bootstrap interval over "
-                f"repeats); where it holds 1 the two are indistinguishable. RMSE difference is the mean over pairs of "
-                f"{label_b}'s test RMSE minus {label_a}'s. Pairs that differ in backend start from different initial "
-                f"weights (each backend draws its own from the seed), so their RMSE difference is not a paired "
-                f"comparison of one model.{machine}",
+                f"The sides differ in {compared}; runs pair on everything else and their repeat, hence seed, so a "
+                f"model starts from the same initial weights on every backend and engine. Speed-up is the ratio of "
+                f"median {unit}, {label_b} over {label_a}, over the paired runs of each batch size, with the interval "
+                f"the two sides' speed intervals allow (interquartile range of the timed rounds, widened to the "
+                f"bootstrap interval over repeats); where it holds 1 the two are indistinguishable. The RMSE "
+                f"difference is the mean over pairs of {label_b}'s test RMSE minus {label_a}'s, with its "
+                f"{EQUIVALENCE_LEVEL:.0%} bootstrap interval over pairs; as in the Recommendation, it is within "
+                f"margin where that interval lies inside {margin:.0%} of {label_a}'s RMSE either way, better or worse "
+                f"where it lies below or above 0, and inconclusive otherwise.{machine}",
                 note=True,
             )
         )
@@ -136,19 +215,28 @@ def write_comparison(
                 "speedup": "speed-up",
                 "speedup_low": "speed-up low",
                 "speedup_high": "speed-up high",
+                "speed_verdict": "speed",
                 "ratio_min": "min pair ratio",
                 "ratio_max": "max pair ratio",
                 "rmse_a": f"RMSE {label_a}",
                 "rmse_b": f"RMSE {label_b}",
                 "rmse_diff": f"RMSE {label_b} - {label_a}",
+                "rmse_diff_low": "difference low",
+                "rmse_diff_high": "difference high",
+                "accuracy_verdict": "accuracy",
                 "kernel_a": f"LSTM kernel {label_a}",
                 "kernel_b": f"LSTM kernel {label_b}",
             }
         )
         blocks += [Heading("Per batch size"), Table(shown)]
     blocks.append(Heading(f"Unpaired runs ({len(unpaired)})"))
-    blocks.append(Table(unpaired.astype(object)) if not unpaired.empty else Paragraph("Every run was paired."))
+    if unpaired.empty:
+        blocks.append(Paragraph("Every run was paired."))
+    else:
+        counts = unpaired_counts(unpaired)
+        blocks.append(Bullets(tuple(f"{n} of {side}: {reason}" for (side, reason), n in counts.items())))
+        blocks.append(Table(unpaired.astype(object)))
     write_text(target / "summary.md", render_markdown(title, blocks))
     write_text(target / "index.html", render_html(title, blocks))
     log.info("comparison written to %s", target / "index.html")
-    return Comparison(label_a, label_b, table, crossovers, unpaired, target, basis, why, warnings)
+    return Comparison(label_a, label_b, pairing, target, warnings)

@@ -83,6 +83,20 @@ def relative_difference(a: np.ndarray, best: np.ndarray, level: float = EQUIVALE
     return Interval(float((a.mean() - best.mean()) / best.mean()), float(lo), float(hi))
 
 
+def paired_difference(a: np.ndarray, b: np.ndarray, level: float = EQUIVALENCE_LEVEL) -> Interval | None:
+    """mean(b - a) over pairs with a percentile bootstrap interval over pairs (fixed seed); None with fewer
+    than 2 finite pairs. The interval `compare` judges against the accuracy margin."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d = (b - a)[np.isfinite(a) & np.isfinite(b)]
+    if len(d) < 2:
+        return None
+    rng = np.random.default_rng(BOOTSTRAP_SEED)
+    means = d[rng.integers(0, len(d), size=(BOOTSTRAP_RESAMPLES, len(d)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return Interval(float(d.mean()), float(lo), float(hi))
+
+
 #: The one throughput statistic's name, wherever a user reads it (`speed_interval`).
 THROUGHPUT = "median samples/s"
 
