@@ -200,11 +200,16 @@ class Plan:
 
 
 def plan_suite(
-    paths: list[Path], out_dir: Path | None = None, overrides: dict[str, str] | None = None, require_gpu: bool = False
+    paths: list[Path],
+    out_dir: Path | None = None,
+    overrides: dict[str, str] | None = None,
+    require_gpu: bool = False,
+    workloads: tuple[str, ...] = (),
 ) -> tuple[list[Plan], list[str]]:
     """Validate every scenario and expand its runs, writing nothing; returns the plans and notes for the user.
 
-    `overrides` replace scenario keys (the CLI's --backend and --engine)."""
+    `overrides` replace scenario keys (the CLI's --backend and --engine); `workloads` picks workloads of the
+    suite files by name (the CLI's --workload)."""
     from bench.environment import gpu_present
     from bench.models.check import check_models
     from bench.scenario import load_scenario
@@ -218,9 +223,12 @@ def plan_suite(
             "--require-gpu: nvidia-smi finds no NVIDIA GPU on this machine; run on a GPU machine or drop --require-gpu"
         )
     files: list[tuple[ScenarioFile, Path | None, SuiteFile | None]] = []  # (scenario, its folder, its suite)
+    suites = [p for p in paths if is_suite(p)]
+    if workloads and len(suites) != 1:
+        raise UserError(f"--workload {workloads[0]} picks workloads of one suite file; give one suite file with it")
     for path in paths:
         if is_suite(path):
-            suite = load_suite(path)
+            suite = load_suite(path, workloads)
             folder = suite.folder(out_dir)
             files += [(w.scenario, folder / w.name, suite) for w in suite.workloads]
         else:

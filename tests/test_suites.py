@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from bench.report.profiles import profile, ratios, score, speedups
+from bench.errors import UserError
 from bench.suite import load_suite
 from clitools import write
 
@@ -107,6 +108,8 @@ def test_a_suite_gives_each_workload_the_shared_keys_and_its_own(tmp_path: Path)
             ("  - name: ar", "  - name: ar\n    note: x\n    note: y"),
             "key 'workloads.1.note' given twice (lines 20 and 21); keep one\n",
         ),
+        (("suite: mini\n", ""), "s.yaml:13: a file with workloads is a suite and needs 'suite: NAME' at the top"),
+        (("  - name: sine\n", "  - scenario: nope.yaml\n    name: sine\n"), "s.yaml:15: scenario file "),
     ],
 )
 def test_a_bad_suite_is_one_line_naming_where(change: tuple[str, str], message: str, tmp_path: Path, cli) -> None:
@@ -116,12 +119,80 @@ def test_a_bad_suite_is_one_line_naming_where(change: tuple[str, str], message: 
     assert message in ran.stderr and "Traceback" not in ran.stderr
 
 
+NILE = """name: nile
+dataset: {name: sine, length: 120, period: 12, noise: 0.05}
+look_back: 2
+batch_size: [1, 2]
+epochs: 3
+"""
+
+
+def test_a_workload_may_be_a_scenario_file_with_overrides(tmp_path: Path) -> None:
+    """`- nile.yaml` and `- {scenario: nile.yaml, ...}`, relative to the suite file; keys replace the file's,
+    and the file's relative paths resolve against the file."""
+    write(tmp_path / "scenarios" / "nile.yaml", NILE.replace("{name: sine, length: 120, period: 12, noise: 0.05}",
+                                                             "{csv: data/nile.csv, column: value}"))  # fmt: skip
+    write(tmp_path / "scenarios" / "data" / "nile.csv", "value\n" + "\n".join(str(i % 7) for i in range(60)) + "\n")
+    write(
+        tmp_path / "suites" / "s.yaml",
+        "suite: files\nshared: {epochs: 2, look_back: 4}\nworkloads:\n  - ../scenarios/nile.yaml\n"
+        "  - {scenario: ../scenarios/nile.yaml, name: nile_short, batch_size: 4, note: fewer}\n",
+    )
+    suite = load_suite(tmp_path / "suites" / "s.yaml")
+    plain, short = suite.workloads
+    assert (plain.name, short.name, short.note) == ("nile", "nile_short", "fewer")
+    # shared, then the file's keys, then the workload's own
+    assert plain.scenario.scenario.epochs == 3 and plain.scenario.scenario.look_back == 2
+    assert short.scenario.scenario.batch_size == 4 and short.scenario.scenario.epochs == 3
+    assert plain.scenario.path == tmp_path / "suites" / "../scenarios/nile.yaml"
+    from bench.specs import expand
+
+    assert len(expand(short.scenario)) == 1  # the data file is found from the scenario file's folder
+    only = load_suite(tmp_path / "suites" / "s.yaml", ("nile_short",))
+    assert [w.name for w in only.workloads] == ["nile_short"] and [n for n, _ in only.listed] == ["nile", "nile_short"]
+    with pytest.raises(UserError, match="--workload nope: .* has no such workload; its workloads are nile, nile_short"):
+        load_suite(tmp_path / "suites" / "s.yaml", ("nope",))
+    write(tmp_path / "scenarios" / "bad.yaml", NILE.replace("epochs: 3", "epochs: -3"))
+    write(tmp_path / "suites" / "bad.yaml", "suite: b\nworkloads:\n  - ../scenarios/bad.yaml\n")
+    with pytest.raises(UserError, match=r"bad.yaml:3: workload 'nile': .*bad.yaml:5: key 'epochs'"):
+        load_suite(tmp_path / "suites" / "bad.yaml")
+
+
+def test_the_suite_answer_names_the_best_submission_of_each_mode_against_the_runner_up() -> None:
+    from bench.report.suite import best_by_mode
+
+    costs = pd.DataFrame(
+        {
+            "submission": ["stateful, batch 1", "stateful, batch 4", "stateless, batch 1"],
+            "mode": ["stateful/streams", "stateful/streams", "stateless"],
+        }  # fmt: skip
+    )
+    scores = pd.DataFrame(
+        {"score_steps_to_target": [0.4, 0.9, 0.7], "score_test_rmse": [0.9, 0.1, 0.5]},
+        index=pd.Index(costs["submission"], name="submission"),
+    )
+    assert best_by_mode(costs, scores) == (
+        "stateful/streams: stateful, batch 4 scores best on steps to the validation target (0.90 of 1, the area under "
+        "its performance profile), ahead of stateful, batch 1 (0.40).",
+        "stateless: stateless, batch 1 is the only submission scored on steps to the validation target "
+        "(score 0.70 of 1).",
+    )
+
+
 @pytest.mark.slow
 def test_a_suite_runs_into_its_workloads_folders_and_the_suite_report(tmp_path: Path, cli) -> None:
     write(tmp_path / "s.yaml", SUITE)
-    ran = cli("run", "s.yaml", "--quiet")
-    assert ran.returncode == 0, ran.stderr
+    some = cli("run", "s.yaml", "--quiet", "--workload", "sine")
+    assert some.returncode == 0, some.stderr
     folder = tmp_path / "results" / "mini"
+    assert (folder / "sine" / "runs.csv").is_file() and not (folder / "ar").exists()
+    assert "not run yet: ar" in some.stdout
+    assert (
+        "Not run yet, so not scored: ar (lstm-bench run SUITE.yaml --workload ar)"
+        in (folder / "report" / "summary.md").read_text()
+    )
+    ran = cli("run", "s.yaml", "--quiet")  # the rest; sine's runs are already done
+    assert ran.returncode == 0, ran.stderr
     for name in ("sine", "ar"):
         assert (folder / name / "runs.csv").is_file() and (folder / name / "report" / "index.html").is_file()
     report = folder / "report"
@@ -132,7 +203,8 @@ def test_a_suite_runs_into_its_workloads_folders_and_the_suite_report(tmp_path: 
     assert scores["score_test_rmse"].between(0, 1).all() and scores["score_test_rmse"].max() > 0
     assert "speedup_vs_stateless, batch 1" in scores and (report / "performance_profiles.png").stat().st_size > 0
     summary = (report / "summary.md").read_text()
-    assert "a sine is easy" in summary and "Performance profiles" in summary
+    assert "a sine is easy" in summary and "Performance profiles" in summary and "Not run yet" not in summary
+    assert "stateless: stateless, batch " in summary and "scores best on steps to the validation target" in summary
     assert summary.index("Scores across workloads") < summary.index("Each workload's recommendation")  # answer first
     again = cli("report", str(folder))  # the suite report is written again from the suite folder
     assert again.returncode == 0 and "Suite mini: 2 workloads" in again.stdout, again.stderr

@@ -49,6 +49,10 @@ def print_suite(written) -> None:  # noqa: ANN001 (bench.report.suite.SuiteWritt
     """Each workload's recommendation headlines, the suite's scores, then where the suite report is."""
     s = written.analysis
     out.print(f"[bold]Suite {s.name}[/]: {len(s.workloads)} workloads")
+    for line in s.answers:
+        out.print(f"  {line}", markup=False, soft_wrap=True)
+    if s.not_run:
+        out.print(f"  not run yet: {', '.join(s.not_run)}", markup=False, soft_wrap=True)
     for name, a in s.workloads.items():
         for rec in a.answer.recommendations:
             out.print(f"  {name}: {rec.headline()}", markup=False, soft_wrap=True)

@@ -42,7 +42,19 @@ def arguments(p: argparse.ArgumentParser) -> None:
     from bench import registry
     from bench.executors import EXECUTORS
 
-    p.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO.yaml")
+    p.add_argument(
+        "scenarios",
+        nargs="+",
+        type=Path,
+        metavar="SCENARIO.yaml",
+        help="scenario files, or suite files (a suite: key and workloads; docs/suites.md)",
+    )
+    p.add_argument(
+        "--workload",
+        action="append",
+        metavar="NAME",
+        help="run only this workload of the suite file (repeat it for several)",
+    )
     p.add_argument("--out", type=Path, help="results folder (default results/<scenario name>/)")
     p.add_argument("--force", action="store_true", help="rerun runs that are already in the results")
     p.add_argument(
@@ -131,7 +143,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError("--ray-address needs --executor ray")
     backend = args.backend[0] if args.backend and len(args.backend) == 1 else args.backend
     overrides = {k: v for k, v in (("backend", backend), ("engine", args.engine), ("device", args.device)) if v}
-    plans, notes = plan_suite(args.scenarios, args.out, overrides, args.require_gpu)
+    plans, notes = plan_suite(args.scenarios, args.out, overrides, args.require_gpu, tuple(args.workload or ()))
     if args.executor == "local":  # Ray's nodes have installs of their own
         plans, left_out = check_installed(plans, args.skip_missing_backends)
         notes += left_out

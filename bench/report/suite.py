@@ -51,6 +51,34 @@ class SuiteAnalysis:
     costs: pd.DataFrame  # one row per workload and submission
     profiles: dict[str, pd.DataFrame] = field(default_factory=dict)  # cost -> (submission x tau) rho
     scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # per submission: AlgoPerf score, speed-ups
+    not_run: tuple[str, ...] = ()  # workloads of the suite with no results yet (`run --workload` ran others)
+    answers: tuple[str, ...] = ()  # per mode: the best submission by its AlgoPerf score against the runner-up
+
+
+def best_by_mode(costs: pd.DataFrame, scores: pd.DataFrame) -> tuple[str, ...]:
+    """One sentence per mode: the submission with the highest AlgoPerf score on the first cost scored
+    (`COSTS` order), and how the runner-up compares."""
+    column = next((c for c, _ in COSTS if f"score_{c}" in scores), None)
+    if column is None:
+        return ()
+    what = dict(COSTS)[column]
+    mode_of = costs.drop_duplicates("submission").set_index("submission")["mode"]
+    out = []
+    for mode in [m for m in MODE_ORDER if m in set(mode_of)] + sorted(set(mode_of) - set(MODE_ORDER)):
+        ranked = scores.loc[mode_of.index[mode_of == mode], f"score_{column}"].dropna().sort_values(ascending=False)
+        if ranked.empty:
+            continue
+        best, top = ranked.index[0], ranked.iloc[0]
+        if len(ranked) == 1:
+            out.append(f"{mode}: {best} is the only submission scored on {what} (score {top:.2f} of 1).")
+            continue
+        second, runner = ranked.index[1], ranked.iloc[1]
+        than = "tied with" if np.isclose(top, runner) else "ahead of"
+        out.append(
+            f"{mode}: {best} scores best on {what} ({top:.2f} of 1, the area under its performance profile), "
+            f"{than} {second} ({runner:.2f})."
+        )
+    return tuple(out)
 
 
 def submission(panel: str, mode: str, batch_size: int) -> str:
@@ -95,13 +123,16 @@ def analyse_suite(folder: Path, margin: float = MARGIN) -> SuiteAnalysis:
     record = read_marker(folder)
     if record is None:
         raise UserError(f"{folder}: not a suite folder (no suite.json); run the suite with lstm-bench run first")
-    workloads, notes = {}, {}
+    workloads, notes, not_run = {}, {}, []
     for w in record["workloads"]:
         sub = folder / w["name"]
         if not (sub / "results.db").is_file():
-            raise UserError(f"{sub}: workload '{w['name']}' has no results yet; run the suite to fill it")
+            not_run.append(w["name"])
+            continue
         workloads[w["name"]] = analyse(load_results(sub), margin)
         notes[w["name"]] = w.get("note", "")
+    if not workloads:
+        raise UserError(f"{folder}: no workload of suite '{record['suite']}' has results yet; run the suite first")
     parts = [workload_costs(n, a) for n, a in workloads.items()]
     costs = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) else (
         pd.DataFrame())  # fmt: skip
@@ -125,7 +156,18 @@ def analyse_suite(folder: Path, margin: float = MARGIN) -> SuiteAnalysis:
                 rows[f"speedup_vs_{mode_base}"] = speedups(steps, budgets, mode_base)
         scores = pd.DataFrame(rows).reindex(order)
         scores.index.name = "submission"
-    return SuiteAnalysis(record["suite"], record.get("description", ""), notes, workloads, costs, profiles, scores)
+    answers = best_by_mode(costs, scores) if not scores.empty else ()
+    return SuiteAnalysis(
+        record["suite"],
+        record.get("description", ""),
+        notes,
+        workloads,
+        costs,
+        profiles,
+        scores,
+        tuple(not_run),
+        answers,
+    )
 
 
 def _submission_order(costs: pd.DataFrame) -> list[str]:
@@ -191,6 +233,14 @@ class SuiteWritten:
     analysis: SuiteAnalysis
 
 
+def _not_run(s: SuiteAnalysis) -> str:
+    picks = " ".join(f"--workload {n}" for n in s.not_run)
+    return (
+        f"Not run yet, so not scored: {', '.join(s.not_run)} (lstm-bench run SUITE.yaml {picks}); the scores cover "
+        f"{len(s.workloads)} workloads."
+    )
+
+
 def write_suite_report(folder: Path, margin: float = MARGIN) -> SuiteWritten:
     """Write the suite report into `folder`/report: index.html, summary.md, the profile figure, costs.csv,
     profiles.csv and scores.csv."""
@@ -200,6 +250,10 @@ def write_suite_report(folder: Path, margin: float = MARGIN) -> SuiteWritten:
     blocks: list = []
     if s.description:
         blocks.append(Paragraph(s.description))
+    if s.answers:
+        blocks.append(Bullets(s.answers))
+    if s.not_run:
+        blocks.append(Missing(_not_run(s)))
     # the answer across workloads first, then each workload's own
     blocks.append(Heading("Scores across workloads"))
     if s.costs.empty:
