@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 
+from bench.baselines import baseline_rmses, persistence
 from bench.results import Metrics
 from bench.windows import Prepared, Windows
 
@@ -19,24 +20,15 @@ def truth(prep: Prepared, targets: np.ndarray, horizon: int = 1) -> np.ndarray:
     return prep.y[np.asarray(targets)[:, None] + np.arange(horizon)[None, :]]
 
 
-def persistence_forecast(prep: Prepared, targets: np.ndarray, horizon: int = 1) -> np.ndarray:
-    """The naive forecast: every lead repeats the last value the window saw, y[t-1]: (n, horizon)."""
-    return np.repeat(prep.y[np.asarray(targets) - 1][:, None], horizon, axis=1)
-
-
-def persistence_rmse(prep: Prepared, targets: np.ndarray, horizon: int = 1) -> float:
-    """RMSE of the naive forecast y[t+h] = y[t-1] on the given targets, over every lead h."""
-    return rmse(truth(prep, targets, horizon), persistence_forecast(prep, targets, horizon))
-
-
 def by_lead(pred: np.ndarray, true: np.ndarray) -> str:
     """RMSE per lead time (column) as a JSON list, lead 1 first."""
     return json.dumps([round(float(v), 10) for v in np.sqrt(np.mean((pred - true) ** 2, axis=0))])
 
 
-def walk_metrics(prep: Prepared, windows: Windows, z_pred: np.ndarray) -> Metrics:
+def walk_metrics(prep: Prepared, windows: Windows, z_pred: np.ndarray, season: int | None = None) -> Metrics:
     """Metrics for predictions (scaled units, (n,) or (n, horizon)) on every walk window: train, then
-    validation, then test; with a horizon over every lead, and per lead (`test_rmse_by_lead`)."""
+    validation, then test; with a horizon over every lead, and per lead (`test_rmse_by_lead`); beside them
+    the simple baselines' test RMSEs (`bench.baselines`; `season`: the scenario's, else one is looked for)."""
     h = windows.horizon
     pred = prep.to_original(np.reshape(z_pred, (len(windows.walk_t), h)), windows.walk_t)
     true = truth(prep, windows.walk_t, h)
@@ -48,12 +40,12 @@ def walk_metrics(prep: Prepared, windows: Windows, z_pred: np.ndarray) -> Metric
         train_rmse=rmse(pred[train], true[train]),
         test_rmse=rmse(pred[test], true[test]),
         test_mae=float(np.mean(np.abs(pred[test] - true[test]))),
-        persistence_rmse=persistence_rmse(prep, windows.test_t, h),
+        **baseline_rmses(prep, windows, season),
         val_rmse=rmse(pred[val], true[val]) if has_val else None,
         val_mae=float(np.mean(np.abs(pred[val] - true[val]))) if has_val else None,
         test_out_of_range=out_of_range(prep.y[: prep.n_train], true[test]),
         test_rmse_by_lead=by_lead(pred[test], true[test]),
-        persistence_rmse_by_lead=by_lead(persistence_forecast(prep, windows.test_t, h), true[test]),
+        persistence_rmse_by_lead=by_lead(persistence(prep, windows), true[test]),
     )
 
 

@@ -43,6 +43,8 @@ KEY_MEANINGS: dict[str, str] = {
     "(`{name: gru, units: [8, 4], dropout: 0.1, head: [16]}`; a list among the values sweeps, as "
     "`{name: [lstm, gru]}`), or a model from a Python file (`{factory: models/mine.py:build, params: {...}}`); "
     "a list sweeps over models",
+    "season": "the season (in points, 2 or more) of the seasonal-naive baseline; by default one is looked for in "
+    "the training part ([baselines](reading-the-report.md#simple-baselines))",
     "horizon": "values forecast from each window (see [multi-step forecasts](data-files.md#multi-step-forecasts)); "
     "the model's last layer gives this many",
     "units": "units per recurrent layer (or give them in `model`, as one number or a list per layer)",

@@ -47,6 +47,12 @@ class Metrics:
     # test RMSE at each lead time, lead 1 first, as a JSON list (one value when the horizon is 1)
     test_rmse_by_lead: str | None = field(default=None, metadata=column("outcome", str, added=7))
     persistence_rmse_by_lead: str | None = field(default=None, metadata=column("outcome", str, added=7))
+    # the other simple baselines' test RMSEs (`bench.baselines`; None where one does not apply, as a
+    # seasonal forecast without a season) and the season the seasonal one used
+    mean_rmse: float | None = field(default=None, metadata=column("outcome", float, added=9))
+    seasonal_rmse: float | None = field(default=None, metadata=column("outcome", float, added=9))
+    linear_rmse: float | None = field(default=None, metadata=column("outcome", float, added=9))
+    baseline_season: int | None = field(default=None, metadata=column("outcome", int, added=9))
 
     def __post_init__(self) -> None:
         skill = 1.0 - self.test_rmse / self.persistence_rmse if self.persistence_rmse > 0 else float("nan")

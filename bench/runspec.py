@@ -179,6 +179,8 @@ class RunSpec:
     decay_end: float = field(
         default=0.0, metadata=key(float, 0.0, Annotated[float, Field(ge=0, le=1)], added=8, trial=True)
     )
+    # the season of the seasonal-naive baseline (`bench.baselines`); None: looked for in the training part
+    season: int | None = field(default=None, metadata=key(int, None, Annotated[int, Field(ge=2)] | None, added=9))
     # the search point a run trains (`bench.search`): its index, its study, and its values as drawn; they
     # follow from the columns above and the scenario, so they are not in the run id
     trial: int | None = field(

@@ -23,9 +23,19 @@ from collections.abc import Iterator
 import bench
 from bench.schema import Column, schema
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 #: The lstm-bench release that introduced each schema version (what a reader of that version needs).
-INTRODUCED_BY = {1: "0.1.0", 2: "0.2.0", 3: "0.3.0", 4: "0.4.0", 5: "0.5.0", 6: "0.6.0", 7: "0.7.0", 8: "0.8.0"}
+INTRODUCED_BY = {
+    1: "0.1.0",
+    2: "0.2.0",
+    3: "0.3.0",
+    4: "0.4.0",
+    5: "0.5.0",
+    6: "0.6.0",
+    7: "0.7.0",
+    8: "0.8.0",
+    9: "0.10.0",
+}
 
 #: Every execution of a run, failed ones and retries included (runs keeps only the last): name -> SQL type.
 ATTEMPTS_COLUMNS = {

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bench.datasets import DatasetSpec, load_series
 from bench.errors import UserError
-from bench.evaluate import persistence_rmse, walk_metrics
+from bench.evaluate import rmse, walk_metrics
 from bench.windows import layout_order, make_windows, prepare
 
 layouts = st.sampled_from(["streams", "sequential"])
@@ -101,8 +101,9 @@ def test_every_test_point_is_scored_whatever_the_look_back(look_back: int):
 def test_airline_persistence_rmse_over_all_48_test_points_is_48_04():
     y = load_series(DatasetSpec("airline")).values
     prep = prepare(y, 0.33, False, "minmax")
-    assert persistence_rmse(prep, np.arange(96, 144)) == pytest.approx(48.04, abs=0.005)
-    assert persistence_rmse(prep, np.arange(97, 144)) == pytest.approx(48.53, abs=0.005)
+    w = make_windows(prep, 3, 1, True, "streams")
+    assert walk_metrics(prep, w, prep.z[w.walk_t]).persistence_rmse == pytest.approx(48.04, abs=0.005)
+    assert rmse(prep.y[97:144], prep.y[96:143]) == pytest.approx(48.53, abs=0.005)
 
 
 def test_walk_metrics_of_a_perfect_forecast_are_zero_and_skill_is_one():
@@ -141,7 +142,7 @@ def test_persistence_of_several_steps_repeats_the_last_value():
     m = walk_metrics(prep, w, w.labels(w.walk_t))
     assert json.loads(m.persistence_rmse_by_lead) == pytest.approx([1, 2, 3, 4])
     assert m.persistence_rmse == pytest.approx(np.sqrt(np.mean([1, 4, 9, 16])))
-    assert persistence_rmse(prep, w.test_t) == pytest.approx(1.0)  # horizon 1 is today's baseline
+    assert rmse(prep.y[w.test_t], prep.y[w.test_t - 1]) == pytest.approx(1.0)  # horizon 1 is today's baseline
 
 
 def test_a_horizon_longer_than_the_test_part_is_refused():

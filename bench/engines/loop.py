@@ -214,7 +214,7 @@ class EpochLoop:
         return float(min(self._target_trained, cap))
 
     def evaluate(self) -> Metrics:
-        return walk_metrics(self.prep, self.windows, self.predict_walk())
+        return walk_metrics(self.prep, self.windows, self.predict_walk(), self.spec.season)
 
     def steady_rounds(self) -> list[float]:
         """Seconds of the whole epochs after the first: the steady-state timed rounds training gave."""
@@ -260,7 +260,7 @@ class EpochLoop:
         t0 = time.perf_counter()
         z_pred = self.predict_walk()
         predict_seconds = time.perf_counter() - t0
-        metrics = walk_metrics(self.prep, w, z_pred)
+        metrics = walk_metrics(self.prep, w, z_pred, self.spec.season)
         if not math.isfinite(metrics.test_rmse):
             return RunResult(status=DIVERGED, error="non-finite predictions after training", metrics=None, **common)
         budget = self.budget

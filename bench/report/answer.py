@@ -25,6 +25,7 @@ from bench.report.stats import (
     EQUIVALENCE_LEVEL,
     THROUGHPUT,
     Interval,
+    best_baseline,
     bootstrap_ci,
     busy_runs,
     relative_difference,
@@ -44,6 +45,7 @@ from bench.report.tuning import (
     unbounded,
     with_tuning_columns,
 )
+from bench.baselines import BASELINES
 from bench.vocabulary import ATTEMPTED, OK, scope_label, target_label
 
 #: The default accuracy margin: a batch size within 2% of the best RMSE counts as accurate enough.
@@ -89,6 +91,8 @@ class Recommendation:
     speedup: Interval | None = None  # the recommended batch size's throughput over the most accurate one's
     persistence_rmse: float = float("nan")
     tuned: bool = False
+    # the simple baseline with the lowest test RMSE (`stats.best_baseline`), when it is not persistence
+    baseline: tuple[str, float] | None = None
     warnings: tuple[Diagnostic, ...] = ()
 
     def option(self, batch_size: int | None) -> Option | None:
@@ -117,8 +121,9 @@ class Recommendation:
             return [self.reason, *warnings]
         rec = self.option(self.batch_size)
         assert rec is not None
+        bar = f"best simple baseline: {self.baseline[0]} {self.baseline[1]:.4g}; " if self.baseline else ""
         out = [
-            f"test RMSE {rec.rmse.text()} (mean, 95% CI; persistence {self.persistence_rmse:.4g})",
+            f"test RMSE {rec.rmse.text()} (mean, 95% CI; {bar}persistence {self.persistence_rmse:.4g})",
             f"throughput {rec.speed.text(',.0f')} {THROUGHPUT} (interval over timed rounds and repeats)",
         ]
         if self.most_accurate is not None and self.most_accurate != self.batch_size and self.speedup is not None:
@@ -241,7 +246,9 @@ def _options(group: pd.DataFrame, margin: float) -> tuple[Option, ...]:
 def recommend(group: pd.DataFrame, scope: str, margin: float, tuned: bool) -> Recommendation:
     """The recommendation for one panel and mode from its candidate runs (`_candidate_runs`)."""
     persistence = float(group["persistence_rmse"].mean())
-    common = dict(scope=scope, persistence_rmse=persistence, tuned=tuned)
+    name, rmse = best_baseline(group)
+    baseline = (name, rmse) if name != BASELINES[0].label else None
+    common = dict(scope=scope, persistence_rmse=persistence, tuned=tuned, baseline=baseline)
     options = _options(group, margin)
     best = min(options, key=lambda o: o.rmse.value)
     common.update(options=options, most_accurate=best.batch_size)
@@ -469,17 +476,23 @@ def critical_unbounded(critical: pd.DataFrame) -> list[Diagnostic]:
 
 
 def persistence_and_trend(candidates: pd.DataFrame, results: Results) -> list[Diagnostic]:
-    """No batch size beats persistence (said first); with a trend carrying the test part outside the training
-    range on an undifferenced series, suggest `difference: true`."""
+    """No batch size beats the best simple baseline (said first, naming it; persistence where no other was
+    recorded); with a trend carrying the test part outside the training range on an undifferenced series,
+    suggest `difference: true`."""
     out = []
     for scope, g in candidates.groupby("scope", sort=False):
-        persistence = float(g["persistence_rmse"].mean())
+        name, bar = best_baseline(g)
         means = g.groupby("batch_size")["test_rmse"].mean()
-        if not (means < persistence).any():
-            message = (
-                f"no batch size beats the persistence forecast (RMSE {persistence:.4g}; best mean {means.min():.4g})"
-            )
-            outside = pd.to_numeric(g.get("test_out_of_range"), errors="coerce")
+        if not (means < bar).any():
+            if name == BASELINES[0].label:
+                message = f"no batch size beats the persistence forecast (RMSE {bar:.4g}; best mean {means.min():.4g})"
+            else:
+                persistence = float(g["persistence_rmse"].mean())
+                message = (
+                    f"no batch size beats the best simple baseline, the {name} (RMSE {bar:.4g}; best mean "
+                    f"{means.min():.4g}; persistence {persistence:.4g}): the model is no better than a simple forecast"
+                )
+            outside = pd.to_numeric(g["test_out_of_range"], errors="coerce") if "test_out_of_range" in g else None
             differenced = g["difference"].astype(bool).all() if "difference" in g else False
             if outside is not None and outside.median() > OUT_OF_RANGE_SHARE and not differenced:
                 message += (

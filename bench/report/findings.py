@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.baselines import BASELINES
 from bench.report.trials import describe
 from bench.report.load import Results
 from bench.vocabulary import STATELESS, scope_label
@@ -108,11 +109,21 @@ def _vs_persistence(acc: pd.DataFrame) -> str:
     lo, hi = best["rmse_ci_low"], best["rmse_ci_high"]
     if not np.isfinite(lo):
         return head + "With a single run it cannot be said whether the LSTM beats persistence."
+    name, rmse = best["best_baseline"], best["best_baseline_rmse"]
+    if name != BASELINES[0].label and np.isfinite(rmse):
+        # a simpler forecast than persistence does better: the bar is that one
+        head = (
+            f"The best simple baseline is the {name} (RMSE {rmse:.4g}; persistence {persistence:.4g}); the most "
+            f"accurate LSTM's skill against it is {best['baseline_skill']:+.3f} (1 - RMSE/baseline). "
+        )
+        persistence, what = rmse, f"the {name}"
+    else:
+        what = "persistence"
     if hi < persistence:
-        return head + "It beats persistence: the 95% CI of its mean RMSE lies entirely below the baseline."
+        return head + f"It beats {what}: the 95% CI of its mean RMSE lies entirely below the baseline."
     if lo > persistence:
-        return head + "It does not beat persistence: the 95% CI of its mean RMSE lies entirely above the baseline."
-    return head + "It cannot be told apart from persistence: the 95% CI of its mean RMSE contains the baseline."
+        return head + f"It does not beat {what}: the 95% CI of its mean RMSE lies entirely above the baseline."
+    return head + f"It cannot be told apart from {what}: the 95% CI of its mean RMSE contains the baseline."
 
 
 def findings(results: Results, acc: pd.DataFrame, speed: pd.DataFrame, margin: float) -> list[tuple[str, list[str]]]:

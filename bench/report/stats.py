@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bench.baselines import BASELINES
 from bench.report.load import Results
 from bench.vocabulary import ATTEMPTED, MODE_ORDER, STATUSES, target_label
 
@@ -226,9 +227,23 @@ def _per_config(runs: pd.DataFrame, facets: tuple[str, ...]) -> pd.core.groupby.
     return runs.groupby(["config", "panel", *_label_columns(facets)], dropna=False, sort=False)
 
 
+def best_baseline(runs: pd.DataFrame) -> tuple[str, float]:
+    """The simple baseline (`bench.baselines`) with the lowest mean test RMSE over `runs`, and that RMSE;
+    persistence where no other was recorded (runs before results schema 9)."""
+    means = {
+        b.label: float(pd.to_numeric(runs[b.column], errors="coerce").mean()) for b in BASELINES if b.column in runs
+    }
+    means = {k: v for k, v in means.items() if np.isfinite(v)}
+    if not means:
+        return BASELINES[0].label, float("nan")
+    label = min(means, key=lambda k: means[k])
+    return label, means[label]
+
+
 def accuracy_table(results: Results) -> pd.DataFrame:
     """Test RMSE per configuration (ok runs): n, mean, std, median, min, max, bootstrap CI of the
-    mean, mean skill vs persistence, and a Mann-Whitney test against the best batch size of the
+    mean, mean skill vs persistence, the best simple baseline with its RMSE and the skill against it
+    (1 - mean RMSE / baseline RMSE), and a Mann-Whitney test against the best batch size of the
     same panel and mode (lowest mean RMSE)."""
     facets = results.facets
     cols = [
@@ -243,6 +258,9 @@ def accuracy_table(results: Results) -> pd.DataFrame:
         "rmse_ci_high",
         "persistence_rmse",
         "skill_mean",
+        "best_baseline",
+        "best_baseline_rmse",
+        "baseline_skill",
         "vs_best",
         "p_vs_best",
         "note",
@@ -256,6 +274,7 @@ def accuracy_table(results: Results) -> pd.DataFrame:
         x = g["test_rmse"].to_numpy(dtype=np.float64)
         samples[keys[0]] = x
         ci = bootstrap_ci(x)
+        baseline, baseline_rmse = best_baseline(g)
         rows.append(
             {
                 "config": keys[0],
@@ -271,6 +290,9 @@ def accuracy_table(results: Results) -> pd.DataFrame:
                 "rmse_ci_high": ci[1] if ci else np.nan,
                 "persistence_rmse": g["persistence_rmse"].mean(),
                 "skill_mean": g["skill"].mean(),
+                "best_baseline": baseline,
+                "best_baseline_rmse": baseline_rmse,
+                "baseline_skill": 1.0 - x.mean() / baseline_rmse if baseline_rmse > 0 else np.nan,
                 "note": "" if ci else "single run: no CI",
             }
         )

@@ -189,3 +189,19 @@ def test_a_rate_chosen_at_the_edge_of_the_grid_names_the_rates_to_add(tmp_path):
     # the full grid has the best rate inside it: no warning
     b = analyse(load_results(save(tmp_path / "inside", tuning_results())))
     assert not [d for d in b.answer.diagnostics if d.code == "rate_at_edge"]
+
+
+def test_a_simple_baseline_better_than_persistence_is_the_bar_and_is_named_first():
+    """The LSTM beats persistence (12) but not the training mean (9.5): no_skill names the mean, and the
+    Recommendation's accuracy line gives it as the best simple baseline."""
+    frame = candidates().assign(mean_rmse=9.5, linear_rmse=11.0, seasonal_rmse=np.nan)
+    (d,) = persistence_and_trend(frame, None)
+    assert d.code == "no_skill"
+    assert d.message.startswith("no batch size beats the best simple baseline, the training mean (RMSE 9.5;")
+    assert "persistence 12" in d.message
+    rec = recommend(frame, "stateful/streams", 0.02, False)
+    assert rec.baseline == ("training mean", pytest.approx(9.5))
+    assert "best simple baseline: training mean 9.5; persistence 12" in rec.details()[0]
+    # a linear model worse than persistence is not the bar; nothing is said where the LSTM beats every one
+    assert persistence_and_trend(candidates().assign(mean_rmse=13.0, linear_rmse=12.5), None) == []
+    assert recommend(candidates().assign(mean_rmse=13.0), "s", 0.02, False).baseline is None
