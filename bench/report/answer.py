@@ -153,6 +153,7 @@ class Answer:
     margin: float
     recommendations: tuple[Recommendation, ...]
     diagnostics: tuple[Diagnostic, ...] = field(default=())
+    across: tuple[str, ...] = ()  # when the sweep varies the dataset: how the datasets compare (`across_datasets`)
 
     @property
     def rule(self) -> str:
@@ -171,6 +172,7 @@ class Answer:
 
     def lines(self) -> list[str]:
         out = [line for r in self.recommendations for line in r.lines()]
+        out += list(self.across)
         out += [f"warning: {d.message}" for d in self.general]
         return out
 
@@ -503,6 +505,40 @@ def persistence_and_trend(candidates: pd.DataFrame, results: Results) -> list[Di
     return out
 
 
+def across_datasets(candidates: pd.DataFrame) -> tuple[str, ...]:
+    """Per mode, when the candidates span several datasets: each dataset's most accurate configuration, compared
+    by test RMSE where the datasets forecast the same target on the same test points (equal persistence RMSE),
+    else by skill against each one's best simple baseline (RMSEs of different series do not compare)."""
+    if "dataset" not in candidates or candidates["dataset"].nunique() < 2:
+        return ()
+    out = []
+    for mode, g in candidates.groupby("mode", sort=False):
+        best = {}
+        for dataset, d in g.groupby("dataset", sort=False):
+            means = d.groupby(["scope", "batch_size"])["test_rmse"].mean()
+            (_, batch), rmse = means.idxmin(), float(means.min())
+            best[dataset] = (rmse, int(batch), 1.0 - rmse / best_baseline(d)[1], float(d["persistence_rmse"].mean()))
+        if len(best) < 2:
+            continue
+        same_target = np.allclose([v[3] for v in best.values()], next(iter(best.values()))[3], rtol=1e-9)
+        if same_target:
+            ranked = sorted(best.items(), key=lambda kv: kv[1][0])
+            (top, (rmse, batch, _, _)), rest = ranked[0], ranked[1:]
+            others = "; ".join(f"{ds} {v[0] / rmse - 1:.0%} worse ({v[0]:.4g})" for ds, v in rest)
+            out.append(
+                f"{mode} across datasets (the same target): {top} is the most accurate (mean test RMSE {rmse:.4g} at "
+                f"batch size {batch}); {others}"
+            )
+        else:
+            ranked = sorted(best.items(), key=lambda kv: -kv[1][2])
+            listed = ", ".join(f"{ds} {v[2]:+.2f}" for ds, v in ranked)
+            out.append(
+                f"{mode} across datasets (different series: compared by skill, 1 - RMSE over each one's best simple "
+                f"baseline, at its most accurate batch size): {listed}"
+            )
+    return tuple(out)
+
+
 def busy_machine(runs: pd.DataFrame) -> list[Diagnostic]:
     """Runs timed while other processes (or a hypervisor) took a share of the CPU: their speed is suspect."""
     if "other_cpu_share" not in runs:
@@ -564,7 +600,7 @@ def answer(
         recs.append(dataclasses.replace(rec, warnings=tuple(mine)))
     if not recs:
         recs.append(Recommendation("", None, "no successful run has a test RMSE"))
-    return Answer(margin, tuple(recs), tuple(diagnostics))
+    return Answer(margin, tuple(recs), tuple(diagnostics), across_datasets(candidates))
 
 
 __all__ = [

@@ -101,6 +101,7 @@ def _findings(a: Analysis) -> list[str]:
     are left to the tables."""
     empty = pd.DataFrame(columns=["tuning_panel", "mode"])
     per_panel = [] if a.tuning else findings(a.results, a.accuracy, a.speed, a.answer.margin)
+    per_panel += [("", list(a.answer.across))] if a.answer.across else []
     per_panel += [
         (label, sentences)
         for label, sentences in tuning_findings(
@@ -136,6 +137,7 @@ def _findings(a: Analysis) -> list[str]:
 def answer_block(ans: Answer) -> Callout:
     """The Recommendation box: one item per panel and mode, the report-wide warnings, the rule."""
     items = [(r.headline(), tuple(r.details())) for r in ans.recommendations]
+    items += [(line, ()) for line in ans.across]
     items += [(f"warning: {d.message}", ()) for d in ans.general]
     return Callout("Recommendation", tuple(items), ans.rule)
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
-from bench.report.figures import MODE_COLORS, log2_batch_ticks
+from bench.report.figures import MODE_COLORS, log2_batch_ticks, readable_log_ticks
 from bench.report.load import load_results
 from bench.errors import UserError
 from bench.report.answer import MARGIN
@@ -78,8 +77,7 @@ def speedup_figure(
             )
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}x"))
+        readable_log_ticks(ax, unit="x")
         log2_batch_ticks(ax, table["batch_size"].to_numpy())
         ax.set_xlabel("batch size (log scale)")
         ax.set_ylabel(f"speed-up: {unit} {label_b} / {label_a} (log scale)")

@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import sys
+import textwrap
 
 import matplotlib
 
@@ -27,7 +28,13 @@ from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
-from matplotlib.ticker import FixedLocator, LogFormatterSciNotation, MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FixedLocator,
+    FuncFormatter,
+    MaxNLocator,
+    NullFormatter,
+    NullLocator,
+)
 
 from bench.report.analysis import Analysis, as_analysis  # noqa: E402
 from bench.report.load import Results, panel_labels  # noqa: E402
@@ -103,9 +110,21 @@ def _cap(frame: pd.DataFrame, limit: int = MAX_POINTS_PER_PANEL) -> pd.DataFrame
     return frame if len(frame) <= limit else frame.sample(limit, random_state=0)
 
 
+#: Inches per character of a 10-point panel title (a generous average, so wrapped lines fit their panel).
+TITLE_CHAR_IN = 0.085
+
+
 def _title(ax: Axes, label: str) -> None:
-    if label:
-        ax.set_title(label, fontsize=10)
+    """A panel's title, wrapped to the panel's width in at most two lines (the rest cut with an ellipsis), so
+    long labels neither overlap the next panel's nor leave the figure."""
+    if not label:
+        return
+    width = ax.get_position().width * ax.figure.get_figwidth()
+    chars = max(12, int(width / TITLE_CHAR_IN))
+    lines = textwrap.wrap(label, chars, break_long_words=True) or [label]
+    if len(lines) > 2:
+        lines = [lines[0], lines[1][: chars - 1] + "…"]
+    ax.set_title("\n".join(lines), fontsize=10)
 
 
 #: Margins of a figure's grid of panels, in inches: fixed, so saving a figure lays it out once, without the
@@ -157,6 +176,45 @@ def log2_batch_ticks(ax: Axes, values: np.ndarray) -> None:
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_minor_locator(NullLocator())
     ax.set_xticklabels([f"{int(t)}" for t in ticks])
+
+
+#: Tick steps tried per decade on a log axis, coarse first, until at least 3 ticks fall on the data.
+_LOG_STEPS = ((1.0,), (1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
+
+
+def readable_log_ticks(ax: Axes, which: str = "y", unit: str = "") -> None:
+    """At least three labelled ticks on a log axis, none overlapping: the coarsest of 1, 1-2-5 and 1-9 steps
+    per decade that gives three over the data drawn, else evenly spaced round numbers; minor ticks unlabelled.
+    Labels are short ("90k", "1.2M", "0.5x" with `unit` "x"). Call it after drawing."""
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    lo, hi = sorted(ax.dataLim.intervaly if which == "y" else ax.dataLim.intervalx)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo > 0):
+        return
+    if hi <= lo * 1.001:
+        lo, hi = lo / 1.25, hi * 1.25
+    ticks: list[float] = []
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    for steps in _LOG_STEPS:
+        ticks = [s * 10.0**k for k in decades for s in steps if lo <= s * 10.0**k <= hi]
+        if len(ticks) >= 3:
+            break
+    if len(ticks) < 3:  # a narrow range: round numbers spread over it
+        ticks = [t for t in MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi) if lo <= t <= hi]
+    if len(ticks) < 3:
+        ticks = [float(f"{v:.2g}") for v in (lo, math.sqrt(lo * hi), hi)]
+    if len(ticks) > 8:  # keep every other one
+        ticks = ticks[:: math.ceil(len(ticks) / 8)]
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{_short(v)}{unit}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _short(v: float) -> str:
+    """A tick value in a few characters: 90k, 1.45M, 0.005."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= scale:
+            return f"{v / scale:.3g}{suffix}"
+    return f"{v:.3g}"
 
 
 def rmse_by_batch_size(data: Analysis | Results) -> Figure:
@@ -292,6 +350,7 @@ def throughput_by_batch_size(data: Analysis | Results) -> Figure:
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             log2_batch_ticks(ax, sub["batch_size"].to_numpy())
+            readable_log_ticks(ax)
             ax.set_xlabel("batch size (log scale)")
             ax.set_ylabel(SPS_LABEL + ", log scale")
             _title(ax, label)
@@ -355,6 +414,7 @@ def tradeoff(data: Analysis | Results) -> Figure:
             log_x = bool(len(sps) and (sps > 0).all())
             if log_x:
                 ax.set_xscale("log")
+                readable_log_ticks(ax, "x")
             ax.set_xlabel("median " + SPS_LABEL + (", log scale" if log_x else ""))
             ax.set_ylabel("mean " + RMSE_LABEL)
             ax.annotate(
@@ -405,6 +465,7 @@ def learning_curves(data: Analysis | Results) -> Figure:
                 ax.plot(g["epoch"], g["mean"], color=colors[bs], lw=1.8)
             if positive:
                 ax.set_yscale("log")
+                readable_log_ticks(ax)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("epoch")
             ax.set_ylabel("training loss (MSE, scaled units)" + (", log scale" if positive else ""))
@@ -614,6 +675,7 @@ def optimal_rate(data: Analysis | Results) -> Figure:
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             log2_batch_ticks(ax, sub["batch_size"].to_numpy())
+            readable_log_ticks(ax)
             ax.set_xlabel("batch size")
             ax.set_ylabel("learning rate chosen on validation")
             _title(ax, " | ".join(x for x in (str(panel), "; ".join(titles)) if x))
@@ -656,6 +718,7 @@ def _budget(a: Analysis, table: pd.DataFrame, ylabel: str, title: str, log: bool
             shown = sub[["best_median", "best_low", "best_high"]].to_numpy(dtype=np.float64)
             if log and (shown[np.isfinite(shown)] > 0).all():  # a log axis cannot show 0 steps
                 ax.set_yscale("log")
+                readable_log_ticks(ax)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("trials")
             ax.set_ylabel(ylabel)
@@ -687,6 +750,7 @@ def search_optimum(data: Analysis | Results) -> Figure:
                         label=scope_label(panel, mode))  # fmt: skip
             if numeric and (pd.to_numeric(table[dim]) > 0).all() and dim in SPACES and SPACES[dim].log:
                 ax.set_yscale("log")
+                readable_log_ticks(ax)
             if not numeric:
                 ax.set_yticks(range(len(levels)), levels)
             ax.set_xscale("log", base=2)
@@ -767,18 +831,6 @@ def lr_batch_heatmap(data: Analysis | Results) -> Figure:
     return fig
 
 
-class _PlainLogFormatter(LogFormatterSciNotation):
-    """Matplotlib's choice of which log ticks to label, written as plain numbers (3, 0.01, 2000)."""
-
-    def __call__(self, x: float, pos: int | None = None) -> str:
-        return f"{x:g}" if super().__call__(x, pos) else ""
-
-
-def _plain_log_labels(ax: Axes) -> None:
-    ax.yaxis.set_major_formatter(_PlainLogFormatter())
-    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
-
-
 def _to_target_scaling(a: Analysis, column: str) -> Figure:
     """Median `column` (steps_to_target or seconds_to_target) against batch size, log-log, at the rate
     with the fewest median per batch size; for steps also perfect scaling and the S(B) fit."""
@@ -844,7 +896,7 @@ def _to_target_scaling(a: Analysis, column: str) -> Figure:
             ax.set_xlabel("batch size (log scale)")
             ax.set_ylabel(f"median {unit} to target" + (", log scale" if log_y else ""))
             if log_y:
-                _plain_log_labels(ax)
+                readable_log_ticks(ax)
             ax.legend(fontsize=7.5, loc="best")
             _title(ax, label)
         measure = "Steps" if steps else "Time"
@@ -911,6 +963,8 @@ def noise_scale(data: Analysis | Results) -> Figure:
                 ax.plot(g["x"], g["b"], color=colors[bs], lw=1.8, marker="o" if len(g) < 3 else None, ms=3)
             ax.set_xscale("log")
             ax.set_yscale("log")
+            readable_log_ticks(ax)
+            readable_log_ticks(ax, "x")
             trans = blended_transform_factory(ax.transAxes, ax.transData)
             for bs in sizes:
                 ax.axhline(bs, color=colors[bs], ls=":", lw=1.1, zorder=0)

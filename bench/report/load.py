@@ -6,6 +6,8 @@ concatenated (asv style: copy folders to merge machines), each row tagged with i
 
 from __future__ import annotations
 
+import json
+
 import logging
 from contextlib import closing
 from dataclasses import dataclass
@@ -124,6 +126,37 @@ def join_columns(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     return key.astype(object)
 
 
+def distinct_dataset_labels(labels: pd.Series, params: pd.Series) -> list[str]:
+    """Dataset labels that tell apart datasets sharing one: the label, then the parameters in which they
+    differ, readably (`sine period=12`, `macrodata:unemp +infl,tbilrate` for added features; `version 2` when
+    only the file's content differs). The full identity stays in `dataset_params`."""
+    names: dict[tuple[str, str], str] = {}
+    for label, group in pd.DataFrame({"label": labels, "params": params}).groupby("label", sort=False):
+        variants = list(dict.fromkeys(group["params"]))
+        if len(variants) == 1:
+            names[(label, variants[0])] = label
+            continue
+        parsed = [json.loads(p) if isinstance(p, str) and p.startswith("{") else {} for p in variants]
+        keys = sorted({k for d in parsed for k in d} - {"sha256"})
+        differing = [k for k in keys if len({json.dumps(d.get(k), sort_keys=True) for d in parsed}) > 1]
+        texts = [" ".join([label, *(_param_text(k, d) for k in differing if k in d or k == "features")])
+                 for d in parsed]  # fmt: skip
+        for i, (raw, text) in enumerate(zip(variants, texts, strict=True)):
+            names[(label, raw)] = f"{text} version {i + 1}" if texts.count(text) > 1 else text
+    return [names[(lab, p)] for lab, p in zip(labels, params, strict=True)]
+
+
+def _param_text(key: str, params: dict) -> str:
+    value = params.get(key, [])
+    if key == "features":  # the inputs besides the target
+        target = params.get("target", params.get("column"))
+        extra = [f for f in value if f != target]
+        return "+" + ",".join(extra) if extra else "univariate"
+    if isinstance(value, list):
+        return f"{key}={','.join(map(str, value))}"
+    return f"{key}={value}"
+
+
 def prepare_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Add the derived columns (mode, config, panel) to a runs table; returns it and its facet axes."""
     runs = runs.copy()
@@ -131,9 +164,8 @@ def prepare_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, tuple[str, ...]]:
         runs[col] = pd.to_numeric(runs[col], errors="coerce")
     # Two datasets may share a label (two sine waves with different periods): keep them apart.
     params_per_label = runs.groupby("dataset")["dataset_params"].nunique()
-    clashing = set(params_per_label[params_per_label > 1].index)
-    if clashing:
-        runs["dataset"] = [f"{d} {p}" if d in clashing else d for d, p in zip(runs["dataset"], runs["dataset_params"])]
+    if (params_per_label > 1).any():
+        runs["dataset"] = distinct_dataset_labels(runs["dataset"], runs["dataset_params"])
     # one throughput statistic (`bench.results.Throughput`): runs before 0.9 stored the rate over all their
     # rounds, and their median round beside it
     runs["samples_per_sec"] = runs["sps_median"].fillna(runs["samples_per_sec"])

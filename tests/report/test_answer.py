@@ -205,3 +205,26 @@ def test_a_simple_baseline_better_than_persistence_is_the_bar_and_is_named_first
     # a linear model worse than persistence is not the bar; nothing is said where the LSTM beats every one
     assert persistence_and_trend(candidates().assign(mean_rmse=13.0, linear_rmse=12.5), None) == []
     assert recommend(candidates().assign(mean_rmse=13.0), "s", 0.02, False).baseline is None
+
+
+def test_across_datasets_compares_rmse_on_one_target_and_skill_across_series():
+    from bench.report.answer import across_datasets
+
+    def frame(dataset: str, shift: float, persistence: float) -> pd.DataFrame:
+        sweep = {b: ([r + shift for r in rmses], sps) for b, (rmses, sps) in SWEEP.items()}
+        return candidates(sweep, persistence=persistence, scope=f"dataset={dataset}, stateless").assign(
+            dataset=dataset, mode="stateless", mean_rmse=persistence * 0.9
+        )
+
+    same = pd.concat([frame("macro:unemp univariate", 0.0, 12.0), frame("macro:unemp +infl", 2.0, 12.0)])
+    (sentence,) = across_datasets(same)
+    assert sentence == (
+        "stateless across datasets (the same target): macro:unemp univariate is the most accurate (mean test RMSE "
+        "10 at batch size 1); macro:unemp +infl 20% worse (12)"
+    )
+    # two series: RMSEs in different units, so each is judged against its own best simple baseline
+    other = pd.concat([frame("nile", 100.0, 150.0), frame("co2", 0.0, 12.0)])
+    (sentence,) = across_datasets(other)
+    assert sentence.startswith("stateless across datasets (different series: compared by skill")
+    assert sentence.endswith("nile +0.19, co2 +0.07")  # 1 - 110/135 and 1 - 10/10.8
+    assert across_datasets(frame("nile", 0.0, 12.0)) == ()
