@@ -139,19 +139,22 @@ def distinct_dataset_labels(labels: pd.Series, params: pd.Series) -> list[str]:
         parsed = [json.loads(p) if isinstance(p, str) and p.startswith("{") else {} for p in variants]
         keys = sorted({k for d in parsed for k in d} - {"sha256"})
         differing = [k for k in keys if len({json.dumps(d.get(k), sort_keys=True) for d in parsed}) > 1]
-        texts = [" ".join([label, *(_param_text(k, d) for k in differing if k in d or k == "features")])
+        common = set.intersection(*(set(d.get("features", [])) for d in parsed))  # inputs every variant has
+        texts = [" ".join([label, *(_param_text(k, d, common) for k in differing if k in d or k == "features")])
                  for d in parsed]  # fmt: skip
         for i, (raw, text) in enumerate(zip(variants, texts, strict=True)):
             names[(label, raw)] = f"{text} version {i + 1}" if texts.count(text) > 1 else text
     return [names[(lab, p)] for lab, p in zip(labels, params, strict=True)]
 
 
-def _param_text(key: str, params: dict) -> str:
+def _param_text(key: str, params: dict, common: set[str]) -> str:
     value = params.get(key, [])
-    if key == "features":  # the inputs besides the target
+    if key == "features":  # the inputs besides the target and those every variant has
         target = params.get("target", params.get("column"))
-        extra = [f for f in value if f != target]
-        return "+" + ",".join(extra) if extra else "univariate"
+        extra = [f for f in value if f != target and f not in common]
+        if extra:
+            return "+" + ",".join(extra)
+        return "univariate" if len(value) <= 1 else "features=" + ",".join(value)
     if isinstance(value, list):
         return f"{key}={','.join(map(str, value))}"
     return f"{key}={value}"

@@ -27,6 +27,13 @@ def test_datasets_sharing_a_label_are_named_by_what_differs():
     ]
 
 
+def test_inputs_every_variant_has_are_left_out_of_the_label():
+    """Built-in series name no target in their parameters: what one variant adds over the others is shown."""
+    params = [json.dumps({"length": 1000, "features": ["y", "x"]}), json.dumps({"length": 1000, "features": ["y"]})]
+    labels = distinct_dataset_labels(pd.Series(["lagged_covariate"] * 2), pd.Series(params))
+    assert labels == ["lagged_covariate +x", "lagged_covariate univariate"]
+
+
 def test_a_report_of_two_sine_waves_labels_them_by_period(tmp_path: Path):
     runs = [
         *synthetic_results(failed=False, diverged=False, dataset=DatasetSpec("sine", json.dumps({"period": 12}))),
