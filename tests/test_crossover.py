@@ -87,6 +87,6 @@ def test_the_reference_cpu_half_compared_by_backend_pairs_every_backend_and_acco
             assert paired > 0 and 2 * paired + len(pairing.unpaired) == len(a) + len(b), (level_a, level_b)
             assert set(pairing.unpaired["reason"]) <= {
                 "status unsupported",
-                "no ok run in A with the same configuration and repeat",
-                "no ok run in B with the same configuration and repeat",
+                f"no ok run in {level_a} with the same configuration and repeat",
+                f"no ok run in {level_b} with the same configuration and repeat",
             }

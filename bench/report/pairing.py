@@ -90,14 +90,16 @@ def _ambiguous(ok: pd.DataFrame, dup: pd.Series, side: str) -> pd.Series:
 
 
 def pair_runs(
-    a: pd.DataFrame, b: pd.DataFrame, key: tuple[str, ...] | None = None
+    a: pd.DataFrame, b: pd.DataFrame, key: tuple[str, ...] | None = None, label_a: str = "A", label_b: str = "B"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Pair ok runs of A and B on `key` (default: `pair_key` of the axes they differ in); returns (pairs with
-    _a/_b columns, unpaired runs with reasons)."""
+    _a/_b columns, unpaired runs with their side's label and the reason)."""
     key = list(key if key is not None else pair_key(differing_axes(a, b)))
+    if label_a == label_b:
+        label_a, label_b = f"{label_a} (A)", f"{label_b} (B)"
     unpaired: list[pd.DataFrame] = []
     sides = {}
-    for side, runs in (("A", a), ("B", b)):
+    for side, runs in ((label_a, a), (label_b, b)):
         runs = runs.assign(_key=join_columns(runs, key) if len(runs) else "")
         bad = runs[runs["status"] != OK]
         unpaired.append(bad.assign(side=side, reason="status " + bad["status"].astype(str)))
@@ -105,10 +107,10 @@ def pair_runs(
         dup = ok["_key"].duplicated(keep=False)
         unpaired.append(ok[dup].assign(side=side, reason=_ambiguous(ok, dup, side)))
         sides[side] = ok[~dup]
-    merged = sides["A"].merge(sides["B"], on="_key", suffixes=("_a", "_b"), how="outer", indicator=True)
-    for side, flag in (("A", "left_only"), ("B", "right_only")):
+    merged = sides[label_a].merge(sides[label_b], on="_key", suffixes=("_a", "_b"), how="outer", indicator=True)
+    for side, flag in ((label_a, "left_only"), (label_b, "right_only")):
         lonely = sides[side][sides[side]["_key"].isin(merged.loc[merged["_merge"] == flag, "_key"])]
-        other = "B" if side == "A" else "A"
+        other = label_b if side == label_a else label_a
         unpaired.append(lonely.assign(side=side, reason=f"no ok run in {other} with the same configuration and repeat"))
     both = merged[merged["_merge"] == "both"]
     # the shared configuration columns, unsuffixed, joined in one go: a column at a time would fragment the frame
@@ -266,7 +268,7 @@ def compare_runs(
     (default: the axes the sides share no value of) are left out of the pairing key."""
     differing = differing_axes(a, b) if differing is None else differing
     key = pair_key(differing)
-    pairs, unpaired = pair_runs(a, b, key)
+    pairs, unpaired = pair_runs(a, b, key, label_a, label_b)
     if pairs.empty:
         return Pairing(pd.DataFrame(columns=TABLE_COLUMNS), (), unpaired, PER_RUN, "", differing, ())
     basis = speed_basis(pairs, label_a, label_b)

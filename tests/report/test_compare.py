@@ -39,10 +39,10 @@ def test_speedups_and_crossover(comparison) -> None:
 def test_unpaired_runs_listed(comparison) -> None:
     unpaired = comparison.unpaired
     reasons = dict(zip(zip(unpaired["side"], unpaired["status"], unpaired["batch_size"]), unpaired["reason"]))
-    assert reasons[("A", "failed", 1)] == "status failed"
-    assert reasons[("A", "diverged", 1)] == "status diverged"
-    assert reasons[("B", "diverged", 1)] == "status diverged"
-    only_b = unpaired[unpaired["reason"].str.startswith("no ok run in A")]
+    assert reasons[("cpu", "failed", 1)] == "status failed"
+    assert reasons[("cpu", "diverged", 1)] == "status diverged"
+    assert reasons[("gpu", "diverged", 1)] == "status diverged"
+    only_b = unpaired[unpaired["reason"].str.startswith("no ok run in cpu")]
     assert sorted(only_b["batch_size"]) == [64] * 6
 
 
@@ -59,9 +59,9 @@ def test_files_and_terminal_table(comparison) -> None:
     assert "samples/s gpu" in text and "140,800" in text and "stateless: gpu is faster from batch size 32" in text
     assert "9 unpaired runs" in text
     # counted per reason, each run listed with its reason
-    assert "6 of B: no ok run in A with the same configuration and repeat" in text
-    assert "1 of A: status failed" in text and "2 of" not in text.split("unpaired runs")[1].split("\n")[1]
-    assert "A " + comparison.unpaired.query("status == 'failed'")["run_id"].iloc[0] in text
+    assert "6 of gpu: no ok run in cpu with the same configuration and repeat" in text
+    assert "1 of cpu: status failed" in text and "2 of" not in text.split("unpaired runs")[1].split("\n")[1]
+    assert "cpu " + comparison.unpaired.query("status == 'failed'")["run_id"].iloc[0] in text
     # which LSTM kernel each side ran, per batch size
     assert set(csv["kernel_a"]) == {"generic"} and set(csv["kernel_b"]) == {"cudnn"}
     assert "LSTM kernel gpu" in (out / "summary.md").read_text()
