@@ -172,10 +172,10 @@ def test_the_suite_answer_names_the_best_submission_of_each_mode_against_the_run
         index=pd.Index(costs["submission"], name="submission"),
     )
     assert best_by_mode(costs, scores) == (
-        "stateful/streams: stateful, batch 4 scores best on steps to the validation target (0.90 of 1, the area under "
-        "its performance profile), ahead of stateful, batch 1 (0.40).",
-        "stateless: stateless, batch 1 is the only submission scored on steps to the validation target "
-        "(score 0.70 of 1).",
+        "stateful, batch 4 scores best of the stateful/streams submissions on steps to the validation target (0.90 of "
+        "1, the area under its performance profile), ahead of stateful, batch 1 (0.40).",
+        "stateless, batch 1 is the only stateless submission scored on steps to the validation target (score 0.70 of "
+        "1).",
     )
 
 
@@ -204,7 +204,7 @@ def test_a_suite_runs_into_its_workloads_folders_and_the_suite_report(tmp_path: 
     assert "speedup_vs_stateless, batch 1" in scores and (report / "performance_profiles.png").stat().st_size > 0
     summary = (report / "summary.md").read_text()
     assert "a sine is easy" in summary and "Performance profiles" in summary and "Not run yet" not in summary
-    assert "stateless: stateless, batch " in summary and "scores best on steps to the validation target" in summary
+    assert "scores best of the stateless submissions on steps to the validation target" in summary
     assert summary.index("Scores across workloads") < summary.index("Each workload's recommendation")  # answer first
     again = cli("report", str(folder))  # the suite report is written again from the suite folder
     assert again.returncode == 0 and "Suite mini: 2 workloads" in again.stdout, again.stderr

@@ -70,12 +70,13 @@ def best_by_mode(costs: pd.DataFrame, scores: pd.DataFrame) -> tuple[str, ...]:
             continue
         best, top = ranked.index[0], ranked.iloc[0]
         if len(ranked) == 1:
-            out.append(f"{mode}: {best} is the only submission scored on {what} (score {top:.2f} of 1).")
+            out.append(f"{best} is the only {mode} submission scored on {what} (score {top:.2f} of 1).")
             continue
         second, runner = ranked.index[1], ranked.iloc[1]
         than = "tied with" if np.isclose(top, runner) else "ahead of"
         out.append(
-            f"{mode}: {best} scores best on {what} ({top:.2f} of 1, the area under its performance profile), "
+            f"{best} scores best of the {mode} submissions on {what} ({top:.2f} of 1, the area under its performance "
+            "profile), "
             f"{than} {second} ({runner:.2f})."
         )
     return tuple(out)
