@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.datasets import rows
+from bench.datasets import rows, spacing
 from bench.errors import UserError, closest
 
 FORMATS = ("csv", "parquet")
@@ -33,7 +33,8 @@ FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet"}
 MISSING = ("error", "drop", "interpolate", "ffill")
 OUTLIERS = ("error", "keep")
 CSV_ONLY = ("sep", "decimal", "thousands", "encoding")
-KEYS = (*FORMATS, "column", "target", "features", *CSV_ONLY, "time", "time_format", "dayfirst", "missing", "outliers")
+KEYS = (*FORMATS, "column", "target", "features", *CSV_ONLY, "time", "time_format", "dayfirst", "frequency", "gaps",
+        "missing", "outliers")  # fmt: skip
 #: UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8" writes one).
 ENCODING = "utf-8-sig"
 #: Separators tried when `sep` is not given.
@@ -226,7 +227,10 @@ def _options(ref: dict[str, Any], fmt: str) -> dict[str, Any]:
             raise UserError(f"dataset: 'dayfirst' must be true or false, got {ref['dayfirst']!r}")
         if ref["dayfirst"]:
             params["dayfirst"] = True
-    for key, choices in (("missing", MISSING), ("outliers", OUTLIERS)):
+    if "frequency" in ref:
+        params["frequency"] = str(ref["frequency"]).strip()
+        spacing.frequency_spacing(params["frequency"])
+    for key, choices in (("missing", MISSING), ("outliers", OUTLIERS), ("gaps", spacing.GAPS)):
         value = ref.get(key, choices[0])
         if value not in choices:
             raise UserError(f"dataset: '{key}' must be one of {', '.join(choices)}, got {value!r}")
@@ -377,8 +381,9 @@ def _numbers(raw: pd.Series, name: str, path: str, decimal: str, thousands: str 
     return values
 
 
-def _time(frame: pd.DataFrame, params: dict[str, Any], numbers: list[str], path: str) -> str:
-    """Check the time column, named or detected (see `bench.datasets.rows`); a note when it was detected."""
+def _time(frame: pd.DataFrame, params: dict[str, Any], numbers: list[str], path: str) -> tuple[str, pd.Series | None]:
+    """Check the time column, named or detected (see `bench.datasets.rows`); a note when it was detected, and
+    the times (None without a time column)."""
     fmt, dayfirst = params.get("time_format"), params.get("dayfirst", False)
     name = params.get("time") or rows.detect_time(frame, numbers, fmt, dayfirst)
     if name is None:
@@ -388,11 +393,14 @@ def _time(frame: pd.DataFrame, params: dict[str, Any], numbers: list[str], path:
                 f"dataset: {path}: {key} reads the time column, and the first column '{frame.columns[0]}' holds no "
                 "dates read so; name the time column with time:"
             )
-        return ""
+        for key in ("frequency", "gaps"):
+            if key in params:
+                raise UserError(f"dataset: {path}: '{key}' needs a time column, and none was found; name it with time:")
+        return "", None
     times, used = rows.read_times(_column(frame, name, path), fmt, dayfirst, name, path)
     detected = "time" not in params
     rows.check_times(frame, name, times, used, fmt is None, detected, path)
-    return f"time: detected column '{name}'" if detected else ""
+    return (f"time: detected column '{name}'" if detected else ""), times
 
 
 def read_file(fmt: str, params: dict[str, Any]) -> FileSeries:
@@ -402,14 +410,18 @@ def read_file(fmt: str, params: dict[str, Any]) -> FileSeries:
     features = params.get("features", [target])
     names = [target, *(f for f in features if f != target)]
     frame = _frame(fmt, params, names)
-    time_note = _time(frame, params, names, path)
+    time_note, times = _time(frame, params, names, path)
     decimal, thousands = params.get("decimal", "."), params.get("thousands")
     columns = {n: _numbers(_column(frame, n, path), n, path, decimal, thousands) for n in names}
     if params.get("outliers", "error") == "error":
         rows.check_outliers(columns, path)
+    gap_note = ""
+    if times is not None:
+        time_name = params.get("time") or str(frame.columns[0])
+        columns, gap_note = spacing.handle_gaps(pd.DatetimeIndex(times), columns, params, time_name, path)
     columns, repair_note = _repair(columns, params.get("missing", "error"), path)
     inputs = np.column_stack([columns[f] for f in features]) if "features" in params else None
-    return FileSeries(columns[target], "; ".join(n for n in (time_note, repair_note) if n), inputs)
+    return FileSeries(columns[target], "; ".join(n for n in (time_note, gap_note, repair_note) if n), inputs)
 
 
 def _repair(columns: dict[str, np.ndarray], policy: str, path: str) -> tuple[dict[str, np.ndarray], str]:

@@ -14,6 +14,7 @@ import pandas as pd
 from pandas.api.types import is_datetime64_any_dtype, is_numeric_dtype
 from pandas.tseries.api import guess_datetime_format
 
+from bench.datasets.spacing import daylight_saving
 from bench.errors import UserError
 
 #: A value this many scaled MADs from its column's median is refused unless `outliers: keep`.
@@ -154,9 +155,11 @@ def check_times(
     if (steps <= 0).any():
         row = int(np.flatnonzero(steps <= 0)[0]) + 1
         which = f"the time column '{name}' (detected)" if detected else "the time column"
+        repeated = steps[row - 1] == 0 and daylight_saving(pd.DatetimeIndex(times.iloc[[row]]))
+        hint = " (a local hour repeated at a daylight-saving change: give UTC timestamps)" if repeated else ""
         raise UserError(
             f"dataset: {path}: row {row + 1}, column '{name}': {raw.iloc[row]!r} does not come after "
-            f"{raw.iloc[row - 1]!r}; {which} must be strictly increasing (sort the file or remove duplicates)"
+            f"{raw.iloc[row - 1]!r}; {which} must be strictly increasing (sort the file or remove duplicates){hint}"
         )
 
 
