@@ -119,7 +119,7 @@ BAD = {
     "dayfirst not a bool": ("i,v\n0,1\n", {"dayfirst": "yes"}, r"'dayfirst' must be true or false, got 'yes'"),
     "both date keys": ("i,v\n0,1\n", {"dayfirst": True, "time_format": "%d"}, r"'time_format' or 'dayfirst', not"),
     "unknown encoding": ("i,v\n0,1\n", {"encoding": "utf-9"}, r"unknown encoding 'utf-9'; did you mean 'utf"),
-    "bad outliers": ("i,v\n0,1\n", {"outliers": "drop"}, r"'outliers' must be one of error, keep, got 'drop'"),
+    "bad outliers": ("i,v\n0,1\n", {"outliers": "trim"}, r"'outliers' must be one of warn, error, drop, clip, keep"),
     "dayfirst, no dates": ("i,v\n0,1\n", {"dayfirst": True}, r"g.csv: dayfirst reads the time column, and the first"),
     "format that does not fit": (
         "t,v\n2024-01-01,1\n2024-01-02,2\n",
@@ -269,7 +269,8 @@ FOOTERS = {
     ),
     "units row": ("Datum;Wert;Menge\n;kWh;Stk\n" + DAYS, {"decimal": ","}, r"row 1 \('', 'kWh', 'Stk'\) is not data"),
     "named time column": ("Month,Passengers\n" + MONTHS + "Total,31234.5\n", {"time": "Month"}, r"row 13, column"),
-    "sum, no time column": ("i,v\n" + MONTHS.replace("1949-", "") + "Total,1306\n", {}, r"row 13, column 'v': 1306.0"),
+    "total, no time column": ("i,v\n" + MONTHS.replace("1949-", "") + "Total,1278\n", {}, r"row 13 \('Total', \.\.\.\)"),
+    "sum, no label": ("i,v\n" + MONTHS.replace("1949-", "") + "13,1278\n", {}, r"row 13, column 'v': 1278.0 is the sum"),
 }
 
 
@@ -302,19 +303,35 @@ def test_a_first_column_of_whole_numbers_is_not_a_time_column(tmp_path: Path) ->
     assert series.values.tolist() == VALUES and series.notes == ""
 
 
-def test_an_outlier_stops_the_run_unless_kept(tmp_path: Path) -> None:
+def test_an_outlier_is_a_warning_and_stops_drops_clips_or_stays_as_the_user_says(tmp_path: Path) -> None:
+    from bench.datasets.checks import check_series
+    from bench.windows import prepare
+
     values = [10.0 + i % 5 for i in range(30)]
     values[17] = 1250.0  # 12.50 typed without its decimal point
     flags = [1e6 if i == 5 else 0.0 for i in range(30)]  # mostly constant (MAD 0): left to the data checks
     rows = "".join(f"2024-01-{i + 1:02d},{v},{f}\n" for i, (v, f) in enumerate(zip(values, flags)))
     write(tmp_path / "o.csv", "t,v,flag\n" + rows)
     ref = {"csv": "o.csv", "target": "v", "features": ["v", "flag"]}
-    message = fails(tmp_path, **ref)
+    warned = load(tmp_path, **ref)  # read as it is, and said before anything runs
+    assert warned.values.tolist() == values
+    (check,) = [c for c in check_series(warned, prepare(warned.values, 0.3, False, "minmax"), [2], [1], False)
+                if c.code == "outlier"]  # fmt: skip
+    assert check.message.startswith("1 value far from the rest of its column, the first at point 18 of column 'v': "
+                                    "1250 is 835 MADs from the median 12")  # fmt: skip
+    message = fails(tmp_path, **ref, outliers="error")
     assert "o.csv: row 18, column 'v': 1250.0 is 835 MADs from the column's median 12 " in message
     assert follow(message) == [{"outliers": "keep"}]
     kept = load(tmp_path, **ref, outliers="keep")
     assert kept.values.tolist() == values and kept.inputs[5, 1] == 1e6
     assert kept.spec.params["outliers"] == "keep"
+    assert not [c for c in check_series(kept, prepare(kept.values, 0.3, False, "minmax"), [2], [1], False)
+                if c.code == "outlier"]  # fmt: skip
+    dropped = load(tmp_path, **ref, outliers="drop")
+    assert len(dropped.values) == 29 and 1250.0 not in dropped.values and "outliers: dropped 1 rows" in dropped.notes
+    clipped = load(tmp_path, **ref, outliers="clip")
+    median, mad = 12.0, 1.4826 * 1.0
+    assert clipped.values[17] == pytest.approx(median + 20 * mad) and "clipped 1 values" in clipped.notes
 
 
 def test_the_packaged_series_read_as_files(tmp_path: Path) -> None:
@@ -328,7 +345,7 @@ def test_new_options_are_stored_only_when_given(tmp_path: Path) -> None:
     write(tmp_path / "o.csv", "t,v\n2024-01-01,1\n")
     bare = resolve_dataset({"csv": "o.csv", "column": "v"}, tmp_path).params
     assert set(bare) == {"csv", "column", "sha256"}
-    defaults = {"encoding": "UTF-8-SIG", "dayfirst": False, "outliers": "error"}
+    defaults = {"encoding": "UTF-8-SIG", "dayfirst": False, "outliers": "warn", "gaps": "error"}
     assert resolve_dataset({"csv": "o.csv", "column": "v", **defaults}, tmp_path).params == bare
     given = {"encoding": "Windows-1252", "thousands": "'", "time_format": "%Y-%m-%d", "outliers": "keep"}
     params = resolve_dataset({"csv": "o.csv", "column": "v", **given}, tmp_path).params

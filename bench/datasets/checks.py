@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench.datasets import Series
+from bench.datasets.files import OUTLIERS
+from bench.datasets.rows import find_outliers
 from bench.windows import Prepared
 
 #: Under this many points a test (or validation) RMSE says little.
@@ -38,10 +40,34 @@ def check_series(
 ) -> list[DataCheck]:
     """Every warning about `series` as the scenario splits it (`prep`) for these look_backs and batch sizes."""
     label = series.spec.label
-    found = [*_constant_columns(series, prep.n_fit), *_sizes(len(series), prep, look_backs, batch_sizes)]
+    found = [
+        *_constant_columns(series, prep.n_fit),
+        *_outliers(series),
+        *_sizes(len(series), prep, look_backs, batch_sizes),
+    ]
     if not difference:
         found += _test_outside_training(series.values, prep)
     return [DataCheck(label, code, message) for code, message in found]
+
+
+def _outliers(series: Series) -> list[tuple[str, str]]:
+    """Values far from the rest of their column (`bench.datasets.rows.find_outliers`), unless the dataset says
+    what to do with them (`outliers:`)."""
+    if series.spec.params.get("outliers", OUTLIERS[0]) != "warn":
+        return []
+    found = find_outliers(dict(zip(series.spec.features, series.inputs.T.astype(np.float64), strict=True)))
+    if not found:
+        return []
+    first = found[0]
+    many = f"{len(found)} values far from the rest of their" if len(found) > 1 else "1 value far from the rest of its"
+    return [
+        (
+            "outlier",
+            f"{many} column, the first at point {first.row + 1} of column '{first.column}': {first.value:g} is "
+            f"{first.mads:.0f} MADs from the median {first.median:g} (a unit slip or a typo?); correct it, or say "
+            "what to do with outliers: drop, clip or keep (error stops)",
+        )
+    ]
 
 
 def _constant_columns(series: Series, n_fit: int) -> list[tuple[str, str]]:

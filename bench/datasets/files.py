@@ -31,7 +31,8 @@ FORMATS = ("csv", "parquet")
 FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet"}
 #: What to do with a missing value of the series (an empty cell, NA): refuse, or repair and say how many.
 MISSING = ("error", "drop", "interpolate", "ffill")
-OUTLIERS = ("error", "keep")
+#: What to do with a value far from the rest of its column: warn (a data check), stop, drop its row, clip it, keep it.
+OUTLIERS = ("warn", "error", "drop", "clip", "keep")
 CSV_ONLY = ("sep", "decimal", "thousands", "encoding")
 KEYS = (*FORMATS, "column", "target", "features", *CSV_ONLY, "time", "time_format", "dayfirst", "frequency", "gaps",
         "missing", "outliers")  # fmt: skip
@@ -413,15 +414,19 @@ def read_file(fmt: str, params: dict[str, Any]) -> FileSeries:
     time_note, times = _time(frame, params, names, path)
     decimal, thousands = params.get("decimal", "."), params.get("thousands")
     columns = {n: _numbers(_column(frame, n, path), n, path, decimal, thousands) for n in names}
-    if params.get("outliers", "error") == "error":
+    rows.check_footer(frame, columns, path)
+    outliers, outlier_note, gap_note = params.get("outliers", OUTLIERS[0]), "", ""
+    if outliers == "error":
         rows.check_outliers(columns, path)
-    gap_note = ""
     if times is not None:
         time_name = params.get("time") or str(frame.columns[0])
         columns, gap_note = spacing.handle_gaps(pd.DatetimeIndex(times), columns, params, time_name, path)
+    if outliers in ("drop", "clip"):  # after the gaps, which need the rows aligned with their times
+        columns, outlier_note = rows.treat_outliers(columns, outliers)
     columns, repair_note = _repair(columns, params.get("missing", "error"), path)
     inputs = np.column_stack([columns[f] for f in features]) if "features" in params else None
-    return FileSeries(columns[target], "; ".join(n for n in (time_note, gap_note, repair_note) if n), inputs)
+    notes = (time_note, outlier_note, gap_note, repair_note)
+    return FileSeries(columns[target], "; ".join(n for n in notes if n), inputs)
 
 
 def _repair(columns: dict[str, np.ndarray], policy: str, path: str) -> tuple[dict[str, np.ndarray], str]:

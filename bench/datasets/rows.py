@@ -7,6 +7,7 @@ Pure functions of the frame and its columns; each problem raises a one-line `Use
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 import warnings
 
 import numpy as np
@@ -163,10 +164,24 @@ def check_times(
         )
 
 
-def check_outliers(columns: dict[str, np.ndarray], path: str) -> None:
-    """No value lies more than OUTLIER_MADS scaled MADs from its column's median: such a value is usually a
-    footer, a unit slip or a typo, and would silently change every figure. A column whose MAD is 0 (mostly
-    constant) is not checked: the data checks flag constant columns."""
+@dataclass(frozen=True)
+class Outlier:
+    """A value more than OUTLIER_MADS scaled MADs from its column's median."""
+
+    row: int  # 0-based
+    column: str
+    value: float
+    median: float
+    mad: float
+
+    @property
+    def mads(self) -> float:
+        return abs(self.value - self.median) / self.mad
+
+
+def find_outliers(columns: dict[str, np.ndarray]) -> list[Outlier]:
+    """Every value more than OUTLIER_MADS scaled MADs from its column's median, by row. A column whose MAD is 0
+    (mostly constant) is not checked: the data checks flag constant columns."""
     found = []
     for name, values in columns.items():
         present = values[~np.isnan(values)]
@@ -174,17 +189,62 @@ def check_outliers(columns: dict[str, np.ndarray], path: str) -> None:
             continue
         median = float(np.median(present))
         mad = MAD_SCALE * float(np.median(np.abs(present - median)))
-        far = np.abs(values - median) > OUTLIER_MADS * mad  # NaN compares False
-        if mad > 0 and far.any():
-            found.append((int(np.flatnonzero(far)[0]), name, median, mad))
+        if mad > 0:
+            far = np.abs(values - median) > OUTLIER_MADS * mad  # NaN compares False
+            found += [Outlier(int(i), name, float(values[i]), median, mad) for i in np.flatnonzero(far)]
+    return sorted(found, key=lambda o: (o.row, o.column))
+
+
+def check_outliers(columns: dict[str, np.ndarray], path: str) -> None:
+    """`outliers: error`: stop at the first value far from the rest of its column (a unit slip or a typo would
+    silently change every figure)."""
+    found = find_outliers(columns)
     if found:
-        row, name, median, mad = min(found)
-        value = float(columns[name][row])
+        o = found[0]
         raise UserError(
-            f"dataset: {path}: row {row + 1}, column '{name}': {value!r} is {abs(value - median) / mad:.0f} MADs "
-            f"from the column's median {median:g} (a footer, a unit slip or a typo?); correct or remove the row, "
-            "or if the value is real add outliers: keep"
+            f"dataset: {path}: row {o.row + 1}, column '{o.column}': {o.value!r} is {o.mads:.0f} MADs from the "
+            f"column's median {o.median:g} (a unit slip or a typo?); correct or remove the row, or if the value is "
+            "real add outliers: keep"
         )
+
+
+def treat_outliers(columns: dict[str, np.ndarray], policy: str) -> tuple[dict[str, np.ndarray], str]:
+    """`outliers: drop` removes the rows of far values, `clip` pulls each to OUTLIER_MADS MADs of its median;
+    with a note saying how many."""
+    found = find_outliers(columns)
+    if not found:
+        return columns, ""
+    if policy == "drop":
+        keep = np.ones(len(next(iter(columns.values()))), dtype=bool)
+        keep[[o.row for o in found]] = False
+        return {n: v[keep] for n, v in columns.items()}, f"outliers: dropped {int((~keep).sum())} rows"
+    out = {n: v.copy() for n, v in columns.items()}
+    for o in found:
+        bound = OUTLIER_MADS * o.mad
+        out[o.column][o.row] = float(np.clip(o.value, o.median - bound, o.median + bound))
+    return out, f"outliers: clipped {len(found)} values to {OUTLIER_MADS:g} MADs of their column's median"
+
+
+#: A last row labelled so is a total, not data.
+TOTAL_LABELS = re.compile(r"^\s*(total|totals|sum|summe|gesamt|insgesamt|grand total|average|mean)\b", re.IGNORECASE)
+
+
+def check_footer(frame: pd.DataFrame, columns: dict[str, np.ndarray], path: str) -> None:
+    """A last row that totals the rest is an error: its first cell reads like "Total", or its value equals the
+    sum of the rows above (a footer the spreadsheet added)."""
+    first = frame.columns[0]
+    label = frame[first].iloc[-1] if len(frame) else None
+    if isinstance(label, str) and str(first) not in columns and TOTAL_LABELS.match(label):
+        raise UserError(f"dataset: {path}: row {len(frame)} ({label!r}, ...) is not data: a total row; remove the row")
+    for name, values in columns.items():
+        above = values[:-1]
+        if len(values) >= 4 and np.isfinite(values[-1]) and np.isfinite(above).all() and np.abs(above).sum() > 0:
+            total = float(above.sum())
+            if abs(values[-1] - total) <= 1e-6 * max(1.0, abs(total)):
+                raise UserError(
+                    f"dataset: {path}: row {len(values)}, column '{name}': {float(values[-1])!r} is the sum of the "
+                    "rows above (a total row); remove the row"
+                )
 
 
 def _reads_as(text: str, decimal: str, thousands: str | None) -> bool:
