@@ -29,6 +29,10 @@ ATTEMPTED: tuple[str, ...] = (OK, DIVERGED)
 #: only a run that raised failed. The lstm-bench status itself travels as the `status` tag.
 MLFLOW_STATE: dict[str, str] = {OK: "FINISHED", DIVERGED: "FINISHED", UNSUPPORTED: "FINISHED", FAILED: "FAILED"}
 
+#: How a run's notes mark an ok run whose training went wrong without going non-finite (`bench.engines.loop`):
+#: the report counts these beside diverged runs.
+FLAGGED = "flagged:"
+
 STATELESS = "stateless"
 #: The modes of a sweep in the order figures and tables show them.
 MODE_ORDER: tuple[str, ...] = ("stateful/streams", "stateful/sequential", STATELESS)

@@ -269,8 +269,16 @@ FOOTERS = {
     ),
     "units row": ("Datum;Wert;Menge\n;kWh;Stk\n" + DAYS, {"decimal": ","}, r"row 1 \('', 'kWh', 'Stk'\) is not data"),
     "named time column": ("Month,Passengers\n" + MONTHS + "Total,31234.5\n", {"time": "Month"}, r"row 13, column"),
-    "total, no time column": ("i,v\n" + MONTHS.replace("1949-", "") + "Total,1278\n", {}, r"row 13 \('Total', \.\.\.\)"),
-    "sum, no label": ("i,v\n" + MONTHS.replace("1949-", "") + "13,1278\n", {}, r"row 13, column 'v': 1278.0 is the sum"),
+    "total, no time column": (
+        "i,v\n" + MONTHS.replace("1949-", "") + "Total,1278\n",
+        {},
+        r"row 13 \('Total', \.\.\.\)",
+    ),
+    "sum, no label": (
+        "i,v\n" + MONTHS.replace("1949-", "") + "13,1278\n",
+        {},
+        r"row 13, column 'v': 1278.0 is the sum",
+    ),
 }
 
 

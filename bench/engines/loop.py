@@ -28,7 +28,7 @@ from bench.results import (
 )
 from bench.runspec import RunSpec
 from bench.windows import Prepared, Windows
-from bench.vocabulary import DIVERGED, OK
+from bench.vocabulary import DIVERGED, FLAGGED, OK
 
 
 @dataclass(frozen=True)
@@ -282,4 +282,18 @@ class EpochLoop:
             calibration_rounds=len(extra),
             trained_together=trained_together,
         )
+        common["notes"] = "; ".join(n for n in (notes, *run_flags(self.rows, z_pred, w.test_start)) if n)
         return RunResult(status=OK, metrics=metrics, throughput=throughput, **common)
+
+
+def run_flags(rows: list[EpochRow], z_pred: np.ndarray, test_start: int) -> list[str]:
+    """What went wrong in a run that stayed finite, each a note starting FLAGGED: a training loss that ended
+    above where it started, and test predictions that do not vary (the model learned a constant)."""
+    flags = []
+    losses = [r.loss for r in rows if math.isfinite(r.loss)]
+    if len(losses) >= 2 and losses[-1] > losses[0]:
+        flags.append(f"{FLAGGED} the training loss ended above where it started ({losses[0]:.4g} to {losses[-1]:.4g})")
+    test = np.asarray(z_pred, dtype=np.float64)[test_start:]
+    if len(test) >= 2 and float(np.ptp(test)) <= 1e-6 * max(1.0, float(np.abs(test).max())):
+        flags.append(f"{FLAGGED} the test predictions are constant ({float(test[0]):.4g} in scaled units)")
+    return flags

@@ -46,7 +46,7 @@ from bench.report.tuning import (
     with_tuning_columns,
 )
 from bench.baselines import BASELINES
-from bench.vocabulary import ATTEMPTED, OK, scope_label, target_label
+from bench.vocabulary import ATTEMPTED, DIVERGED, FLAGGED, OK, scope_label, target_label
 
 #: The default accuracy margin: a batch size within 2% of the best RMSE counts as accurate enough.
 MARGIN = 0.02
@@ -544,6 +544,32 @@ def _worse(rmse: float, best: float) -> str:
     return f"{rmse / best - 1:.0%} worse" if rmse < 2 * best else f"{rmse / best:.1f}x the RMSE"
 
 
+def failed_training(runs: pd.DataFrame) -> list[Diagnostic]:
+    """Runs that diverged, and ok runs flagged by their engine (a loss that rose, constant predictions): how
+    many, at which settings, and each batch size and mode that lost every run to divergence."""
+    if runs.empty:
+        return []
+    diverged = runs["status"] == DIVERGED
+    flagged = (runs["status"] == OK) & runs["notes"].fillna("").str.contains(FLAGGED, regex=False)
+    out = []
+    for mask, what in ((diverged, "diverged"), (flagged, "trained but are flagged")):
+        if not mask.any():
+            continue
+        where = runs[mask].groupby(["mode", "batch_size"], sort=True).size()
+        total = runs.groupby(["mode", "batch_size"]).size()
+        listed = ", ".join(f"{m} batch {int(b)} ({n} of {total[(m, b)]})" for (m, b), n in where.items())
+        message = f"{int(mask.sum())} of {len(runs)} runs {what}: {listed}"
+        if what == "diverged":
+            lost = [f"{m} batch size {int(b)}" for (m, b), n in where.items() if n == total[(m, b)]]
+            if lost:
+                message += f"; {' and '.join(lost)} lost every run to divergence (lower the learning rate)"
+        else:
+            reasons = sorted({n.split(FLAGGED, 1)[1].split("(")[0].strip() for n in runs.loc[mask, "notes"]})
+            message += f" ({'; '.join(reasons)}: see each run's notes)"
+        out.append(Diagnostic("diverged" if what == "diverged" else "flagged", "", message))
+    return out
+
+
 def busy_machine(runs: pd.DataFrame) -> list[Diagnostic]:
     """Runs timed while other processes (or a hypervisor) took a share of the CPU: their speed is suspect."""
     if "other_cpu_share" not in runs:
@@ -587,6 +613,7 @@ def answer(
     candidates, tuned = _candidate_runs(results, rates)
     diagnostics = [
         *persistence_and_trend(candidates, results),
+        *failed_training(runs),
         *busy_machine(runs),
         *too_few_repeats(candidates, margin),
         *rates_at_edge(results, scores, rates),

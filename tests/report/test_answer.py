@@ -228,3 +228,36 @@ def test_across_datasets_compares_rmse_on_one_target_and_skill_across_series():
     assert sentence.startswith("stateless across datasets (different series: compared by skill")
     assert sentence.endswith("nile +0.19, co2 +0.07")  # 1 - 110/135 and 1 - 10/10.8
     assert across_datasets(frame("nile", 0.0, 12.0)) == ()
+
+
+def test_diverged_and_flagged_runs_are_counted_by_setting_and_a_batch_size_that_lost_all_is_named():
+    from bench.report.answer import failed_training
+
+    rows = [("stateless", 1, "ok", ""), ("stateless", 1, "diverged", ""), ("stateless", 16, "diverged", ""),
+            ("stateless", 16, "diverged", ""), ("stateful/streams", 4, "ok", "flagged: the training loss ended "
+            "above where it started (0.1 to 0.2)"), ("stateful/streams", 4, "ok", "")]  # fmt: skip
+    runs = pd.DataFrame(rows, columns=["mode", "batch_size", "status", "notes"])
+    diverged, flagged = failed_training(runs)
+    assert diverged.code == "diverged" and diverged.message == (
+        "3 of 6 runs diverged: stateless batch 1 (1 of 2), stateless batch 16 (2 of 2); stateless batch size 16 lost "
+        "every run to divergence (lower the learning rate)"
+    )
+    assert flagged.code == "flagged" and flagged.message == (
+        "1 of 6 runs trained but are flagged: stateful/streams batch 4 (1 of 2) (the training loss ended above where "
+        "it started: see each run's notes)"
+    )
+    assert failed_training(runs[runs["status"] == "ok"].assign(notes="")) == []
+
+
+def test_a_run_whose_loss_rose_or_whose_predictions_are_constant_is_flagged():
+    from bench.engines.loop import run_flags
+    from bench.results import EpochRow
+
+    falling = [EpochRow(1, 0.5, 1.0), EpochRow(2, 0.2, 1.0)]
+    rising = [EpochRow(1, 0.2, 1.0), EpochRow(2, 0.5, 1.0)]
+    varied = np.linspace(0, 1, 10)
+    assert run_flags(falling, varied, 5) == []
+    (rose,) = run_flags(rising, varied, 5)
+    assert rose == "flagged: the training loss ended above where it started (0.2 to 0.5)"
+    (flat,) = run_flags(falling, np.r_[varied[:5], np.full(5, 0.3)], 5)  # constant on the test part only
+    assert flat == "flagged: the test predictions are constant (0.3 in scaled units)"
