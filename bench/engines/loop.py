@@ -295,5 +295,5 @@ def run_flags(rows: list[EpochRow], z_pred: np.ndarray, test_start: int) -> list
         flags.append(f"{FLAGGED} the training loss ended above where it started ({losses[0]:.4g} to {losses[-1]:.4g})")
     test = np.asarray(z_pred, dtype=np.float64)[test_start:]
     if len(test) >= 2 and float(np.ptp(test)) <= 1e-6 * max(1.0, float(np.abs(test).max())):
-        flags.append(f"{FLAGGED} the test predictions are constant ({float(test[0]):.4g} in scaled units)")
+        flags.append(f"{FLAGGED} the test predictions are constant ({float(test.flat[0]):.4g} in scaled units)")
     return flags
