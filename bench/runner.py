@@ -250,7 +250,7 @@ def plan_suite(
              folder is not None and suite is None, suite)
         for sf, folder, suite in files
     ]  # fmt: skip
-    check_models([s for plan in plans for s in plan.specs])
+    notes += check_models([s for plan in plans for s in plan.specs])
     return plans, notes
 
 

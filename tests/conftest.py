@@ -27,6 +27,14 @@ BACKENDS_AVAILABLE = {
 }
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Benchmarks run in this one process: pytest-benchmark times nothing under pytest-xdist's workers, and
+    two sessions side by side would time each other (the default run's `-n 2` is for tests)."""
+    if config.getoption("benchmark_only", default=False) and getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = 0
+        config.option.dist = "no"
+
+
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     """Benchmarks in tests/perf run only when asked for: `pytest tests/perf --benchmark-only`."""
     if collection_path.name == "perf" and not any("perf" in str(a) for a in config.args):

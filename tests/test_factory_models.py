@@ -43,6 +43,13 @@ def fixed_batch(look_back, n_features, batch_size, stateful, horizon):
     return keras.Model(inputs, keras.layers.Dense(horizon)(keras.layers.LSTM(2, stateful=stateful)(inputs)))
 
 
+def compiled(look_back, n_features, batch_size, stateful, horizon):
+    inputs = keras.Input(batch_shape=(batch_size, look_back, n_features))
+    model = keras.Model(inputs, keras.layers.Dense(horizon)(keras.layers.LSTM(2, stateful=stateful)(inputs)))
+    model.compile(optimizer="sgd", loss="mae")
+    return model
+
+
 def never_stateful(look_back, n_features, batch_size, stateful, horizon):
     inputs = keras.Input(batch_shape=(batch_size, look_back, n_features))
     return keras.Model(inputs, keras.layers.Dense(horizon)(keras.layers.LSTM(2)(inputs)))
@@ -131,6 +138,14 @@ def test_a_bad_factory_stops_validate_with_one_line(tmp_path: Path, cli):
     refused = cli("validate", "s.yaml")
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
     assert "no stateful layer" in refused.stderr
+    # a factory's own compile() is replaced, and said so before anything runs
+    write(tmp_path / "c.yaml", scenario("{factory: bad.py:compiled}"))
+    noted = cli("validate", "c.yaml")
+    assert noted.returncode == 0, noted.stderr
+    assert (
+        "note: model bad.py:compiled: its factory compiles it (optimizer SGD, loss mae); lstm-bench trains every "
+        "model with the scenario's optimizer (adam) and mean squared error" in " ".join(noted.stderr.split())
+    )
 
 
 @pytest.mark.slow

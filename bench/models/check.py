@@ -20,15 +20,39 @@ def needs_check(spec: RunSpec) -> bool:
 
 def check_model(spec: RunSpec) -> str | None:
     """Why `spec`'s model cannot train (one line), or None. Runs where Keras has the run's backend."""
+    return inspect_model(spec)[0]
+
+
+def inspect_model(spec: RunSpec) -> tuple[str | None, str | None]:
+    """(why `spec`'s model cannot train, or None; a note about it, or None), from one build of the model."""
     from bench import registry
     from bench.model import build_model
 
     batch = spec.batch_size if spec.stateful else None
-    where = f"model {spec.model.label}"
     try:
         model = build_model(spec, batch, registry.backend(spec.backend).model_options(spec.stateful)[0])
     except UserError as exc:
-        return str(exc)
+        return str(exc), None
+    return _problem(spec, model, batch), compile_note(spec, model)
+
+
+def compile_note(spec: RunSpec, model: Any) -> str | None:
+    """A model its factory compiled: its optimizer and loss are replaced by the scenario's and MSE, so every
+    run of a sweep differs only in what the scenario sweeps; said, not silent."""
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) and optimizer is None:
+        return None
+    loss = getattr(model, "loss", None)
+    loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", type(loss).__name__)
+    return (
+        f"model {spec.model.label}: its factory compiles it (optimizer {type(optimizer).__name__}, loss {loss_name}); "
+        f"lstm-bench trains every model with the scenario's optimizer ({spec.optimizer}) and mean squared error, "
+        "so that compile() is replaced (remove it from the factory to silence this note)"
+    )
+
+
+def _problem(spec: RunSpec, model: Any, batch: int | None) -> str | None:
+    where = f"model {spec.model.label}"
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         return f"{where}: takes {len(model.inputs)} inputs and gives {len(model.outputs)} outputs; give one of each"
     shape = tuple(model.inputs[0].shape)
@@ -69,9 +93,9 @@ def _shown(shape: tuple) -> str:
     return "(" + ", ".join("batch" if d is None else str(d) for d in shape) + ")"
 
 
-def check_models(specs: list[RunSpec]) -> None:
+def check_models(specs: list[RunSpec]) -> list[str]:
     """Build each outside model once per shape the specs ask for, in a worker of its backend; raise
-    `UserError` with the first problem."""
+    `UserError` with the first problem; return the notes about them, each once."""
     from bench import registry
     from bench.worker import worker_pool
 
@@ -86,8 +110,12 @@ def check_models(specs: list[RunSpec]) -> None:
     for spec in todo.values():
         if registry.backend(spec.backend).version():  # a missing backend is reported by its own check
             by_backend.setdefault(spec.backend, []).append(spec)
+    notes: list[str] = []
     for backend, group in by_backend.items():
         with worker_pool(backend) as pool:
-            for problem in pool.map(check_model, group):
+            for problem, note in pool.map(inspect_model, group):
                 if problem:
                     raise UserError(problem)
+                if note and note not in notes:
+                    notes.append(note)
+    return notes
