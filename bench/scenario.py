@@ -173,7 +173,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_yaml(text: str, path: Path, sweeps: str = "") -> tuple[Any, yaml.Node | None]:
     """The data and the node tree (for line numbers) of YAML `text` read from `path`, or a one-line `UserError`
     for invalid YAML or a key given twice in a mapping. `sweeps`: as `_UniqueKeyLoader.sweeps`."""
-    loader = _UniqueKeyLoader(text)
+    try:
+        loader = _UniqueKeyLoader(text)  # its reader rejects control characters at once
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: invalid YAML ({getattr(exc, 'reason', exc)}); is it a scenario file?") from None
     loader.sweeps = sweeps
     try:
         node = loader.get_single_node()
