@@ -383,7 +383,7 @@ NOT_TEXT = {
         "data.xlsx",
         xlsx,
         "csv",
-        "data.xlsx looks like an Excel workbook (a zip file), not a CSV file: export the sheet as CSV or Parquet",
+        "data.xlsx looks like an Excel workbook (a zip file), not a CSV file: read it with excel: FILE",
     ),
     "xlsx as parquet": (
         "data.xlsx",
@@ -485,6 +485,38 @@ def test_a_workbook_stops_the_run_before_anything_is_written(tmp_path: Path, cli
     assert ran.returncode == 2 and "Traceback" not in ran.stderr, ran.stderr
     assert ran.stderr.strip().splitlines() == [
         "error: s.yaml:2: dataset: sales.xlsx looks like an Excel workbook (a zip file), not a CSV file: "
-        "export the sheet as CSV or Parquet (Save As in the spreadsheet program)"
+        "read it with excel: FILE (sheet: NAME for another than the first; pip install 'lstm-bench[excel]')"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml", "sales.xlsx"]
+
+
+def test_an_excel_workbook_reads_by_sheet_and_each_mistake_is_one_line(tmp_path: Path) -> None:
+    pytest.importorskip("openpyxl")
+    dates = pd.date_range("2024-01-01", periods=12, freq="MS")
+    with pd.ExcelWriter(tmp_path / "sales.xlsx") as book:
+        pd.DataFrame({"month": dates, "v": VALUES * 2 + VALUES[:2]}).to_excel(book, sheet_name="Summary", index=False)
+        pd.DataFrame({"month": dates, "v": np.arange(12.0)}).to_excel(book, sheet_name="Detail", index=False)
+    first = load(tmp_path, excel="sales.xlsx", column="v")
+    assert first.values.tolist() == VALUES * 2 + VALUES[:2] and first.spec.label == "sales:v"
+    assert load(tmp_path, excel="sales.xlsx", column="v", sheet="Detail").values.tolist() == list(range(12))
+    assert load(tmp_path, excel="sales.xlsx", column="v", sheet=1).values.tolist() == list(range(12))
+    assert "sales.xlsx has no sheet 'Totals'; its sheets are 'Summary', 'Detail'" in fails(
+        tmp_path, excel="sales.xlsx", column="v", sheet="Totals"
+    )
+    assert "'decimal' applies to CSV files only" in fails(tmp_path, excel="sales.xlsx", column="v", decimal=",")
+    write(tmp_path / "plain.csv", "v\n1\n2\n")
+    assert "'sheet' applies to Excel workbooks only" in fails(tmp_path, csv="plain.csv", column="v", sheet=0)
+    assert "plain.csv is text, not an Excel workbook; if it is a CSV file, use csv: instead" in fails(
+        tmp_path, excel="plain.csv", column="v"
+    )
+
+
+def test_reading_excel_without_its_package_says_how_to_install_it(tmp_path: Path, monkeypatch) -> None:
+    xlsx(tmp_path / "sales.xlsx")
+
+    def missing(*args, **kwargs):
+        raise ImportError("Missing optional dependency 'openpyxl'")
+
+    monkeypatch.setattr(pd, "ExcelFile", missing)
+    message = fails(tmp_path, excel="sales.xlsx", column="v")
+    assert message == "dataset: reading sales.xlsx needs the openpyxl package: pip install 'lstm-bench[excel]'"

@@ -132,9 +132,10 @@ BAD = {
         "key 'engine': engine: scan runs on backend jax only; add backend: jax",
     ),
     "unknown dataset kind": (
-        "name: t\ndataset: {excel: data.xlsx, column: v}\n",
-        r"s.yaml:2: dataset: unknown dataset kind 'excel'; the kinds are name: \(a built-in dataset, e.g. airline\), "
-        r"csv: FILE or parquet: FILE; a spreadsheet is not read as it is: export the sheet as CSV or Parquet$",
+        "name: t\ndataset: {xlsx: data.xlsx, column: v}\n",
+        r"s.yaml:2: dataset: unknown dataset kind 'xlsx'; the kinds are name: \(a built-in dataset, e.g. airline\), "
+        r"csv: FILE or parquet: FILE or excel: FILE; an Excel workbook is read with excel: FILE \(and sheet: "
+        r"NAME\), an OpenDocument one once exported$",
     ),
     "misspelt dataset kind": (
         "name: t\ndataset: {cvs: d.csv, column: v}\n",

@@ -263,13 +263,13 @@ def _check_params(name: str, given: dict[str, Any], defaults: dict[str, Any]) ->
 
 #: The kinds of dataset a scenario's `dataset` mapping gives, by its key.
 KINDS = "name: (a built-in dataset, e.g. airline), " + " or ".join(f"{f}: FILE" for f in FORMATS)
-#: Keys that name a spreadsheet, which is read once exported.
-SPREADSHEET_KINDS = ("excel", "xlsx", "xls", "ods", "sheet", "spreadsheet", "workbook")
+#: Keys that name a spreadsheet: a workbook is read with `excel:`.
+SPREADSHEET_KINDS = ("xlsx", "xls", "ods", "sheet", "spreadsheet", "workbook")
 
 
 def _kind_hint(kind: str) -> str:
     if kind.lower() in SPREADSHEET_KINDS:
-        return "; a spreadsheet is not read as it is: export the sheet as CSV or Parquet"
+        return "; an Excel workbook is read with excel: FILE (and sheet: NAME), an OpenDocument one once exported"
     match = closest(kind, ["name", *FORMATS])
     return f"; did you mean '{match}'?" if match else ""
 

@@ -26,16 +26,18 @@ import pandas as pd
 from bench.datasets import rows, spacing
 from bench.errors import UserError, closest
 
-FORMATS = ("csv", "parquet")
+FORMATS = ("csv", "parquet", "excel")
 #: How messages name each format.
-FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet"}
+FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "excel": "Excel"}
+#: Reading Excel needs a package of its own (`pip install 'lstm-bench[excel]'`).
+EXCEL_INSTALL = "pip install 'lstm-bench[excel]'"
 #: What to do with a missing value of the series (an empty cell, NA): refuse, or repair and say how many.
 MISSING = ("error", "drop", "interpolate", "ffill")
 #: What to do with a value far from the rest of its column: warn (a data check), stop, drop its row, clip it, keep it.
 OUTLIERS = ("warn", "error", "drop", "clip", "keep")
 CSV_ONLY = ("sep", "decimal", "thousands", "encoding")
-KEYS = (*FORMATS, "column", "target", "features", *CSV_ONLY, "time", "time_format", "dayfirst", "frequency", "gaps",
-        "missing", "outliers")  # fmt: skip
+KEYS = (*FORMATS, "column", "target", "features", *CSV_ONLY, "sheet", "time", "time_format", "dayfirst", "frequency",
+        "gaps", "missing", "outliers")  # fmt: skip
 #: UTF-8 with or without a byte-order mark (Excel's "CSV UTF-8" writes one).
 ENCODING = "utf-8-sig"
 #: Separators tried when `sep` is not given.
@@ -169,6 +171,13 @@ def sniff(path: Path) -> str | None:
 def _check_kind(path: Path, given: str, fmt: str, encoding: str) -> None:
     """Refuse, from its first bytes, a file that is not of format `fmt`, saying what it is and what to do."""
     what = sniff(path)
+    if fmt == "excel":
+        if what in SPREADSHEETS[:2]:
+            return
+        if what == SPREADSHEETS[2]:
+            raise UserError(f"dataset: {given} is {what}: save it as an Excel workbook (.xlsx) or export it as CSV")
+        shown = "text" if what is None or what.startswith("UTF-16") else what
+        raise UserError(f"dataset: {given} is {shown}, not an Excel workbook; if it is a CSV file, use csv: instead")
     if fmt == "parquet":
         if what == PARQUET:
             return
@@ -188,6 +197,8 @@ def _check_kind(path: Path, given: str, fmt: str, encoding: str) -> None:
 
 def _fix(what: str, fmt: str) -> str:
     """What to do with a file `sniff` says is `what`, given as a `fmt` file."""
+    if what in SPREADSHEETS[:2]:
+        return f"read it with excel: FILE (sheet: NAME for another than the first; {EXCEL_INSTALL})"
     if what in SPREADSHEETS:
         return "export the sheet as CSV or Parquet (Save As in the spreadsheet program)"
     if what in COMPRESSED or what.endswith("archive"):
@@ -200,10 +211,18 @@ def _fix(what: str, fmt: str) -> str:
 def _options(ref: dict[str, Any], fmt: str) -> dict[str, Any]:
     """The reading options given, checked; the defaults are left out."""
     params: dict[str, Any] = {}
-    if fmt == "parquet":
+    if fmt != "csv":
         for key in CSV_ONLY:
             if key in ref:
-                raise UserError(f"dataset: '{key}' applies to CSV files only; remove it from the parquet dataset")
+                raise UserError(f"dataset: '{key}' applies to CSV files only; remove it from the {fmt} dataset")
+    if "sheet" in ref:
+        if fmt != "excel":
+            raise UserError(f"dataset: 'sheet' applies to Excel workbooks only; remove it from the {fmt} dataset")
+        if not isinstance(ref["sheet"], (str, int)) or isinstance(ref["sheet"], bool):
+            raise UserError(
+                f"dataset: 'sheet' must be a sheet's name or its position (0 is the first), got {ref['sheet']!r}"
+            )
+        params["sheet"] = ref["sheet"]
     for key in ("sep", "decimal"):
         if key in ref:
             value = ref[key]
@@ -297,6 +316,8 @@ def _frame(fmt: str, params: dict[str, Any], numbers: list[str]) -> pd.DataFrame
             frame = pd.read_parquet(path)
             if not isinstance(frame.index, pd.RangeIndex):
                 frame = frame.reset_index()
+        elif fmt == "excel":
+            frame = rows.drop_trailing_empty(_excel(path, params.get("sheet", 0)))
         else:
             options = {"sep": params.get("sep") or detect_separator(path, encoding), "encoding": encoding}
             header = pd.read_csv(path, nrows=0, **options).columns
@@ -308,11 +329,29 @@ def _frame(fmt: str, params: dict[str, Any], numbers: list[str]) -> pd.DataFrame
             frame = rows.drop_trailing_empty(frame)
     except UnicodeDecodeError:
         raise UserError(_decode_error(path, encoding)) from None
+    except UserError:
+        raise
     except Exception as exc:  # pandas and pyarrow raise many types for malformed files
         detail = " ".join(str(exc).split())[:300]  # their messages span lines
         raise UserError(f"dataset: cannot read {fmt.upper()} {path} ({exc.__class__.__name__}: {detail})") from None
     frame.columns = [_name(c) for c in frame.columns]
     return frame
+
+
+def _excel(path: Path, sheet: str | int) -> pd.DataFrame:
+    """One sheet of a workbook; a missing reader or sheet is one line saying what to do."""
+    engine = "xlrd" if path.read_bytes()[:4] == b"\xd0\xcf\x11\xe0" else "openpyxl"
+    try:
+        book = pd.ExcelFile(path, engine=engine)
+    except ImportError:
+        raise UserError(f"dataset: reading {path.name} needs the {engine} package: {EXCEL_INSTALL}") from None
+    with book:
+        names = book.sheet_names
+        if (isinstance(sheet, str) and sheet not in names) or (isinstance(sheet, int) and not 0 <= sheet < len(names)):
+            raise UserError(
+                f"dataset: {path.name} has no sheet {sheet!r}; its sheets are {', '.join(map(repr, names))}"
+            )
+        return book.parse(sheet)
 
 
 def _undecodable(path: Path, encoding: str) -> tuple[int, int] | None:
