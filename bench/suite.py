@@ -161,7 +161,11 @@ def _scenario_file(value: Any, suite: Path, where: str) -> tuple[Path, tuple[dic
     if not file.is_file():
         what = "is a directory" if file.is_dir() else "not found"
         raise UserError(f"{where}: scenario file {file} {what}; paths are relative to the suite file ({suite})")
-    data, node = load_yaml(file.read_text(encoding="utf-8"), file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{where}: cannot read scenario file {file} ({exc.__class__.__name__})") from None
+    data, node = load_yaml(text, file)
     if not isinstance(data, dict) or "suite" in data or "workloads" in data:
         raise UserError(f"{where}: {file} is not a scenario file (a mapping of scenario keys, no suite or workloads)")
     return file, (data, _key_lines(node))
