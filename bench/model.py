@@ -6,6 +6,7 @@ from typing import Any
 
 from bench import registry
 from bench.models import ModelSpec, Shape
+from bench.models.check import compile_note
 from bench.models.weights import draw, note
 from bench.optimizers import features_of
 from bench.runspec import RunSpec
@@ -30,7 +31,7 @@ def seeded_model(spec: RunSpec, batch_size: int | None, layer_options: dict[str,
     model = build_model(spec, batch_size, layer_options)
     values, kept = draw(model, spec.seed)
     model.set_weights(values)
-    return model, note(kept)
+    return model, "; ".join(n for n in (note(kept), compile_note(model)) if n)
 
 
 def build(model: ModelSpec, shape: Shape, layer_options: dict[str, Any]) -> Any:

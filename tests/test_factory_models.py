@@ -102,6 +102,23 @@ def built_from_content(spec) -> tuple[int, str | None]:  # noqa: ANN001 (runs in
     return build_model(spec, spec.batch_size).count_params(), check_model(spec)
 
 
+def weight_notes(spec) -> tuple[str, str]:  # noqa: ANN001 (runs in a worker)
+    from bench.engines.scan import weights_note
+    from bench.model import seeded_model
+
+    return weights_note(spec), seeded_model(spec, spec.batch_size)[1]
+
+
+def test_a_factorys_own_compile_is_in_each_runs_notes_on_both_engines(tmp_path: Path, workers):
+    write(tmp_path / "bad.py", BAD)
+    spec = factory_specs(tmp_path, "{factory: bad.py:compiled}")[0]
+    scan_note, fit_note = workers["jax"].submit(weight_notes, spec).result()
+    for found in (scan_note, fit_note):
+        assert "its factory compiles it (optimizer SGD, loss mae)" in found and "compile() is replaced" in found
+    plain = factory_specs(tmp_path, "{factory: bad.py:fixed_batch}")[0]
+    assert "compile" not in workers["jax"].submit(weight_notes, plain).result()[0]
+
+
 def test_a_worker_builds_the_factory_from_its_content_without_the_file(tmp_path: Path, workers):
     shutil.copy(EXAMPLE, tmp_path / "m.py")
     spec = factory_specs(tmp_path)[0]

@@ -33,21 +33,24 @@ def inspect_model(spec: RunSpec) -> tuple[str | None, str | None]:
         model = build_model(spec, batch, registry.backend(spec.backend).model_options(spec.stateful)[0])
     except UserError as exc:
         return str(exc), None
-    return _problem(spec, model, batch), compile_note(spec, model)
+    note = compile_note(model, f"the scenario's optimizer ({spec.optimizer})")
+    return _problem(spec, model, batch), note and (
+        f"model {spec.model.label}: {note} (remove it from the factory to silence this note)"
+    )
 
 
-def compile_note(spec: RunSpec, model: Any) -> str | None:
+def compile_note(model: Any, optimizer: str = "the scenario's optimizer") -> str | None:
     """A model its factory compiled: its optimizer and loss are replaced by the scenario's and MSE, so every
-    run of a sweep differs only in what the scenario sweeps; said, not silent."""
-    optimizer = getattr(model, "optimizer", None)
-    if not getattr(model, "compiled", False) and optimizer is None:
+    run of a sweep differs only in what the scenario sweeps; said (before the runs and in each run's notes),
+    not silent."""
+    compiled = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) and compiled is None:
         return None
     loss = getattr(model, "loss", None)
     loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", type(loss).__name__)
     return (
-        f"model {spec.model.label}: its factory compiles it (optimizer {type(optimizer).__name__}, loss {loss_name}); "
-        f"lstm-bench trains every model with the scenario's optimizer ({spec.optimizer}) and mean squared error, "
-        "so that compile() is replaced (remove it from the factory to silence this note)"
+        f"its factory compiles it (optimizer {type(compiled).__name__}, loss {loss_name}); lstm-bench trains every "
+        f"model with {optimizer} and mean squared error, so that compile() is replaced"
     )
 
 
