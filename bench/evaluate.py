@@ -25,10 +25,13 @@ def by_lead(pred: np.ndarray, true: np.ndarray) -> str:
     return json.dumps([round(float(v), 10) for v in np.sqrt(np.mean((pred - true) ** 2, axis=0))])
 
 
-def walk_metrics(prep: Prepared, windows: Windows, z_pred: np.ndarray, season: int | None = None) -> Metrics:
+def walk_metrics(
+    prep: Prepared, windows: Windows, z_pred: np.ndarray, baselines: dict[str, float | None] | None = None
+) -> Metrics:
     """Metrics for predictions (scaled units, (n,) or (n, horizon)) on every walk window: train, then
     validation, then test; with a horizon over every lead, and per lead (`test_rmse_by_lead`); beside them
-    the simple baselines' test RMSEs (`bench.baselines`; `season`: the scenario's, else one is looked for)."""
+    the simple baselines' test RMSEs (`bench.baselines.baseline_rmses`; computed here when not given, with a
+    season looked for)."""
     h = windows.horizon
     pred = prep.to_original(np.reshape(z_pred, (len(windows.walk_t), h)), windows.walk_t)
     true = truth(prep, windows.walk_t, h)
@@ -40,7 +43,7 @@ def walk_metrics(prep: Prepared, windows: Windows, z_pred: np.ndarray, season: i
         train_rmse=rmse(pred[train], true[train]),
         test_rmse=rmse(pred[test], true[test]),
         test_mae=float(np.mean(np.abs(pred[test] - true[test]))),
-        **baseline_rmses(prep, windows, season),
+        **(baselines if baselines is not None else baseline_rmses(prep, windows, None)),
         val_rmse=rmse(pred[val], true[val]) if has_val else None,
         val_mae=float(np.mean(np.abs(pred[val] - true[val]))) if has_val else None,
         test_out_of_range=out_of_range(prep.y[: prep.n_train], true[test]),

@@ -31,7 +31,12 @@ def seeded_model(spec: RunSpec, batch_size: int | None, layer_options: dict[str,
     model = build_model(spec, batch_size, layer_options)
     values, kept = draw(model, spec.seed)
     model.set_weights(values)
-    return model, "; ".join(n for n in (note(kept), compile_note(model)) if n)
+    return model, seeded_note(model, kept)
+
+
+def seeded_note(model: Any, kept: list[str]) -> str:
+    """A seeded model's note for its run: initial weights the seed did not draw, and a factory's own compile()."""
+    return "; ".join(n for n in (note(kept), compile_note(model)) if n)
 
 
 def build(model: ModelSpec, shape: Shape, layer_options: dict[str, Any]) -> Any:

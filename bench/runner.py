@@ -223,11 +223,11 @@ def plan_suite(
             "--require-gpu: nvidia-smi finds no NVIDIA GPU on this machine; run on a GPU machine or drop --require-gpu"
         )
     files: list[tuple[ScenarioFile, Path | None, SuiteFile | None]] = []  # (scenario, its folder, its suite)
-    suites = [p for p in paths if is_suite(p)]
+    suites = {p for p in paths if is_suite(p)}
     if workloads and len(suites) != 1:
         raise UserError(f"--workload {workloads[0]} picks workloads of one suite file; give one suite file with it")
     for path in paths:
-        if is_suite(path):
+        if path in suites:
             suite = load_suite(path, workloads)
             folder = suite.folder(out_dir)
             files += [(w.scenario, folder / w.name, suite) for w in suite.workloads]

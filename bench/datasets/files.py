@@ -340,7 +340,7 @@ def _frame(fmt: str, params: dict[str, Any], numbers: list[str]) -> pd.DataFrame
 
 def _excel(path: Path, sheet: str | int) -> pd.DataFrame:
     """One sheet of a workbook; a missing reader or sheet is one line saying what to do."""
-    engine = "xlrd" if path.read_bytes()[:4] == b"\xd0\xcf\x11\xe0" else "openpyxl"
+    engine = "xlrd" if sniff(path) == SPREADSHEETS[1] else "openpyxl"  # .xls, else .xlsx
     try:
         book = pd.ExcelFile(path, engine=engine)
     except ImportError:
@@ -457,9 +457,8 @@ def read_file(fmt: str, params: dict[str, Any]) -> FileSeries:
     outliers, outlier_note, gap_note = params.get("outliers", OUTLIERS[0]), "", ""
     if outliers == "error":
         rows.check_outliers(columns, path)
-    if times is not None:
-        time_name = params.get("time") or str(frame.columns[0])
-        columns, gap_note = spacing.handle_gaps(pd.DatetimeIndex(times), columns, params, time_name, path)
+    if times is not None:  # named after its column
+        columns, gap_note = spacing.handle_gaps(pd.DatetimeIndex(times), columns, params, str(times.name), path)
     if outliers in ("drop", "clip"):  # after the gaps, which need the rows aligned with their times
         columns, outlier_note = rows.treat_outliers(columns, outliers)
     columns, repair_note = _repair(columns, params.get("missing", "error"), path)

@@ -7,6 +7,7 @@ epoch's clock is stopped, and throughput comes from steady-state rounds, never a
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from bench.environment import peak_rss_mb
+from bench.baselines import baseline_rmses
 from bench.evaluate import walk_metrics
 from bench.results import (
     MAX_CALIBRATION_SECONDS,
@@ -213,8 +215,14 @@ class EpochLoop:
             return float(min(before[0], cap) + sum(before[1:]) + self._target_trained)
         return float(min(self._target_trained, cap))
 
+    @functools.cached_property
+    def baselines(self) -> dict[str, float | None]:
+        """The simple baselines' test RMSEs (`bench.baselines`): they depend on the data, not on training, so
+        once per run, not at every evaluation."""
+        return baseline_rmses(self.prep, self.windows, self.spec.season)
+
     def evaluate(self) -> Metrics:
-        return walk_metrics(self.prep, self.windows, self.predict_walk(), self.spec.season)
+        return walk_metrics(self.prep, self.windows, self.predict_walk(), self.baselines)
 
     def steady_rounds(self) -> list[float]:
         """Seconds of the whole epochs after the first: the steady-state timed rounds training gave."""
@@ -260,7 +268,7 @@ class EpochLoop:
         t0 = time.perf_counter()
         z_pred = self.predict_walk()
         predict_seconds = time.perf_counter() - t0
-        metrics = walk_metrics(self.prep, w, z_pred, self.spec.season)
+        metrics = walk_metrics(self.prep, w, z_pred, self.baselines)
         if not math.isfinite(metrics.test_rmse):
             return RunResult(status=DIVERGED, error="non-finite predictions after training", metrics=None, **common)
         budget = self.budget

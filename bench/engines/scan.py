@@ -29,11 +29,10 @@ import numpy as np
 from bench import kernels, noise_scale
 from bench.engines import small_products
 from bench.engines.loop import Budget, EpochLoop, calibration_rounds
-from bench.model import build, describe, optimizer_key
-from bench.models.check import compile_note
+from bench.model import build, describe, optimizer_key, seeded_note
 from bench.optimizers import make_optimizer, values_of
 from bench.models import ModelSpec, Shape
-from bench.models.weights import draw, note
+from bench.models.weights import draw
 from bench.probe import ProbeResult
 from bench.engines.base import Engine, register_engine
 from bench.results import RunResult
@@ -109,7 +108,7 @@ def _seeded_weights(key: tuple, seed: int, batch: int | None, stateful: bool) ->
     keras.utils.set_random_seed(seed)
     model = _build(key, batch, stateful, {})
     values, kept = draw(model, seed)
-    return tuple(values), "; ".join(n for n in (note(kept), compile_note(model)) if n)
+    return tuple(values), seeded_note(model, kept)
 
 
 def _shape_key(spec: RunSpec) -> tuple:

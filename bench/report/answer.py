@@ -551,12 +551,12 @@ def failed_training(runs: pd.DataFrame) -> list[Diagnostic]:
         return []
     diverged = runs["status"] == DIVERGED
     flagged = (runs["status"] == OK) & runs["notes"].fillna("").str.contains(FLAGGED, regex=False)
+    total = runs.groupby(["mode", "batch_size"]).size()
     out = []
     for mask, what in ((diverged, "diverged"), (flagged, "trained but are flagged")):
         if not mask.any():
             continue
         where = runs[mask].groupby(["mode", "batch_size"], sort=True).size()
-        total = runs.groupby(["mode", "batch_size"]).size()
         listed = ", ".join(f"{m} batch {int(b)} ({n} of {total[(m, b)]})" for (m, b), n in where.items())
         message = f"{int(mask.sum())} of {len(runs)} runs {what}: {listed}"
         if what == "diverged":

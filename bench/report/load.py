@@ -7,7 +7,6 @@ concatenated (asv style: copy folders to merge machines), each row tagged with i
 from __future__ import annotations
 
 import json
-
 import logging
 from contextlib import closing
 from dataclasses import dataclass

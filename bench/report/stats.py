@@ -89,13 +89,8 @@ def paired_difference(a: np.ndarray, b: np.ndarray, level: float = EQUIVALENCE_L
     than 2 finite pairs. The interval `compare` judges against the accuracy margin."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     d = (b - a)[np.isfinite(a) & np.isfinite(b)]
-    if len(d) < 2:
-        return None
-    rng = np.random.default_rng(BOOTSTRAP_SEED)
-    means = d[rng.integers(0, len(d), size=(BOOTSTRAP_RESAMPLES, len(d)))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    lo, hi = np.percentile(means, [tail, 100 - tail])
-    return Interval(float(d.mean()), float(lo), float(hi))
+    ci = bootstrap_ci(d, level)
+    return None if ci is None else Interval(float(d.mean()), *ci)
 
 
 #: The one throughput statistic's name, wherever a user reads it (`speed_interval`).

@@ -76,8 +76,7 @@ def best_by_mode(costs: pd.DataFrame, scores: pd.DataFrame) -> tuple[str, ...]:
         than = "tied with" if np.isclose(top, runner) else "ahead of"
         out.append(
             f"{best} scores best of the {mode} submissions on {what} ({top:.2f} of 1, the area under its performance "
-            "profile), "
-            f"{than} {second} ({runner:.2f})."
+            f"profile), {than} {second} ({runner:.2f})."
         )
     return tuple(out)
 

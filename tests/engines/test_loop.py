@@ -171,3 +171,20 @@ def test_an_engine_that_does_not_stop_inside_epochs_is_evaluated_at_their_ends()
     drive(loop, [0.1] * 3, [1.0] * 3)  # no mid_epoch calls, as an engine without the hook
     per_epoch = w.steps_per_epoch
     assert evaluated == [per_epoch, 2 * per_epoch, 200] and loop.resolution == per_epoch
+
+
+def test_the_baselines_are_computed_once_per_run_and_use_the_scenarios_season(monkeypatch: pytest.MonkeyPatch):
+    """They depend on the data, not on training: every evaluation and the final result reuse one computation."""
+    calls = []
+    real = loop_module.baseline_rmses
+
+    def counted(prep, windows, season):  # noqa: ANN001
+        calls.append(season)
+        return real(prep, windows, season)
+
+    monkeypatch.setattr(loop_module, "baseline_rmses", counted)
+    loop, prep, w = make_loop("eval_every: 1\nseason: 6\n", lambda: prep.z[w.walk_t])
+    drive(loop, [0.1] * 6, [1.0] * 6)
+    result = loop.result()
+    assert len(loop.rows) == 6 and all(r.test_rmse is not None for r in loop.rows)  # six evaluations
+    assert calls == [6] and result.metrics.baseline_season == 6
