@@ -50,6 +50,13 @@ UNROLL_MAX_LOOK_BACK = 16
 CPU_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1, "xla_cpu_experimental_ynn_fusion_type": ""}
 #: Stateless walk-forward windows gathered at once (bounds its memory on long series).
 PREDICT_CHUNK = 4096
+#: XLA's CPU runtime runs a loop body's kernels one after another in the calling thread only when every
+#: buffer they touch is at most this many bytes (`ThunkExecutor`'s `execute_sequential_buffer_threshold`,
+#: not a flag); otherwise it schedules them as a task graph, at a fixed cost per kernel that dominates a
+#: step of a few units. An epoch over a big series never qualifies, so small runs train through an inner loop
+#: over chunks of steps whose windows are gathered first (`chunk_steps`): 1.9x at the seed's size
+#: (docs/performance.md).
+SEQUENTIAL_BYTES = 512
 Weights = list[np.ndarray]  # in `bench.model.build_model(spec, ...).get_weights()` order
 
 
@@ -275,12 +282,29 @@ class Program:
         import jax
 
         if (vmapped, noise) not in self._epochs:
-            fn = functools.partial(self._epoch, noise_on=noise)
-            if vmapped:
-                fn = jax.vmap(fn, in_axes=(0, None))
+
+            def fn(run: RunCarry, data: EpochData) -> tuple[RunCarry, Any]:
+                epoch = functools.partial(self._epoch, noise_on=noise, chunk=self.chunk_steps(run, data))
+                return (jax.vmap(epoch, in_axes=(0, None)) if vmapped else epoch)(run, data)
+
             fn = self._observing(("epoch", vmapped, noise), fn)
             self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
         return self._epochs[vmapped, noise]
+
+    def chunk_steps(self, run: RunCarry, data: EpochData) -> int:
+        """Steps per inner loop for `run` (its leaves with the run axis when runs train together): as many as
+        keep each chunk's windows, labels and masks within SEQUENTIAL_BYTES, where every carried value and a
+        step's activations (rows x the widest weight) fit too; 1 (one flat loop) otherwise."""
+        import jax
+
+        rows = run.order[..., 0, :].size  # of one step, over every run
+        widest = max(leaf.shape[-1] for leaf in jax.tree_util.tree_leaves(run.train.trainable))
+        carried = max(leaf.nbytes for leaf in jax.tree_util.tree_leaves((run.train, run.state)))
+        if max(carried, rows * widest * 4) > SEQUENTIAL_BYTES:
+            return 1
+        features = data.series.shape[-1] if data.series.ndim > 1 else 1
+        per_step = rows * max(self.look_back * features, self.horizon) * 4
+        return max(1, min(SEQUENTIAL_BYTES // per_step, run.order.shape[-2]))
 
     @property
     def epoch(self) -> Any:
@@ -345,7 +369,7 @@ class Program:
             outputs = b.model(x, training=training)
         return outputs, [scope.get_current_value(v) for v in b.states], [scope.get_current_value(v) for v in b.others]
 
-    def _epoch(self, run: RunCarry, data: EpochData, *, noise_on: bool = False) -> tuple[RunCarry, Any]:
+    def _epoch(self, run: RunCarry, data: EpochData, *, noise_on: bool = False, chunk: int = 1) -> tuple[RunCarry, Any]:
         """One epoch, or the part of it from batch `data.begin` (from the recurrent state `run.state` it left
         off at) to batch `data.end`: batch k holds rows `run.order[k]` (`data.mask` 0 marks padding). Row j
         is the window ending before target `train_t[j]`, gathered from `series` inside the loop (nothing is
@@ -358,13 +382,14 @@ class Program:
         state or from zeros. The loss is what Keras `fit` logs: per-batch MSE averaged over the
         batches run, weighted by their sizes (a row's error is its mean over the horizon). With `noise_on`
         the gradient is the mean of per-example gradients (each row from its own carried state), which also
-        feed the noise-scale estimate.
+        feed the noise-scale estimate. With `chunk` > 1 the batches run `chunk` at a time, their windows
+        gathered before an inner loop (SEQUENTIAL_BYTES): the same steps in the same order.
         """
         import jax
         import jax.numpy as jnp
 
         idx, mask, series, targets, train_t = run.order, data.mask, data.series, data.targets, data.train_t
-        batch = idx.shape[1]
+        n_steps, batch = idx.shape
         sizes = jnp.sum(mask, axis=1)
         min_rows = noise_scale.big_rows(batch)
 
@@ -372,35 +397,68 @@ class Program:
             pred, new_state, new_rng = self.forward(tv_, x[None], [s[None] for s in state], rng, training=True)
             return jnp.mean(jnp.square(pred[0] - y)), ([s[0] for s in new_state], new_rng)
 
-        def step(k: Any, carry: tuple) -> tuple:
-            t, state, losses = carry
-            ids, m = idx[k], mask[k]
-            x, y = self.gather(series, train_t[ids]), self.labels(targets, train_t[ids])
+        def step(t: TrainState, state: list[Any], x: Any, y: Any, m: Any, size: Any) -> tuple:
+            """One batch: windows `x`, labels `y`, real rows `m` (`size` of them)."""
             ns = t.noise
             if noise_on:
                 per_row = jax.vmap(jax.value_and_grad(row_loss, has_aux=True), in_axes=(None, 0, 0, 0, None))
                 (row_losses, (new_state, rngs)), per_example = per_row(t.trainable, x, y, state, t.rng)
                 rng = jax.tree_util.tree_map(lambda r: r[0], rngs)  # the generators advance once per step
-                loss = jnp.sum(row_losses * m) / sizes[k]
-                grads = jax.tree_util.tree_map(lambda g: jnp.tensordot(m, g, axes=1) / sizes[k], per_example)
+                loss = jnp.sum(row_losses * m) / size
+                grads = jax.tree_util.tree_map(lambda g: jnp.tensordot(m, g, axes=1) / size, per_example)
                 ns = noise_scale.update(ns, per_example, m, min_rows)
             else:
 
                 def loss_fn(tv_: list[Any]) -> tuple[Any, tuple]:
                     pred, new_state, rng = self.forward(tv_, x, state, t.rng, training=True)
-                    return jnp.sum(jnp.mean(jnp.square(pred - y), axis=1) * m) / sizes[k], (new_state, rng)
+                    return jnp.sum(jnp.mean(jnp.square(pred - y), axis=1) * m) / size, (new_state, rng)
 
                 (loss, (new_state, rng)), grads = jax.value_and_grad(loss_fn, has_aux=True)(t.trainable)
             t = t.apply_gradients(self.optimizer, grads, noise=ns, rng=jax.lax.stop_gradient(rng))
             # stateful: batch k's final state starts batch k+1, without a gradient path back (Keras's truncation)
             state = [jnp.where(data.stateful, jax.lax.stop_gradient(n), s) for n, s in zip(new_state, state)]
-            return t, state, losses.at[k].set(loss)
+            return t, state, loss
 
         steps = jnp.minimum(jnp.sum(sizes > 0), data.end)
-        train, state, losses = jax.lax.fori_loop(
-            data.begin, steps, step, (run.train, run.state, jnp.zeros(idx.shape[0], jnp.float32))
-        )
-        k = jnp.arange(idx.shape[0])
+        start = (run.train, run.state)
+        if chunk == 1:
+
+            def one(k: Any, carry: tuple) -> tuple:
+                t, state, losses = carry
+                rows = train_t[idx[k]]
+                t, state, loss = step(
+                    t, state, self.gather(series, rows), self.labels(targets, rows), mask[k], sizes[k]
+                )
+                return t, state, losses.at[k].set(loss)
+
+            train, state, losses = jax.lax.fori_loop(data.begin, steps, one, (*start, jnp.zeros(n_steps, jnp.float32)))
+        else:
+            chunks = -(-n_steps // chunk)
+            pad = chunks * chunk - n_steps
+            idx_c = jnp.pad(idx, ((0, pad), (0, 0))).reshape(chunks, chunk, batch)
+            mask_c = jnp.pad(mask, ((0, pad), (0, 0))).reshape(chunks, chunk, batch)
+            sizes_c = jnp.pad(sizes, (0, pad), constant_values=1.0).reshape(chunks, chunk)
+
+            def outer(c: Any, carry: tuple) -> tuple:
+                t, state, losses = carry
+                rows = train_t[idx_c[c]]
+                xs, ys, ms, ss = self.gather(series, rows), self.labels(targets, rows), mask_c[c], sizes_c[c]
+
+                def inner(j: Any, inner_carry: tuple) -> tuple:
+                    t, state, part = inner_carry
+                    t, state, loss = step(t, state, xs[j], ys[j], ms[j], ss[j])
+                    return t, state, part.at[j].set(loss)
+
+                lo, hi = jnp.maximum(data.begin - c * chunk, 0), jnp.minimum(steps - c * chunk, chunk)
+                t, state, part = jax.lax.fori_loop(lo, hi, inner, (t, state, jnp.zeros(chunk, jnp.float32)))
+                return t, state, jax.lax.dynamic_update_slice_in_dim(losses, part, c * chunk, 0)
+
+            first, last = data.begin // chunk, -(-steps // chunk)
+            train, state, losses = jax.lax.fori_loop(
+                first, last, outer, (*start, jnp.zeros(chunks * chunk, jnp.float32))
+            )
+            losses = losses[:n_steps]
+        k = jnp.arange(n_steps)
         ran = jnp.where((k >= data.begin) & (k < steps), sizes, 0.0)
         return dataclasses.replace(run, train=train, state=state), jnp.sum(losses * ran) / jnp.sum(ran)
 
@@ -408,13 +466,13 @@ class Program:
         """The windows ending before targets `t`: (len(t), look_back, features)."""
         import jax.numpy as jnp
 
-        return series[t[:, None] + jnp.arange(-self.look_back, 0)[None, :]]
+        return series[t[..., None] + jnp.arange(-self.look_back, 0)]
 
     def labels(self, targets: Any, t: Any) -> Any:
         """The labels of targets `t`: (len(t), horizon)."""
         import jax.numpy as jnp
 
-        return targets[t[:, None] + jnp.arange(self.horizon)[None, :]]
+        return targets[t[..., None] + jnp.arange(self.horizon)]
 
     def _walk(self, trainable: list[Any], series: Any, walk_t: Any) -> Any:
         """Batch-1 walk-forward from a zero state, the state carried window to window: (n, horizon)."""

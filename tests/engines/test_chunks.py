@@ -1,0 +1,70 @@
+"""The scan engine's inner loop over chunks of steps (`bench.engines.scan.SEQUENTIAL_BYTES`): which runs get
+it, and that it trains exactly as one flat loop, also when an epoch runs in parts and when runs train together."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pytest
+
+from test_scan import data, spec_for
+
+
+def series() -> np.ndarray:
+    t = np.arange(400)
+    return np.sin(2 * np.pi * t / 25) + 0.1 * np.random.default_rng(5).standard_normal(len(t))
+
+
+def epochs(spec: Any, runs: int, chunked: bool) -> tuple[int, list[np.ndarray], list[float]]:
+    """(the chunk used, every trained value and carried state, the losses) of one epoch of `runs` runs of `spec`
+    run in three parts, from a fresh program with chunks on or off."""
+    import jax
+
+    from bench.engines import scan
+
+    _, windows = data(spec, series())
+    program = scan.Program(scan._shape_key(spec), scan.optimizer_key(spec))
+    if not chunked:
+        program.chunk_steps = lambda run, data: 1
+    train = program.train_state(scan.seeded_weights(spec), {"learning_rate": 0.05}, spec.seed, False)
+    epoch = scan.epoch_data(spec, windows)
+    run = scan.RunCarry(
+        train=train, order=scan.batch_order(spec, windows, epoch), state=program.zero_state(spec.batch_size)
+    )
+    run = jax.device_put(run) if runs == 1 else scan.stack([run] * runs)
+    chunk = program.chunk_steps(run, epoch)
+    steps = int(epoch.end)
+    losses = []
+    for begin, end in ((0, 3), (3, steps // 2 + 1), (steps // 2 + 1, steps)):  # parts that split chunks
+        run, loss = program.epoch_fn(runs > 1, False)(run, epoch.span(begin, end))
+        losses.extend(np.ravel(np.asarray(loss)).tolist())
+    return chunk, [np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(run)], losses
+
+
+def chunks_of(overrides: dict[str, Any], runs: int) -> int:
+    return epochs(dataclasses.replace(spec_for(), **overrides), runs, True)[0]
+
+
+@pytest.mark.parametrize(
+    "overrides,runs",
+    [({"batch_size": 1}, 1), ({"batch_size": 4, "stateful": False, "layout": "none"}, 1), ({"batch_size": 2}, 2)],
+    ids=["batch-1", "stateless-batch-4", "2-runs-together"],
+)
+def test_chunked_epochs_train_exactly_as_one_loop(overrides: dict[str, Any], runs: int, workers) -> None:
+    spec = dataclasses.replace(spec_for(), **overrides)
+    chunk, chunked, chunked_losses = workers["jax"].submit(epochs, spec, runs, True).result()
+    flat_chunk, flat, flat_losses = workers["jax"].submit(epochs, spec, runs, False).result()
+    assert chunk > 1 and flat_chunk == 1
+    assert chunked_losses == flat_losses
+    assert len(chunked) == len(flat) and all(np.array_equal(a, b) for a, b in zip(chunked, flat))
+
+
+def test_only_runs_whose_buffers_are_small_get_chunks(workers) -> None:
+    pool = workers["jax"]
+    # the seed's size: 4 units, look_back 3, one feature; 12 bytes of window a step, so 42 steps a chunk
+    assert pool.submit(chunks_of, {"batch_size": 1, "look_back": 3}, 1).result() == 42
+    assert pool.submit(chunks_of, {"batch_size": 16, "look_back": 3}, 1).result() == 1  # activations: 16 x 16 floats
+    assert pool.submit(chunks_of, {"batch_size": 1, "units": 32}, 1).result() == 1  # a 32 x 128 weight
+    assert pool.submit(chunks_of, {"batch_size": 1, "look_back": 3}, 5).result() == 1  # 5 runs' 4 x 16 weights
