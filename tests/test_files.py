@@ -259,15 +259,16 @@ def test_day_first_dates_are_read_one_way_as_the_user_says(tmp_path: Path) -> No
 MONTHS = "".join(f"1949-{m:02d},{100 + m}\n" for m in range(1, 13))
 DAYS = "".join(f"2024-01-{d:02d};{d},5;{d}\n" for d in range(1, 13))
 TWO_DAYS = len("2024-01-01;1,5;1\n2024-01-02;2,5;2\n")
+# a row is shown by the columns the series reads (the time column and the value; not 'Menge')
 FOOTERS = {
     "total": ("Month,Passengers\n" + MONTHS + "Total,31234.5\n", {}, r"row 13 \('Total', 31234.5\) is not data: "),
-    "average": ("Datum;Wert;Menge\n" + DAYS + "Average;6,5;\n", {"decimal": ","}, r"row 13 \('Average', 6.5, ''\)"),
+    "average": ("Datum;Wert;Menge\n" + DAYS + "Average;6,5;\n", {"decimal": ","}, r"row 13 \('Average', 6.5\)"),
     "empty row inside": (
         "Datum;Wert;Menge\n" + DAYS[:TWO_DAYS] + ";;\n" + DAYS[TWO_DAYS:],
         {"decimal": ","},
         r"row 3 \(empty\)",
     ),
-    "units row": ("Datum;Wert;Menge\n;kWh;Stk\n" + DAYS, {"decimal": ","}, r"row 1 \('', 'kWh', 'Stk'\) is not data"),
+    "units row": ("Datum;Wert;Menge\n;kWh;Stk\n" + DAYS, {"decimal": ","}, r"row 1 \('', 'kWh'\) is not data"),
     "named time column": ("Month,Passengers\n" + MONTHS + "Total,31234.5\n", {"time": "Month"}, r"row 13, column"),
     "total, no time column": (
         "i,v\n" + MONTHS.replace("1949-", "") + "Total,1278\n",
@@ -520,3 +521,72 @@ def test_reading_excel_without_its_package_says_how_to_install_it(tmp_path: Path
     monkeypatch.setattr(pd, "ExcelFile", missing)
     message = fails(tmp_path, excel="sales.xlsx", column="v")
     assert message == "dataset: reading sales.xlsx needs the openpyxl package: pip install 'lstm-bench[excel]'"
+
+
+# --- memory while reading -----------------------------------------------------------------------------
+
+#: Bytes a row a series may take while it is read, above what the process held before: a time stamp and a
+#: value are 16 bytes as numbers; reading them cost 143 (166 with a value that is text: the error path).
+READ_BYTES_PER_ROW = 200
+MEASURE = """
+import sys
+from pathlib import Path
+import psutil
+from bench.datasets import load_series, resolve_dataset
+from bench.errors import UserError
+def read(path):
+    return len(load_series(resolve_dataset({"csv": path, "column": "value", "time": "time"}, Path("."))).values)
+read(sys.argv[2])  # what the first file of any size costs: the modules the readers import
+before = psutil.Process().memory_info().rss
+try:
+    n = read(sys.argv[1])
+except UserError as exc:
+    n = str(exc)
+# the peak of this program's memory (ru_maxrss would keep the parent's from before exec)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(peak * 1024 - before, "|", n)
+"""
+
+
+def big_csv(path: Path, rows: int, bad_row: int | None = None) -> Path:
+    """A minute series with a time stamp, a value and three text columns the series does not use."""
+    times = pd.date_range("2000-01-01", periods=rows, freq="min").strftime("%Y-%m-%d %H:%M:%S")
+    values = np.round(np.sin(np.arange(rows) / 50.0), 5).astype(str)
+    if bad_row is not None:
+        values[bad_row] = "n/a?"
+    text = "station-north-0001-sensor-block"
+    with open(path, "w") as fh:
+        fh.write("time,value,site,sensor,comment\n")
+        fh.writelines(f"{t},{v},{text},{text},{text}\n" for t, v in zip(times, values))
+    return path
+
+
+def peak_while_reading(path: Path) -> tuple[int, str]:
+    import subprocess
+    import sys
+
+    if not Path("/proc/self/status").exists():
+        pytest.skip("the peak memory of a process is read from Linux's /proc")
+
+    small = big_csv(path.with_name("small.csv"), 100)
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(path), str(small)], capture_output=True, text=True, check=True
+    )
+    grown, _, read = out.stdout.strip().partition(" | ")
+    return int(grown), read
+
+
+def test_reading_a_large_file_takes_memory_by_its_rows_not_its_size(tmp_path: Path) -> None:
+    rows = 600_000
+    path = big_csv(tmp_path / "big.csv", rows)
+    grown, read = peak_while_reading(path)
+    assert read == str(rows)
+    # 46 MB of file, 9.6 MB of numbers: the text columns nobody asked for are not read
+    assert grown <= READ_BYTES_PER_ROW * rows, f"{grown / rows:.0f} bytes a row"
+
+
+def test_a_large_file_malformed_near_its_end_is_one_line_within_the_same_memory(tmp_path: Path) -> None:
+    rows = 600_000
+    grown, read = peak_while_reading(big_csv(tmp_path / "bad.csv", rows, bad_row=rows - 10))
+    assert read.startswith("dataset:") and f"row {rows - 9}" in read and "'n/a?' is not a number" in read
+    assert grown <= READ_BYTES_PER_ROW * rows, f"{grown / rows:.0f} bytes a row"

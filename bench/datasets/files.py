@@ -323,6 +323,12 @@ def _frame(fmt: str, params: dict[str, Any], numbers: list[str]) -> pd.DataFrame
             header = pd.read_csv(path, nrows=0, **options).columns
             # only number columns are parsed as numbers: thousands '.' would read 13.01.2020 as 13012020
             text = {c: str for c in header if _name(c) not in numbers}
+            # only the columns the series needs (the first one is the time column or a footer's label), so memory
+            # follows the numbers read, not the file; a missing column reads them all for its message
+            needed = {*numbers, params.get("time")}
+            names = {_name(c) for c in header}
+            if needed - {None} <= names:
+                options["usecols"] = [c for i, c in enumerate(header) if i == 0 or _name(c) in needed]
             frame = pd.read_csv(
                 path, decimal=params.get("decimal", "."), thousands=params.get("thousands"), dtype=text, **options
             )
@@ -351,7 +357,7 @@ def _excel(path: Path, sheet: str | int) -> pd.DataFrame:
             raise UserError(
                 f"dataset: {path.name} has no sheet {sheet!r}; its sheets are {', '.join(map(repr, names))}"
             )
-        return book.parse(sheet)
+        return pd.read_excel(book, sheet_name=sheet)
 
 
 def _undecodable(path: Path, encoding: str) -> tuple[int, int] | None:

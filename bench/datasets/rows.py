@@ -23,6 +23,8 @@ OUTLIER_MADS = 20.0
 MAD_SCALE = 1.4826  # the MAD of normal data times this is its standard deviation
 #: The first non-empty values a date format is guessed from (a units row may come first).
 GUESS_FROM = 5
+#: Time stamps parsed at once (bounds the memory a long column's parsing takes).
+PARSE_ROWS = 100_000
 #: A first column is the time column when at least this many values are dates and at most
 #: max(1, DETECT_SLACK of them) are not (a footer, a units row).
 DETECT_MIN = 3
@@ -39,8 +41,13 @@ def drop_trailing_empty(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _parse(text: pd.Series, fmt: str) -> pd.Series:
-    # in UTC: an export in local time changes its offset (+01:00, +02:00) with daylight saving
-    return pd.to_datetime(text, format=fmt, errors="coerce", utc=True)
+    # in UTC: an export in local time changes its offset (+01:00, +02:00) with daylight saving. In parts:
+    # pandas parses through a Python string per value, ~120 bytes a row at once for a whole column
+    parts = [
+        pd.to_datetime(text.iloc[i : i + PARSE_ROWS], format=fmt, errors="coerce", utc=True)
+        for i in range(0, len(text), PARSE_ROWS)
+    ]
+    return pd.concat(parts) if len(parts) > 1 else parts[0] if parts else pd.to_datetime(text, utc=True)
 
 
 def _swapped(fmt: str) -> str:
