@@ -180,7 +180,22 @@ def test_the_suite_answer_names_the_best_submission_of_each_mode_against_the_run
 
 
 @pytest.mark.slow
-def test_a_suite_runs_into_its_workloads_folders_and_the_suite_report(tmp_path: Path, cli) -> None:
+def test_a_suite_runs_into_its_workloads_folders_and_the_suite_report(tmp_path: Path, cli, monkeypatch) -> None:
+    from bench.report import build, suite
+
+    calls = {"workload reports": 0, "suite report": 0}
+
+    def counted(module, key: str) -> None:  # noqa: ANN001
+        analyse = module.analyse
+
+        def count(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls[key] += 1
+            return analyse(*args, **kwargs)
+
+        monkeypatch.setattr(module, "analyse", count)
+
+    counted(build, "workload reports")
+    counted(suite, "suite report")
     write(tmp_path / "s.yaml", SUITE)
     some = cli("run", "s.yaml", "--quiet", "--workload", "sine")
     assert some.returncode == 0, some.stderr
@@ -191,8 +206,11 @@ def test_a_suite_runs_into_its_workloads_folders_and_the_suite_report(tmp_path: 
         "Not run yet, so not scored: ar (lstm-bench run SUITE.yaml --workload ar)"
         in (folder / "report" / "summary.md").read_text()
     )
+    calls.update({"workload reports": 0, "suite report": 0})
     ran = cli("run", "s.yaml", "--quiet")  # the rest; sine's runs are already done
     assert ran.returncode == 0, ran.stderr
+    # each workload analysed once, for its own report; the suite's report reads those analyses
+    assert calls == {"workload reports": 2, "suite report": 0}
     for name in ("sine", "ar"):
         assert (folder / name / "runs.csv").is_file() and (folder / name / "report" / "index.html").is_file()
     report = folder / "report"
@@ -208,3 +226,4 @@ def test_a_suite_runs_into_its_workloads_folders_and_the_suite_report(tmp_path: 
     assert summary.index("Scores across workloads") < summary.index("Each workload's recommendation")  # answer first
     again = cli("report", str(folder))  # the suite report is written again from the suite folder
     assert again.returncode == 0 and "Suite mini: 2 workloads" in again.stdout, again.stderr
+    assert calls["suite report"] == 2

@@ -193,7 +193,7 @@ def handle(args: argparse.Namespace) -> int:
             executor.shutdown()
     if not args.no_report:
         for folder in suites:
-            print_suite(write_suite_report(folder, args.margin))
+            print_suite(write_suite_report(folder, args.margin, terminal.analysed))
     return EXIT_FAILED_RUNS if any(o.failed for o in outcomes) else EXIT_OK
 
 
@@ -206,6 +206,7 @@ class _Terminal:
         self.finished = 0
         self._progress: Progress | None = None
         self._task = None
+        self.analysed: dict[Path, Any] = {}  # results folder -> the analysis its report was written from
 
     def scenario_started(self, plan, done: int, todo: int) -> None:  # noqa: ANN001 (Plan; imported lazily)
         if not self.quiet:
@@ -249,6 +250,8 @@ class _Terminal:
             _summary(store)
 
     def report_written(self, written) -> None:  # noqa: ANN001 (bench.report.build.Written)
+        # by results folder (each report is written into its folder's report/), for the suite's report
+        self.analysed[written.index.parent.parent.resolve()] = written.analysis
         if not self.quiet:
             print_answer(written)
 

@@ -237,14 +237,14 @@ def _sections(a: Analysis, pictures: dict[str, Block]) -> list[Block]:
 NO_TARGET = "No scenario set a target (target: metric and value), so there is no time to target."
 
 
-def build_blocks(results: Results, out: Path, margin: float = MARGIN) -> tuple[list[Block], Answer]:
-    """The whole report as blocks, and its answer; writes the figures and CSV tables into `out` on the way."""
+def build_blocks(results: Results, out: Path, margin: float = MARGIN) -> tuple[list[Block], Analysis]:
+    """The whole report as blocks, and its analysis; writes the figures and CSV tables into `out` on the way."""
     a = analyse(results, margin)
     assert a.answer is not None
     overview: list[Block] = [Heading("Overview"), Bullets(tuple(_overview(results)))]
     if results.runs.empty:
         blocks = [answer_block(a.answer), *overview, Missing("The results database holds no runs: nothing to report.")]
-        return blocks, a.answer
+        return blocks, a
     written = set()
     for t in TABLES:
         # the tuning tables (and other optional ones) exist only where the sweep supports them; the others
@@ -270,15 +270,17 @@ def build_blocks(results: Results, out: Path, margin: float = MARGIN) -> tuple[l
     )
     blocks.append(Heading("Method"))
     blocks.append(Paragraph(METHODS, note=True))
-    return blocks, a.answer
+    return blocks, a
 
 
 @dataclass(frozen=True)
 class Written:
-    """What `write_report` wrote: the page, and the answer it opens with."""
+    """What `write_report` wrote: the page, the answer it opens with, and the analysis behind it (a suite's
+    report reads each workload's from here rather than analysing it again)."""
 
     index: Path
     answer: Answer
+    analysis: Analysis
 
 
 def write_report(folders: list[Path], out: Path, margin: float = MARGIN) -> Written:
@@ -288,10 +290,11 @@ def write_report(folders: list[Path], out: Path, margin: float = MARGIN) -> Writ
     results = load_results(*folders)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    blocks, ans = build_blocks(results, out, margin)
+    blocks, a = build_blocks(results, out, margin)
     title = "lstm-bench report: " + ", ".join(Path(f).name or str(f) for f in folders)
     write_text(out / "summary.md", render_markdown(title, blocks))
     index = out / "index.html"
     write_text(index, render_html(title, blocks))
     log.info("report written to %s", index)
-    return Written(index, ans)
+    assert a.answer is not None
+    return Written(index, a.answer, a)

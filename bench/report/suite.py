@@ -14,6 +14,7 @@ speed-ups over the smallest batch size of each mode. The figure only draws what 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,8 +119,11 @@ def workload_costs(name: str, a: Analysis) -> pd.DataFrame:
     return table
 
 
-def analyse_suite(folder: Path, margin: float = MARGIN) -> SuiteAnalysis:
-    """Analyse every workload of the suite recorded in `folder` (`bench.suite.MARKER`) and score them."""
+def analyse_suite(
+    folder: Path, margin: float = MARGIN, analysed: Mapping[Path, Analysis] | None = None
+) -> SuiteAnalysis:
+    """Analyse every workload of the suite recorded in `folder` (`bench.suite.MARKER`) and score them;
+    `analysed`: workloads already analysed, by their resolved folder (a run's own reports), read as they are."""
     record = read_marker(folder)
     if record is None:
         raise UserError(f"{folder}: not a suite folder (no suite.json); run the suite with lstm-bench run first")
@@ -129,7 +133,8 @@ def analyse_suite(folder: Path, margin: float = MARGIN) -> SuiteAnalysis:
         if not (sub / "results.db").is_file():
             not_run.append(w["name"])
             continue
-        workloads[w["name"]] = analyse(load_results(sub), margin)
+        known = (analysed or {}).get(sub.resolve())
+        workloads[w["name"]] = known if known is not None else analyse(load_results(sub), margin)
         notes[w["name"]] = w.get("note", "")
     if not workloads:
         raise UserError(f"{folder}: no workload of suite '{record['suite']}' has results yet; run the suite first")
@@ -241,10 +246,13 @@ def _not_run(s: SuiteAnalysis) -> str:
     )
 
 
-def write_suite_report(folder: Path, margin: float = MARGIN) -> SuiteWritten:
-    """Write the suite report into `folder`/report: index.html, summary.md, the profile figure, costs.csv,
+def write_suite_report(
+    folder: Path, margin: float = MARGIN, analysed: Mapping[Path, Analysis] | None = None
+) -> SuiteWritten:
+    """Write the suite report into `folder`/report (`analysed`: as `analyse_suite` takes it): index.html,
+    summary.md, the profile figure, costs.csv,
     profiles.csv and scores.csv."""
-    s = analyse_suite(folder, margin)
+    s = analyse_suite(folder, margin, analysed)
     out = folder / "report"
     out.mkdir(parents=True, exist_ok=True)
     blocks: list = []
