@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -202,12 +203,42 @@ def _reader(db: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro{immutable}", uri=True, timeout=60.0, isolation_level=None)
 
 
+#: Databases this process checked, by path: the files' stamps (`_stamp`) then, and the version found.
+_CHECKED: dict[Path, tuple[tuple, int]] = {}
+#: A check is reused only for files last written this long before it: file times are coarse (a write in the
+#: same tick as the check could leave the same time; some file systems count in 2 s).
+QUIET_NS = 2_000_000_000
+
+
+def _stamp(db: Path) -> tuple:
+    """What changes when anything writes to `db`: the file's and its write-ahead log's identity, size and time."""
+    stats = [p.stat() if p.exists() else None for p in (db, db.with_name(db.name + "-wal"))]
+    return tuple((s.st_ino, s.st_size, s.st_mtime_ns) if s else None for s in stats)
+
+
+def _quiet(stamp: tuple) -> bool:
+    """Whether the files of `stamp` were last written QUIET_NS or more before now."""
+    return all(s is None or time.time_ns() - s[2] >= QUIET_NS for s in stamp)
+
+
 def _version(db: Path) -> int | None:
     """The schema version of the database at `db`, read without writing, or None when there is none yet
     (no file, an empty one, or one without tables: another process is creating it). Refuses (`UserError`)
-    a file that is damaged, not lstm-bench's, or written by a newer lstm-bench."""
+    a file that is damaged, not lstm-bench's, or written by a newer lstm-bench. A file checked before and not
+    written since is not read again (a run opens its folder's database several times)."""
     if not db.exists() or db.stat().st_size == 0:
         return None
+    stamp, checked = _stamp(db), _CHECKED.get(db.resolve())
+    if checked is not None and checked[0] == stamp:
+        return checked[1]
+    version = _read_version(db)
+    if version is not None and _quiet(stamp):
+        _CHECKED[db.resolve()] = (stamp, version)
+    return version
+
+
+def _read_version(db: Path) -> int | None:
+    """`_version`, read from the file: its header, SQLite's quick check, its tables and its meta table."""
     try:
         with open(db, "rb") as fh:
             head = fh.read(len(SQLITE_HEADER))

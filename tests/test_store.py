@@ -8,6 +8,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -268,3 +269,26 @@ def test_reading_after_a_killed_writer_sees_its_commits_and_changes_no_file(old_
         assert (store.runs().status == "failed").sum() == 1
     assert {name: digest(old_folder / name) for name in data} == before
     assert sorted(p.name for p in old_folder.iterdir()) == files
+
+
+def test_a_database_is_checked_once_until_it_is_written_again(old_folder: Path, monkeypatch):
+    import os
+
+    from bench import store as store_module
+
+    db = old_folder / "results.db"
+    past = time.time() - 60  # written a minute ago: file times are coarse, so a fresh file is always read again
+    os.utime(db, (past, past))
+    reads = []
+    read_version = store_module._read_version
+    monkeypatch.setattr(store_module, "_read_version", lambda path: reads.append(path) or read_version(path))
+    for _ in range(3):  # as a run does: check, read its plans, open it
+        Store.check(old_folder)
+        Store.open(old_folder, create=False).close()
+    assert len(reads) == 1
+    with open(db, "r+b") as fh:  # damaged afterwards: the next check sees it
+        fh.seek(len(store_module.SQLITE_HEADER) + 200)
+        fh.write(b"\xff" * 4000)
+    with pytest.raises(UserError, match="damaged"):
+        Store.check(old_folder)
+    assert len(reads) == 2
