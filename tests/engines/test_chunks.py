@@ -17,9 +17,8 @@ def series() -> np.ndarray:
     return np.sin(2 * np.pi * t / 25) + 0.1 * np.random.default_rng(5).standard_normal(len(t))
 
 
-def epochs(spec: Any, runs: int, chunked: bool) -> tuple[int, list[np.ndarray], list[float]]:
-    """(the chunk used, every trained value and carried state, the losses) of one epoch of `runs` runs of `spec`
-    run in three parts, from a fresh program with chunks on or off."""
+def start(spec: Any, runs: int, chunked: bool) -> tuple[Any, Any, Any]:
+    """A fresh program for `spec` (chunks on or off), `runs` runs' carry of it, and the epoch's data."""
     import jax
 
     from bench.engines import scan
@@ -30,10 +29,17 @@ def epochs(spec: Any, runs: int, chunked: bool) -> tuple[int, list[np.ndarray], 
         program.chunk_steps = lambda run, data: 1
     train = program.train_state(scan.seeded_weights(spec), {"learning_rate": 0.05}, spec.seed, False)
     epoch = scan.epoch_data(spec, windows)
-    run = scan.RunCarry(
-        train=train, order=scan.batch_order(spec, windows, epoch), state=program.zero_state(spec.batch_size)
-    )
-    run = jax.device_put(run) if runs == 1 else scan.stack([run] * runs)
+    order = scan.batch_order(spec, windows, epoch)
+    run = scan.RunCarry(train=train, order=order, state=program.zero_state(spec.batch_size))
+    return program, jax.device_put(run) if runs == 1 else scan.stack([run] * runs), epoch
+
+
+def epochs(spec: Any, runs: int, chunked: bool) -> tuple[int, list[np.ndarray], list[float]]:
+    """(the chunk used, every trained value and carried state, the losses) of one epoch of `runs` runs of `spec`
+    run in three parts, from a fresh program with chunks on or off."""
+    import jax
+
+    program, run, epoch = start(spec, runs, chunked)
     chunk = program.chunk_steps(run, epoch)
     steps = int(epoch.end)
     losses = []
@@ -44,7 +50,8 @@ def epochs(spec: Any, runs: int, chunked: bool) -> tuple[int, list[np.ndarray], 
 
 
 def chunks_of(overrides: dict[str, Any], runs: int) -> int:
-    return epochs(dataclasses.replace(spec_for(), **overrides), runs, True)[0]
+    program, run, epoch = start(dataclasses.replace(spec_for(), **overrides), runs, True)
+    return program.chunk_steps(run, epoch)
 
 
 @pytest.mark.parametrize(
