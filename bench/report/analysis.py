@@ -4,7 +4,7 @@ pages only lay it out, so a figure and a table cannot disagree when a rule chang
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
@@ -32,35 +32,34 @@ from bench.report.tuning import (
 )
 
 
-@dataclass(frozen=True)
-class Analysis:
-    """What the report says, as tables (empty where the data cannot support one) and the answer."""
+EMPTY = pd.DataFrame()
 
-    results: Results
-    accuracy: pd.DataFrame
-    speed: pd.DataFrame
-    target: pd.DataFrame  # time to target per configuration (olympic means)
-    problems: pd.DataFrame  # runs not counted (kind "run") and the diagnostics (kind: their code)
-    tuning: bool  # several learning rates per batch size, or a validation split
-    validation: bool
-    rates: pd.DataFrame  # the base rate chosen on validation per tuning panel, mode and batch size
-    tuned: pd.DataFrame  # test RMSE at the chosen rates
-    rate_grid: pd.DataFrame  # median validation (or, without a split, test) RMSE per batch size x rate
-    steps_choices: pd.DataFrame  # the rate fewest in median steps to target, and that median
-    seconds_choices: pd.DataFrame
-    scaling: pd.DataFrame  # both of those side by side (tuned_to_target.csv)
-    critical: pd.DataFrame  # the critical batch size from steps and from the noise scale
-    fits: dict[tuple[str, str], ScalingFit] = field(default_factory=dict)  # S(B) per (tuning panel, mode)
-    answer: Answer | None = None
-    leads: pd.DataFrame = field(default_factory=pd.DataFrame)  # test RMSE per lead time (horizon > 1)
-    optimum: pd.DataFrame = field(default_factory=pd.DataFrame)  # the chosen rate's form against batch size
-    rate_fits: dict[tuple[str, str], RateFit] = field(default_factory=dict)  # its best fit per (panel, mode)
-    budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # best of k trials per batch size
-    steps_budget: pd.DataFrame = field(default_factory=pd.DataFrame)  # the same on steps to target
-    trials: pd.DataFrame = field(default_factory=pd.DataFrame)  # a search's every trial per batch size
-    studies: pd.DataFrame = field(default_factory=pd.DataFrame)  # steps to target scored over studies
-    seconds_studies: pd.DataFrame = field(default_factory=pd.DataFrame)  # the same on seconds
-    chosen: pd.DataFrame = field(default_factory=pd.DataFrame)  # the chosen trial's searched values
+
+class Analysis:
+    """What the report says, as tables (empty where the data cannot support one) and the answer.
+
+    Each table is a cached property, computed from the results the first time something reads it and
+    never again (as pytest-benchmark's `Stats` computes each statistic): the Recommendation, findings,
+    figures, CSV tables, terminal and `compare` only read them, and a table nobody reads is not computed."""
+
+    def __init__(self, results: Results, margin: float = MARGIN) -> None:
+        self.results = results
+        self.margin = margin
+
+    # --- what the sweep holds ----------------------------------------------------------------------
+
+    @cached_property
+    def has_runs(self) -> bool:
+        return not self.results.runs.empty
+
+    @cached_property
+    def tuning(self) -> bool:
+        """Several learning rates per batch size, or a validation split."""
+        return self.has_runs and is_tuning_sweep(self.results.runs, self.results.facets)
+
+    @cached_property
+    def validation(self) -> bool:
+        return self.has_runs and has_validation(self.results.runs)
 
     @property
     def steps_recorded(self) -> bool:
@@ -73,6 +72,172 @@ class Analysis:
     @property
     def no_validation(self) -> str:
         return NO_VALIDATION
+
+    @cached_property
+    def _steps(self) -> bool:
+        """Whether runs recorded steps to a target the scenario set."""
+        return self.has_runs and self.results.has_target and self.steps_recorded
+
+    @cached_property
+    def _labels(self) -> list[str]:
+        return group_columns(self.results.facets)
+
+    # --- accuracy, speed and problems ---------------------------------------------------------------
+
+    @cached_property
+    def accuracy(self) -> pd.DataFrame:
+        return accuracy_table(self.results) if self.has_runs else EMPTY
+
+    @cached_property
+    def speed(self) -> pd.DataFrame:
+        return speed_table(self.results) if self.has_runs else EMPTY
+
+    @cached_property
+    def target(self) -> pd.DataFrame:
+        """Time to target per configuration (olympic means)."""
+        return target_table(self.results) if self.has_runs else EMPTY
+
+    @cached_property
+    def problems(self) -> pd.DataFrame:
+        """Runs not counted (kind "run") and the diagnostics (kind: their code)."""
+        problems = problem_table(self.results)
+        return with_diagnostics(problems, self.answer) if self.has_runs else problems
+
+    @cached_property
+    def leads(self) -> pd.DataFrame:
+        """Test RMSE per lead time (horizon > 1)."""
+        return lead_table(self.results) if self.has_runs else EMPTY
+
+    # --- learning rates, tuned per batch size -------------------------------------------------------
+
+    @cached_property
+    def rates(self) -> pd.DataFrame:
+        """The base rate chosen on validation per tuning panel, mode and batch size."""
+        return select_rates(self.results.runs, self.results.facets) if self.validation else EMPTY
+
+    @cached_property
+    def rate_grid(self) -> pd.DataFrame:
+        """Median validation (or, without a split, test) RMSE per batch size x rate."""
+        if not (self.tuning or self.validation):
+            return EMPTY
+        return rate_scores(self.results.runs, self.results.facets, "val_rmse" if self.validation else "test_rmse")
+
+    @cached_property
+    def tuned(self) -> pd.DataFrame:
+        """Test RMSE at the chosen rates."""
+        tuned = self.tuning and self.validation
+        return tuned_table(self.results.runs, self.results.facets, self.rates) if tuned else EMPTY
+
+    @cached_property
+    def chosen(self) -> pd.DataFrame:
+        """The chosen trial's searched values."""
+        return chosen_values(self.rates, self._labels) if self.has_runs else EMPTY
+
+    @cached_property
+    def _optimum(self) -> tuple[pd.DataFrame, dict[tuple[str, str], RateFit]]:
+        if not self.tuning:
+            return EMPTY, {}
+        return optimum_table(self.rates, self.critical, tuning_facets(self.results.facets))
+
+    @property
+    def optimum(self) -> pd.DataFrame:
+        """The chosen rate's form against batch size."""
+        return self._optimum[0]
+
+    @property
+    def rate_fits(self) -> dict[tuple[str, str], RateFit]:
+        """The chosen rate's best fit per (tuning panel, mode)."""
+        return self._optimum[1]
+
+    @cached_property
+    def budget(self) -> pd.DataFrame:
+        """Best of k trials per batch size."""
+        return budget_table(self.rate_grid, self._labels) if self.tuning and self.validation else EMPTY
+
+    @cached_property
+    def trials(self) -> pd.DataFrame:
+        """A search's every trial per batch size."""
+        if not self.validation:
+            return EMPTY
+        return trial_table(self.rate_grid, self._step_scores if self._steps else EMPTY, self._labels)
+
+    # --- time to target -----------------------------------------------------------------------------
+
+    @cached_property
+    def _step_scores(self) -> pd.DataFrame:
+        has_target = self.has_runs and self.results.has_target
+        return target_scores(self.results.runs, self.results.facets, "steps_to_target") if has_target else EMPTY
+
+    @cached_property
+    def _target_choices(self) -> pd.DataFrame:
+        """The rate fewest in median steps to target, whether or not runs recorded their steps."""
+        if not (self.has_runs and self.results.has_target):
+            return EMPTY
+        return target_choices(self.results.runs, self.results.facets, "steps_to_target", self._step_scores)
+
+    @property
+    def steps_choices(self) -> pd.DataFrame:
+        """The rate fewest in median steps to target, and that median."""
+        return self._target_choices if self._steps else EMPTY
+
+    @cached_property
+    def _second_scores(self) -> pd.DataFrame:
+        return target_scores(self.results.runs, self.results.facets, "seconds_to_target") if self._steps else EMPTY
+
+    @cached_property
+    def seconds_choices(self) -> pd.DataFrame:
+        if not self._steps:
+            return EMPTY
+        return target_choices(self.results.runs, self.results.facets, "seconds_to_target", self._second_scores)
+
+    @cached_property
+    def scaling(self) -> pd.DataFrame:
+        """Steps and seconds to target side by side (tuned_to_target.csv)."""
+        if not self._steps:
+            return EMPTY
+        choices = {"steps_to_target": self.steps_choices, "seconds_to_target": self.seconds_choices}
+        return target_scaling_table(self.results.runs, self.results.facets, choices)
+
+    @cached_property
+    def steps_budget(self) -> pd.DataFrame:
+        """Best of k trials per batch size, on steps to target."""
+        return budget_table(self._step_scores, self._labels) if self.tuning and self._steps else EMPTY
+
+    @cached_property
+    def studies(self) -> pd.DataFrame:
+        """Steps to target scored over studies."""
+        return study_table(self._step_scores, self._labels) if self._steps else EMPTY
+
+    @cached_property
+    def seconds_studies(self) -> pd.DataFrame:
+        return study_table(self._second_scores, self._labels, "seconds") if self._steps else EMPTY
+
+    @cached_property
+    def _critical(self) -> tuple[pd.DataFrame, dict[tuple[str, str], ScalingFit]]:
+        runs = self.results.runs
+        if not (self._steps or (self.has_runs and noise_measured(runs))):
+            return EMPTY, {}
+        with_noise = noise_scale_at_target(runs, self.results.epochs) if self.results.has_target else runs
+        return critical_table(with_noise, self.results.facets, self.steps_choices if self._steps else None)
+
+    @property
+    def critical(self) -> pd.DataFrame:
+        """The critical batch size from steps and from the noise scale."""
+        return self._critical[0]
+
+    @property
+    def fits(self) -> dict[tuple[str, str], ScalingFit]:
+        """S(B) per (tuning panel, mode)."""
+        return self._critical[1]
+
+    # --- the answer ---------------------------------------------------------------------------------
+
+    @cached_property
+    def answer(self) -> Answer:
+        if not self.has_runs:
+            return answer(self.results, margin=self.margin)
+        grid = self.rate_grid if self.validation else EMPTY
+        return answer(self.results, self.critical, self.margin, self.rates, grid, self._target_choices)
 
 
 def steps_recorded(runs: pd.DataFrame) -> bool:
@@ -88,61 +253,8 @@ def noise_measured(runs: pd.DataFrame) -> bool:
 
 
 def analyse(results: Results, margin: float = MARGIN) -> Analysis:
-    """Every table the report needs, once."""
-    runs, facets = results.runs, results.facets
-    empty = pd.DataFrame()
-    if runs.empty:
-        return Analysis(
-            results, empty, empty, empty, problem_table(results), False, False, empty, empty, empty, empty, empty,
-            empty, empty, {}, answer(results, margin=margin),
-        )  # fmt: skip
-    tuning = is_tuning_sweep(runs, facets)
-    validation = has_validation(runs)
-    steps = results.has_target and steps_recorded(runs)
-    rates = select_rates(runs, facets) if validation else empty
-    grid = rate_scores(runs, facets, "val_rmse" if validation else "test_rmse") if tuning or validation else empty
-    step_scores = target_scores(runs, facets, "steps_to_target") if results.has_target else empty
-    steps_choices = target_choices(runs, facets, "steps_to_target", step_scores) if results.has_target else empty
-    second_scores = target_scores(runs, facets, "seconds_to_target") if steps else empty
-    seconds_choices = target_choices(runs, facets, "seconds_to_target", second_scores) if steps else empty
-    critical, fits = empty, {}
-    if steps or noise_measured(runs):
-        with_noise = noise_scale_at_target(runs, results.epochs) if results.has_target else runs
-        critical, fits = critical_table(with_noise, facets, steps_choices if steps else None)
-    ans = answer(results, critical, margin, rates, grid if validation else empty, steps_choices)
-    labels = group_columns(facets)
-    optimum, rate_fits = optimum_table(rates, critical, tuning_facets(facets)) if tuning else (empty, {})
-    return Analysis(
-        results=results,
-        accuracy=accuracy_table(results),
-        speed=speed_table(results),
-        target=target_table(results),
-        problems=with_diagnostics(problem_table(results), ans),
-        tuning=tuning,
-        validation=validation,
-        rates=rates,
-        tuned=tuned_table(runs, facets, rates) if tuning and validation else empty,
-        rate_grid=grid,
-        steps_choices=steps_choices if steps else empty,
-        seconds_choices=seconds_choices,
-        scaling=target_scaling_table(
-            runs, facets, {"steps_to_target": steps_choices, "seconds_to_target": seconds_choices}
-        )
-        if steps
-        else empty,
-        critical=critical,
-        fits=fits,
-        answer=ans,
-        leads=lead_table(results),
-        optimum=optimum,
-        rate_fits=rate_fits,
-        budget=budget_table(grid, labels) if tuning and validation else empty,
-        steps_budget=budget_table(step_scores, labels) if tuning and steps else empty,
-        trials=trial_table(grid, step_scores if steps else empty, labels) if validation else empty,
-        studies=study_table(step_scores, labels) if steps else empty,
-        seconds_studies=study_table(second_scores, labels, "seconds") if steps else empty,
-        chosen=chosen_values(rates, labels),
-    )
+    """Every table the report needs, each computed once when first read."""
+    return Analysis(results, margin)
 
 
 def with_diagnostics(problems: pd.DataFrame, ans: Answer) -> pd.DataFrame:

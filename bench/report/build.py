@@ -110,7 +110,6 @@ def _findings(a: Analysis) -> list[str]:
             a.critical if not a.critical.empty else empty,
         )
     ]
-    assert a.answer is not None
     items = [f"warning ({d.scope}): {d.message}" if d.scope else f"warning: {d.message}" for d in a.answer.diagnostics]
     counts: dict[str, int] = {}
     for _, sentences in per_panel:
@@ -240,7 +239,6 @@ NO_TARGET = "No scenario set a target (target: metric and value), so there is no
 def build_blocks(results: Results, out: Path, margin: float = MARGIN) -> tuple[list[Block], Analysis]:
     """The whole report as blocks, and its analysis; writes the figures and CSV tables into `out` on the way."""
     a = analyse(results, margin)
-    assert a.answer is not None
     overview: list[Block] = [Heading("Overview"), Bullets(tuple(_overview(results)))]
     if results.runs.empty:
         blocks = [answer_block(a.answer), *overview, Missing("The results database holds no runs: nothing to report.")]
@@ -296,5 +294,4 @@ def write_report(folders: list[Path], out: Path, margin: float = MARGIN) -> Writ
     index = out / "index.html"
     write_text(index, render_html(title, blocks))
     log.info("report written to %s", index)
-    assert a.answer is not None
     return Written(index, a.answer, a)

@@ -280,8 +280,7 @@ def write_suite_report(
         blocks.append(Heading(f"{name}"))
         if s.notes.get(name):
             blocks.append(Paragraph(f"Target: {s.notes[name]}", note=True))
-        assert a.answer is not None
-        blocks.append(answer_block(a.answer))
+            blocks.append(answer_block(a.answer))
     blocks.append(Bullets(tuple(f"{n}: {folder / n / 'report' / 'index.html'}" for n in s.workloads)))
     title = f"lstm-bench suite report: {s.name}"
     write_text(out / "summary.md", render_markdown(title, blocks))

@@ -284,3 +284,25 @@ def test_a_tuned_report_shows_the_tuning_budget(tuned: tuple[Path, Path]) -> Non
         assert g["k"].tolist() == list(range(1, g["trials"].iloc[0] + 1))
         assert (np.diff(g["best_median"]) <= 1e-12).all()
     assert (index.parent / "tuning_budget.png").stat().st_size > 0
+
+
+def test_every_table_of_a_tuned_report_is_computed_once(tuned: tuple[Path, Path], tmp_path: Path, monkeypatch) -> None:
+    """The analysis is one source: the page, its figures, CSVs and answer read each table, none computes it again."""
+    from bench.report import analysis
+
+    calls: dict[str, int] = {}
+    for name in ("select_rates", "rate_scores", "target_scores", "target_choices", "critical_table", "accuracy_table",
+                 "speed_table", "problem_table", "answer"):  # fmt: skip
+        original = getattr(analysis, name)
+
+        def counted(*args, _name=name, _original=original, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls[_name] = calls.get(_name, 0) + 1
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(analysis, name, counted)
+    write_report([tuned[0]], tmp_path / "report")
+    # target scores and choices: once on steps, once on seconds
+    assert calls == {
+        "select_rates": 1, "rate_scores": 1, "target_scores": 2, "target_choices": 2, "critical_table": 1,
+        "accuracy_table": 1, "speed_table": 1, "problem_table": 1, "answer": 1,
+    }  # fmt: skip
