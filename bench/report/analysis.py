@@ -13,11 +13,14 @@ from bench.report.budget import budget_table
 from bench.report.load import Results
 from bench.report.optimum import RateFit, optimum_table
 from bench.report.trials import chosen_values, study_table, trial_table
-from bench.report.stats import accuracy_table, lead_table, problem_table, speed_table, target_table
+from bench.report.stats import accuracy_table, lead_table, learning_curve_table, problem_table, speed_table
+from bench.report.stats import target_table, tradeoff_table
 from bench.report.tuning import (
     NO_VALIDATION,
+    NoiseCurves,
     ScalingFit,
     critical_table,
+    noise_scale_curves,
     has_validation,
     is_tuning_sweep,
     noise_scale_at_target,
@@ -102,6 +105,23 @@ class Analysis:
         """Runs not counted (kind "run") and the diagnostics (kind: their code)."""
         problems = problem_table(self.results)
         return with_diagnostics(problems, self.answer) if self.has_runs else problems
+
+    @cached_property
+    def learning_curves(self) -> pd.DataFrame:
+        """Training loss by epoch per curve panel, mode and batch size: mean, min and max over runs."""
+        return learning_curve_table(self.results) if self.has_runs else EMPTY
+
+    @cached_property
+    def tradeoff(self) -> pd.DataFrame:
+        """Mean test RMSE and median samples/s per configuration, Pareto-optimal ones marked per panel."""
+        return tradeoff_table(self.results, self.accuracy, self.speed) if self.has_runs else EMPTY
+
+    @cached_property
+    def noise_curves(self) -> NoiseCurves:
+        """The gradient noise scale over training, per batch size."""
+        if not self.has_runs:
+            return NoiseCurves(EMPTY, reason="the results hold no runs")
+        return noise_scale_curves(self.results, self.validation, self.rates)
 
     @cached_property
     def leads(self) -> pd.DataFrame:

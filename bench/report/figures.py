@@ -45,7 +45,6 @@ from bench.report.tuning import (  # noqa: E402
     NO_VALIDATION,
     chosen_runs,
     tuning_facets,
-    with_tuning_columns,
 )
 from bench.vocabulary import ATTEMPTED, MODE_ORDER, scope_label, target_label  # noqa: E402
 
@@ -361,37 +360,18 @@ def throughput_by_batch_size(data: Analysis | Results) -> Figure:
     return fig
 
 
-def pareto_mask(speed: np.ndarray, error: np.ndarray) -> np.ndarray:
-    """True where no other point is at least as fast and as accurate and strictly better in one."""
-    speed = np.asarray(speed, dtype=np.float64)
-    error = np.asarray(error, dtype=np.float64)
-    better_eq = (speed[None, :] >= speed[:, None]) & (error[None, :] <= error[:, None])
-    strictly = (speed[None, :] > speed[:, None]) | (error[None, :] < error[:, None])
-    return ~(better_eq & strictly).any(axis=1)
-
-
-def config_means(a: Analysis) -> pd.DataFrame:
-    """Mean test RMSE (accuracy table) and median samples/s (speed table) per configuration with both."""
-    acc = a.accuracy[["config", "panel", "mode", "batch_size", "rmse_mean", "n"]]
-    return acc.merge(a.speed[["config", "sps_median"]], on="config").rename(
-        columns={"rmse_mean": "rmse", "sps_median": "sps"}
-    )
-
-
 def tradeoff(data: Analysis | Results) -> Figure:
     """Mean test RMSE against median throughput, one point per configuration labelled with its batch
     size; Pareto-optimal configurations (nothing both faster and more accurate) ringed and joined."""
     a = as_analysis(data)
-    results = a.results
-    means = config_means(a) if not a.accuracy.empty and not a.speed.empty else pd.DataFrame()
-    if means.empty:
+    results, frame = a.results, a.tradeoff
+    if frame.empty:
         raise NothingToPlot("no successful run recorded both a test RMSE and a throughput")
-    frame = means.merge(results.ok.drop_duplicates("config")[["config", *results.facets]], on="config")
     modes = _modes(frame)
     with sns.axes_style("whitegrid"):
         fig, panels = _grid(frame, results)
         for ax, label, sub in panels:
-            front = pareto_mask(sub["sps"].to_numpy(), sub["rmse"].to_numpy())
+            front = sub["pareto"].to_numpy(dtype=bool)
             for mode, g in sub.groupby("mode", sort=False):
                 ax.scatter(
                     g["sps"], g["rmse"], color=MODE_COLORS.get(mode, "0.4"), s=42, zorder=3, edgecolor="0.2", lw=0.5
@@ -440,18 +420,9 @@ def learning_curves(data: Analysis | Results) -> Figure:
     """Training loss by epoch, one line per batch size (mean over repeats, band: min-max),
     one panel per stateful mode (and per value of the other varying axes). Successful runs only."""
     a = as_analysis(data)
-    results = a.results
-    ok = results.ok[["source", "run_id", "panel", "mode", "batch_size", *results.facets]]
-    ep = results.epochs[results.epochs["loss"].notna()].merge(ok, on=["source", "run_id"])
-    if ep.empty:
+    results, agg = a.results, a.learning_curves
+    if agg.empty:
         raise NothingToPlot("no epoch losses recorded for successful runs")
-    ep["curve_panel"] = [scope_label(p, m) for p, m in zip(ep["panel"], ep["mode"])]
-    agg = (
-        ep.groupby(["curve_panel", "mode", "batch_size", "epoch"], sort=False)["loss"]
-        .agg(["mean", "min", "max"])
-        .reset_index()
-    )
-    agg = agg.merge(ep.drop_duplicates("curve_panel")[["curve_panel", *results.facets]], on="curve_panel")
     sizes = sorted(agg["batch_size"].unique())
     colors = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
     positive = bool((agg["min"] > 0).all())
@@ -926,34 +897,10 @@ def noise_scale(data: Analysis | Results) -> Figure:
     curve is in the regime where larger batches still cut steps. Runs at the rate chosen on validation when
     there is a validation split, otherwise every rate pooled."""
     a = as_analysis(data)
-    results = a.results
-    if "grad_noise_scale" not in results.epochs:
-        raise NothingToPlot("no run measured the gradient noise scale (noise_scale: true)")
-    ep = results.epochs[results.epochs["grad_noise_scale"].notna()]
-    ok = results.ok[results.ok["run_id"].isin(ep["run_id"])]
-    if ep.empty or ok.empty:
-        raise NothingToPlot("no successful run measured the gradient noise scale (noise_scale: true)")
-    pooled = True
-    if a.validation:
-        chosen = chosen_runs(ok, results.facets, a.rates)
-        if not chosen.empty:
-            ok, pooled = chosen, False
-    if pooled:
-        ok = with_tuning_columns(ok, results.facets)
-    frame = ep.merge(ok[["source", "run_id", "tuning_panel", "mode", "batch_size", *tuning_facets(results.facets)]])
-    frame = frame.assign(x=frame["step"].fillna(frame["epoch"]) if "step" in frame else frame["epoch"])
-    agg = (
-        frame.groupby(["tuning_panel", "mode", "batch_size", "epoch"], sort=False)
-        .agg(x=("x", "median"), b=("grad_noise_scale", "median"))
-        .reset_index()
-    )
-    agg = agg.merge(
-        frame.drop_duplicates(["tuning_panel", "mode"])[["tuning_panel", "mode", *tuning_facets(results.facets)]]
-    )
-    agg = agg[(agg["b"] > 0) & (agg["x"] > 0)]
-    if agg.empty:
-        raise NothingToPlot("every recorded gradient noise scale is non-positive (the estimate had not settled)")
-    sizes = sorted(ok["batch_size"].unique())
+    results, curves = a.results, a.noise_curves
+    if curves.frame.empty:
+        raise NothingToPlot(curves.reason)
+    agg, sizes, pooled = curves.frame, list(curves.sizes), curves.pooled
     colors = dict(zip(sizes, sns.color_palette("viridis", len(sizes))))
     with sns.axes_style("whitegrid"):
         fig, cells = _cells(agg, results)

@@ -18,7 +18,7 @@ from scipy import stats
 
 from bench.baselines import BASELINES
 from bench.report.load import Results
-from bench.vocabulary import ATTEMPTED, MODE_ORDER, STATUSES, target_label
+from bench.vocabulary import ATTEMPTED, MODE_ORDER, STATUSES, scope_label, target_label
 
 #: Smallest number of runs per group for a Mann-Whitney test or an olympic mean.
 MIN_REPEATS = 3
@@ -442,3 +442,46 @@ def status_counts(results: Results) -> pd.Series:
     counts = results.runs["status"].value_counts()
     order = [s for s in STATUSES if s in counts.index]
     return counts.reindex(order + sorted(set(counts.index) - set(order)))
+
+
+def learning_curve_table(results: Results) -> pd.DataFrame:
+    """Training loss by epoch of successful runs: mean, min and max over the runs of each curve panel
+    (`scope_label` of panel and mode), mode and batch size, with the panel's facet values."""
+    ok = results.ok[["source", "run_id", "panel", "mode", "batch_size", *results.facets]]
+    ep = results.epochs[results.epochs["loss"].notna()].merge(ok, on=["source", "run_id"])
+    if ep.empty:
+        return pd.DataFrame()
+    ep["curve_panel"] = [scope_label(p, m) for p, m in zip(ep["panel"], ep["mode"])]
+    agg = (
+        ep.groupby(["curve_panel", "mode", "batch_size", "epoch"], sort=False)["loss"]
+        .agg(["mean", "min", "max"])
+        .reset_index()
+    )
+    return agg.merge(ep.drop_duplicates("curve_panel")[["curve_panel", *results.facets]], on="curve_panel")
+
+
+def pareto_mask(speed: np.ndarray, error: np.ndarray) -> np.ndarray:
+    """True where no other point is at least as fast and as accurate and strictly better in one."""
+    speed = np.asarray(speed, dtype=np.float64)
+    error = np.asarray(error, dtype=np.float64)
+    better_eq = (speed[None, :] >= speed[:, None]) & (error[None, :] <= error[:, None])
+    strictly = (speed[None, :] > speed[:, None]) | (error[None, :] < error[:, None])
+    return ~(better_eq & strictly).any(axis=1)
+
+
+def tradeoff_table(results: Results, accuracy: pd.DataFrame, speed: pd.DataFrame) -> pd.DataFrame:
+    """Mean test RMSE (`rmse`, the accuracy table's) and median samples/s (`sps`, the speed table's) per
+    configuration with both, its facet values, and whether it is Pareto-optimal within its panel (`pareto`)."""
+    if accuracy.empty or speed.empty:
+        return pd.DataFrame()
+    acc = accuracy[["config", "panel", "mode", "batch_size", "rmse_mean", "n"]]
+    means = acc.merge(speed[["config", "sps_median"]], on="config").rename(
+        columns={"rmse_mean": "rmse", "sps_median": "sps"}
+    )
+    if means.empty:
+        return means
+    frame = means.merge(results.ok.drop_duplicates("config")[["config", *results.facets]], on="config")
+    front = pd.Series(False, index=frame.index)
+    for _, sub in frame.groupby("panel", sort=False):
+        front[sub.index] = pareto_mask(sub["sps"].to_numpy(), sub["rmse"].to_numpy())
+    return frame.assign(pareto=front)

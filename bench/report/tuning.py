@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from bench.report.load import TUNING_COLUMNS, tuning_columns, tuning_facets
+from bench.report.load import TUNING_COLUMNS, Results, tuning_columns, tuning_facets
 from bench.report import stats
 from bench.report.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_ci, mann_whitney
 from bench.vocabulary import ATTEMPTED, DIVERGED, OK, target_label
@@ -716,3 +716,46 @@ def target_scaling_table(
     for p in parts[1:]:
         table = table.merge(p, on=[*labels, "target"], how="outer")
     return _ordered(table, facets)
+
+
+@dataclass(frozen=True)
+class NoiseCurves:
+    """The gradient noise scale over training: the median B_simple (`b`) and step (`x`) per tuning panel, mode,
+    batch size and epoch (positive values only), the batch sizes of the runs drawn, whether every rate was
+    pooled (no validation choice), and why there is nothing to draw when `frame` is empty."""
+
+    frame: pd.DataFrame
+    sizes: tuple[float, ...] = ()
+    pooled: bool = True
+    reason: str = ""
+
+
+def noise_scale_curves(results: Results, validation: bool, rates: pd.DataFrame) -> NoiseCurves:
+    """`NoiseCurves` of successful runs that measured the noise scale: at the rate chosen on validation when
+    there is one, otherwise every rate pooled."""
+    empty = pd.DataFrame()
+    if "grad_noise_scale" not in results.epochs:
+        return NoiseCurves(empty, reason="no run measured the gradient noise scale (noise_scale: true)")
+    ep = results.epochs[results.epochs["grad_noise_scale"].notna()]
+    ok = results.ok[results.ok["run_id"].isin(ep["run_id"])]
+    if ep.empty or ok.empty:
+        return NoiseCurves(empty, reason="no successful run measured the gradient noise scale (noise_scale: true)")
+    pooled = True
+    if validation:
+        chosen = chosen_runs(ok, results.facets, rates)
+        if not chosen.empty:
+            ok, pooled = chosen, False
+    if pooled:
+        ok = with_tuning_columns(ok, results.facets)
+    facets = tuning_facets(results.facets)
+    frame = ep.merge(ok[["source", "run_id", "tuning_panel", "mode", "batch_size", *facets]])
+    frame = frame.assign(x=frame["step"].fillna(frame["epoch"]) if "step" in frame else frame["epoch"])
+    agg = (
+        frame.groupby(["tuning_panel", "mode", "batch_size", "epoch"], sort=False)
+        .agg(x=("x", "median"), b=("grad_noise_scale", "median"))
+        .reset_index()
+    )
+    agg = agg.merge(frame.drop_duplicates(["tuning_panel", "mode"])[["tuning_panel", "mode", *facets]])
+    agg = agg[(agg["b"] > 0) & (agg["x"] > 0)]
+    reason = "every recorded gradient noise scale is non-positive (the estimate had not settled)" if agg.empty else ""
+    return NoiseCurves(agg, tuple(sorted(ok["batch_size"].unique())), pooled, reason)

@@ -15,7 +15,7 @@ from scipy import stats as sps
 from bench.report import accuracy_table, load_results, speed_table, write_report
 from bench.report.answer import MARGIN
 from bench.report.catalog import FIGURES
-from bench.report.figures import pareto_mask
+from bench.report.stats import pareto_mask
 from bench.report.findings import findings
 from bench.report.stats import bootstrap_ci, mann_whitney, olympic_mean
 from bench.store import Store
