@@ -14,7 +14,7 @@ from bench.report.load import Results
 from bench.report.optimum import RateFit, optimum_table
 from bench.report.trials import chosen_values, study_table, trial_table
 from bench.report.stats import accuracy_table, lead_table, learning_curve_table, problem_table, speed_table
-from bench.report.stats import target_table, tradeoff_table
+from bench.report.stats import ThroughputLines, target_table, throughput_lines, tradeoff_table
 from bench.report.tuning import (
     NO_VALIDATION,
     NoiseCurves,
@@ -105,6 +105,11 @@ class Analysis:
         """Runs not counted (kind "run") and the diagnostics (kind: their code)."""
         problems = problem_table(self.results)
         return with_diagnostics(problems, self.answer) if self.has_runs else problems
+
+    @cached_property
+    def throughput(self) -> ThroughputLines:
+        """Runs' throughputs and the speed table's lines, as the throughput figure draws them."""
+        return throughput_lines(self.results, self.speed)
 
     @cached_property
     def learning_curves(self) -> pd.DataFrame:

@@ -37,8 +37,7 @@ from matplotlib.ticker import (  # noqa: E402
 )
 
 from bench.report.analysis import Analysis, as_analysis  # noqa: E402
-from bench.report.load import Results, panel_labels  # noqa: E402
-from bench.runspec import trial_columns  # noqa: E402
+from bench.report.load import Results  # noqa: E402
 from bench.report.stats import THROUGHPUT  # noqa: E402
 from bench.search import SPACES  # noqa: E402
 from bench.report.tuning import (  # noqa: E402
@@ -322,28 +321,22 @@ def throughput_by_batch_size(data: Analysis | Results) -> Figure:
     interval (`stats.speed_interval`) as line and band, each run's median round as a dot (the same statistic).
     Runs of several trials trained together were timed as one program, so they share one panel."""
     a = as_analysis(data)
-    results = a.results
-    ok = _ok_with(results, "samples_per_sec", "a throughput")
-    ok = ok[ok["samples_per_sec"] > 0]
-    if ok.empty:
-        raise NothingToPlot("no successful run recorded a positive throughput")
+    lines = a.throughput
+    if lines.points.empty:
+        raise NothingToPlot(lines.reason)
+    ok, together = lines.points, lines.together
+    results = dataclasses.replace(a.results, facets=lines.facets)
     modes = _modes(ok)
-    table = a.speed
-    together = [c for c in results.facets if c in trial_columns()] if (ok["trained_together"] > 1).any() else []
-    if together:
-        results = dataclasses.replace(results, facets=tuple(c for c in results.facets if c not in together))
-        ok = ok.assign(panel=panel_labels(ok, results.facets))
-        table = table.assign(panel=panel_labels(table, results.facets))
     with sns.axes_style("whitegrid"):
         fig, panels = _grid(ok, results)
         for ax, label, sub in panels:
             for mode, g in sub.groupby("mode", sort=False):
                 color = MODE_COLORS.get(mode, "0.4")
-                rows = table[(table["panel"] == g["panel"].iloc[0]) & (table["mode"] == mode)]
-                agg = rows.groupby("batch_size")[["sps_median", "sps_low", "sps_high"]].median().sort_index()
-                x = agg.index.to_numpy(dtype=np.float64)
-                ax.fill_between(x, agg["sps_low"], agg["sps_high"], color=color, alpha=0.2, lw=0)
-                ax.plot(x, agg["sps_median"], color=color, marker="o", lw=2)
+                line = lines.lines[(lines.lines["panel"] == g["panel"].iloc[0]) & (lines.lines["mode"] == mode)]
+                line = line.sort_values("batch_size")
+                x = line["batch_size"].to_numpy(dtype=np.float64)
+                ax.fill_between(x, line["sps_low"], line["sps_high"], color=color, alpha=0.2, lw=0)
+                ax.plot(x, line["sps_median"], color=color, marker="o", lw=2)
                 pts = _cap(g)
                 ax.scatter(pts["batch_size"], pts["samples_per_sec"], color=color, s=9, alpha=0.45, lw=0)
             ax.set_xscale("log", base=2)

@@ -17,7 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from bench.baselines import BASELINES
-from bench.report.load import Results
+from bench.report.load import TRIAL_COLUMNS, Results, panel_labels
 from bench.vocabulary import ATTEMPTED, MODE_ORDER, STATUSES, scope_label, target_label
 
 #: Smallest number of runs per group for a Mann-Whitney test or an olympic mean.
@@ -485,3 +485,34 @@ def tradeoff_table(results: Results, accuracy: pd.DataFrame, speed: pd.DataFrame
     for _, sub in frame.groupby("panel", sort=False):
         front[sub.index] = pareto_mask(sub["sps"].to_numpy(), sub["rmse"].to_numpy())
     return frame.assign(pareto=front)
+
+
+@dataclass(frozen=True)
+class ThroughputLines:
+    """What the throughput figure draws: each successful run's median round (`points`, positive only), the
+    speed table's median and interval per panel, mode and batch size (`lines`; the median over the
+    configurations of a panel when trials trained together share it), the trial axes trained together
+    (`together`, timed as one program, so not separate panels) and the facets left to panel by."""
+
+    points: pd.DataFrame
+    lines: pd.DataFrame
+    together: tuple[str, ...] = ()
+    facets: tuple[str, ...] = ()
+    reason: str = ""
+
+
+def throughput_lines(results: Results, speed: pd.DataFrame) -> ThroughputLines:
+    """`ThroughputLines` of the results and their speed table."""
+    ok = results.ok[results.ok["samples_per_sec"].notna()]
+    if ok.empty or speed.empty:
+        return ThroughputLines(pd.DataFrame(), pd.DataFrame(), reason="no successful run recorded a throughput")
+    ok = ok[ok["samples_per_sec"] > 0]
+    if ok.empty:
+        return ThroughputLines(ok, pd.DataFrame(), reason="no successful run recorded a positive throughput")
+    together = tuple(c for c in results.facets if c in TRIAL_COLUMNS) if (ok["trained_together"] > 1).any() else ()
+    facets = tuple(c for c in results.facets if c not in together)
+    if together:
+        ok = ok.assign(panel=panel_labels(ok, facets))
+        speed = speed.assign(panel=panel_labels(speed, facets))
+    lines = speed.groupby(["panel", "mode", "batch_size"], sort=False)[["sps_median", "sps_low", "sps_high"]].median()
+    return ThroughputLines(ok, lines.reset_index(), together, facets)
