@@ -260,7 +260,7 @@ class Analysis:
     @cached_property
     def answer(self) -> Answer:
         if not self.has_runs:
-            return answer(self.results, margin=self.margin)
+            return answer(self.results, EMPTY, self.margin, EMPTY, EMPTY, EMPTY)
         grid = self.rate_grid if self.validation else EMPTY
         return answer(self.results, self.critical, self.margin, self.rates, grid, self._target_choices)
 

@@ -38,9 +38,6 @@ from bench.report.tuning import (
     has_validation,
     is_tuning_sweep,
     met_at_first_evaluation,
-    rate_scores,
-    select_rates,
-    target_choices,
     too_easy_sizes,
     unbounded,
     with_tuning_columns,
@@ -593,23 +590,18 @@ def busy_machine(runs: pd.DataFrame) -> list[Diagnostic]:
 
 def answer(
     results: Results,
-    critical: pd.DataFrame | None = None,
-    margin: float = MARGIN,
-    rates: pd.DataFrame | None = None,
-    scores: pd.DataFrame | None = None,
-    steps_choices: pd.DataFrame | None = None,
+    critical: pd.DataFrame,
+    margin: float,
+    rates: pd.DataFrame,
+    scores: pd.DataFrame,
+    steps_choices: pd.DataFrame,
 ) -> Answer:
-    """The recommendation per panel and mode, and every diagnostic. The tables the analysis already has
-    are passed in (`critical`: `critical_table`; `rates`: `select_rates`; `scores`: `rate_scores` on
-    validation; `steps_choices`: `target_choices` of steps), else computed here."""
+    """The recommendation per panel and mode, and every diagnostic, from the analysis' tables (`critical`:
+    `critical_table`; `rates`: `select_rates`; `scores`: `rate_scores` on validation; `steps_choices`:
+    `target_choices` of steps; each empty where the sweep has none)."""
     if results.runs.empty or results.ok.empty:
         return Answer(margin, (Recommendation("", None, "no run finished with status ok"),))
-    runs, facets = results.runs, results.facets
-    validated = has_validation(runs)
-    rates = rates if rates is not None else select_rates(runs, facets) if validated else pd.DataFrame()
-    scores = scores if scores is not None else rate_scores(runs, facets) if validated else pd.DataFrame()
-    if steps_choices is None:
-        steps_choices = target_choices(runs, facets, "steps_to_target") if results.has_target else pd.DataFrame()
+    runs = results.runs
     candidates, tuned = _candidate_runs(results, rates)
     diagnostics = [
         *persistence_and_trend(candidates, results),
@@ -618,7 +610,7 @@ def answer(
         *too_few_repeats(candidates, margin),
         *rates_at_edge(results, scores, rates),
         *target_difficulty(results, steps_choices),
-        *(critical_unbounded(critical) if critical is not None and not critical.empty else []),
+        *(critical_unbounded(critical) if not critical.empty else []),
         *(Diagnostic(c.code, "", c.line()) for c in results.data_checks),
     ]
     recs = []
