@@ -17,7 +17,7 @@ from bench.models import resolve_models
 from bench.runspec import RunSpec, spec_columns
 from bench.scenario import SWEEP_KEYS, ScenarioFile
 from bench.search import Trial, trials
-from bench.windows import check_windows, prepare
+from bench.windows import check_windows, prepare_series
 
 
 def derive_seed(base_seed: int, repeat: int) -> int:
@@ -99,11 +99,7 @@ def expand_checked(
     for ds in datasets:
         try:
             series = load_series(ds)
-            if not (np.all(np.isfinite(series.values)) and np.all(np.isfinite(series.inputs))):
-                raise UserError(
-                    f"dataset '{ds.label}' has non-finite values (an unstable AR process?); change its parameters"
-                )
-            prep = prepare(series.values, sc.test_fraction, sc.difference, sc.scale, sc.validation_fraction)
+            prep = prepare_series(series, sc)
         except UserError as exc:
             raise UserError(f"{where}: {exc}") from None
         checks += check_series(series, prep, sc.axis("look_back"), sc.axis("batch_size"), sc.difference)

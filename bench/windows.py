@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
 from bench.errors import UserError
+
+if TYPE_CHECKING:
+    from bench.datasets import Series
 
 ScaleKind = Literal["minmax", "minmax_sym", "standard", "none"]
 LayoutKind = Literal["streams", "sequential", "none"]
@@ -91,6 +94,33 @@ class Prepared:
             last = self.y[targets - 1]
             x = x + last if x.ndim == 1 else np.cumsum(x, axis=1) + last[:, None]
         return x
+
+
+class SplitOptions(Protocol):
+    """How a series is split, differenced and scaled: a scenario's keys, or a run spec's fields."""
+
+    test_fraction: float
+    difference: bool
+    scale: ScaleKind
+    validation_fraction: float
+
+
+def prepare_series(series: Series, options: SplitOptions) -> Prepared:
+    """The data runs train and are scored on: `series` (its target and inputs) split, differenced and scaled
+    as `options` say. The one path from a loaded series to prepared data, for planning (its checks) and for
+    the worker; a series with non-finite values is refused (`UserError`)."""
+    if not (np.all(np.isfinite(series.values)) and np.all(np.isfinite(series.inputs))):
+        raise UserError(
+            f"dataset '{series.spec.label}' has non-finite values (an unstable AR process?); change its parameters"
+        )
+    return prepare(
+        series.values,
+        options.test_fraction,
+        options.difference,
+        options.scale,
+        options.validation_fraction,
+        series.inputs,
+    )
 
 
 def prepare(

@@ -28,7 +28,7 @@ from bench import environment, registry
 from bench.datasets import load_series
 from bench.results import RunResult
 from bench.runspec import RunSpec
-from bench.windows import make_windows, prepare
+from bench.windows import make_windows, prepare_series
 from bench.vocabulary import FAILED, UNSUPPORTED
 
 log = logging.getLogger(__name__)
@@ -189,14 +189,7 @@ def execute_group(specs: list[RunSpec], concurrency: int = 1) -> list[RunResult]
         if refused:
             return [RunResult(s, refused[0], error=refused[1], finished_at=_now(), **stamp) for s in specs]  # type: ignore[arg-type]
         series = load_series(first.dataset)
-        prep = prepare(
-            series.values,
-            first.test_fraction,
-            first.difference,
-            first.scale,  # type: ignore[arg-type]
-            first.validation_fraction,
-            series.inputs,
-        )
+        prep = prepare_series(series, first)
         windows = make_windows(prep, first.look_back, first.batch_size, first.stateful, first.layout, first.horizon)  # type: ignore[arg-type]
         engine = registry.engine(first.engine)
         with environment.LoadMeter() as meter:
