@@ -54,8 +54,8 @@ PREDICT_CHUNK = 4096
 #: buffer they touch is at most this many bytes (`ThunkExecutor`'s `execute_sequential_buffer_threshold`,
 #: not a flag); otherwise it schedules them as a task graph, at a fixed cost per kernel that dominates a
 #: step of a few units. An epoch over a big series never qualifies, so small runs train through an inner loop
-#: over chunks of steps whose windows are gathered first (`chunk_steps`): 1.9x at the seed's size
-#: (docs/performance.md).
+#: over chunks of steps whose windows are gathered first (`chunk_steps`): 1.6-1.9x at the seed's size
+#: (docs/performance.md). A GPU runtime has no such rule: one flat loop there.
 SEQUENTIAL_BYTES = 512
 Weights = list[np.ndarray]  # in `bench.model.build_model(spec, ...).get_weights()` order
 
@@ -236,6 +236,7 @@ class Program:
         self.compiler_options = CPU_COMPILER_OPTIONS if on_cpu else {}
         # small products fused into XLA's loops on CPU (`small_products`); a GPU runs every product as one kernel
         self.fuse_small_products = on_cpu
+        self.chunked = on_cpu  # inner loops over chunks of steps (SEQUENTIAL_BYTES)
         self._epochs: dict[tuple[bool, bool], Any] = {}
         self._walks = {
             True: jax.jit(self._observing(("walk", True), self._walk)),
@@ -297,6 +298,8 @@ class Program:
         step's activations (rows x the widest weight) fit too; 1 (one flat loop) otherwise."""
         import jax
 
+        if not self.chunked:
+            return 1
         rows = run.order[..., 0, :].size  # of one step, over every run
         widest = max(leaf.shape[-1] for leaf in jax.tree_util.tree_leaves(run.train.trainable))
         carried = max(leaf.nbytes for leaf in jax.tree_util.tree_leaves((run.train, run.state)))
