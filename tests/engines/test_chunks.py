@@ -56,7 +56,11 @@ def chunks_of(overrides: dict[str, Any], runs: int) -> int:
 
 @pytest.mark.parametrize(
     "overrides,runs",
-    [({"batch_size": 1}, 1), ({"batch_size": 4, "stateful": False, "layout": "none"}, 1), ({"batch_size": 2}, 2)],
+    [
+        ({"batch_size": 1}, 1),
+        pytest.param({"batch_size": 4, "stateful": False, "layout": "none"}, 1, marks=pytest.mark.slow),
+        ({"batch_size": 2}, 2),
+    ],
     ids=["batch-1", "stateless-batch-4", "2-runs-together"],
 )
 def test_chunked_epochs_train_exactly_as_one_loop(overrides: dict[str, Any], runs: int, workers) -> None:

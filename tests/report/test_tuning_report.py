@@ -39,12 +39,30 @@ TUNING_STEMS = ("tuned_rmse_by_batch_size", "lr_batch_heatmap", "noise_scale")
 STEPS_STEMS = ("steps_to_target", "time_to_target")
 
 
+#: The analysis' table functions `test_every_table_of_a_tuned_report_is_computed_once` counts.
+COUNTED = ("select_rates", "rate_scores", "target_scores", "target_choices", "critical_table", "accuracy_table",
+           "speed_table", "problem_table", "answer")  # fmt: skip
+CALLS: dict[str, int] = {}
+
+
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(results folder, index.html) of the tuning sweep: validation split, target, steps, noise scale. Two
-    rates (the validation's best and the test set's best) keep the per-rate panels of the other figures few."""
+    rates (the validation's best and the test set's best) keep the per-rate panels of the other figures few.
+    Writing the report counts the calls of the analysis' table functions into CALLS."""
+    from bench.report import analysis
+
     folder = save(tmp_path_factory.mktemp("tuned") / "results", tuning_results(rates=(VAL_BEST_RATE, TEST_BEST_RATE)))
-    return folder, write_report([folder], folder / "report").index
+    with pytest.MonkeyPatch.context() as patch:
+        for name in COUNTED:
+            original = getattr(analysis, name)
+
+            def counted(*args, _name=name, _original=original, **kwargs):  # noqa: ANN002, ANN003, ANN202
+                CALLS[_name] = CALLS.get(_name, 0) + 1
+                return _original(*args, **kwargs)
+
+            patch.setattr(analysis, name, counted)
+        return folder, write_report([folder], folder / "report").index
 
 
 def _annotations(fig) -> list[str]:  # type: ignore[no-untyped-def]
@@ -286,23 +304,10 @@ def test_a_tuned_report_shows_the_tuning_budget(tuned: tuple[Path, Path]) -> Non
     assert (index.parent / "tuning_budget.png").stat().st_size > 0
 
 
-def test_every_table_of_a_tuned_report_is_computed_once(tuned: tuple[Path, Path], tmp_path: Path, monkeypatch) -> None:
+def test_every_table_of_a_tuned_report_is_computed_once(tuned: tuple[Path, Path]) -> None:
     """The analysis is one source: the page, its figures, CSVs and answer read each table, none computes it again."""
-    from bench.report import analysis
-
-    calls: dict[str, int] = {}
-    for name in ("select_rates", "rate_scores", "target_scores", "target_choices", "critical_table", "accuracy_table",
-                 "speed_table", "problem_table", "answer"):  # fmt: skip
-        original = getattr(analysis, name)
-
-        def counted(*args, _name=name, _original=original, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            calls[_name] = calls.get(_name, 0) + 1
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(analysis, name, counted)
-    write_report([tuned[0]], tmp_path / "report")
     # target scores and choices: once on steps, once on seconds
-    assert calls == {
+    assert CALLS == {
         "select_rates": 1, "rate_scores": 1, "target_scores": 2, "target_choices": 2, "critical_table": 1,
         "accuracy_table": 1, "speed_table": 1, "problem_table": 1, "answer": 1,
     }  # fmt: skip
