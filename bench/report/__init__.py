@@ -12,7 +12,7 @@ Usable from the CLI (`lstm-bench report`) and from notebooks::
 from __future__ import annotations
 
 from bench.report.analysis import Analysis, analyse
-from bench.report.answer import Answer, answer
+from bench.report.answer import Answer
 from bench.report.build import Written, write_report
 from bench.report.catalog import CATALOG, FigureEntry, TableEntry
 from bench.report.figures import (
@@ -49,7 +49,6 @@ __all__ = [
     "TableEntry",
     "Written",
     "analyse",
-    "answer",
     "NothingToPlot",
     "Results",
     "accuracy_table",
