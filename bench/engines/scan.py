@@ -57,6 +57,9 @@ PREDICT_CHUNK = 4096
 #: over chunks of steps whose windows are gathered first (`chunk_steps`): 1.6-1.9x at the seed's size
 #: (docs/performance.md). A GPU runtime has no such rule: one flat loop there.
 SEQUENTIAL_BYTES = 512
+#: Fewest batches an epoch needs for the inner loop: it compiles ~0.7 s slower (4.1 s against 3.4 s at 4 units,
+#: batch 2) and saves ~3 us a step, so short epochs (the tests', a quickstart's) keep the one flat loop.
+CHUNK_MIN_STEPS = 1024
 Weights = list[np.ndarray]  # in `bench.model.build_model(spec, ...).get_weights()` order
 
 
@@ -298,7 +301,7 @@ class Program:
         step's activations (rows x the widest weight) fit too; 1 (one flat loop) otherwise."""
         import jax
 
-        if not self.chunked:
+        if not self.chunked or run.order.shape[-2] < CHUNK_MIN_STEPS:
             return 1
         rows = run.order[..., 0, :].size  # of one step, over every run
         widest = max(leaf.shape[-1] for leaf in jax.tree_util.tree_leaves(run.train.trainable))

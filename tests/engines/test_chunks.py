@@ -23,6 +23,7 @@ def start(spec: Any, runs: int, chunked: bool) -> tuple[Any, Any, Any]:
 
     from bench.engines import scan
 
+    scan.CHUNK_MIN_STEPS = 0  # this worker's epochs are short; the rule on length has its own test
     _, windows = data(spec, series())
     program = scan.Program(scan._shape_key(spec), scan.optimizer_key(spec))
     if not chunked:
@@ -79,3 +80,19 @@ def test_only_runs_whose_buffers_are_small_get_chunks(workers) -> None:
     assert pool.submit(chunks_of, {"batch_size": 16, "look_back": 3}, 1).result() == 1  # activations: 16 x 16 floats
     assert pool.submit(chunks_of, {"batch_size": 1, "units": 32}, 1).result() == 1  # a 32 x 128 weight
     assert pool.submit(chunks_of, {"batch_size": 1, "look_back": 3}, 5).result() == 1  # 5 runs' 4 x 16 weights
+
+
+def short_epoch_chunks() -> int:
+    """The chunk of a seed-size run on a short series, with the engine's own rule on epoch length."""
+    from bench.engines import scan
+
+    program, run, epoch = start(dataclasses.replace(spec_for(), batch_size=1, look_back=3), 1, True)
+    scan.CHUNK_MIN_STEPS = 1024
+    try:
+        return program.chunk_steps(run, epoch)
+    finally:
+        scan.CHUNK_MIN_STEPS = 0
+
+
+def test_a_short_epoch_keeps_one_flat_loop_that_compiles_faster(workers) -> None:
+    assert workers["jax"].submit(short_epoch_chunks).result() == 1
