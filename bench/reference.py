@@ -240,11 +240,19 @@ def report_catalog() -> str:
     return "\n".join(lines) + "\n"
 
 
+def diagnostics_table() -> str:
+    """The report's diagnostics (code, when, what it says), from `bench.report.diagnostics`."""
+    from bench.report.diagnostics import diagnostics_table
+
+    return diagnostics_table()
+
+
 #: The generated blocks by the name their marker gives.
 GENERATORS: dict[str, Callable[[], str]] = {
     "scenario keys": scenario_keys_table,
     "commands": commands_page,
     "report catalog": report_catalog,
+    "diagnostics": diagnostics_table,
 }
 
 

@@ -13,7 +13,14 @@ from bench.report.budget import budget_table
 from bench.report.load import Results
 from bench.report.optimum import RateFit, optimum_table
 from bench.report.trials import chosen_values, study_table, trial_table
-from bench.report.stats import accuracy_table, lead_table, learning_curve_table, problem_table, speed_table
+from bench.report.stats import (
+    accuracy_table,
+    lead_persistence,
+    lead_table,
+    learning_curve_table,
+    problem_table,
+    speed_table,
+)
 from bench.report.stats import ThroughputLines, target_table, throughput_lines, tradeoff_table
 from bench.report.tuning import (
     NO_VALIDATION,
@@ -132,6 +139,11 @@ class Analysis:
     def leads(self) -> pd.DataFrame:
         """Test RMSE per lead time (horizon > 1)."""
         return lead_table(self.results) if self.has_runs else EMPTY
+
+    @cached_property
+    def lead_persistence(self) -> pd.DataFrame:
+        """Per panel and lead: the persistence forecast's RMSE, the mean over the panel's configurations."""
+        return lead_persistence(self.leads)
 
     # --- learning rates, tuned per batch size -------------------------------------------------------
 

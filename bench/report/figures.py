@@ -291,6 +291,7 @@ def rmse_by_lead(data: Analysis | Results) -> Figure:
         raise NothingToPlot("no successful run forecast more than one step (horizon > 1)")
     colors = _batch_colors(table)
     styles = dict(zip(MODE_ORDER, ("-", "--", ":")))
+    naive_by_panel = dict(tuple(a.lead_persistence.groupby("panel", sort=False)))
     with sns.axes_style("whitegrid"):
         fig, panels = _grid(table, a.results)
         for ax, label, sub in panels:
@@ -298,8 +299,8 @@ def rmse_by_lead(data: Analysis | Results) -> Figure:
                 g = g.sort_values("lead")
                 ax.plot(g["lead"], g["rmse_mean"], color=colors[bs], ls=styles.get(mode, "-"), marker="o", ms=3.5)
                 ax.fill_between(g["lead"], g["rmse_ci_low"], g["rmse_ci_high"], color=colors[bs], alpha=0.12, lw=0)
-            naive = sub.groupby("lead")["persistence_rmse"].mean()
-            ax.plot(naive.index, naive.to_numpy(), color="0.15", ls="--", lw=1.3)
+            naive = naive_by_panel[label].sort_values("lead")
+            ax.plot(naive["lead"], naive["persistence_rmse"], color="0.15", ls="--", lw=1.3)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("lead time (steps ahead)")
             ax.set_ylabel(RMSE_LABEL)

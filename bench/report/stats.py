@@ -341,6 +341,14 @@ def lead_table(results: Results) -> pd.DataFrame:
     return _ordered(pd.DataFrame(rows)[["config", "panel", *cols]], facets, ("lead",))
 
 
+def lead_persistence(leads: pd.DataFrame) -> pd.DataFrame:
+    """Per panel and lead of `lead_table`: the persistence forecast's RMSE, the mean over the panel's
+    configurations (they share the test points unless their windows differ)."""
+    if leads.empty:
+        return pd.DataFrame(columns=["panel", "lead", "persistence_rmse"])
+    return leads.groupby(["panel", "lead"], sort=False, as_index=False)["persistence_rmse"].mean()
+
+
 def speed_table(results: Results) -> pd.DataFrame:
     """Training throughput per configuration (ok runs): samples/s over runs (mean, std, min, max), the
     median with its interval (`speed_interval`), the machine's throughput for runs trained together, the

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report.answer import busy_machine
+from bench.report.diagnostics import Evidence, check
+from bench.report.load import Results
 from bench.report.stats import busy_runs
 from runspecs import run_scenario
 from worker_checks import run_scenario_calibrated, run_scenario_together
@@ -86,6 +87,7 @@ def test_a_sweep_timed_while_the_cpu_is_busy_is_flagged(workers, tmp_path: Path)
          for r in results]
     )  # fmt: skip
     assert busy_runs(frame(busy)).all(), frame(busy)
+    busy_machine = lambda runs: check("busy_machine")(Evidence(Results(runs, pd.DataFrame(), ()), runs, 0.02))  # noqa: E731
     (warning,) = busy_machine(frame(busy))
     assert "busy machine" in warning.message and np.isfinite(frame(busy)["other_cpu_share"]).all()
     # the same runs with the load taken away are not flagged: a condition this test sets, so it holds on a machine

@@ -6,16 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bench.report.answer import (
-    Answer,
-    critical_unbounded,
-    busy_machine,
-    persistence_and_trend,
-    recommend,
-    repeats_needed,
-    repeats_that_can_reach,
-    too_few_repeats,
-)
+from bench.report.answer import Answer, recommend
+from bench.report.diagnostics import Evidence, check, repeats_needed, repeats_that_can_reach
+from bench.report.load import Results
 from bench.report.stats import relative_difference, speed_interval
 
 # batch size -> (test RMSE of 5 repeats, samples/s): 4 is 0.5% worse than 1 and 4x as fast; 16 is 10% worse
@@ -38,6 +31,16 @@ def candidates(sweep=SWEEP, persistence: float = 12.0, scope: str = "stateful/st
                 )
             )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def said(code: str, candidates=None, runs=None, margin: float = 0.02, critical=None) -> list:
+    """What the declared diagnostic `code` says of these frames."""
+    runs = pd.DataFrame() if runs is None else runs
+    evidence = Evidence(
+        Results(runs, pd.DataFrame(), ()), pd.DataFrame() if candidates is None else candidates, margin,
+        critical=pd.DataFrame() if critical is None else critical,
+    )  # fmt: skip
+    return check(code)(evidence)
 
 
 def test_recommends_the_fastest_batch_size_shown_to_be_within_the_margin():
@@ -94,11 +97,11 @@ def test_speed_interval_has_a_band_for_runs_that_share_one_timing():
 def test_too_few_repeats_is_said_once_with_the_repeats_that_can_reach_significance():
     three = {b: (r[:3], s) for b, (r, s) in SWEEP.items()}
     frame = pd.concat([candidates(three), candidates(three, scope="stateless")])
-    found = too_few_repeats(frame, margin=0.02)
+    found = said("too_few_repeats", frame) + said("repeats_for_power", frame)
     once = [d for d in found if d.code == "too_few_repeats"]
     assert len(once) == 1 and once[0].scope == "" and "use at least 4 repeats" in once[0].message
     assert repeats_that_can_reach() == 4  # 2 / C(8, 4) = 0.029 < 0.05; with 3: 2 / C(6, 3) = 0.1
-    assert not [d for d in too_few_repeats(candidates(), 0.02) if d.code == "too_few_repeats"]
+    assert said("too_few_repeats", candidates()) == []
     power = [d for d in found if d.code == "repeats_for_power"]
     assert {d.scope for d in power} == {"stateful/streams", "stateless"}
 
@@ -112,25 +115,25 @@ def test_repeats_needed_grows_as_the_difference_shrinks():
 
 def test_no_skill_is_said_and_a_trend_suggests_differencing():
     frame = candidates(persistence=9.0).assign(test_out_of_range=0.6, difference=False)
-    (d,) = persistence_and_trend(frame, None)
+    (d,) = said("no_skill", frame)
     assert d.code == "no_skill" and "difference: true" in d.message
     differenced = candidates(persistence=9.0).assign(test_out_of_range=0.6, difference=True)
-    assert "difference: true" not in persistence_and_trend(differenced, None)[0].message
-    assert persistence_and_trend(candidates(), None) == []
+    assert "difference: true" not in said("no_skill", differenced)[0].message
+    assert said("no_skill", candidates()) == []
 
 
 def test_a_busy_machine_is_flagged():
     runs = pd.DataFrame(dict(status="ok", other_cpu_share=[0.01, 0.02, 0.6], cpu_steal=[0.0, 0.0, 0.0]))
-    (d,) = busy_machine(runs)
+    (d,) = said("busy_machine", runs=runs)
     assert d.code == "busy_machine" and d.message.startswith("1 of 3 runs")
-    assert busy_machine(runs.iloc[:2]) == []
+    assert said("busy_machine", runs=runs.iloc[:2]) == []
 
 
 def test_a_critical_batch_size_past_the_largest_batch_size_is_a_lower_bound():
     row = dict(tuning_panel="", mode="stateless", batch_sizes="1 2 4 8", b_crit=6.0, b_crit_ci_low=3.0)
-    (d,) = critical_unbounded(pd.DataFrame([{**row, "b_crit_ci_high": 40.0}]))
+    (d,) = said("b_crit_unbounded", critical=pd.DataFrame([{**row, "b_crit_ci_high": 40.0}]))
     assert "at least 8" in d.message
-    assert critical_unbounded(pd.DataFrame([{**row, "b_crit_ci_high": 7.0}])) == []
+    assert said("b_crit_unbounded", critical=pd.DataFrame([{**row, "b_crit_ci_high": 7.0}])) == []
 
 
 def _with_steps(results, steps: dict[int, int | None], best: float = 30.0):
@@ -195,7 +198,7 @@ def test_a_simple_baseline_better_than_persistence_is_the_bar_and_is_named_first
     """The LSTM beats persistence (12) but not the training mean (9.5): no_skill names the mean, and the
     Recommendation's accuracy line gives it as the best simple baseline."""
     frame = candidates().assign(mean_rmse=9.5, linear_rmse=11.0, seasonal_rmse=np.nan)
-    (d,) = persistence_and_trend(frame, None)
+    (d,) = said("no_skill", frame)
     assert d.code == "no_skill"
     assert d.message.startswith("no batch size beats the best simple baseline, the training mean (RMSE 9.5;")
     assert "persistence 12" in d.message
@@ -203,7 +206,7 @@ def test_a_simple_baseline_better_than_persistence_is_the_bar_and_is_named_first
     assert rec.baseline == ("training mean", pytest.approx(9.5))
     assert "best simple baseline: training mean 9.5; persistence 12" in rec.details()[0]
     # a linear model worse than persistence is not the bar; nothing is said where the LSTM beats every one
-    assert persistence_and_trend(candidates().assign(mean_rmse=13.0, linear_rmse=12.5), None) == []
+    assert said("no_skill", candidates().assign(mean_rmse=13.0, linear_rmse=12.5)) == []
     assert recommend(candidates().assign(mean_rmse=13.0), "s", 0.02, False).baseline is None
 
 
@@ -231,13 +234,11 @@ def test_across_datasets_compares_rmse_on_one_target_and_skill_across_series():
 
 
 def test_diverged_and_flagged_runs_are_counted_by_setting_and_a_batch_size_that_lost_all_is_named():
-    from bench.report.answer import failed_training
-
     rows = [("stateless", 1, "ok", ""), ("stateless", 1, "diverged", ""), ("stateless", 16, "diverged", ""),
             ("stateless", 16, "diverged", ""), ("stateful/streams", 4, "ok", "flagged: the training loss ended "
             "above where it started (0.1 to 0.2)"), ("stateful/streams", 4, "ok", "")]  # fmt: skip
     runs = pd.DataFrame(rows, columns=["mode", "batch_size", "status", "notes"])
-    diverged, flagged = failed_training(runs)
+    (diverged,), (flagged,) = said("diverged", runs=runs), said("flagged", runs=runs)
     assert diverged.code == "diverged" and diverged.message == (
         "3 of 6 runs diverged: stateless batch 1 (1 of 2), stateless batch 16 (2 of 2); stateless batch size 16 lost "
         "every run to divergence (lower the learning rate)"
@@ -246,7 +247,8 @@ def test_diverged_and_flagged_runs_are_counted_by_setting_and_a_batch_size_that_
         "1 of 6 runs trained but are flagged: stateful/streams batch 4 (1 of 2) (the training loss ended above where "
         "it started: see each run's notes)"
     )
-    assert failed_training(runs[runs["status"] == "ok"].assign(notes="")) == []
+    clean = runs[runs["status"] == "ok"].assign(notes="")
+    assert said("diverged", runs=clean) == said("flagged", runs=clean) == []
 
 
 def test_a_run_whose_loss_rose_or_whose_predictions_are_constant_is_flagged():
