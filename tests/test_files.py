@@ -20,7 +20,7 @@ import yaml
 from bench.datasets import load_series, resolve_dataset
 from bench.datasets.files import HEAD_BYTES, sniff
 from bench.errors import UserError
-from clitools import write
+from clitools import run_in_process, write
 from runspecs import run_scenario
 
 VALUES = [1.5, 2.25, 3.0, 4.75, 5.5]
@@ -590,3 +590,51 @@ def test_a_large_file_malformed_near_its_end_is_one_line_within_the_same_memory(
     grown, read = peak_while_reading(big_csv(tmp_path / "bad.csv", rows, bad_row=rows - 10))
     assert read.startswith("dataset:") and f"row {rows - 9}" in read and "'n/a?' is not a number" in read
     assert grown <= READ_BYTES_PER_ROW * rows, f"{grown / rows:.0f} bytes a row"
+
+
+def _long(order: str) -> str:
+    """Three monthly series of 24 points as a long file, series after series or date after date."""
+    dates = [f"{y}-{m:02d}-01" for y in (2020, 2021) for m in range(1, 13)]
+    rows = [(s, d, f"{i + 10 * k}") for k, s in enumerate(("gdp", "cpi", "unemp")) for i, d in enumerate(dates)]
+    if order == "dates":
+        rows.sort(key=lambda r: r[1])
+    return "series_id,date,value\n" + "".join(f"{s},{d},{v}\n" for s, d, v in rows)
+
+
+@pytest.mark.parametrize("order", ["series", "dates"])
+@pytest.mark.parametrize("time", [None, "date"])
+def test_a_long_panel_is_refused_naming_the_column_that_tells_the_series_apart(tmp_path: Path, order, time):
+    # read as one series, it ran as 72 points of three series run together (with time: 'does not come after')
+    write(tmp_path / "long.csv", _long(order))
+    message = fails(tmp_path, csv="long.csv", column="value", **({"time": time} if time else {}))
+    assert (
+        message.startswith("dataset: ")
+        and (
+            "the rows hold several series, told apart by column 'series_id' (3: 'gdp', 'cpi', 'unemp'), each with its "
+            "own 'date' dates"
+        )
+        in message
+    ), message
+    assert "give one series' rows per file" in message
+    frame = pd.read_csv(tmp_path / "long.csv")
+    frame.to_parquet(tmp_path / "long.parquet")
+    assert "told apart by column 'series_id'" in fails(tmp_path, parquet="long.parquet", column="value")
+
+
+def test_one_series_with_labels_or_split_time_columns_is_not_a_panel(tmp_path: Path):
+    months = [f"{y}-{m:02d}-01" for y in (2020, 2021) for m in range(1, 13)]
+    regime = "".join(f"{d},{'before' if i < 12 else 'after'},{i}\n" for i, d in enumerate(months))
+    write(tmp_path / "regime.csv", "date,regime,v\n" + regime)  # labels in blocks, but each date once
+    assert len(load(tmp_path, csv="regime.csv", column="v").values) == 24
+    split = "".join(f"{y},{m},{'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split()[m - 1]},{m + y}\n"
+                    for y in range(2000, 2004) for m in range(1, 13))  # fmt: skip
+    write(tmp_path / "split.csv", "year,month,name,v\n" + split)  # no column of dates: a year and a month
+    assert len(load(tmp_path, csv="split.csv", column="v").values) == 48
+
+
+def test_a_long_panel_stops_the_command_in_one_line(tmp_path: Path):
+    write(tmp_path / "long.csv", _long("series"))
+    write(tmp_path / "s.yaml", "name: p\ndataset: {csv: long.csv, column: value}\nlook_back: 3\nbatch_size: 1\n")
+    ran = run_in_process("validate", tmp_path / "s.yaml", cwd=tmp_path)
+    err = ran.stderr.strip()
+    assert ran.returncode == 2 and "told apart by column 'series_id'" in err and "\n" not in err, err

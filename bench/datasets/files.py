@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.datasets import rows, spacing
+from bench.datasets import panels, rows, spacing
 from bench.errors import UserError, closest
 
 FORMATS = ("csv", "parquet", "excel")
@@ -344,6 +344,23 @@ def _frame(fmt: str, params: dict[str, Any], numbers: list[str]) -> pd.DataFrame
     return frame
 
 
+def _first_rows(fmt: str, params: dict[str, Any], frame: pd.DataFrame) -> pd.DataFrame:
+    """The file's first rows with every column, as `bench.datasets.panels` reads them: a CSV's `frame` holds
+    only the columns the series needs, so its first rows are read again, as text (`frame`'s where the other
+    columns do not parse: the series' own were read)."""
+    if fmt != "csv":
+        return frame.head(panels.SAMPLE_ROWS)
+    path = Path(params[fmt])
+    encoding = params.get("encoding", ENCODING)
+    sep = params.get("sep") or detect_separator(path, encoding)
+    try:
+        first = pd.read_csv(path, nrows=panels.SAMPLE_ROWS, dtype=str, sep=sep, encoding=encoding)
+    except Exception:  # pandas raises many types for malformed rows
+        return frame.head(panels.SAMPLE_ROWS)
+    first.columns = [_name(c) for c in first.columns]
+    return first
+
+
 def _excel(path: Path, sheet: str | int) -> pd.DataFrame:
     """One sheet of a workbook; a missing reader or sheet is one line saying what to do."""
     engine = "xlrd" if sniff(path) == SPREADSHEETS[1] else "openpyxl"  # .xls, else .xlsx
@@ -456,6 +473,10 @@ def read_file(fmt: str, params: dict[str, Any]) -> FileSeries:
     features = params.get("features", [target])
     names = [target, *(f for f in features if f != target)]
     frame = _frame(fmt, params, names)
+    stacked = panels.stacked_series(_first_rows(fmt, params, frame), names, params.get("time_format"),
+                                    params.get("dayfirst", False))  # fmt: skip
+    if stacked is not None:
+        raise UserError(stacked.message(path))
     time_note, times = _time(frame, params, names, path)
     decimal, thousands = params.get("decimal", "."), params.get("thousands")
     columns = {n: _numbers(_column(frame, n, path), n, path, decimal, thousands) for n in names}
