@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import operator
 import logging
 import time
 from typing import Any
@@ -54,12 +55,15 @@ PREDICT_CHUNK = 4096
 #: buffer they touch is at most this many bytes (`ThunkExecutor`'s `execute_sequential_buffer_threshold`,
 #: not a flag); otherwise it schedules them as a task graph, at a fixed cost per kernel that dominates a
 #: step of a few units. An epoch over a big series never qualifies, so small runs train through an inner loop
-#: over chunks of steps whose windows are gathered first (`chunk_steps`): 1.6-1.9x at the seed's size
+#: over chunks of steps whose windows are gathered first (`Program.chunking`): 1.6-1.9x at the seed's size
 #: (docs/performance.md). A GPU runtime has no such rule: one flat loop there.
 SEQUENTIAL_BYTES = 512
 #: Fewest batches an epoch needs for the inner loop: it compiles ~0.7 s slower (4.1 s against 3.4 s at 4 units,
 #: batch 2) and saves ~3 us a step, so short epochs (the tests', a quickstart's) keep the one flat loop.
 CHUNK_MIN_STEPS = 1024
+#: Most groups a step's rows are split into so its activations fit SEQUENTIAL_BYTES (each group is one more
+#: forward and backward pass a step).
+MAX_ROW_GROUPS = 4
 Weights = list[np.ndarray]  # in `bench.model.build_model(spec, ...).get_weights()` order
 
 
@@ -192,6 +196,15 @@ def _register_pytrees() -> None:
 
 
 @dataclasses.dataclass(frozen=True)
+class Chunking:
+    """How an epoch's steps run (`Program.chunking`): `steps` at a time through an inner loop (1: one flat loop),
+    each step's rows in `groups` of equal size whose gradients are summed."""
+
+    steps: int = 1
+    groups: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
 class _Built:
     """One batch size's copy of the model (a stateful recurrent layer fixes its batch size) and the
     variables a stateless call maps: trainable, carried states, and the other non-trainable ones."""
@@ -288,29 +301,50 @@ class Program:
         if (vmapped, noise) not in self._epochs:
 
             def fn(run: RunCarry, data: EpochData) -> tuple[RunCarry, Any]:
-                epoch = functools.partial(self._epoch, noise_on=noise, chunk=self.chunk_steps(run, data))
+                epoch = functools.partial(self._epoch, noise_on=noise, chunk=self.chunking(run, data, noise))
                 return (jax.vmap(epoch, in_axes=(0, None)) if vmapped else epoch)(run, data)
 
             fn = self._observing(("epoch", vmapped, noise), fn)
             self._epochs[vmapped, noise] = jax.jit(fn, compiler_options=self.compiler_options)
         return self._epochs[vmapped, noise]
 
-    def chunk_steps(self, run: RunCarry, data: EpochData) -> int:
-        """Steps per inner loop for `run` (its leaves with the run axis when runs train together): as many as
-        keep each chunk's windows, labels and masks within SEQUENTIAL_BYTES, where every carried value and a
-        step's activations (rows x the widest weight) fit too; 1 (one flat loop) otherwise."""
+    def chunking(self, run: RunCarry, data: EpochData, noise: bool = False) -> Chunking:
+        """How `run`'s epoch runs (its leaves with the run axis when runs train together): as many steps a chunk
+        as keep each chunk's windows, labels and masks within SEQUENTIAL_BYTES, where every carried value and a
+        step's activations (rows x the widest weight) fit too, the rows split into up to MAX_ROW_GROUPS groups
+        for that (not with the noise scale, whose per-row gradients never fit, nor for a model whose training
+        pass changes its other variables: `keeps_others`); one flat loop otherwise."""
         import jax
 
         if not self.chunked or run.order.shape[-2] < CHUNK_MIN_STEPS:
-            return 1
-        rows = run.order[..., 0, :].size  # of one step, over every run
+            return Chunking()
+        rows, batch = run.order[..., 0, :].size, run.order.shape[-1]  # rows of one step, over every run
         widest = max(leaf.shape[-1] for leaf in jax.tree_util.tree_leaves(run.train.trainable))
         carried = max(leaf.nbytes for leaf in jax.tree_util.tree_leaves((run.train, run.state)))
-        if max(carried, rows * widest * 4) > SEQUENTIAL_BYTES:
-            return 1
+        groups = 1
+        while not noise and rows // groups * widest * 4 > SEQUENTIAL_BYTES and groups < MAX_ROW_GROUPS:
+            if batch % (2 * groups) or not self.keeps_others:
+                break
+            groups *= 2
+        if max(carried, rows // groups * widest * 4) > SEQUENTIAL_BYTES:
+            return Chunking()
         features = data.series.shape[-1] if data.series.ndim > 1 else 1
-        per_step = rows * max(self.look_back * features, self.horizon) * 4
-        return max(1, min(SEQUENTIAL_BYTES // per_step, run.order.shape[-2]))
+        per_step = rows // groups * max(self.look_back * features, self.horizon) * 4
+        return Chunking(max(1, min(SEQUENTIAL_BYTES // per_step, run.order.shape[-2])), groups)
+
+    @functools.cached_property
+    def keeps_others(self) -> bool:
+        """Whether a training pass leaves the model's other variables as they were (a seed generator no dropout
+        draws from, but not dropout's, nor a normalisation's statistics): then a step's rows may run in groups
+        and give the same result. Read from the traced pass: each such variable's value goes out as it came in."""
+        import jax
+        import jax.numpy as jnp
+
+        b = self.built(1)
+        x = jnp.zeros((1, self.look_back, self.key[4]), jnp.float32)
+        trainable, state = [v.value for v in b.trainable], [v.value for v in b.states]
+        traced = jax.make_jaxpr(lambda rng: self.forward(trainable, x, state, rng, training=True)[2])(b.other_values)
+        return all(out is inp for out, inp in zip(traced.jaxpr.outvars, traced.jaxpr.invars))
 
     @property
     def epoch(self) -> Any:
@@ -375,7 +409,9 @@ class Program:
             outputs = b.model(x, training=training)
         return outputs, [scope.get_current_value(v) for v in b.states], [scope.get_current_value(v) for v in b.others]
 
-    def _epoch(self, run: RunCarry, data: EpochData, *, noise_on: bool = False, chunk: int = 1) -> tuple[RunCarry, Any]:
+    def _epoch(
+        self, run: RunCarry, data: EpochData, *, noise_on: bool = False, chunk: Chunking = Chunking()
+    ) -> tuple[RunCarry, Any]:
         """One epoch, or the part of it from batch `data.begin` (from the recurrent state `run.state` it left
         off at) to batch `data.end`: batch k holds rows `run.order[k]` (`data.mask` 0 marks padding). Row j
         is the window ending before target `train_t[j]`, gathered from `series` inside the loop (nothing is
@@ -388,8 +424,10 @@ class Program:
         state or from zeros. The loss is what Keras `fit` logs: per-batch MSE averaged over the
         batches run, weighted by their sizes (a row's error is its mean over the horizon). With `noise_on`
         the gradient is the mean of per-example gradients (each row from its own carried state), which also
-        feed the noise-scale estimate. With `chunk` > 1 the batches run `chunk` at a time, their windows
-        gathered before an inner loop (SEQUENTIAL_BYTES): the same steps in the same order.
+        feed the noise-scale estimate. With `chunk.steps` > 1 the batches run that many at a time, their windows
+        gathered before an inner loop (SEQUENTIAL_BYTES): the same steps in the same order; with `chunk.groups`
+        > 1 a step's rows run in that many groups whose losses and gradients are summed (the same sums, added
+        in another order: equal to float precision).
         """
         import jax
         import jax.numpy as jnp
@@ -415,11 +453,21 @@ class Program:
                 ns = noise_scale.update(ns, per_example, m, min_rows)
             else:
 
-                def loss_fn(tv_: list[Any]) -> tuple[Any, tuple]:
+                def loss_fn(tv_: list[Any], x: Any, y: Any, m: Any, state: list[Any]) -> tuple[Any, tuple]:
                     pred, new_state, rng = self.forward(tv_, x, state, t.rng, training=True)
                     return jnp.sum(jnp.mean(jnp.square(pred - y), axis=1) * m) / size, (new_state, rng)
 
-                (loss, (new_state, rng)), grads = jax.value_and_grad(loss_fn, has_aux=True)(t.trainable)
+                value_and_grad = jax.value_and_grad(loss_fn, has_aux=True)
+                if isinstance(x, tuple):  # row groups, each its own small buffers
+                    r = batch // len(x)
+                    parts = [value_and_grad(t.trainable, *g, [s[i * r : (i + 1) * r] for s in state])
+                             for i, g in enumerate(zip(x, y, m))]  # fmt: skip
+                    loss = functools.reduce(operator.add, [p[0][0] for p in parts])
+                    grads = jax.tree_util.tree_map(lambda *g: functools.reduce(operator.add, g), *[p[1] for p in parts])
+                    new_state = [jnp.concatenate(s) for s in zip(*[p[0][1][0] for p in parts])]
+                    rng = t.rng  # a pass leaves them as they were (`keeps_others`)
+                else:
+                    (loss, (new_state, rng)), grads = value_and_grad(t.trainable, x, y, m, state)
             t = t.apply_gradients(self.optimizer, grads, noise=ns, rng=jax.lax.stop_gradient(rng))
             # stateful: batch k's final state starts batch k+1, without a gradient path back (Keras's truncation)
             state = [jnp.where(data.stateful, jax.lax.stop_gradient(n), s) for n, s in zip(new_state, state)]
@@ -427,6 +475,7 @@ class Program:
 
         steps = jnp.minimum(jnp.sum(sizes > 0), data.end)
         start = (run.train, run.state)
+        chunk, groups = chunk.steps, chunk.groups
         if chunk == 1:
 
             def one(k: Any, carry: tuple) -> tuple:
@@ -449,10 +498,14 @@ class Program:
                 t, state, losses = carry
                 rows = train_t[idx_c[c]]
                 xs, ys, ms, ss = self.gather(series, rows), self.labels(targets, rows), mask_c[c], sizes_c[c]
+                if groups > 1:  # one buffer per group of rows: each within SEQUENTIAL_BYTES
+                    r = batch // groups
+                    xs, ys, ms = (tuple(a[:, i * r : (i + 1) * r] for i in range(groups)) for a in (xs, ys, ms))
 
                 def inner(j: Any, inner_carry: tuple) -> tuple:
                     t, state, part = inner_carry
-                    t, state, loss = step(t, state, xs[j], ys[j], ms[j], ss[j])
+                    at = (lambda a: tuple(g[j] for g in a)) if groups > 1 else (lambda a: a[j])
+                    t, state, loss = step(t, state, at(xs), at(ys), at(ms), ss[j])
                     return t, state, part.at[j].set(loss)
 
                 lo, hi = jnp.maximum(data.begin - c * chunk, 0), jnp.minimum(steps - c * chunk, chunk)
