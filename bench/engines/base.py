@@ -51,7 +51,9 @@ class Engine(ABC):
         """Why this process must not run `spec` (None when it can): a stateful run fails the probe."""
         if not spec.stateful:
             return None
-        result = self.probe(spec.backend)
+        from bench.probe import remembered
+
+        result = remembered(self, spec.backend, spec.device, lambda: self.probe(spec.backend))
         if result.carries_state:
             return None
         advice = stateful_advice(spec.backend, self.name)
