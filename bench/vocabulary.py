@@ -1,4 +1,6 @@
-"""The words that mean one thing, spelled once: run statuses, mode, scope and target labels.
+"""The words that mean one thing, spelled once: run statuses, mode, scope and target labels, and the
+Recommendation's default margin (here, not in the report, so that building the command line imports nothing
+heavy).
 
 The store, the runner, the MLflow export, the commands and the report import these rather
 than writing the strings themselves, so a new status or a new label format is one edit here.
@@ -7,6 +9,9 @@ than writing the strings themselves, so a new status or a new label format is on
 from __future__ import annotations
 
 from typing import Literal
+
+#: The default accuracy margin: a batch size within 2% of the best RMSE counts as accurate enough.
+MARGIN = 0.02
 
 #: A run trained and its metrics can be trusted.
 OK = "ok"

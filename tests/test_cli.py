@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import sqlite3
+import subprocess
 import sys
 from contextlib import closing
 from pathlib import Path
@@ -341,3 +342,10 @@ def test_a_broken_plugin_stops_only_the_commands_that_use_one(tmp_path: Path, mo
     broken = run_in_process("validate", "s.yaml", cwd=tmp_path)
     assert broken.returncode == 2 and "plugin module 'no_such_plugin_module'" in broken.stderr
     assert len(broken.stderr.strip().splitlines()) == 1, broken.stderr
+
+
+def test_the_command_line_is_built_without_the_report() -> None:
+    # the report's import (pandas' statistics, SciPy, seaborn) cost 2.3 s of every `lstm-bench --help`
+    code = "import sys; from bench.commands import commands, parser; parser(commands()); print('bench.report' in sys.modules)"  # noqa: E501
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "False", ran.stderr

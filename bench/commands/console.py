@@ -18,7 +18,7 @@ EXIT_OK, EXIT_FAILED_RUNS, EXIT_USER_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED = 
 
 def margin_argument(p: argparse.ArgumentParser) -> None:
     """`--margin`, shared by `run` and `report`."""
-    from bench.report.answer import MARGIN
+    from bench.vocabulary import MARGIN
 
     p.add_argument(
         "--margin",

@@ -34,10 +34,8 @@ from bench.report.stats import (
 )
 from bench.report.trials import describe
 from bench.report.tuning import chosen_runs, has_validation, is_tuning_sweep
-from bench.vocabulary import scope_label
+from bench.vocabulary import MARGIN, scope_label
 
-#: The default accuracy margin: a batch size within 2% of the best RMSE counts as accurate enough.
-MARGIN = 0.02
 
 
 @dataclass(frozen=True)
