@@ -37,7 +37,6 @@ from bench.report.tuning import chosen_runs, has_validation, is_tuning_sweep
 from bench.vocabulary import MARGIN, scope_label
 
 
-
 @dataclass(frozen=True)
 class Option:
     """One batch size of a recommendation's comparison."""

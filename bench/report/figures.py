@@ -244,6 +244,8 @@ def rmse_by_batch_size(data: Analysis | Results) -> Figure:
                 legend=False,
                 ax=ax,
             )
+            state = np.random.get_state()
+            np.random.seed(0)  # seaborn jitters the dots with NumPy's global generator: the same dots every report
             sns.stripplot(
                 data=_cap(sub),
                 x="batch_size",
@@ -260,6 +262,7 @@ def rmse_by_batch_size(data: Analysis | Results) -> Figure:
                 legend=False,
                 ax=ax,
             )
+            np.random.set_state(state)
             for v in np.unique(sub["persistence_rmse"].dropna().round(6))[:3]:
                 ax.axhline(v, color="0.15", ls="--", lw=1.3, zorder=0)
             ax.set_xlabel("batch size")

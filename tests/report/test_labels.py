@@ -73,3 +73,20 @@ def test_long_panel_titles_wrap_inside_their_panel_and_the_figure(tmp_path: Path
     for i, a in enumerate(boxes):
         for b in boxes[i + 1 :]:
             assert not a.overlaps(b)
+
+
+def test_the_rmse_figure_draws_the_same_dots_every_time(tmp_path: Path):
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from bench.report.figures import rmse_by_batch_size
+
+    results = load_results(save(tmp_path / "r", synthetic_results(failed=False, diverged=False)))
+
+    def pixels() -> np.ndarray:
+        canvas = FigureCanvasAgg(rmse_by_batch_size(results))
+        canvas.draw()
+        np.random.random(7)  # the global generator moves between reports
+        return np.asarray(canvas.buffer_rgba()).copy()
+
+    assert np.array_equal(pixels(), pixels())
