@@ -52,21 +52,27 @@ def _versions(distributions: tuple[str, ...]) -> dict[str, str]:
 
 def remembered(engine: object, backend: str, device: str, run: Callable[[], ProbeResult]) -> ProbeResult:
     """`run()`'s result, kept on disk beside the compilation cache once it says the state is carried: the probe
-    checks the installed Keras and backend, so it is probed again only when their versions, the engine's code
-    (its module's source), Python or the device change. A failing probe is never kept: it runs every time.
-    Without a cache folder (`LSTM_BENCH_CACHE_DIR=off`) it always runs (a few seconds a worker process)."""
+    checks the installed Keras and backend, so it is probed again only when their versions, the code it runs
+    (the engine's module and the built-in models' sources), Python or the device change. A failing probe is
+    never kept: it runs every time. Without a cache folder (`LSTM_BENCH_CACHE_DIR=off`) it always runs (a few
+    seconds a worker process)."""
     from bench.backends.jax import compilation_cache_dir
 
     folder = compilation_cache_dir()
     if folder is None:
         return run()
-    source = Path(inspect.getsourcefile(type(engine)) or "")
+    code = hashlib.sha256()
+    for source in [
+        Path(inspect.getsourcefile(type(engine)) or ""),
+        *sorted(Path(__file__).with_name("models").glob("*.py")),
+    ]:
+        code.update(source.read_bytes() if source.is_file() else b"")
     key = {
         "engine": getattr(engine, "name", ""),
         "backend": backend,
         "device": device,
         "python": platform.python_version(),
-        "code": hashlib.sha256(source.read_bytes()).hexdigest() if source.is_file() else "",
+        "code": code.hexdigest(),
         **_versions(registry.backend(backend).distributions if backend in registry.backend_registry.names() else ()),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]

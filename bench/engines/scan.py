@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import operator
 import logging
+import operator
 import time
 from typing import Any
 from collections.abc import Callable, Mapping, Sequence
