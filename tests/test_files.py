@@ -621,6 +621,14 @@ def test_a_long_panel_is_refused_naming_the_column_that_tells_the_series_apart(t
     assert "told apart by column 'series_id'" in fails(tmp_path, parquet="long.parquet", column="value")
 
 
+def test_a_panel_of_years_is_refused_when_the_year_is_named_the_time(tmp_path: Path):
+    firms = "".join(f"{f},{y},{i * 1.5 + k}\n" for k, f in enumerate(("GM", "US Steel", "GE")) for i, y in
+                    enumerate(range(1935, 1955)))  # fmt: skip
+    write(tmp_path / "grunfeld.csv", "invest_firm,year,invest\n" + firms)
+    message = fails(tmp_path, csv="grunfeld.csv", column="invest", time="year")
+    assert "told apart by column 'invest_firm' (3: 'GM', 'US Steel', 'GE'), each with its own 'year' dates" in message
+
+
 def test_one_series_with_labels_or_split_time_columns_is_not_a_panel(tmp_path: Path):
     months = [f"{y}-{m:02d}-01" for y in (2020, 2021) for m in range(1, 13)]
     regime = "".join(f"{d},{'before' if i < 12 else 'after'},{i}\n" for i, d in enumerate(months))

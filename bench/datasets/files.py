@@ -474,7 +474,7 @@ def read_file(fmt: str, params: dict[str, Any]) -> FileSeries:
     names = [target, *(f for f in features if f != target)]
     frame = _frame(fmt, params, names)
     stacked = panels.stacked_series(_first_rows(fmt, params, frame), names, params.get("time_format"),
-                                    params.get("dayfirst", False))  # fmt: skip
+                                    params.get("dayfirst", False), params.get("time"))  # fmt: skip
     if stacked is not None:
         raise UserError(stacked.message(path))
     time_note, times = _time(frame, params, names, path)

@@ -57,12 +57,17 @@ def _labels(raw: pd.Series) -> pd.Series | None:
     return text if pd.to_numeric(text, errors="coerce").isna().any() else None
 
 
-def stacked_series(frame: pd.DataFrame, numbers: list[str], fmt: str | None, dayfirst: bool) -> Stacked | None:
+def stacked_series(
+    frame: pd.DataFrame, numbers: list[str], fmt: str | None, dayfirst: bool, time: str | None = None
+) -> Stacked | None:
     """The label and date columns of `frame` (its first rows) that show it holds several series, or None. The
-    `numbers` columns (the series and its features) are neither."""
+    `numbers` columns (the series and its features) are neither; the column named with `time:` counts as dates
+    whatever it holds (years as whole numbers, say)."""
     frame = frame.head(SAMPLE_ROWS)
     others = [c for c in frame.columns if str(c) not in numbers]
     dates = {c: d for c in others if (d := _dates(frame[c], fmt, dayfirst)) is not None}
+    if time in others and time not in dates:
+        dates[time] = frame[time].astype("string").str.strip()  # compared as written: repeats are what count
     labels = {c: t for c in others if c not in dates and (t := _labels(frame[c])) is not None}
     for time, stamps in dates.items():
         if not stamps.duplicated().any():
