@@ -1,13 +1,14 @@
 """The diagnostics: warnings that say when the design or the data cannot answer, declared once in `CHECKS`.
 
 Each entry is a `Check`: its code (problems.csv's `kind`), when it applies, what it says (the two columns of
-the docs' table, generated from here) and its check, a function of the `Evidence` the analysis has already
-computed. The answer runs them in declared order; a check never names its own code, so a warning cannot
-carry a code that is not declared. Adding one is an entry here plus its function.
+the docs' table, generated from here by `bench.reference`) and its check, a function of the `Evidence` the
+analysis has already computed. The answer runs them in declared order; a check never names its own code, so a
+warning cannot carry a code that is not declared. Adding one is an entry here plus its function.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -67,10 +68,15 @@ class Evidence:
     def runs(self) -> pd.DataFrame:
         return self.results.runs
 
-    @property
+    @functools.cached_property
     def tuned(self) -> bool:
         """Whether rates were chosen on validation (the tuning warnings apply)."""
         return is_tuning_sweep(self.runs, self.results.facets) and has_validation(self.runs)
+
+    @functools.cached_property
+    def target_scopes(self) -> tuple[_TargetScope, ...]:
+        """Per tuning panel and mode, the target and how the runs met it (both target checks read these)."""
+        return tuple(_target_scopes(self))
 
 
 @dataclass(frozen=True)
@@ -272,7 +278,7 @@ def _target_scopes(e: Evidence) -> Iterator[_TargetScope]:
 
 def target_too_hard(e: Evidence) -> Found:
     """A target no run met: no steps to target, and a target the runs' own best values suggest."""
-    for t in _target_scopes(e):
+    for t in e.target_scopes:
         if not t.reached:
             hint = f"; the runs' best {t.metric} suggests a target of about {t.suggestion:.3g}" if t.suggestion else ""
             yield t.scope, f"no run reached the target {t.label}, so there are no steps to target{hint}"
@@ -281,7 +287,7 @@ def target_too_hard(e: Evidence) -> Found:
 def target_too_easy(e: Evidence) -> Found:
     """A target met at the first evaluation by most runs of a batch size (at the rate with the fewest median
     steps): their steps to target are only a bound."""
-    for t in _target_scopes(e):
+    for t in e.target_scopes:
         if not t.reached:
             continue
         picked = e.steps_choices
@@ -452,9 +458,3 @@ def diagnose(evidence: Evidence) -> list[Diagnostic]:
     """Every declared diagnostic that applies, in order, then the data checks the folders' plans recorded."""
     found = [d for c in CHECKS for d in c(evidence)]
     return found + [Diagnostic(c.code, "", c.line()) for c in evidence.results.data_checks]
-
-
-def diagnostics_table() -> str:
-    """The docs' table of diagnostics, from `CHECKS`."""
-    rows = [f"| `{c.code}` | {c.when} | {c.says} |" for c in CHECKS]
-    return "\n".join(["| diagnostic | when | what it says |", "| --- | --- | --- |", *rows]) + "\n"
